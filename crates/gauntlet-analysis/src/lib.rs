@@ -1,0 +1,1 @@
+//! gauntlet-analysis (being built).

@@ -1,0 +1,2 @@
+//! The `gauntlet` binary.
+fn main() {}

@@ -1,0 +1,1 @@
+//! gauntlet-engine (being built).

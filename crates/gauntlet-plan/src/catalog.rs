@@ -1,0 +1,104 @@
+//! The metric names a plan may reference in thresholds and SLAs.
+//!
+//! These are k6's built-in names (so k6 thresholds carry over verbatim) plus
+//! the ones k6 lacks (`http_req_dns`, `http_req_total`). The plan crate owns
+//! this list because the names are part of the plan language: validation needs
+//! them to reject `http_req_duraton` with a did-you-mean before anything runs.
+//! Plans add their own trend metrics (e.g. a polling step's `job_duration`).
+
+/// k6's four metric types; they decide which aggregations a threshold may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum MetricType {
+    /// A running sum (`count`, `rate` per second).
+    Counter,
+    /// A last value (`value`).
+    Gauge,
+    /// A share of true samples (`rate`, `count` of true samples).
+    Rate,
+    /// A distribution (`avg min med max p(N) count`).
+    Trend,
+}
+
+/// What a metric's values measure; decides which threshold units make sense.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum ValueUnit {
+    /// Durations (thresholds in milliseconds, or with `ms`/`s` units).
+    Time,
+    /// Byte counts.
+    Bytes,
+    /// Plain counts or numbers.
+    Count,
+}
+
+/// One metric a plan may reference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricInfo {
+    /// The k6-compatible name.
+    pub name: &'static str,
+    /// Its type.
+    pub kind: MetricType,
+    /// Its unit.
+    pub unit: ValueUnit,
+    /// One line for `--help`-style listings and reports.
+    pub description: &'static str,
+}
+
+const fn m(name: &'static str, kind: MetricType, unit: ValueUnit, description: &'static str) -> MetricInfo {
+    MetricInfo {
+        name,
+        kind,
+        unit,
+        description,
+    }
+}
+
+use MetricType::*;
+use ValueUnit::*;
+
+/// Every built-in metric, in the order the summary groups them.
+pub const BUILTIN_METRICS: &[MetricInfo] = &[
+    m("checks", Rate, Count, "share of checks that passed"),
+    m("data_received", Counter, Bytes, "bytes received"),
+    m("data_sent", Counter, Bytes, "bytes sent"),
+    m("dropped_iterations", Counter, Count, "arrival-rate iterations not started because no VU was free"),
+    m("iteration_duration", Trend, Time, "time of one complete iteration"),
+    m("iterations", Counter, Count, "completed iterations"),
+    m("vus", Gauge, Count, "active virtual users"),
+    m("vus_max", Gauge, Count, "allocated virtual users"),
+    m("group_duration", Trend, Time, "time of one operation (group) run"),
+    m("http_reqs", Counter, Count, "HTTP requests sent"),
+    m("http_req_duration", Trend, Time, "sending + waiting + receiving (k6 definition; excludes connection setup)"),
+    m("http_req_total", Trend, Time, "whole request time including blocked, DNS, connect and TLS"),
+    m("http_req_failed", Rate, Count, "share of requests whose status was not expected"),
+    m("http_req_blocked", Trend, Time, "waiting for a connection (includes DNS, connect and TLS for new ones)"),
+    m("http_req_dns", Trend, Time, "DNS resolution"),
+    m("http_req_connecting", Trend, Time, "TCP connect"),
+    m("http_req_tls_handshaking", Trend, Time, "TLS handshake"),
+    m("http_req_sending", Trend, Time, "writing the request"),
+    m("http_req_waiting", Trend, Time, "time to first byte after sending"),
+    m("http_req_receiving", Trend, Time, "reading the response body"),
+    m("capture_failures", Counter, Count, "captures that found nothing"),
+];
+
+/// Look a built-in metric up by name.
+pub fn builtin(name: &str) -> Option<&'static MetricInfo> {
+    BUILTIN_METRICS.iter().find(|m| m.name == name)
+}
+
+/// The system tags a `metric{tag:value}` selector may use without warning.
+pub const SYSTEM_TAGS: &[&str] = &[
+    "scenario",
+    "name",
+    "method",
+    "status",
+    "expected_response",
+    "error_code",
+    "check",
+    "group",
+    "proto",
+    "url",
+];

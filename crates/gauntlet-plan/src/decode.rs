@@ -1,0 +1,226 @@
+//! Small combinators that turn spanned nodes into typed raw values while
+//! collecting every error (instead of serde's stop-at-first behaviour).
+//!
+//! Each object type of the plan lists its accepted keys in a `&'static [&str]`;
+//! [`Fields::finish`] reports the keys nobody asked for, with a did-you-mean.
+//! The same lists are checked against the committed JSON Schema by a test, so
+//! the schema cannot drift from the code.
+
+use crate::diagnostic::{Diagnostic, Span, did_you_mean};
+use crate::node::{Key, Node, NodeKind};
+
+/// A value with the span it was read from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sp<T> {
+    /// The value.
+    pub value: T,
+    /// Where it was written.
+    pub span: Span,
+}
+
+impl<T> Sp<T> {
+    /// Wrap a value with its span.
+    pub fn new(value: T, span: Span) -> Sp<T> {
+        Sp { value, span }
+    }
+}
+
+/// Collects diagnostics during decoding and validation.
+#[derive(Debug, Default)]
+pub(crate) struct Cx {
+    pub(crate) errors: Vec<Diagnostic>,
+}
+
+impl Cx {
+    pub(crate) fn push(&mut self, d: Diagnostic) {
+        self.errors.push(d);
+    }
+
+    pub(crate) fn error(&mut self, span: Span, msg: impl Into<String>) {
+        self.errors.push(Diagnostic::error(span, msg));
+    }
+
+    pub(crate) fn error_help(&mut self, span: Span, msg: impl Into<String>, help: impl Into<String>) {
+        self.errors.push(Diagnostic::error(span, msg).with_help(help));
+    }
+
+    pub(crate) fn type_error(&mut self, node: &Node, what: &str, expected: &str) {
+        self.errors.push(
+            Diagnostic::error(
+                node.span,
+                format!("`{what}` must be {expected}, found {}", node.type_name()),
+            ),
+        );
+    }
+}
+
+/// Reads the keys of one mapping node, remembering which were consumed.
+pub(crate) struct Fields<'n> {
+    entries: &'n [(Key, Node)],
+    used: Vec<bool>,
+    known: &'static [&'static str],
+    what: &'static str,
+    /// Span of the whole mapping.
+    pub(crate) span: Span,
+}
+
+impl<'n> Fields<'n> {
+    /// Start reading `node` as a mapping describing a `what` (e.g. "scenario").
+    pub(crate) fn new(
+        node: &'n Node,
+        cx: &mut Cx,
+        what: &'static str,
+        known: &'static [&'static str],
+    ) -> Option<Fields<'n>> {
+        match &node.kind {
+            NodeKind::Map(entries) => Some(Fields {
+                entries,
+                used: vec![false; entries.len()],
+                known,
+                what,
+                span: node.span,
+            }),
+            _ => {
+                cx.push(Diagnostic::error(
+                    node.span,
+                    format!("a {what} must be a mapping of keys to values, found {}", node.type_name()),
+                ).with_help(format!("accepted keys: {}", known.join(", "))));
+                None
+            }
+        }
+    }
+
+    /// The node under `key`, if present; marks it used. `null` counts as absent.
+    pub(crate) fn get(&mut self, key: &str) -> Option<&'n Node> {
+        debug_assert!(self.known.contains(&key), "{key} missing from the known list of {}", self.what);
+        let i = self.entries.iter().position(|(k, _)| k.name == key)?;
+        self.used[i] = true;
+        let n = &self.entries[i].1;
+        if n.kind == NodeKind::Null { None } else { Some(n) }
+    }
+
+    /// Like [`Fields::get`] but reports a missing key.
+    pub(crate) fn require(&mut self, key: &str, cx: &mut Cx, help: &str) -> Option<&'n Node> {
+        let n = self.get(key);
+        if n.is_none() {
+            cx.error_help(self.span, format!("{} is missing required key `{key}`", self.what), help);
+        }
+        n
+    }
+
+    /// Whether `key` is present (without consuming it).
+    pub(crate) fn has(&self, key: &str) -> bool {
+        self.entries.iter().any(|(k, n)| k.name == key && n.kind != NodeKind::Null)
+    }
+
+    /// The span of `key` itself, if present.
+    pub(crate) fn key_span(&self, key: &str) -> Option<Span> {
+        self.entries.iter().find(|(k, _)| k.name == key).map(|(k, _)| k.span)
+    }
+
+    /// Report every key that was never read.
+    pub(crate) fn finish(self, cx: &mut Cx) {
+        for (i, (k, _)) in self.entries.iter().enumerate() {
+            if self.used[i] {
+                continue;
+            }
+            let help = match did_you_mean(&k.name, self.known.iter().copied()) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => format!("accepted keys here: {}", self.known.join(", ")),
+            };
+            cx.error_help(k.span, format!("unknown key `{}` in {}", k.name, self.what), help);
+        }
+    }
+}
+
+/// The entries of a mapping node whose keys are user-chosen names
+/// (scenario names, operation names, header names).
+pub(crate) fn named_entries<'n>(node: &'n Node, cx: &mut Cx, what: &str) -> &'n [(Key, Node)] {
+    match &node.kind {
+        NodeKind::Map(m) => m,
+        _ => {
+            cx.type_error(node, what, "a mapping of names to values");
+            &[]
+        }
+    }
+}
+
+/// The items of a sequence node.
+pub(crate) fn seq<'n>(node: &'n Node, cx: &mut Cx, what: &str) -> &'n [Node] {
+    match &node.kind {
+        NodeKind::Seq(v) => v,
+        _ => {
+            cx.type_error(node, what, "a list");
+            &[]
+        }
+    }
+}
+
+pub(crate) fn string(node: &Node, cx: &mut Cx, what: &str) -> Option<Sp<String>> {
+    match &node.kind {
+        NodeKind::Str(s) => Some(Sp::new(s.clone(), node.span)),
+        _ => {
+            cx.type_error(node, what, "a string");
+            None
+        }
+    }
+}
+
+/// Strings, numbers and booleans as text (header values, tag values).
+pub(crate) fn text(node: &Node, cx: &mut Cx, what: &str) -> Option<Sp<String>> {
+    match node.scalar_text() {
+        Some(s) => Some(Sp::new(s, node.span)),
+        None => {
+            cx.type_error(node, what, "a string");
+            None
+        }
+    }
+}
+
+pub(crate) fn boolean(node: &Node, cx: &mut Cx, what: &str) -> Option<Sp<bool>> {
+    match &node.kind {
+        NodeKind::Bool(b) => Some(Sp::new(*b, node.span)),
+        _ => {
+            cx.type_error(node, what, "true or false");
+            None
+        }
+    }
+}
+
+/// A signed integer (negative values are read so validation can say why
+/// they are wrong, e.g. a stage with a negative target).
+pub(crate) fn int(node: &Node, cx: &mut Cx, what: &str) -> Option<Sp<i64>> {
+    match &node.kind {
+        NodeKind::Int(i) => Some(Sp::new(*i, node.span)),
+        NodeKind::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Some(Sp::new(*f as i64, node.span)),
+        NodeKind::Str(s) if s.trim().parse::<i64>().is_ok() => {
+            Some(Sp::new(s.trim().parse::<i64>().unwrap_or_default(), node.span))
+        }
+        _ => {
+            cx.type_error(node, what, "a whole number");
+            None
+        }
+    }
+}
+
+pub(crate) fn number(node: &Node, cx: &mut Cx, what: &str) -> Option<Sp<f64>> {
+    match &node.kind {
+        NodeKind::Int(i) => Some(Sp::new(*i as f64, node.span)),
+        NodeKind::Float(f) => Some(Sp::new(*f, node.span)),
+        _ => {
+            cx.type_error(node, what, "a number");
+            None
+        }
+    }
+}
+
+/// A mapping of user-chosen names to text values (headers, tags, env).
+pub(crate) fn string_map(node: &Node, cx: &mut Cx, what: &str) -> Vec<(Sp<String>, Sp<String>)> {
+    named_entries(node, cx, what)
+        .iter()
+        .filter_map(|(k, v)| {
+            let value = text(v, cx, &format!("{what}.{}", k.name))?;
+            Some((Sp::new(k.name.clone(), k.span), value))
+        })
+        .collect()
+}

@@ -1,0 +1,126 @@
+//! # gauntlet-plan: the plan format
+//!
+//! A gauntlet plan is one YAML file that says what users do (a weighted
+//! workload), how hard to push (k6's executors, with k6's option names) and
+//! what is acceptable (SLAs and k6-syntax thresholds). This crate turns the
+//! file's bytes into a validated [`Plan`], or into [`PlanErrors`] listing
+//! *every* problem with `file:line:column`, a caret snippet and a hint.
+//!
+//! Pipeline: bytes → [`node`] (a spanned YAML tree; parse-level, keeps every
+//! position) → [`validate`] (typed [`Plan`], all errors collected). Nothing in
+//! this crate touches the network or a clock: `gauntlet validate` and
+//! `gauntlet plan` use it to check and describe a plan without sending traffic.
+//!
+//! The format is specified in `docs/plan-format.md` and by the JSON Schema in
+//! `schema/plan.v1.json` (printed by `gauntlet schema`).
+
+pub mod catalog;
+mod decode;
+pub mod diagnostic;
+pub mod duration;
+mod node;
+pub mod plan;
+pub mod schedule;
+pub mod shortcuts;
+pub mod threshold;
+mod validate;
+
+pub use decode::Sp;
+pub use diagnostic::{Diagnostic, PlanErrors, Severity, Span};
+pub use plan::*;
+pub use node::{MAX_DEPTH, MAX_PLAN_BYTES};
+pub use shortcuts::Overrides;
+
+use std::path::Path;
+
+/// The JSON Schema of the plan format (draft 2020-12), for editors and CI.
+pub const PLAN_SCHEMA: &str = include_str!("../../../schema/plan.v1.json");
+
+/// A successfully loaded plan plus any warnings found on the way.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The validated plan.
+    pub plan: Plan,
+    /// Warnings (the plan still runs); render with [`PlanErrors::render`].
+    pub warnings: PlanErrors,
+}
+
+/// Read and validate a plan file.
+pub fn load_file(path: &Path, overrides: &Overrides) -> Result<Loaded, PlanErrors> {
+    let display = path.display().to_string();
+    let bytes = match read_bounded(path) {
+        Ok(b) => b,
+        Err(msg) => {
+            return Err(PlanErrors {
+                file: display,
+                source: String::new(),
+                diagnostics: vec![Diagnostic::file_error(msg)],
+            });
+        }
+    };
+    let default_name = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "plan".into());
+    parse_plan(&display, &bytes, &default_name, overrides)
+}
+
+/// Read at most [`node::MAX_PLAN_BYTES`] + 1 bytes, so a huge file costs no memory.
+fn read_bounded(path: &Path) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot open plan: {e}"))?;
+    if file.metadata().map(|m| m.is_dir()).unwrap_or(false) {
+        return Err("is a directory, not a plan file".into());
+    }
+    let mut buf = Vec::new();
+    file.take(node::MAX_PLAN_BYTES as u64 + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| format!("cannot read plan: {e}"))?;
+    Ok(buf)
+}
+
+/// Validate plan text. `file` is used in messages, `default_name` when the
+/// plan has no `name:`. Command-line overrides are applied before validation
+/// (k6's rule: flags beat the file).
+pub fn parse_plan(file: &str, bytes: &[u8], default_name: &str, overrides: &Overrides) -> Result<Loaded, PlanErrors> {
+    let (source, mut root, mut diagnostics) = match node::parse(bytes) {
+        Ok(x) => x,
+        Err((source, d)) => {
+            return Err(PlanErrors {
+                file: file.to_owned(),
+                source,
+                diagnostics: vec![d],
+            });
+        }
+    };
+    overrides.apply(&mut root);
+    let mut v = validate::Validator::new(&source);
+    let plan = v.plan(&root, default_name);
+    diagnostics.append(&mut v.cx.errors);
+    diagnostics.sort_by_key(|d| d.span.map(|s| (s.line, s.column)).unwrap_or((0, 0)));
+    let has_errors = diagnostics.iter().any(|d| d.severity == Severity::Error);
+    let errors = PlanErrors {
+        file: file.to_owned(),
+        source,
+        diagnostics,
+    };
+    match plan {
+        Some(plan) if !has_errors => Ok(Loaded { plan, warnings: errors }),
+        _ => Err(errors),
+    }
+}
+
+/// The plan as JSON (YAML converted, unvalidated), for checking examples
+/// against [`PLAN_SCHEMA`] in tests and tools.
+pub fn plan_as_json(bytes: &[u8]) -> Result<serde_json::Value, String> {
+    node::parse(bytes).map(|(_, n, _)| n.to_json()).map_err(|(_, d)| d.message)
+}
+
+/// The accepted keys of every object type, keyed by their JSON Schema
+/// definition name; a test checks the committed schema against this.
+pub fn object_keys() -> &'static [(&'static str, &'static [&'static str])] {
+    validate::OBJECT_KEYS
+}
+
+#[cfg(test)]
+mod tests;

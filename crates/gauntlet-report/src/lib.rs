@@ -1,0 +1,1 @@
+//! gauntlet-report (being built).
