@@ -1,0 +1,34 @@
+//! `gauntlet validate`: check plans without sending anything.
+
+use crate::exit::Exit;
+use gauntlet_plan::{Overrides, load_file};
+use std::path::PathBuf;
+
+/// Validate each plan; print every problem; 104 if any plan is invalid.
+pub(crate) fn validate(plans: &[PathBuf], color: bool) -> Exit {
+    let mut ok = true;
+    for path in plans {
+        match load_file(path, &Overrides::default()) {
+            Ok(loaded) => {
+                if !loaded.warnings.diagnostics.is_empty() {
+                    eprint!("{}", loaded.warnings.render(color));
+                }
+                let p = &loaded.plan;
+                println!(
+                    "{}: ok — {} scenario(s), {} operation(s), {} threshold(s), {} SLA(s)",
+                    path.display(),
+                    p.scenarios.len(),
+                    p.workload.operations.len(),
+                    p.thresholds.len(),
+                    p.slas.len()
+                );
+            }
+            Err(errors) => {
+                ok = false;
+                eprint!("{}", errors.render(color));
+                eprintln!("{}: {} error(s)", path.display(), errors.error_count().max(1));
+            }
+        }
+    }
+    if ok { Exit::Ok } else { Exit::InvalidPlan }
+}
