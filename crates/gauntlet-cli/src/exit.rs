@@ -7,7 +7,7 @@
 /// Why gauntlet exited; the numeric value is the process exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Exit {
+pub(crate) enum Exit {
     /// Everything ran and every threshold passed.
     Ok = 0,
     /// An unexpected error (I/O, internal); the message says what.
@@ -26,7 +26,7 @@ pub enum Exit {
 
 impl Exit {
     /// The process exit code.
-    pub fn code(self) -> i32 {
+    pub(crate) fn code(self) -> i32 {
         self as i32
     }
 }

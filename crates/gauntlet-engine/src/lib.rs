@@ -1,1 +1,8 @@
-//! gauntlet-engine (being built).
+//! # gauntlet-engine: turning a plan into load
+//!
+//! The only crate that knows about time and concurrency. [`pacer`] computes
+//! when iterations are due (pure), [`executor`] runs k6's six executors over
+//! any [`executor::VuFactory`] with k6's stop semantics.
+
+pub mod executor;
+pub mod pacer;

@@ -181,8 +181,8 @@ impl Executor {
             Executor::SharedIterations { vus, iterations, max_duration } => {
                 (t < *max_duration).then(|| Load::Vus((*vus).min(*iterations) as f64))
             }
-            Executor::PerVuIterations { vus, max_duration, .. } => (t < *max_duration).then(|| Load::Vus(*vus as f64)),
-            Executor::ConstantVus { vus, duration } => (t < *duration).then(|| Load::Vus(*vus as f64)),
+            Executor::PerVuIterations { vus, max_duration, .. } => (t < *max_duration).then_some(Load::Vus(*vus as f64)),
+            Executor::ConstantVus { vus, duration } => (t < *duration).then_some(Load::Vus(*vus as f64)),
             Executor::ConstantArrivalRate { rate, time_unit, duration, .. } => {
                 (t < *duration).then(|| Load::Rate(per_sec(*rate as f64, *time_unit)))
             }

@@ -1,0 +1,411 @@
+//! k6's six executors at run time: pacing × stop condition × VU pool.
+//!
+//! Each executor is one async function over a [`VuFactory`]; they share the
+//! stop machinery (k6's two nested deadlines):
+//! - the *regular* end (`duration`, last stage, iterations used up, or a
+//!   graceful stop request): no new iteration starts after it;
+//! - the *hard* end (regular end + `gracefulStop`, `maxDuration`, or a hard
+//!   stop request): running iterations are interrupted and not counted.
+//!
+//! Everything reads time through `tokio::time`, so tests run under
+//! `tokio::time::pause()` in virtual time, exactly and instantly.
+
+use crate::pacer::{ArrivalPacer, vu_changes};
+use gauntlet_plan::{Executor, Scenario};
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::{Instant, sleep_until};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// One iteration handed to a VU.
+#[derive(Debug, Clone, Copy)]
+pub struct Iteration {
+    /// Index of the scenario in the plan.
+    pub scenario: usize,
+    /// When the iteration was due. For open-model executors this is the
+    /// pacer's schedule (latency is corrected from it); for closed models it
+    /// is the moment the VU started it.
+    pub intended_start: Instant,
+    /// Whether `intended_start` comes from an arrival schedule.
+    pub open_model: bool,
+}
+
+/// How an iteration ended, from the VU's point of view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum IterationEnd {
+    /// Ran to the end (checks may have failed; that is data, not control).
+    Completed,
+    /// This VU cannot go on (e.g. its unique data ran out).
+    StopVu,
+    /// The whole test must stop (e.g. data ran out with `onExhausted: stop-test`).
+    StopTest,
+}
+
+/// What an executor needs of a virtual user.
+pub trait VirtualUser: Send + 'static {
+    /// Run one iteration. The future may be dropped at any await point when
+    /// the hard deadline passes; the VU must stay usable afterwards (see
+    /// [`VirtualUser::interrupted`]).
+    fn iterate(&mut self, it: Iteration) -> impl Future<Output = IterationEnd> + Send;
+
+    /// Called after an iteration was interrupted, before the VU is reused:
+    /// drop half-used connections and per-iteration state.
+    fn interrupted(&mut self) {}
+}
+
+/// Creates VUs; one per scenario run.
+pub trait VuFactory: Send + Sync + 'static {
+    /// The VU type.
+    type Vu: VirtualUser;
+    /// Create VU number `id` (1-based, unique in the run) for `scenario`.
+    fn create(&self, id: u64, scenario: usize) -> Self::Vu;
+}
+
+/// Live counters of one scenario, read by the once-a-second ticker for the
+/// `vus`, `vus_max` and `dropped_iterations` metrics and progress display.
+#[derive(Debug, Default)]
+pub struct ScenarioState {
+    /// VUs running an iteration (open model) or looping (closed model) now.
+    pub active_vus: AtomicU64,
+    /// VUs created so far (k6 `vus_max`).
+    pub allocated_vus: AtomicU64,
+    /// Open-model iterations that found no free VU and no room for a new one.
+    pub dropped: AtomicU64,
+    /// Iterations completed.
+    pub completed: AtomicU64,
+    /// Iterations interrupted at a hard deadline.
+    pub interrupted: AtomicU64,
+    /// Set once the scenario has started.
+    pub started: AtomicBool,
+    /// Set once the scenario has fully ended.
+    pub finished: AtomicBool,
+}
+
+/// Stop requests that apply to the whole run.
+#[derive(Debug, Clone, Default)]
+pub struct StopControl {
+    /// Stop starting iterations; running ones get their gracefulStop.
+    pub graceful: CancellationToken,
+    /// Interrupt everything now.
+    pub hard: CancellationToken,
+}
+
+/// Shared VU id allocator (ids are unique across scenarios, like k6's `__VU`).
+#[derive(Debug, Default)]
+pub struct VuIds(AtomicU64);
+
+impl VuIds {
+    fn next(&self) -> u64 {
+        self.0.fetch_add(1, Ordering::Relaxed) + 1
+    }
+}
+
+struct Ctx<F: VuFactory> {
+    factory: Arc<F>,
+    ids: Arc<VuIds>,
+    index: usize,
+    state: Arc<ScenarioState>,
+    stop: StopControl,
+}
+
+impl<F: VuFactory> Ctx<F> {
+    fn new_vu(&self) -> F::Vu {
+        self.state.allocated_vus.fetch_add(1, Ordering::Relaxed);
+        self.factory.create(self.ids.next(), self.index)
+    }
+}
+
+/// Run one scenario: wait for its start time, run its executor, return when
+/// every iteration has finished or been interrupted.
+pub async fn run_scenario<F: VuFactory>(
+    scenario: &Scenario,
+    index: usize,
+    run_start: Instant,
+    factory: Arc<F>,
+    ids: Arc<VuIds>,
+    state: Arc<ScenarioState>,
+    stop: StopControl,
+) {
+    let ctx = Ctx { factory, ids, index, state: state.clone(), stop: stop.clone() };
+    let start = run_start + scenario.start_time;
+    tokio::select! {
+        _ = sleep_until(start) => {}
+        _ = stop.graceful.cancelled() => { state.finished.store(true, Ordering::Relaxed); return; }
+        _ = stop.hard.cancelled() => { state.finished.store(true, Ordering::Relaxed); return; }
+    }
+    state.started.store(true, Ordering::Relaxed);
+    // Scenario-level tokens, children of the run's: a run stop stops the
+    // scenario, the scenario's own deadlines stop only it.
+    let soft = stop.graceful.child_token();
+    let hard = stop.hard.child_token();
+    let grace = scenario.graceful_stop;
+    match &scenario.executor {
+        Executor::ConstantVus { vus, duration } => {
+            closed_fixed(&ctx, *vus, start + *duration, start + *duration + grace, None, &soft, &hard).await
+        }
+        Executor::SharedIterations { vus, iterations, max_duration } => {
+            let budget = Arc::new(AtomicU64::new(*iterations));
+            let n = (*vus).min(*iterations);
+            closed_fixed(&ctx, n, start + *max_duration, start + *max_duration + grace, Some(Budget::Shared(budget)), &soft, &hard).await
+        }
+        Executor::PerVuIterations { vus, iterations, max_duration } => {
+            closed_fixed(&ctx, *vus, start + *max_duration, start + *max_duration + grace, Some(Budget::PerVu(*iterations)), &soft, &hard).await
+        }
+        Executor::RampingVus { start_vus, stages, graceful_ramp_down } => {
+            ramping_vus(&ctx, start, *start_vus, stages, *graceful_ramp_down, grace, &soft, &hard).await
+        }
+        Executor::ConstantArrivalRate { rate, time_unit, duration, pre_allocated_vus, max_vus } => {
+            let pacer = ArrivalPacer::constant(*rate, *time_unit, *duration);
+            arrival(&ctx, start, pacer, *pre_allocated_vus, *max_vus, grace, &soft, &hard).await
+        }
+        Executor::RampingArrivalRate { start_rate, time_unit, stages, pre_allocated_vus, max_vus } => {
+            let pacer = ArrivalPacer::ramping(*start_rate, *time_unit, stages);
+            arrival(&ctx, start, pacer, *pre_allocated_vus, *max_vus, grace, &soft, &hard).await
+        }
+        _ => {}
+    }
+    state.active_vus.store(0, Ordering::Relaxed);
+    state.finished.store(true, Ordering::Relaxed);
+}
+
+enum Budget {
+    Shared(Arc<AtomicU64>),
+    PerVu(u64),
+}
+
+/// Take one iteration from a shared budget.
+fn take(budget: &AtomicU64) -> bool {
+    budget.fetch_update(Ordering::AcqRel, Ordering::Acquire, |b| b.checked_sub(1)).is_ok()
+}
+
+/// Run one iteration under the hard token; `false` when interrupted.
+async fn one<V: VirtualUser>(vu: &mut V, it: Iteration, hard: &CancellationToken, state: &ScenarioState, stop: &StopControl) -> Option<IterationEnd> {
+    tokio::select! {
+        biased;
+        _ = hard.cancelled() => {
+            state.interrupted.fetch_add(1, Ordering::Relaxed);
+            vu.interrupted();
+            None
+        }
+        end = vu.iterate(it) => {
+            state.completed.fetch_add(1, Ordering::Relaxed);
+            if end == IterationEnd::StopTest {
+                stop.graceful.cancel();
+            }
+            Some(end)
+        }
+    }
+}
+
+/// Hard-cancel `hard` at `deadline` unless `done` finishes first.
+async fn with_deadline(done: impl Future<Output = ()>, deadline: Instant, hard: &CancellationToken) {
+    tokio::pin!(done);
+    tokio::select! {
+        _ = &mut done => {}
+        _ = sleep_until(deadline) => { hard.cancel(); done.await; }
+    }
+}
+
+/// constant-vus, shared-iterations, per-vu-iterations: a fixed set of looping VUs.
+async fn closed_fixed<F: VuFactory>(
+    ctx: &Ctx<F>,
+    vus: u64,
+    regular_end: Instant,
+    hard_end: Instant,
+    budget: Option<Budget>,
+    soft: &CancellationToken,
+    hard: &CancellationToken,
+) {
+    let tracker = TaskTracker::new();
+    let budget = budget.map(Arc::new);
+    for _ in 0..vus {
+        let mut vu = ctx.new_vu();
+        let (soft, hard, state, stop, budget, index) = (soft.clone(), hard.clone(), ctx.state.clone(), ctx.stop.clone(), budget.clone(), ctx.index);
+        state.active_vus.fetch_add(1, Ordering::Relaxed);
+        tracker.spawn(async move {
+            let mut own = 0u64;
+            loop {
+                if soft.is_cancelled() || Instant::now() >= regular_end {
+                    break;
+                }
+                match budget.as_deref() {
+                    Some(Budget::Shared(b)) if !take(b) => break,
+                    Some(Budget::PerVu(n)) if own >= *n => break,
+                    _ => {}
+                }
+                own += 1;
+                let it = Iteration { scenario: index, intended_start: Instant::now(), open_model: false };
+                match one(&mut vu, it, &hard, &state, &stop).await {
+                    Some(IterationEnd::Completed) => {}
+                    _ => break,
+                }
+            }
+            state.active_vus.fetch_sub(1, Ordering::Relaxed);
+        });
+    }
+    tracker.close();
+    let grace = hard_end.saturating_duration_since(regular_end);
+    let all_done = tracker.wait();
+    tokio::pin!(all_done);
+    // Until the regular end: VUs loop. Then no new iterations; the running
+    // ones get the graceful stop before they are interrupted.
+    let deadline = tokio::select! {
+        _ = &mut all_done => return,
+        _ = sleep_until(regular_end) => hard_end,
+        _ = soft.cancelled() => Instant::now() + grace,
+        _ = hard.cancelled() => Instant::now(),
+    };
+    soft.cancel();
+    with_deadline(all_done, deadline, hard).await;
+}
+
+/// ramping-vus: VUs are started and stopped at the moments the target count changes.
+#[allow(clippy::too_many_arguments)]
+async fn ramping_vus<F: VuFactory>(
+    ctx: &Ctx<F>,
+    start: Instant,
+    start_vus: u64,
+    stages: &[gauntlet_plan::Stage],
+    graceful_ramp_down: Duration,
+    graceful_stop: Duration,
+    soft: &CancellationToken,
+    hard: &CancellationToken,
+) {
+    let changes = vu_changes(start_vus, stages);
+    let end = start + stages.iter().map(|s| s.duration).sum::<Duration>();
+    let tracker = TaskTracker::new();
+    let (back_tx, mut back_rx) = mpsc::unbounded_channel::<F::Vu>();
+    let mut idle: Vec<F::Vu> = Vec::new();
+    // Active VU slots: (soft token, hard token) per running VU task.
+    let mut slots: Vec<(CancellationToken, CancellationToken)> = Vec::new();
+    for (offset, target) in changes {
+        tokio::select! {
+            _ = sleep_until(start + offset) => {}
+            _ = soft.cancelled() => break,
+        }
+        while let Ok(vu) = back_rx.try_recv() {
+            idle.push(vu);
+        }
+        let target = target as usize;
+        while slots.len() < target {
+            let mut vu = idle.pop().unwrap_or_else(|| ctx.new_vu());
+            let vs = soft.child_token();
+            let vh = hard.child_token();
+            slots.push((vs.clone(), vh.clone()));
+            let (state, stop, back, index) = (ctx.state.clone(), ctx.stop.clone(), back_tx.clone(), ctx.index);
+            state.active_vus.fetch_add(1, Ordering::Relaxed);
+            tracker.spawn(async move {
+                while !vs.is_cancelled() {
+                    let it = Iteration { scenario: index, intended_start: Instant::now(), open_model: false };
+                    match one(&mut vu, it, &vh, &state, &stop).await {
+                        Some(IterationEnd::Completed) => {}
+                        _ => break,
+                    }
+                }
+                state.active_vus.fetch_sub(1, Ordering::Relaxed);
+                let _ = back.send(vu);
+            });
+        }
+        while slots.len() > target {
+            if let Some((vs, vh)) = slots.pop() {
+                vs.cancel();
+                // Ramp-down grace: interrupt this VU if it does not finish in time.
+                tracker.spawn(async move {
+                    tokio::select! {
+                        _ = tokio::time::sleep(graceful_ramp_down) => vh.cancel(),
+                        _ = vh.cancelled() => {}
+                    }
+                });
+            }
+        }
+    }
+    tokio::select! {
+        _ = sleep_until(end) => {}
+        _ = soft.cancelled() => {}
+    }
+    soft.cancel();
+    for (vs, _) in &slots {
+        vs.cancel();
+    }
+    tracker.close();
+    let hard_end = if Instant::now() >= end { Instant::now().max(end) + graceful_stop } else { Instant::now() + graceful_stop };
+    // The ramp-down timers above end with their VUs; cap everything at the hard end.
+    with_deadline(tracker.wait(), hard_end, hard).await;
+}
+
+/// constant- and ramping-arrival-rate: start iterations on the pacer's clock.
+#[allow(clippy::too_many_arguments)]
+async fn arrival<F: VuFactory>(
+    ctx: &Ctx<F>,
+    start: Instant,
+    pacer: ArrivalPacer,
+    pre_allocated: u64,
+    max_vus: u64,
+    graceful_stop: Duration,
+    soft: &CancellationToken,
+    hard: &CancellationToken,
+) {
+    let (idle_tx, mut idle_rx) = mpsc::unbounded_channel::<F::Vu>();
+    for _ in 0..pre_allocated {
+        let _ = idle_tx.send(ctx.new_vu());
+    }
+    let mut allocated = pre_allocated;
+    let tracker = TaskTracker::new();
+    let mut n = 0u64;
+    'pace: while let Some(due) = pacer.due(n) {
+        let at = start + due;
+        if at > Instant::now() {
+            tokio::select! {
+                _ = sleep_until(at) => {}
+                _ = soft.cancelled() => break 'pace,
+            }
+        }
+        if soft.is_cancelled() {
+            break;
+        }
+        // Start every iteration that is due by now (catches up after a late wake-up).
+        let now = Instant::now();
+        while let Some(due) = pacer.due(n) {
+            let intended = start + due;
+            if intended > now {
+                break;
+            }
+            n += 1;
+            let vu = match idle_rx.try_recv() {
+                Ok(vu) => Some(vu),
+                Err(_) if allocated < max_vus => {
+                    allocated += 1;
+                    Some(ctx.new_vu())
+                }
+                Err(_) => None,
+            };
+            let Some(mut vu) = vu else {
+                ctx.state.dropped.fetch_add(1, Ordering::Relaxed);
+                continue;
+            };
+            let (state, stop, back, hard, index) = (ctx.state.clone(), ctx.stop.clone(), idle_tx.clone(), hard.clone(), ctx.index);
+            state.active_vus.fetch_add(1, Ordering::Relaxed);
+            tracker.spawn(async move {
+                let it = Iteration { scenario: index, intended_start: intended, open_model: true };
+                let end = one(&mut vu, it, &hard, &state, &stop).await;
+                state.active_vus.fetch_sub(1, Ordering::Relaxed);
+                // A VU whose data ran out is retired; the others go back to the pool.
+                if end != Some(IterationEnd::StopVu) {
+                    let _ = back.send(vu);
+                }
+            });
+        }
+    }
+    tracker.close();
+    let regular_end = (start + pacer.duration()).max(Instant::now());
+    let hard_end = if soft.is_cancelled() { Instant::now() + graceful_stop } else { regular_end + graceful_stop };
+    with_deadline(tracker.wait(), hard_end, hard).await;
+}
+
+#[cfg(test)]
+mod tests;

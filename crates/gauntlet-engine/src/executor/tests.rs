@@ -1,0 +1,228 @@
+//! Executor tests in virtual time (`tokio::time::pause`): exact, instant, no flakes.
+
+use super::*;
+use gauntlet_plan::{Stage, TestType};
+use std::sync::Mutex;
+
+#[derive(Default)]
+struct Log {
+    /// (vu id, intended start offset, actual start offset) per started iteration.
+    starts: Mutex<Vec<(u64, Duration, Duration)>>,
+}
+
+struct FakeVu {
+    id: u64,
+    work: Duration,
+    log: Arc<Log>,
+    t0: Instant,
+}
+
+impl VirtualUser for FakeVu {
+    async fn iterate(&mut self, it: Iteration) -> IterationEnd {
+        let now = Instant::now();
+        self.log.starts.lock().unwrap().push((self.id, it.intended_start - self.t0, now - self.t0));
+        tokio::time::sleep(self.work).await;
+        IterationEnd::Completed
+    }
+}
+
+struct Factory {
+    work: Duration,
+    log: Arc<Log>,
+    t0: Instant,
+}
+
+impl VuFactory for Factory {
+    type Vu = FakeVu;
+    fn create(&self, id: u64, _scenario: usize) -> FakeVu {
+        FakeVu { id, work: self.work, log: self.log.clone(), t0: self.t0 }
+    }
+}
+
+fn scenario(executor: Executor, graceful_stop: Duration) -> Scenario {
+    Scenario {
+        name: "s".into(),
+        executor,
+        start_time: Duration::ZERO,
+        graceful_stop,
+        mix: vec![(0, 1)],
+        tags: vec![],
+        env: vec![],
+        test_type: Some(TestType::Load),
+    }
+}
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+struct Outcome {
+    log: Arc<Log>,
+    state: Arc<ScenarioState>,
+    elapsed: Duration,
+}
+
+async fn run(executor: Executor, work: Duration, graceful: Duration, stop: StopControl) -> Outcome {
+    let t0 = Instant::now();
+    let log = Arc::new(Log::default());
+    let factory = Arc::new(Factory { work, log: log.clone(), t0 });
+    let state = Arc::new(ScenarioState::default());
+    let s = scenario(executor, graceful);
+    run_scenario(&s, 0, t0, factory, Arc::new(VuIds::default()), state.clone(), stop).await;
+    Outcome { log, state, elapsed: Instant::now() - t0 }
+}
+
+fn completed(o: &Outcome) -> u64 {
+    o.state.completed.load(Ordering::Relaxed)
+}
+
+#[tokio::test(start_paused = true)]
+async fn constant_arrival_rate_50_per_second_for_5s_starts_250() {
+    let o = run(
+        Executor::ConstantArrivalRate { rate: 50, time_unit: secs(1), duration: secs(5), pre_allocated_vus: 5, max_vus: 20 },
+        Duration::from_millis(30),
+        secs(30),
+        StopControl::default(),
+    )
+    .await;
+    let starts = o.log.starts.lock().unwrap();
+    assert!((249..=251).contains(&starts.len()), "{}", starts.len());
+    assert_eq!(o.state.dropped.load(Ordering::Relaxed), 0);
+    // Spaced 20 ms apart, started on time, intended start travelling with them.
+    for (i, (_, intended, actual)) in starts.iter().enumerate() {
+        assert_eq!(*intended, Duration::from_millis(20 * i as u64));
+        assert!(*actual - *intended < Duration::from_millis(1));
+    }
+    // 30 ms iterations at 50/s need 2 VUs at a time: the pool never grew past what was needed.
+    assert!(o.state.allocated_vus.load(Ordering::Relaxed) <= 5);
+}
+
+#[tokio::test(start_paused = true)]
+async fn arrival_rate_drops_iterations_when_no_vu_is_free() {
+    // 10/s for 5 s = 50 arrivals; 1 s iterations on at most 5 VUs serve 5/s.
+    let o = run(
+        Executor::ConstantArrivalRate { rate: 10, time_unit: secs(1), duration: secs(5), pre_allocated_vus: 2, max_vus: 5 },
+        secs(1),
+        secs(30),
+        StopControl::default(),
+    )
+    .await;
+    let started = o.log.starts.lock().unwrap().len() as u64;
+    let dropped = o.state.dropped.load(Ordering::Relaxed);
+    assert_eq!(started + dropped, 50);
+    assert_eq!(started, 25, "5 VUs × 5 s / 1 s");
+    assert_eq!(o.state.allocated_vus.load(Ordering::Relaxed), 5);
+}
+
+#[tokio::test(start_paused = true)]
+async fn ramping_arrival_rate_follows_the_integral() {
+    let o = run(
+        Executor::RampingArrivalRate {
+            start_rate: 0,
+            time_unit: secs(1),
+            stages: vec![Stage { duration: secs(10), target: 100 }, Stage { duration: secs(5), target: 100 }],
+            pre_allocated_vus: 10,
+            max_vus: 100,
+        },
+        Duration::from_millis(10),
+        secs(30),
+        StopControl::default(),
+    )
+    .await;
+    let starts = o.log.starts.lock().unwrap();
+    // 500 during the ramp + 500 during the hold.
+    assert!((999..=1001).contains(&starts.len()), "{}", starts.len());
+    let first_half = starts.iter().filter(|s| s.1 < secs(5)).count();
+    assert!((124..=126).contains(&first_half), "{first_half}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn constant_vus_loop_for_the_duration() {
+    let o = run(Executor::ConstantVus { vus: 5, duration: secs(10) }, secs(1), secs(30), StopControl::default()).await;
+    assert_eq!(completed(&o), 50);
+    assert_eq!(o.state.allocated_vus.load(Ordering::Relaxed), 5);
+    assert_eq!(o.elapsed, secs(10));
+}
+
+#[tokio::test(start_paused = true)]
+async fn shared_iterations_are_shared() {
+    let o = run(Executor::SharedIterations { vus: 3, iterations: 10, max_duration: secs(600) }, secs(1), secs(30), StopControl::default()).await;
+    assert_eq!(completed(&o), 10);
+    assert_eq!(o.elapsed, secs(4), "3 VUs, 10 one-second iterations: 4 rounds");
+}
+
+#[tokio::test(start_paused = true)]
+async fn per_vu_iterations_each() {
+    let o = run(Executor::PerVuIterations { vus: 3, iterations: 4, max_duration: secs(600) }, secs(1), secs(30), StopControl::default()).await;
+    assert_eq!(completed(&o), 12);
+    let per_vu = |id| o.log.starts.lock().unwrap().iter().filter(|s| s.0 == id).count();
+    assert_eq!((per_vu(1), per_vu(2), per_vu(3)), (4, 4, 4));
+}
+
+#[tokio::test(start_paused = true)]
+async fn ramping_vus_follows_the_stages() {
+    let state = Arc::new(ScenarioState::default());
+    let t0 = Instant::now();
+    let log = Arc::new(Log::default());
+    let factory = Arc::new(Factory { work: Duration::from_millis(100), log: log.clone(), t0 });
+    let s = scenario(
+        Executor::RampingVus {
+            start_vus: 0,
+            stages: vec![Stage { duration: secs(10), target: 10 }, Stage { duration: secs(10), target: 10 }, Stage { duration: secs(10), target: 0 }],
+            graceful_ramp_down: secs(1),
+        },
+        secs(30),
+    );
+    let st = state.clone();
+    let sampler = tokio::spawn(async move {
+        let mut samples = Vec::new();
+        for t in [Duration::from_millis(5500), Duration::from_millis(15_500), Duration::from_millis(25_500)] {
+            tokio::time::sleep_until(t0 + t).await;
+            samples.push(st.active_vus.load(Ordering::Relaxed));
+        }
+        samples
+    });
+    run_scenario(&s, 0, t0, factory, Arc::new(VuIds::default()), state.clone(), StopControl::default()).await;
+    let samples = sampler.await.unwrap();
+    assert_eq!(samples, vec![5, 10, 5]);
+    assert_eq!(state.allocated_vus.load(Ordering::Relaxed), 10, "VUs are reused, not recreated");
+    assert!(Instant::now() - t0 <= secs(31));
+}
+
+#[tokio::test(start_paused = true)]
+async fn graceful_stop_then_interrupt() {
+    // 1 s scenario, 5 s iteration, 2 s graceful stop: interrupted at 3 s.
+    let o = run(Executor::ConstantVus { vus: 1, duration: secs(1) }, secs(5), secs(2), StopControl::default()).await;
+    assert_eq!(completed(&o), 0);
+    assert_eq!(o.state.interrupted.load(Ordering::Relaxed), 1);
+    assert_eq!(o.elapsed, secs(3));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_graceful_stop_request_ends_the_scenario_early() {
+    let stop = StopControl::default();
+    let s2 = stop.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        s2.graceful.cancel();
+    });
+    let o = run(Executor::ConstantVus { vus: 2, duration: secs(60) }, secs(1), secs(30), stop).await;
+    // Iterations started before 2.5 s finish (at 3 s); none start after.
+    assert_eq!(completed(&o), 6);
+    assert_eq!(o.elapsed, secs(3));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hard_stop_interrupts_at_once() {
+    let stop = StopControl::default();
+    let s2 = stop.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        s2.graceful.cancel();
+        s2.hard.cancel();
+    });
+    let o = run(Executor::ConstantVus { vus: 2, duration: secs(60) }, secs(1), secs(30), stop).await;
+    assert_eq!(completed(&o), 4);
+    assert_eq!(o.state.interrupted.load(Ordering::Relaxed), 2);
+    assert_eq!(o.elapsed, Duration::from_millis(2500));
+}
