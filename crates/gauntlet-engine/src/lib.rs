@@ -6,3 +6,4 @@
 
 pub mod executor;
 pub mod pacer;
+pub mod template;
