@@ -5,5 +5,6 @@
 //! any [`executor::VuFactory`] with k6's stop semantics.
 
 pub mod executor;
+pub mod flow;
 pub mod pacer;
 pub mod template;

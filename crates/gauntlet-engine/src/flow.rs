@@ -1,0 +1,527 @@
+//! The plan's workload, compiled for running: templates compiled once, regular
+//! expressions and JSON paths parsed once, header names validated once, the
+//! weighted operation mix turned into a cumulative table. Nothing here is
+//! parsed again per request.
+
+use crate::template::{JsonBody, Scope, Templates, Text};
+use gauntlet_plan as plan;
+use http::header::{HeaderName, HeaderValue};
+use minijinja::value::Value;
+use rand::RngExt;
+use serde_json_path::JsonPath;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Why the workload could not be compiled (a plan that validated should not
+/// fail here; this guards what validation cannot see, such as header syntax).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CompileError {
+    /// A template did not compile.
+    #[error("template `{source_text}`: {message}")]
+    Template {
+        /// The template.
+        source_text: String,
+        /// Why.
+        message: String,
+    },
+    /// A regex, JSON path, header or method is invalid.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// A request, ready to render.
+#[derive(Debug, Clone)]
+pub struct CompiledRequest {
+    /// Method.
+    pub method: http::Method,
+    /// URL (absolute or path).
+    pub url: Text,
+    /// Headers (target defaults first, request's own after).
+    pub headers: Vec<(HeaderName, Text)>,
+    /// Query parameters.
+    pub query: Vec<(String, Text)>,
+    /// Body.
+    pub body: CompiledBody,
+    /// Timeout override.
+    pub timeout: Option<Duration>,
+    /// Expected status ranges for `http_req_failed`.
+    pub expected: Vec<(u16, u16)>,
+}
+
+/// A body ready to render.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum CompiledBody {
+    /// None.
+    Empty,
+    /// JSON.
+    Json(JsonBody),
+    /// Raw text.
+    Raw(Text),
+    /// URL-encoded form.
+    Form(Vec<(String, Text)>),
+}
+
+/// A check, parsed.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum CompiledCheck {
+    /// Status in the set.
+    Status(Vec<u16>),
+    /// Body contains.
+    BodyContains(Text),
+    /// Body matches.
+    BodyMatches(regex::Regex),
+    /// JSON path exists or not.
+    JsonPathExists(Arc<JsonPath>, bool),
+    /// JSON path equals (strings in the expected value may be templates).
+    JsonPathEquals(Arc<JsonPath>, JsonBody),
+    /// Header exists or not.
+    HeaderExists(HeaderName, bool),
+    /// Header equals.
+    HeaderEquals(HeaderName, Text),
+    /// Header matches.
+    HeaderMatches(HeaderName, regex::Regex),
+    /// Duration below.
+    DurationBelow(Duration),
+}
+
+/// A capture, parsed.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum CompiledCapture {
+    /// JSON path.
+    JsonPath(Arc<JsonPath>),
+    /// Header.
+    Header(HeaderName),
+    /// Regex (first group, or whole match).
+    Regex(regex::Regex),
+    /// Status code.
+    Status,
+}
+
+/// What a step does.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum CompiledAction {
+    /// One request.
+    Request(CompiledRequest),
+    /// A polling loop.
+    Poll {
+        /// The request.
+        request: CompiledRequest,
+        /// Done when all pass.
+        until: Vec<(String, CompiledCheck)>,
+        /// Pause between attempts.
+        interval: Duration,
+        /// Give up after.
+        timeout: Duration,
+        /// Index of the wait metric in the plan's custom metrics.
+        metric: String,
+    },
+}
+
+/// A step, compiled.
+#[derive(Debug, Clone)]
+pub struct CompiledStep {
+    /// Name (the `name` tag).
+    pub name: Arc<str>,
+    /// What it does.
+    pub action: CompiledAction,
+    /// Named checks.
+    pub checks: Vec<(Arc<str>, CompiledCheck)>,
+    /// Named captures.
+    pub captures: Vec<(Arc<str>, CompiledCapture)>,
+    /// Pause after.
+    pub think_time: Option<plan::ThinkTime>,
+    /// Skip the rest of the iteration on a failed check.
+    pub end_on_check_failure: bool,
+    /// Whether any check or capture reads the body (else it may be discarded).
+    pub needs_body: bool,
+}
+
+/// An operation, compiled.
+#[derive(Debug, Clone)]
+pub struct CompiledOp {
+    /// Name (the `group` tag).
+    pub name: Arc<str>,
+    /// Steps.
+    pub steps: Vec<CompiledStep>,
+    /// Pause after the operation.
+    pub think_time: Option<plan::ThinkTime>,
+    /// Iteration pacing.
+    pub pacing: Option<Duration>,
+}
+
+/// Weighted choice among operations: cumulative weights, one random draw.
+#[derive(Debug, Clone)]
+pub struct Mix {
+    cumulative: Vec<(u64, usize)>,
+}
+
+impl Mix {
+    /// Build from (operation index, weight) pairs; zero weights are skipped.
+    pub fn new(pairs: &[(usize, u32)]) -> Mix {
+        let mut acc = 0u64;
+        let cumulative = pairs
+            .iter()
+            .filter(|(_, w)| *w > 0)
+            .map(|(i, w)| {
+                acc += *w as u64;
+                (acc, *i)
+            })
+            .collect();
+        Mix { cumulative }
+    }
+
+    /// Draw an operation index.
+    pub fn pick(&self, rng: &mut impl rand::Rng) -> usize {
+        let total = self.cumulative.last().map(|c| c.0).unwrap_or(0);
+        if total == 0 {
+            return 0;
+        }
+        let r = rng.random_range(0..total);
+        let i = self.cumulative.partition_point(|c| c.0 <= r);
+        self.cumulative[i.min(self.cumulative.len() - 1)].1
+    }
+}
+
+/// The whole workload, compiled.
+#[derive(Debug)]
+pub struct Workload {
+    /// Templates.
+    pub templates: Templates,
+    /// Operations.
+    pub ops: Vec<CompiledOp>,
+    /// Setup steps.
+    pub setup: Vec<CompiledStep>,
+    /// Teardown steps.
+    pub teardown: Vec<CompiledStep>,
+    /// Per-scenario mix.
+    pub mixes: Vec<Mix>,
+    /// Default think time.
+    pub think_time: Option<plan::ThinkTime>,
+}
+
+fn tmpl_err(source: &str, e: minijinja::Error) -> CompileError {
+    CompileError::Template { source_text: source.to_owned(), message: e.to_string() }
+}
+
+struct Compiler<'a> {
+    t: Templates,
+    defaults: &'a [(String, plan::Template)],
+}
+
+impl Compiler<'_> {
+    fn text(&mut self, t: &plan::Template) -> Result<Text, CompileError> {
+        self.t.text(&t.source).map_err(|e| tmpl_err(&t.source, e))
+    }
+
+    fn header(name: &str) -> Result<HeaderName, CompileError> {
+        HeaderName::from_bytes(name.as_bytes()).map_err(|_| CompileError::Invalid(format!("`{name}` is not a valid header name")))
+    }
+
+    fn path(p: &str) -> Result<Arc<JsonPath>, CompileError> {
+        JsonPath::parse(p).map(Arc::new).map_err(|e| CompileError::Invalid(format!("JSON path `{p}`: {e}")))
+    }
+
+    fn regex(r: &str) -> Result<regex::Regex, CompileError> {
+        regex::Regex::new(r).map_err(|e| CompileError::Invalid(format!("regex `{r}`: {e}")))
+    }
+
+    fn request(&mut self, r: &plan::Request) -> Result<CompiledRequest, CompileError> {
+        let method = http::Method::from_bytes(r.method.as_bytes()).map_err(|_| CompileError::Invalid(format!("bad method {}", r.method)))?;
+        let mut headers = Vec::new();
+        for (k, v) in self.defaults.iter().filter(|(k, _)| !r.headers.iter().any(|(rk, _)| rk.eq_ignore_ascii_case(k))) {
+            headers.push((Self::header(k)?, self.t.text(&v.source).map_err(|e| tmpl_err(&v.source, e))?));
+        }
+        for (k, v) in &r.headers {
+            headers.push((Self::header(k)?, self.text(v)?));
+        }
+        let query = r.query.iter().map(|(k, v)| Ok((k.clone(), self.text(v)?))).collect::<Result<_, CompileError>>()?;
+        let body = match &r.body {
+            plan::Body::Empty => CompiledBody::Empty,
+            plan::Body::Json(v) => {
+                if !headers.iter().any(|(h, _)| h == http::header::CONTENT_TYPE) {
+                    headers.push((http::header::CONTENT_TYPE, Text::Static(Arc::from("application/json"))));
+                }
+                CompiledBody::Json(self.t.json(v).map_err(|e| tmpl_err(&v.to_string(), e))?)
+            }
+            plan::Body::Raw(t) => CompiledBody::Raw(self.text(t)?),
+            plan::Body::Form(f) => {
+                if !headers.iter().any(|(h, _)| h == http::header::CONTENT_TYPE) {
+                    headers.push((http::header::CONTENT_TYPE, Text::Static(Arc::from("application/x-www-form-urlencoded"))));
+                }
+                CompiledBody::Form(f.iter().map(|(k, v)| Ok((k.clone(), self.text(v)?))).collect::<Result<_, CompileError>>()?)
+            }
+            _ => return Err(CompileError::Invalid("multipart bodies are not supported yet".into())),
+        };
+        for (h, v) in &headers {
+            if let Text::Static(s) = v {
+                HeaderValue::from_str(s).map_err(|_| CompileError::Invalid(format!("header {h}: invalid value `{s}`")))?;
+            }
+        }
+        Ok(CompiledRequest {
+            method,
+            url: self.text(&r.url)?,
+            headers,
+            query,
+            body,
+            timeout: r.timeout,
+            expected: r.expected_statuses.clone().unwrap_or_else(|| vec![(200, 399)]),
+        })
+    }
+
+    fn check(&mut self, c: &plan::Check) -> Result<(Arc<str>, CompiledCheck), CompileError> {
+        use plan::CheckKind as K;
+        let k = match &c.kind {
+            K::Status(s) => CompiledCheck::Status(s.clone()),
+            K::BodyContains(t) => CompiledCheck::BodyContains(self.text(t)?),
+            K::BodyMatches(r) => CompiledCheck::BodyMatches(Self::regex(r)?),
+            K::JsonPathExists(p, e) => CompiledCheck::JsonPathExists(Self::path(p)?, *e),
+            K::JsonPathEquals(p, v) => CompiledCheck::JsonPathEquals(Self::path(p)?, self.t.json(v).map_err(|e| tmpl_err(&v.to_string(), e))?),
+            K::HeaderExists(h, e) => CompiledCheck::HeaderExists(Self::header(h)?, *e),
+            K::HeaderEquals(h, v) => CompiledCheck::HeaderEquals(Self::header(h)?, self.text(v)?),
+            K::HeaderMatches(h, r) => CompiledCheck::HeaderMatches(Self::header(h)?, Self::regex(r)?),
+            K::DurationBelow(d) => CompiledCheck::DurationBelow(*d),
+            _ => return Err(CompileError::Invalid(format!("check `{}` is not supported", c.name))),
+        };
+        Ok((Arc::from(c.name.as_str()), k))
+    }
+
+    fn step(&mut self, s: &plan::Step) -> Result<CompiledStep, CompileError> {
+        let action = match &s.action {
+            plan::Action::Request(r) => CompiledAction::Request(self.request(r)?),
+            plan::Action::Poll(p) => CompiledAction::Poll {
+                request: self.request(&p.request)?,
+                until: p.until.iter().map(|c| self.check(c).map(|(n, c)| (n.to_string(), c))).collect::<Result<_, _>>()?,
+                interval: p.interval,
+                timeout: p.timeout,
+                metric: p.metric.clone(),
+            },
+            _ => return Err(CompileError::Invalid(format!("step `{}`: unsupported action", s.name))),
+        };
+        let checks: Vec<_> = s.checks.iter().map(|c| self.check(c)).collect::<Result<_, _>>()?;
+        let captures: Vec<_> = s
+            .captures
+            .iter()
+            .map(|c| {
+                let k = match &c.source {
+                    plan::CaptureSource::JsonPath(p) => CompiledCapture::JsonPath(Self::path(p)?),
+                    plan::CaptureSource::Header(h) => CompiledCapture::Header(Self::header(h)?),
+                    plan::CaptureSource::Regex(r) => CompiledCapture::Regex(Self::regex(r)?),
+                    _ => CompiledCapture::Status,
+                };
+                Ok((Arc::from(c.name.as_str()), k))
+            })
+            .collect::<Result<_, CompileError>>()?;
+        let reads_body = |c: &CompiledCheck| matches!(c, CompiledCheck::BodyContains(_) | CompiledCheck::BodyMatches(_) | CompiledCheck::JsonPathExists(..) | CompiledCheck::JsonPathEquals(..));
+        let needs_body = checks.iter().any(|(_, c)| reads_body(c))
+            || captures.iter().any(|(_, c)| matches!(c, CompiledCapture::JsonPath(_) | CompiledCapture::Regex(_)))
+            || matches!(&action, CompiledAction::Poll { until, .. } if until.iter().any(|(_, c)| reads_body(c)));
+        Ok(CompiledStep {
+            name: Arc::from(s.name.as_str()),
+            action,
+            checks,
+            captures,
+            think_time: s.think_time,
+            end_on_check_failure: s.on_check_failure == plan::OnCheckFailure::EndIteration,
+            needs_body,
+        })
+    }
+}
+
+impl Workload {
+    /// Compile a validated plan's workload.
+    pub fn compile(p: &plan::Plan) -> Result<Workload, CompileError> {
+        let mut c = Compiler { t: Templates::new(), defaults: &p.target.headers };
+        let ops = p
+            .workload
+            .operations
+            .iter()
+            .map(|o| {
+                Ok(CompiledOp {
+                    name: Arc::from(o.name.as_str()),
+                    steps: o.steps.iter().map(|s| c.step(s)).collect::<Result<_, CompileError>>()?,
+                    think_time: o.think_time,
+                    pacing: o.pacing,
+                })
+            })
+            .collect::<Result<_, CompileError>>()?;
+        let setup = p.setup.iter().flatten().map(|s| c.step(s)).collect::<Result<_, _>>()?;
+        let teardown = p.teardown.iter().flatten().map(|s| c.step(s)).collect::<Result<_, _>>()?;
+        Ok(Workload {
+            templates: c.t,
+            ops,
+            setup,
+            teardown,
+            mixes: p.scenarios.iter().map(|s| Mix::new(&s.mix)).collect(),
+            think_time: p.workload.think_time,
+        })
+    }
+}
+
+/// What checks and captures look at.
+#[derive(Debug)]
+pub struct ResponseView<'a> {
+    /// Status (0 when the request failed).
+    pub status: u16,
+    /// Headers.
+    pub headers: &'a http::HeaderMap,
+    /// Body (decompressed; empty when discarded).
+    pub body: &'a [u8],
+    /// `http_req_duration` of the request.
+    pub duration: Duration,
+}
+
+/// The body parsed as JSON at most once per response.
+#[derive(Debug, Default)]
+pub struct LazyJson(Option<Option<serde_json::Value>>);
+
+impl LazyJson {
+    fn get(&mut self, body: &[u8]) -> Option<&serde_json::Value> {
+        self.0.get_or_insert_with(|| serde_json::from_slice(body).ok()).as_ref()
+    }
+}
+
+/// Evaluate a check.
+pub fn check(c: &CompiledCheck, r: &ResponseView<'_>, json: &mut LazyJson, t: &Templates, scope: &Scope) -> bool {
+    match c {
+        CompiledCheck::Status(s) => s.contains(&r.status),
+        CompiledCheck::BodyContains(text) => match t.render(text, scope) {
+            Ok(needle) => memchr_contains(r.body, needle.as_bytes()),
+            Err(_) => false,
+        },
+        CompiledCheck::BodyMatches(re) => std::str::from_utf8(r.body).map(|b| re.is_match(b)).unwrap_or(false),
+        CompiledCheck::JsonPathExists(p, want) => {
+            let found = json.get(r.body).is_some_and(|v| !p.query(v).is_empty());
+            found == *want
+        }
+        CompiledCheck::JsonPathEquals(p, expected) => {
+            let Some(v) = json.get(r.body) else { return false };
+            let Ok(exp) = t.render_json(expected, scope) else { return false };
+            let Ok(exp) = serde_json::from_slice::<serde_json::Value>(&exp) else { return false };
+            p.query(v).exactly_one().map(|got| loosely_equal(got, &exp)).unwrap_or(false)
+        }
+        CompiledCheck::HeaderExists(h, want) => r.headers.contains_key(h) == *want,
+        CompiledCheck::HeaderEquals(h, v) => match (r.headers.get(h), t.render(v, scope)) {
+            (Some(got), Ok(want)) => got.as_bytes() == want.as_bytes(),
+            _ => false,
+        },
+        CompiledCheck::HeaderMatches(h, re) => r.headers.get(h).and_then(|v| v.to_str().ok()).is_some_and(|v| re.is_match(v)),
+        CompiledCheck::DurationBelow(d) => r.duration < *d,
+    }
+}
+
+/// `"42"` equals `42`: YAML authors rarely mean the type difference.
+fn loosely_equal(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+    use serde_json::Value as V;
+    match (a, b) {
+        (V::String(s), V::Number(n)) | (V::Number(n), V::String(s)) => s.trim() == n.to_string(),
+        _ => a == b,
+    }
+}
+
+fn memchr_contains(hay: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty() || hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Extract a captured value, or `None` when it finds nothing.
+pub fn capture(c: &CompiledCapture, r: &ResponseView<'_>, json: &mut LazyJson) -> Option<Value> {
+    match c {
+        CompiledCapture::JsonPath(p) => {
+            let v = json.get(r.body)?;
+            let got = p.query(v).first()?;
+            Some(Value::from(minijinja::value::Serde(got.clone())))
+        }
+        CompiledCapture::Header(h) => r.headers.get(h).and_then(|v| v.to_str().ok()).map(Value::from),
+        CompiledCapture::Regex(re) => {
+            let body = std::str::from_utf8(r.body).ok()?;
+            let caps = re.captures(body)?;
+            caps.get(1).or_else(|| caps.get(0)).map(|m| Value::from(m.as_str()))
+        }
+        CompiledCapture::Status => (r.status != 0).then(|| Value::from(r.status)),
+    }
+}
+
+/// Draw a think time.
+pub fn think(t: &plan::ThinkTime, rng: &mut impl rand::Rng) -> Duration {
+    match *t {
+        plan::ThinkTime::Constant(d) => d,
+        plan::ThinkTime::Uniform(a, b) => {
+            if b <= a {
+                a
+            } else {
+                Duration::from_secs_f64(rng.random_range(a.as_secs_f64()..b.as_secs_f64()))
+            }
+        }
+        plan::ThinkTime::Exponential(mean) => {
+            let u: f64 = rng.random_range(f64::EPSILON..1.0);
+            Duration::from_secs_f64((-u.ln() * mean.as_secs_f64()).min(mean.as_secs_f64() * 50.0))
+        }
+        _ => Duration::ZERO,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mix_respects_weights() {
+        let mix = Mix::new(&[(0, 25), (1, 50), (2, 0), (3, 25)]);
+        let mut rng = rand::rng();
+        let mut counts = [0u32; 4];
+        for _ in 0..40_000 {
+            counts[mix.pick(&mut rng)] += 1;
+        }
+        assert_eq!(counts[2], 0);
+        assert!((counts[1] as f64 / 40_000.0 - 0.5).abs() < 0.02, "{counts:?}");
+        assert!((counts[0] as f64 / 40_000.0 - 0.25).abs() < 0.02, "{counts:?}");
+    }
+
+    #[test]
+    fn checks_and_captures() {
+        let mut t = Templates::new();
+        let headers = {
+            let mut h = http::HeaderMap::new();
+            h.insert("x-cache", HeaderValue::from_static("HIT"));
+            h.insert("location", HeaderValue::from_static("/api/items/7"));
+            h
+        };
+        let body = br#"{"id": 7, "items": [{"id": 3}], "status": "done"}"#;
+        let r = ResponseView { status: 201, headers: &headers, body, duration: Duration::from_millis(5) };
+        let mut json = LazyJson::default();
+        let scope = Scope::new();
+        let path = |p| CompiledCheck::JsonPathExists(Arc::new(JsonPath::parse(p).unwrap()), true);
+        assert!(check(&CompiledCheck::Status(vec![200, 201]), &r, &mut json, &t, &scope));
+        assert!(check(&path("$.items[0].id"), &r, &mut json, &t, &scope));
+        assert!(!check(&path("$.nope"), &r, &mut json, &t, &scope));
+        let eq = CompiledCheck::JsonPathEquals(Arc::new(JsonPath::parse("$.status").unwrap()), t.json(&serde_json::json!("done")).unwrap());
+        assert!(check(&eq, &r, &mut json, &t, &scope));
+        assert!(check(&CompiledCheck::HeaderEquals(HeaderName::from_static("x-cache"), t.text("HIT").unwrap()), &r, &mut json, &t, &scope));
+        assert!(check(&CompiledCheck::DurationBelow(Duration::from_millis(10)), &r, &mut json, &t, &scope));
+        assert!(check(&CompiledCheck::BodyContains(t.text("done").unwrap()), &r, &mut json, &t, &scope));
+        let id = capture(&CompiledCapture::JsonPath(Arc::new(JsonPath::parse("$.id").unwrap())), &r, &mut json).unwrap();
+        assert_eq!(id, Value::from(7));
+        let loc = capture(&CompiledCapture::Header(HeaderName::from_static("location")), &r, &mut json).unwrap();
+        assert_eq!(loc.as_str(), Some("/api/items/7"));
+        let re = capture(&CompiledCapture::Regex(regex::Regex::new(r#""status": "(\w+)""#).unwrap()), &r, &mut json).unwrap();
+        assert_eq!(re.as_str(), Some("done"));
+        assert!(capture(&CompiledCapture::JsonPath(Arc::new(JsonPath::parse("$.missing").unwrap())), &r, &mut json).is_none());
+    }
+
+    #[test]
+    fn think_times_stay_in_range() {
+        let mut rng = rand::rng();
+        let u = plan::ThinkTime::Uniform(Duration::from_secs(1), Duration::from_secs(3));
+        for _ in 0..1000 {
+            let d = think(&u, &mut rng);
+            assert!(d >= Duration::from_secs(1) && d < Duration::from_secs(3));
+        }
+        let e = plan::ThinkTime::Exponential(Duration::from_secs(2));
+        let mean: f64 = (0..20_000).map(|_| think(&e, &mut rng).as_secs_f64()).sum::<f64>() / 20_000.0;
+        assert!((mean - 2.0).abs() < 0.1, "{mean}");
+    }
+}
