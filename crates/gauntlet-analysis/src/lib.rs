@@ -1,1 +1,318 @@
-//! gauntlet-analysis (being built).
+//! # gauntlet-analysis: from measurements to a verdict
+//!
+//! Pure functions that decide pass/fail: thresholds (k6 semantics), SLA
+//! compliance (objective and limit, seed 002's "target" and "maximum
+//! acceptable"), and the go/no-go decision with its reasons. Kept apart from
+//! rendering so that reports only display what was decided here, and so that
+//! the same evaluation runs live (every second, for `abortOnFail`) and at the
+//! end.
+//!
+//! Measurements are read through [`MetricSource`], so this crate does not care
+//! whether they come from a live run, a saved result file or several merged.
+
+use gauntlet_plan::threshold::{Aggregation, MetricSelector};
+use gauntlet_plan::{Condition, Plan, Priority, ThresholdOrigin};
+use std::time::Duration;
+
+/// Read access to aggregated measurements, in the units thresholds use:
+/// milliseconds for time trends, a 0..1 ratio for rate metrics' `rate`,
+/// per second for counters' `rate`, plain values otherwise.
+pub trait MetricSource {
+    /// The aggregated value of a metric (sub-metric when the selector has
+    /// tags), or `None` when it has no samples.
+    fn value(&self, selector: &MetricSelector, aggregation: Aggregation) -> Option<f64>;
+}
+
+/// The outcome of one threshold.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ThresholdResult {
+    /// Selector as written (`http_req_duration{name:create}`).
+    pub metric: String,
+    /// Expression as written (`p(95) < 200ms`).
+    pub expression: String,
+    /// Observed value in the threshold's units (`None`: no samples).
+    pub observed: Option<f64>,
+    /// Whether it held. A metric without samples passes, as in k6; reports
+    /// mark it "no data".
+    pub passed: bool,
+    /// Stops the run when failing (after `delay_abort_eval`).
+    pub abort_on_fail: bool,
+    /// Index of the SLA it comes from, if any.
+    pub sla: Option<usize>,
+}
+
+/// SLA status, seed 002's compliance column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum SlaStatus {
+    /// The objective held.
+    Pass,
+    /// The objective was missed but the limit held.
+    Warn,
+    /// The limit (or, without a limit, the objective) was broken.
+    Fail,
+    /// Nothing was measured for this SLA.
+    NoData,
+}
+
+/// The outcome of one SLA.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SlaResult {
+    /// SLA name.
+    pub name: String,
+    /// Selector.
+    pub metric: String,
+    /// Objective as written.
+    pub objective: String,
+    /// Limit as written.
+    pub limit: Option<String>,
+    /// Observed value (units of the objective).
+    pub observed: Option<f64>,
+    /// Status.
+    pub status: SlaStatus,
+    /// Priority.
+    pub priority: &'static str,
+}
+
+/// The go/no-go decision of seed 002's report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Decision {
+    /// Every SLA met, every threshold held.
+    Go,
+    /// Thresholds held, but some SLA objective was missed within its limit,
+    /// a lower-priority SLA failed, or an SLA had no data.
+    GoWithConditions,
+    /// A threshold failed, or a high-priority SLA broke its limit.
+    NoGo,
+}
+
+/// Everything decided about a run.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Verdict {
+    /// Every threshold, in plan order (SLA-derived ones last).
+    pub thresholds: Vec<ThresholdResult>,
+    /// Every SLA, in plan order.
+    pub slas: Vec<SlaResult>,
+    /// Go / no-go.
+    pub decision: Decision,
+    /// Why, one sentence each, most important first.
+    pub reasons: Vec<String>,
+}
+
+impl Verdict {
+    /// Whether any threshold failed (exit code 99).
+    pub fn thresholds_failed(&self) -> bool {
+        self.thresholds.iter().any(|t| !t.passed)
+    }
+}
+
+fn holds(c: &Condition, observed: f64) -> bool {
+    c.cmp.holds(observed, c.value)
+}
+
+/// Evaluate every threshold and SLA of `plan` against `source`.
+pub fn evaluate(plan: &Plan, source: &dyn MetricSource) -> Verdict {
+    let thresholds: Vec<ThresholdResult> = plan
+        .thresholds
+        .iter()
+        .map(|t| {
+            let observed = source.value(&t.metric, t.condition.aggregation);
+            ThresholdResult {
+                metric: t.metric.to_string(),
+                expression: t.condition.text.clone(),
+                observed,
+                passed: observed.is_none_or(|v| holds(&t.condition, v)),
+                abort_on_fail: t.abort_on_fail,
+                sla: match t.origin {
+                    ThresholdOrigin::Sla(i) => Some(i),
+                    _ => None,
+                },
+            }
+        })
+        .collect();
+    let slas: Vec<SlaResult> = plan
+        .slas
+        .iter()
+        .map(|s| {
+            let observed = source.value(&s.metric, s.objective.aggregation);
+            let status = match observed {
+                None => SlaStatus::NoData,
+                Some(v) if holds(&s.objective, v) => SlaStatus::Pass,
+                Some(v) => match &s.limit {
+                    Some(l) if holds(l, v) => SlaStatus::Warn,
+                    _ => SlaStatus::Fail,
+                },
+            };
+            SlaResult {
+                name: s.name.clone(),
+                metric: s.metric.to_string(),
+                objective: s.objective.text.clone(),
+                limit: s.limit.as_ref().map(|l| l.text.clone()),
+                observed,
+                status,
+                priority: match s.priority {
+                    Priority::High => "high",
+                    Priority::Medium => "medium",
+                    _ => "low",
+                },
+            }
+        })
+        .collect();
+    let mut reasons = Vec::new();
+    let mut no_go = false;
+    let mut conditions = false;
+    for t in thresholds.iter().filter(|t| !t.passed && t.sla.is_none()) {
+        no_go = true;
+        reasons.push(format!("threshold {} {} failed (observed {})", t.metric, t.expression, fmt_obs(t.observed)));
+    }
+    for s in &slas {
+        match (s.status, s.priority) {
+            (SlaStatus::Fail, "high") => {
+                no_go = true;
+                reasons.push(format!("SLA \"{}\" failed: {} {} (observed {})", s.name, s.metric, s.limit.as_deref().unwrap_or(&s.objective), fmt_obs(s.observed)));
+            }
+            (SlaStatus::Fail, p) => {
+                conditions = true;
+                reasons.push(format!("{p}-priority SLA \"{}\" failed (observed {})", s.name, fmt_obs(s.observed)));
+            }
+            (SlaStatus::Warn, _) => {
+                conditions = true;
+                reasons.push(format!("SLA \"{}\" missed its objective {} but held its limit (observed {})", s.name, s.objective, fmt_obs(s.observed)));
+            }
+            (SlaStatus::NoData, _) => {
+                conditions = true;
+                reasons.push(format!("SLA \"{}\" had no data: nothing measured {}", s.name, s.metric));
+            }
+            _ => {}
+        }
+    }
+    // SLA-derived thresholds that failed are also threshold failures (exit 99).
+    if thresholds.iter().any(|t| !t.passed && t.sla.is_some()) {
+        no_go = true;
+    }
+    let decision = if no_go {
+        Decision::NoGo
+    } else if conditions {
+        Decision::GoWithConditions
+    } else {
+        reasons.push(if slas.is_empty() && thresholds.is_empty() {
+            "no thresholds or SLAs were set: nothing could fail".to_owned()
+        } else {
+            "every threshold and SLA held".to_owned()
+        });
+        Decision::Go
+    };
+    Verdict { thresholds, slas, decision, reasons }
+}
+
+fn fmt_obs(v: Option<f64>) -> String {
+    match v {
+        None => "no data".into(),
+        Some(v) if v.abs() >= 100.0 => format!("{v:.0}"),
+        Some(v) => format!("{v:.4}").trim_end_matches('0').trim_end_matches('.').to_owned(),
+    }
+}
+
+/// Thresholds that should stop the run now: failing, `abortOnFail`, and past
+/// their `delayAbortEval`.
+pub fn should_abort(plan: &Plan, source: &dyn MetricSource, elapsed: Duration) -> Vec<String> {
+    plan.thresholds
+        .iter()
+        .filter(|t| t.abort_on_fail && elapsed >= t.delay_abort_eval)
+        .filter_map(|t| {
+            let v = source.value(&t.metric, t.condition.aggregation)?;
+            (!holds(&t.condition, v)).then(|| format!("{} {} (observed {})", t.metric, t.condition.text, fmt_obs(Some(v))))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gauntlet_plan::{Overrides, parse_plan};
+    use std::collections::HashMap;
+
+    struct Fixed(HashMap<String, f64>);
+    impl MetricSource for Fixed {
+        fn value(&self, s: &MetricSelector, a: Aggregation) -> Option<f64> {
+            self.0.get(&format!("{s} {a}")).copied()
+        }
+    }
+
+    fn plan(src: &str) -> Plan {
+        parse_plan("p", src.as_bytes(), "p", &Overrides::default()).unwrap().plan
+    }
+
+    const PLAN: &str = "workload: {operations: {a: GET /}}\n\
+        sla:\n  - {name: fast, metric: http_req_duration, objective: p(95) < 200ms, limit: p(95) < 500ms}\n  - {name: errors, metric: http_req_failed, objective: rate < 1%, priority: medium}\n\
+        thresholds:\n  checks: [rate > 0.99]\n";
+
+    fn source(p95: f64, failed: f64, checks: f64) -> Fixed {
+        Fixed(HashMap::from([
+            ("http_req_duration p(95)".to_owned(), p95),
+            ("http_req_failed rate".to_owned(), failed),
+            ("checks rate".to_owned(), checks),
+        ]))
+    }
+
+    #[test]
+    fn all_good_is_go() {
+        let v = evaluate(&plan(PLAN), &source(150.0, 0.001, 1.0));
+        assert_eq!(v.decision, Decision::Go);
+        assert!(!v.thresholds_failed());
+        assert_eq!(v.slas[0].status, SlaStatus::Pass);
+    }
+
+    #[test]
+    fn objective_missed_within_limit_is_a_warning() {
+        let v = evaluate(&plan(PLAN), &source(300.0, 0.001, 1.0));
+        assert_eq!(v.slas[0].status, SlaStatus::Warn);
+        assert_eq!(v.decision, Decision::GoWithConditions);
+        assert!(!v.thresholds_failed(), "only the limit is a threshold");
+    }
+
+    #[test]
+    fn limit_broken_is_no_go_and_fails_thresholds() {
+        let v = evaluate(&plan(PLAN), &source(900.0, 0.001, 1.0));
+        assert_eq!(v.slas[0].status, SlaStatus::Fail);
+        assert_eq!(v.decision, Decision::NoGo);
+        assert!(v.thresholds_failed());
+        assert!(v.reasons[0].contains("fast"), "{:?}", v.reasons);
+    }
+
+    #[test]
+    fn failing_threshold_is_no_go() {
+        let v = evaluate(&plan(PLAN), &source(100.0, 0.0, 0.5));
+        assert_eq!(v.decision, Decision::NoGo);
+        assert_eq!(v.thresholds[0].observed, Some(0.5));
+        assert!(!v.thresholds[0].passed);
+    }
+
+    #[test]
+    fn any_sla_failure_fails_its_threshold() {
+        let v = evaluate(&plan(PLAN), &source(100.0, 0.05, 1.0));
+        assert_eq!(v.slas[1].status, SlaStatus::Fail);
+        // The SLA's own threshold failed, so the run exits 99 and is a no-go.
+        assert!(v.thresholds_failed());
+        assert_eq!(v.decision, Decision::NoGo);
+    }
+
+    #[test]
+    fn no_data_passes_thresholds_but_not_slas() {
+        let v = evaluate(&plan(PLAN), &Fixed(HashMap::new()));
+        assert!(!v.thresholds_failed());
+        assert_eq!(v.slas[0].status, SlaStatus::NoData);
+        assert_eq!(v.decision, Decision::GoWithConditions);
+    }
+
+    #[test]
+    fn abort_respects_delay() {
+        let p = plan("workload: {operations: {a: GET /}}\nthresholds:\n  http_req_failed: [{threshold: rate < 1%, abortOnFail: true, delayAbortEval: 10s}]\n");
+        let s = Fixed(HashMap::from([("http_req_failed rate".to_owned(), 0.5)]));
+        assert!(should_abort(&p, &s, Duration::from_secs(5)).is_empty());
+        assert_eq!(should_abort(&p, &s, Duration::from_secs(10)).len(), 1);
+    }
+}
