@@ -1,0 +1,165 @@
+//! What a report shows: the end-of-run numbers, already aggregated, plus the
+//! verdict. Renderers only format this; they compute nothing.
+
+use gauntlet_analysis::Verdict;
+use gauntlet_plan::catalog::{MetricType, ValueUnit};
+use serde::Serialize;
+
+/// Statistics of a trend (values in milliseconds for time trends).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TrendStats {
+    /// Samples.
+    pub count: u64,
+    /// Mean.
+    pub avg: f64,
+    /// Minimum.
+    pub min: f64,
+    /// Median.
+    pub med: f64,
+    /// Maximum.
+    pub max: f64,
+    /// Percentiles as (p, value), e.g. (90.0, 12.3).
+    pub percentiles: Vec<(f64, f64)>,
+}
+
+/// The aggregated value of one metric or sub-metric.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Values {
+    /// Counter: total and per second.
+    Counter {
+        /// Total.
+        count: f64,
+        /// Per second over the run.
+        rate: f64,
+    },
+    /// Gauge: last, min, max.
+    Gauge {
+        /// Last value.
+        value: f64,
+        /// Minimum.
+        min: f64,
+        /// Maximum.
+        max: f64,
+    },
+    /// Rate: share of true samples.
+    Rate {
+        /// passes / (passes + fails).
+        rate: f64,
+        /// True samples.
+        passes: u64,
+        /// False samples.
+        fails: u64,
+    },
+    /// Trend: the distribution. `raw` is set when latency measured from the
+    /// actual send differs from latency measured from the intended start
+    /// (coordinated omission); `stats` is then the corrected one.
+    Trend {
+        /// Corrected (or only) distribution.
+        stats: TrendStats,
+        /// Raw distribution when it differs.
+        raw: Option<TrendStats>,
+    },
+}
+
+/// One metric line of the summary.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MetricRow {
+    /// Metric name.
+    pub name: String,
+    /// Tag filter for a sub-metric (`{expected_response:true}`), empty for the whole metric.
+    pub tags: Vec<(String, String)>,
+    /// k6 type.
+    pub kind: MetricType,
+    /// Unit.
+    pub unit: ValueUnit,
+    /// Values.
+    pub values: Values,
+}
+
+/// One check's totals.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CheckRow {
+    /// Check name.
+    pub name: String,
+    /// Operation (group) it belongs to.
+    pub group: String,
+    /// Passes.
+    pub passes: u64,
+    /// Failures.
+    pub fails: u64,
+}
+
+/// Per-operation (group) request figures, seed 002's per-operation SLA view.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OperationRow {
+    /// Request name (step).
+    pub name: String,
+    /// Requests.
+    pub requests: u64,
+    /// Share failed.
+    pub failed_rate: f64,
+    /// Duration statistics (ms).
+    pub duration: TrendStats,
+}
+
+/// Errors by kind.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ErrorRow {
+    /// `error_code` tag value (`connection_refused`, `http_500`, …).
+    pub code: String,
+    /// How many.
+    pub count: u64,
+}
+
+/// Per-scenario execution figures.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScenarioRow {
+    /// Name.
+    pub name: String,
+    /// Executor.
+    pub executor: String,
+    /// Iterations completed.
+    pub iterations: u64,
+    /// Iterations interrupted at a hard deadline.
+    pub interrupted: u64,
+    /// Open-model iterations dropped for lack of a VU.
+    pub dropped: u64,
+    /// Most VUs allocated.
+    pub vus_max: u64,
+}
+
+/// Everything the end-of-run summary shows.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    /// Plan name.
+    pub plan: String,
+    /// Target description.
+    pub target: String,
+    /// Wall-clock length of the run (ms).
+    pub duration_ms: u64,
+    /// Whether the run was cut short, and why.
+    pub interrupted: Option<String>,
+    /// Metric rows, in display order.
+    pub metrics: Vec<MetricRow>,
+    /// Checks.
+    pub checks: Vec<CheckRow>,
+    /// Requests per name.
+    pub operations: Vec<OperationRow>,
+    /// Errors by kind.
+    pub errors: Vec<ErrorRow>,
+    /// Scenarios.
+    pub scenarios: Vec<ScenarioRow>,
+    /// Thresholds, SLAs, decision.
+    pub verdict: Verdict,
+    /// Trend statistics to show (k6 `summaryTrendStats`), as written (`p(95)`).
+    pub trend_stats: Vec<String>,
+}
+
+impl Summary {
+    /// The whole-metric row of `name`.
+    pub fn metric(&self, name: &str) -> Option<&MetricRow> {
+        self.metrics.iter().find(|m| m.name == name && m.tags.is_empty())
+    }
+}

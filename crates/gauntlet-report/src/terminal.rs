@@ -1,0 +1,321 @@
+//! The end-of-test summary on the terminal, in k6's layout so k6 users read it
+//! at a glance: `█ THRESHOLDS` (✓/✗ with the observed value), our `█ SLA`
+//! table and verdict, then `█ TOTAL RESULTS` with checks and metrics grouped
+//! HTTP / EXECUTION / NETWORK / CUSTOM. Where latency corrected for
+//! coordinated omission differs from the raw one, both lines are printed.
+
+use crate::model::{MetricRow, Summary, TrendStats, Values};
+use gauntlet_analysis::{Decision, SlaStatus};
+use gauntlet_plan::catalog::{MetricType, ValueUnit};
+use std::fmt::Write as _;
+
+/// Colour on or off.
+#[derive(Debug, Clone, Copy)]
+pub struct Style {
+    /// ANSI colours.
+    pub color: bool,
+}
+
+impl Style {
+    fn paint(&self, code: &str, s: &str) -> String {
+        if self.color { format!("\x1b[{code}m{s}\x1b[0m") } else { s.to_owned() }
+    }
+    fn ok(&self, s: &str) -> String {
+        self.paint("32", s)
+    }
+    fn bad(&self, s: &str) -> String {
+        self.paint("31", s)
+    }
+    fn warn(&self, s: &str) -> String {
+        self.paint("33", s)
+    }
+    fn dim(&self, s: &str) -> String {
+        self.paint("2", s)
+    }
+}
+
+/// Format milliseconds the way k6 does (`140.36ms`, `1.2s`, `750µs`).
+pub fn fmt_ms(ms: f64) -> String {
+    if ms == 0.0 {
+        "0s".into()
+    } else if ms < 1.0 {
+        trim(format!("{:.2}", ms * 1000.0)) + "µs"
+    } else if ms < 1000.0 {
+        trim(format!("{ms:.2}")) + "ms"
+    } else if ms < 60_000.0 {
+        trim(format!("{:.2}", ms / 1000.0)) + "s"
+    } else {
+        let m = (ms / 60_000.0).floor();
+        let s = (ms - m * 60_000.0) / 1000.0;
+        format!("{m:.0}m{}s", trim(format!("{s:.1}")))
+    }
+}
+
+fn trim(s: String) -> String {
+    if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_owned() } else { s }
+}
+
+/// Format bytes (`2.4 MB`).
+pub fn fmt_bytes(b: f64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = b;
+    let mut i = 0;
+    while v >= 1000.0 && i < UNITS.len() - 1 {
+        v /= 1000.0;
+        i += 1;
+    }
+    if i == 0 { format!("{v:.0} B") } else { format!("{} {}", trim(format!("{v:.1}")), UNITS[i]) }
+}
+
+fn fmt_value(v: f64, unit: ValueUnit) -> String {
+    match unit {
+        ValueUnit::Time => fmt_ms(v),
+        ValueUnit::Bytes => fmt_bytes(v),
+        _ => trim(format!("{v:.2}")),
+    }
+}
+
+fn fmt_pct(r: f64) -> String {
+    format!("{:.2}%", r * 100.0)
+}
+
+fn stat_name(p: f64) -> String {
+    format!("p({})", trim(format!("{p:.3}")))
+}
+
+fn trend_line(stats: &TrendStats, unit: ValueUnit, wanted: &[String]) -> String {
+    let mut parts = Vec::new();
+    for w in wanted {
+        let v = match w.as_str() {
+            "avg" => Some(stats.avg),
+            "min" => Some(stats.min),
+            "med" => Some(stats.med),
+            "max" => Some(stats.max),
+            "count" => {
+                parts.push(format!("count={}", stats.count));
+                continue;
+            }
+            other => stats.percentiles.iter().find(|(p, _)| stat_name(*p) == other).map(|(_, v)| *v),
+        };
+        if let Some(v) = v {
+            parts.push(format!("{w}={}", fmt_value(v, unit)));
+        }
+    }
+    parts.join(" ")
+}
+
+const LABEL_WIDTH: usize = 36;
+
+fn label(name: &str, indent: usize) -> String {
+    let dots = LABEL_WIDTH.saturating_sub(name.chars().count() + indent).max(3);
+    format!("{}{}{}:", " ".repeat(indent), name, ".".repeat(dots))
+}
+
+fn metric_value(m: &MetricRow, summary: &Summary, style: Style) -> Vec<String> {
+    match &m.values {
+        Values::Counter { count, rate } => {
+            let (c, r) = match m.unit {
+                ValueUnit::Bytes => (fmt_bytes(*count), format!("{}/s", fmt_bytes(*rate))),
+                _ => (trim(format!("{count:.0}")), format!("{}/s", trim(format!("{rate:.2}")))),
+            };
+            vec![format!("{c:<8} {r}")]
+        }
+        Values::Gauge { value, min, max } => vec![format!("{}  min={} max={}", trim(format!("{value:.0}")), trim(format!("{min:.0}")), trim(format!("{max:.0}")))],
+        Values::Rate { rate, passes, fails } => {
+            let total = passes + fails;
+            // For http_req_failed, "passes" are failures: print as k6 does.
+            vec![format!("{:<8} {} out of {}", fmt_pct(*rate), passes, total)]
+        }
+        Values::Trend { stats, raw } => {
+            let mut v = vec![trend_line(stats, m.unit, &summary.trend_stats)];
+            if let Some(raw) = raw {
+                v.push(style.dim(&format!("(raw, from actual send) {}", trend_line(raw, m.unit, &summary.trend_stats))));
+            }
+            v
+        }
+    }
+}
+
+fn group_of(m: &MetricRow) -> &'static str {
+    let builtin = gauntlet_plan::catalog::builtin(&m.name).is_some();
+    if !builtin {
+        "CUSTOM"
+    } else if m.name.starts_with("http_") {
+        "HTTP"
+    } else if m.name.starts_with("data_") {
+        "NETWORK"
+    } else if m.name == "checks" {
+        "CHECKS"
+    } else {
+        "EXECUTION"
+    }
+}
+
+/// Render the summary.
+pub fn render(s: &Summary, style: Style) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o);
+    if let Some(why) = &s.interrupted {
+        let _ = writeln!(o, "  {}\n", style.warn(&format!("run interrupted: {why}; the numbers cover what ran")));
+    }
+    // Thresholds, grouped by metric selector, in k6's layout.
+    let plain: Vec<_> = s.verdict.thresholds.iter().filter(|t| t.sla.is_none()).collect();
+    if !plain.is_empty() {
+        let _ = writeln!(o, "  █ THRESHOLDS\n");
+        let mut seen: Vec<&str> = Vec::new();
+        for t in &plain {
+            if seen.contains(&t.metric.as_str()) {
+                continue;
+            }
+            seen.push(&t.metric);
+            let _ = writeln!(o, "    {}", t.metric);
+            for t2 in plain.iter().filter(|x| x.metric == t.metric) {
+                let mark = if t2.passed { style.ok("✓") } else { style.bad("✗") };
+                let agg = t2.expression.split(|c: char| c == '<' || c == '>' || c == '=' || c == '!').next().unwrap_or("").trim();
+                let unit = unit_of(&t2.metric);
+                let observed = match t2.observed {
+                    None => style.dim("no data"),
+                    Some(v) if agg == "rate" && is_rate_metric(&t2.metric) => format!("{agg}={}", fmt_pct(v)),
+                    Some(v) if agg == "count" || agg == "rate" => format!("{agg}={}", trim(format!("{v:.2}"))),
+                    Some(v) => format!("{agg}={}", fmt_value(v, unit)),
+                };
+                let _ = writeln!(o, "    {mark} '{}' {observed}", t2.expression);
+            }
+            let _ = writeln!(o);
+        }
+        let _ = writeln!(o);
+    }
+    if !s.verdict.slas.is_empty() {
+        let _ = writeln!(o, "  █ SLA\n");
+        for sla in &s.verdict.slas {
+            let (mark, word) = match sla.status {
+                SlaStatus::Pass => (style.ok("✓"), style.ok("PASS")),
+                SlaStatus::Warn => (style.warn("!"), style.warn("WARN")),
+                SlaStatus::Fail => (style.bad("✗"), style.bad("FAIL")),
+                _ => (style.dim("?"), style.dim("NO DATA")),
+            };
+            let unit = unit_of(&sla.metric);
+            let agg = sla.objective.split(|c: char| c == '<' || c == '>' || c == '=' || c == '!').next().unwrap_or("").trim();
+            let observed = match sla.observed {
+                None => "no data".to_owned(),
+                Some(v) if agg == "rate" && is_rate_metric(&sla.metric) => fmt_pct(v),
+                Some(v) if agg == "rate" || agg == "count" => trim(format!("{v:.2}")),
+                Some(v) => fmt_value(v, unit),
+            };
+            let limit = sla.limit.as_ref().map(|l| format!(", limit {l}")).unwrap_or_default();
+            let _ = writeln!(o, "    {mark} {word:<7} {} [{}]", sla.name, sla.priority);
+            let _ = writeln!(o, "      {} {}{limit} → observed {agg}={observed}", sla.metric, sla.objective);
+        }
+        let _ = writeln!(o);
+    }
+    let _ = writeln!(o, "  █ TOTAL RESULTS\n");
+    let total_checks: (u64, u64) = s.checks.iter().fold((0, 0), |a, c| (a.0 + c.passes, a.1 + c.fails));
+    if total_checks.0 + total_checks.1 > 0 {
+        let n = total_checks.0 + total_checks.1;
+        let secs = (s.duration_ms as f64 / 1000.0).max(1e-3);
+        let _ = writeln!(o, "    {} {:<8} {}/s", label("checks_total", 0), n, trim(format!("{:.2}", n as f64 / secs)));
+        let _ = writeln!(o, "    {} {:<8} {} out of {}", label("checks_succeeded", 0), fmt_pct(total_checks.0 as f64 / n as f64), total_checks.0, n);
+        let _ = writeln!(o, "    {} {:<8} {} out of {}\n", label("checks_failed", 0), fmt_pct(total_checks.1 as f64 / n as f64), total_checks.1, n);
+        for c in &s.checks {
+            if c.fails == 0 {
+                let _ = writeln!(o, "    {} {}", style.ok("✓"), c.name);
+            } else {
+                let _ = writeln!(o, "    {} {}", style.bad("✗"), c.name);
+                let _ = writeln!(o, "      {}", style.dim(&format!("↳ {}% — ✓ {} / ✗ {}  ({})", (c.passes * 100) / (c.passes + c.fails).max(1), c.passes, c.fails, c.group)));
+            }
+        }
+        let _ = writeln!(o);
+    }
+    for group in ["CUSTOM", "HTTP", "EXECUTION", "NETWORK"] {
+        let rows: Vec<&MetricRow> = s.metrics.iter().filter(|m| group_of(m) == group).collect();
+        if rows.is_empty() {
+            continue;
+        }
+        let _ = writeln!(o, "    {group}");
+        for m in rows {
+            let name = if m.tags.is_empty() {
+                m.name.clone()
+            } else {
+                format!("{{ {} }}", m.tags.iter().map(|(k, v)| format!("{k}:{v}")).collect::<Vec<_>>().join(", "))
+            };
+            let indent = if m.tags.is_empty() { 0 } else { 2 };
+            let lines = metric_value(m, s, style);
+            for (i, line) in lines.iter().enumerate() {
+                if i == 0 {
+                    let _ = writeln!(o, "    {} {line}", label(&name, indent));
+                } else {
+                    let _ = writeln!(o, "    {} {line}", " ".repeat(LABEL_WIDTH + 1));
+                }
+            }
+        }
+        let _ = writeln!(o);
+    }
+    if !s.operations.is_empty() {
+        let _ = writeln!(o, "    REQUESTS BY NAME");
+        let _ = writeln!(o, "    {:<28} {:>8} {:>8} {:>10} {:>10} {:>10}", "name", "reqs", "failed", "med", "p(95)", "p(99)");
+        for r in &s.operations {
+            let p = |q: f64| r.duration.percentiles.iter().find(|(x, _)| (*x - q).abs() < 1e-9).map(|(_, v)| fmt_ms(*v)).unwrap_or_default();
+            let _ = writeln!(o, "    {:<28} {:>8} {:>8} {:>10} {:>10} {:>10}", r.name, r.requests, fmt_pct(r.failed_rate), fmt_ms(r.duration.med), p(95.0), p(99.0));
+        }
+        let _ = writeln!(o);
+    }
+    if !s.errors.is_empty() {
+        let _ = writeln!(o, "    ERRORS");
+        for e in &s.errors {
+            let _ = writeln!(o, "    {:<28} {:>8}", e.code, e.count);
+        }
+        let _ = writeln!(o);
+    }
+    if !s.scenarios.is_empty() {
+        let _ = writeln!(o, "    SCENARIOS");
+        for sc in &s.scenarios {
+            let mut extra = String::new();
+            if sc.dropped > 0 {
+                extra.push_str(&format!(", {} dropped (no free VU)", sc.dropped));
+            }
+            if sc.interrupted > 0 {
+                extra.push_str(&format!(", {} interrupted", sc.interrupted));
+            }
+            let _ = writeln!(o, "    {:<28} {} — {} iterations, {} VUs max{extra}", sc.name, sc.executor, sc.iterations, sc.vus_max);
+        }
+        let _ = writeln!(o);
+    }
+    let decision = match s.verdict.decision {
+        Decision::Go => style.ok("GO"),
+        Decision::GoWithConditions => style.warn("GO WITH CONDITIONS"),
+        _ => style.bad("NO-GO"),
+    };
+    let _ = writeln!(o, "  █ VERDICT: {decision}  ({} in {})", s.plan, fmt_ms(s.duration_ms as f64));
+    for r in &s.verdict.reasons {
+        let _ = writeln!(o, "    - {r}");
+    }
+    o
+}
+
+fn base_metric(selector: &str) -> &str {
+    selector.split('{').next().unwrap_or(selector)
+}
+
+fn unit_of(selector: &str) -> ValueUnit {
+    gauntlet_plan::catalog::builtin(base_metric(selector)).map(|m| m.unit).unwrap_or(ValueUnit::Time)
+}
+
+fn is_rate_metric(selector: &str) -> bool {
+    gauntlet_plan::catalog::builtin(base_metric(selector)).is_some_and(|m| m.kind == MetricType::Rate)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn k6_like_duration_format() {
+        assert_eq!(fmt_ms(140.364), "140.36ms");
+        assert_eq!(fmt_ms(0.75), "750µs");
+        assert_eq!(fmt_ms(1500.0), "1.5s");
+        assert_eq!(fmt_ms(0.0), "0s");
+        assert_eq!(fmt_ms(90_000.0), "1m30s");
+        assert_eq!(fmt_bytes(2_400_000.0), "2.4 MB");
+        assert_eq!(fmt_bytes(512.0), "512 B");
+    }
+}
