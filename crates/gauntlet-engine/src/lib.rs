@@ -7,4 +7,5 @@
 pub mod executor;
 pub mod flow;
 pub mod pacer;
+pub mod run;
 pub mod template;
