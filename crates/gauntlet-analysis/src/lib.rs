@@ -166,25 +166,48 @@ pub fn evaluate(plan: &Plan, source: &dyn MetricSource) -> Verdict {
     let mut conditions = false;
     for t in thresholds.iter().filter(|t| !t.passed && t.sla.is_none()) {
         no_go = true;
-        reasons.push(format!("threshold {} {} failed (observed {})", t.metric, t.expression, fmt_obs(t.observed)));
+        reasons.push(format!(
+            "threshold {} {} failed (observed {})",
+            t.metric,
+            t.expression,
+            fmt_obs(t.observed)
+        ));
     }
     for s in &slas {
         match (s.status, s.priority) {
             (SlaStatus::Fail, "high") => {
                 no_go = true;
-                reasons.push(format!("SLA \"{}\" failed: {} {} (observed {})", s.name, s.metric, s.limit.as_deref().unwrap_or(&s.objective), fmt_obs(s.observed)));
+                reasons.push(format!(
+                    "SLA \"{}\" failed: {} {} (observed {})",
+                    s.name,
+                    s.metric,
+                    s.limit.as_deref().unwrap_or(&s.objective),
+                    fmt_obs(s.observed)
+                ));
             }
             (SlaStatus::Fail, p) => {
                 conditions = true;
-                reasons.push(format!("{p}-priority SLA \"{}\" failed (observed {})", s.name, fmt_obs(s.observed)));
+                reasons.push(format!(
+                    "{p}-priority SLA \"{}\" failed (observed {})",
+                    s.name,
+                    fmt_obs(s.observed)
+                ));
             }
             (SlaStatus::Warn, _) => {
                 conditions = true;
-                reasons.push(format!("SLA \"{}\" missed its objective {} but held its limit (observed {})", s.name, s.objective, fmt_obs(s.observed)));
+                reasons.push(format!(
+                    "SLA \"{}\" missed its objective {} but held its limit (observed {})",
+                    s.name,
+                    s.objective,
+                    fmt_obs(s.observed)
+                ));
             }
             (SlaStatus::NoData, _) => {
                 conditions = true;
-                reasons.push(format!("SLA \"{}\" had no data: nothing measured {}", s.name, s.metric));
+                reasons.push(format!(
+                    "SLA \"{}\" had no data: nothing measured {}",
+                    s.name, s.metric
+                ));
             }
             _ => {}
         }
@@ -205,14 +228,22 @@ pub fn evaluate(plan: &Plan, source: &dyn MetricSource) -> Verdict {
         });
         Decision::Go
     };
-    Verdict { thresholds, slas, decision, reasons }
+    Verdict {
+        thresholds,
+        slas,
+        decision,
+        reasons,
+    }
 }
 
 fn fmt_obs(v: Option<f64>) -> String {
     match v {
         None => "no data".into(),
         Some(v) if v.abs() >= 100.0 => format!("{v:.0}"),
-        Some(v) => format!("{v:.4}").trim_end_matches('0').trim_end_matches('.').to_owned(),
+        Some(v) => format!("{v:.4}")
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_owned(),
     }
 }
 
@@ -224,7 +255,14 @@ pub fn should_abort(plan: &Plan, source: &dyn MetricSource, elapsed: Duration) -
         .filter(|t| t.abort_on_fail && elapsed >= t.delay_abort_eval)
         .filter_map(|t| {
             let v = source.value(&t.metric, t.condition.aggregation)?;
-            (!holds(&t.condition, v)).then(|| format!("{} {} (observed {})", t.metric, t.condition.text, fmt_obs(Some(v))))
+            (!holds(&t.condition, v)).then(|| {
+                format!(
+                    "{} {} (observed {})",
+                    t.metric,
+                    t.condition.text,
+                    fmt_obs(Some(v))
+                )
+            })
         })
         .collect()
 }
@@ -243,7 +281,9 @@ mod tests {
     }
 
     fn plan(src: &str) -> Plan {
-        parse_plan("p", src.as_bytes(), "p", &Overrides::default()).unwrap().plan
+        parse_plan("p", src.as_bytes(), "p", &Overrides::default())
+            .unwrap()
+            .plan
     }
 
     const PLAN: &str = "workload: {operations: {a: GET /}}\n\
@@ -310,7 +350,9 @@ mod tests {
 
     #[test]
     fn abort_respects_delay() {
-        let p = plan("workload: {operations: {a: GET /}}\nthresholds:\n  http_req_failed: [{threshold: rate < 1%, abortOnFail: true, delayAbortEval: 10s}]\n");
+        let p = plan(
+            "workload: {operations: {a: GET /}}\nthresholds:\n  http_req_failed: [{threshold: rate < 1%, abortOnFail: true, delayAbortEval: 10s}]\n",
+        );
         let s = Fixed(HashMap::from([("http_req_failed rate".to_owned(), 0.5)]));
         assert!(should_abort(&p, &s, Duration::from_secs(5)).is_empty());
         assert_eq!(should_abort(&p, &s, Duration::from_secs(10)).len(), 1);

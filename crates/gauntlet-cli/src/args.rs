@@ -71,9 +71,14 @@ pub(crate) struct OverrideArgs {
 }
 
 fn parse_stage(s: &str) -> Result<(String, u64), String> {
-    let (d, t) = s.split_once(':').ok_or("write DURATION:TARGET, e.g. 30s:100")?;
+    let (d, t) = s
+        .split_once(':')
+        .ok_or("write DURATION:TARGET, e.g. 30s:100")?;
     gauntlet_plan::duration::parse_duration(d).map_err(|e| format!("stage duration: {e}"))?;
-    let t: u64 = t.trim().parse().map_err(|_| format!("stage target `{t}` is not a whole number"))?;
+    let t: u64 = t
+        .trim()
+        .parse()
+        .map_err(|_| format!("stage target `{t}` is not a whole number"))?;
     Ok((d.trim().to_owned(), t))
 }
 

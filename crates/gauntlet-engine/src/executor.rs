@@ -131,7 +131,13 @@ pub async fn run_scenario<F: VuFactory>(
     state: Arc<ScenarioState>,
     stop: StopControl,
 ) {
-    let ctx = Ctx { factory, ids, index, state: state.clone(), stop: stop.clone() };
+    let ctx = Ctx {
+        factory,
+        ids,
+        index,
+        state: state.clone(),
+        stop: stop.clone(),
+    };
     let start = run_start + scenario.start_time;
     tokio::select! {
         _ = sleep_until(start) => {}
@@ -146,26 +152,107 @@ pub async fn run_scenario<F: VuFactory>(
     let grace = scenario.graceful_stop;
     match &scenario.executor {
         Executor::ConstantVus { vus, duration } => {
-            closed_fixed(&ctx, *vus, start + *duration, start + *duration + grace, None, &soft, &hard).await
+            closed_fixed(
+                &ctx,
+                *vus,
+                start + *duration,
+                start + *duration + grace,
+                None,
+                &soft,
+                &hard,
+            )
+            .await
         }
-        Executor::SharedIterations { vus, iterations, max_duration } => {
+        Executor::SharedIterations {
+            vus,
+            iterations,
+            max_duration,
+        } => {
             let budget = Arc::new(AtomicU64::new(*iterations));
             let n = (*vus).min(*iterations);
-            closed_fixed(&ctx, n, start + *max_duration, start + *max_duration + grace, Some(Budget::Shared(budget)), &soft, &hard).await
+            closed_fixed(
+                &ctx,
+                n,
+                start + *max_duration,
+                start + *max_duration + grace,
+                Some(Budget::Shared(budget)),
+                &soft,
+                &hard,
+            )
+            .await
         }
-        Executor::PerVuIterations { vus, iterations, max_duration } => {
-            closed_fixed(&ctx, *vus, start + *max_duration, start + *max_duration + grace, Some(Budget::PerVu(*iterations)), &soft, &hard).await
+        Executor::PerVuIterations {
+            vus,
+            iterations,
+            max_duration,
+        } => {
+            closed_fixed(
+                &ctx,
+                *vus,
+                start + *max_duration,
+                start + *max_duration + grace,
+                Some(Budget::PerVu(*iterations)),
+                &soft,
+                &hard,
+            )
+            .await
         }
-        Executor::RampingVus { start_vus, stages, graceful_ramp_down } => {
-            ramping_vus(&ctx, start, *start_vus, stages, *graceful_ramp_down, grace, &soft, &hard).await
+        Executor::RampingVus {
+            start_vus,
+            stages,
+            graceful_ramp_down,
+        } => {
+            ramping_vus(
+                &ctx,
+                start,
+                *start_vus,
+                stages,
+                *graceful_ramp_down,
+                grace,
+                &soft,
+                &hard,
+            )
+            .await
         }
-        Executor::ConstantArrivalRate { rate, time_unit, duration, pre_allocated_vus, max_vus } => {
+        Executor::ConstantArrivalRate {
+            rate,
+            time_unit,
+            duration,
+            pre_allocated_vus,
+            max_vus,
+        } => {
             let pacer = ArrivalPacer::constant(*rate, *time_unit, *duration);
-            arrival(&ctx, start, pacer, *pre_allocated_vus, *max_vus, grace, &soft, &hard).await
+            arrival(
+                &ctx,
+                start,
+                pacer,
+                *pre_allocated_vus,
+                *max_vus,
+                grace,
+                &soft,
+                &hard,
+            )
+            .await
         }
-        Executor::RampingArrivalRate { start_rate, time_unit, stages, pre_allocated_vus, max_vus } => {
+        Executor::RampingArrivalRate {
+            start_rate,
+            time_unit,
+            stages,
+            pre_allocated_vus,
+            max_vus,
+        } => {
             let pacer = ArrivalPacer::ramping(*start_rate, *time_unit, stages);
-            arrival(&ctx, start, pacer, *pre_allocated_vus, *max_vus, grace, &soft, &hard).await
+            arrival(
+                &ctx,
+                start,
+                pacer,
+                *pre_allocated_vus,
+                *max_vus,
+                grace,
+                &soft,
+                &hard,
+            )
+            .await
         }
         _ => {}
     }
@@ -180,11 +267,19 @@ enum Budget {
 
 /// Take one iteration from a shared budget.
 fn take(budget: &AtomicU64) -> bool {
-    budget.fetch_update(Ordering::AcqRel, Ordering::Acquire, |b| b.checked_sub(1)).is_ok()
+    budget
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |b| b.checked_sub(1))
+        .is_ok()
 }
 
 /// Run one iteration under the hard token; `false` when interrupted.
-async fn one<V: VirtualUser>(vu: &mut V, it: Iteration, hard: &CancellationToken, state: &ScenarioState, stop: &StopControl) -> Option<IterationEnd> {
+async fn one<V: VirtualUser>(
+    vu: &mut V,
+    it: Iteration,
+    hard: &CancellationToken,
+    state: &ScenarioState,
+    stop: &StopControl,
+) -> Option<IterationEnd> {
     tokio::select! {
         biased;
         _ = hard.cancelled() => {
@@ -203,7 +298,11 @@ async fn one<V: VirtualUser>(vu: &mut V, it: Iteration, hard: &CancellationToken
 }
 
 /// Hard-cancel `hard` at `deadline` unless `done` finishes first.
-async fn with_deadline(done: impl Future<Output = ()>, deadline: Instant, hard: &CancellationToken) {
+async fn with_deadline(
+    done: impl Future<Output = ()>,
+    deadline: Instant,
+    hard: &CancellationToken,
+) {
     tokio::pin!(done);
     tokio::select! {
         _ = &mut done => {}
@@ -225,7 +324,14 @@ async fn closed_fixed<F: VuFactory>(
     let budget = budget.map(Arc::new);
     for _ in 0..vus {
         let mut vu = ctx.new_vu();
-        let (soft, hard, state, stop, budget, index) = (soft.clone(), hard.clone(), ctx.state.clone(), ctx.stop.clone(), budget.clone(), ctx.index);
+        let (soft, hard, state, stop, budget, index) = (
+            soft.clone(),
+            hard.clone(),
+            ctx.state.clone(),
+            ctx.stop.clone(),
+            budget.clone(),
+            ctx.index,
+        );
         state.active_vus.fetch_add(1, Ordering::Relaxed);
         tracker.spawn(async move {
             let mut own = 0u64;
@@ -239,7 +345,11 @@ async fn closed_fixed<F: VuFactory>(
                     _ => {}
                 }
                 own += 1;
-                let it = Iteration { scenario: index, intended_start: Instant::now(), open_model: false };
+                let it = Iteration {
+                    scenario: index,
+                    intended_start: Instant::now(),
+                    open_model: false,
+                };
                 match one(&mut vu, it, &hard, &state, &stop).await {
                     Some(IterationEnd::Completed) => {}
                     _ => break,
@@ -297,11 +407,20 @@ async fn ramping_vus<F: VuFactory>(
             let vs = soft.child_token();
             let vh = hard.child_token();
             slots.push((vs.clone(), vh.clone()));
-            let (state, stop, back, index) = (ctx.state.clone(), ctx.stop.clone(), back_tx.clone(), ctx.index);
+            let (state, stop, back, index) = (
+                ctx.state.clone(),
+                ctx.stop.clone(),
+                back_tx.clone(),
+                ctx.index,
+            );
             state.active_vus.fetch_add(1, Ordering::Relaxed);
             tracker.spawn(async move {
                 while !vs.is_cancelled() {
-                    let it = Iteration { scenario: index, intended_start: Instant::now(), open_model: false };
+                    let it = Iteration {
+                        scenario: index,
+                        intended_start: Instant::now(),
+                        open_model: false,
+                    };
                     match one(&mut vu, it, &vh, &state, &stop).await {
                         Some(IterationEnd::Completed) => {}
                         _ => break,
@@ -333,7 +452,11 @@ async fn ramping_vus<F: VuFactory>(
         vs.cancel();
     }
     tracker.close();
-    let hard_end = if Instant::now() >= end { Instant::now().max(end) + graceful_stop } else { Instant::now() + graceful_stop };
+    let hard_end = if Instant::now() >= end {
+        Instant::now().max(end) + graceful_stop
+    } else {
+        Instant::now() + graceful_stop
+    };
     // The ramp-down timers above end with their VUs; cap everything at the hard end.
     with_deadline(tracker.wait(), hard_end, hard).await;
 }
@@ -388,10 +511,20 @@ async fn arrival<F: VuFactory>(
                 ctx.state.dropped.fetch_add(1, Ordering::Relaxed);
                 continue;
             };
-            let (state, stop, back, hard, index) = (ctx.state.clone(), ctx.stop.clone(), idle_tx.clone(), hard.clone(), ctx.index);
+            let (state, stop, back, hard, index) = (
+                ctx.state.clone(),
+                ctx.stop.clone(),
+                idle_tx.clone(),
+                hard.clone(),
+                ctx.index,
+            );
             state.active_vus.fetch_add(1, Ordering::Relaxed);
             tracker.spawn(async move {
-                let it = Iteration { scenario: index, intended_start: intended, open_model: true };
+                let it = Iteration {
+                    scenario: index,
+                    intended_start: intended,
+                    open_model: true,
+                };
                 let end = one(&mut vu, it, &hard, &state, &stop).await;
                 state.active_vus.fetch_sub(1, Ordering::Relaxed);
                 // A VU whose data ran out is retired; the others go back to the pool.
@@ -403,7 +536,11 @@ async fn arrival<F: VuFactory>(
     }
     tracker.close();
     let regular_end = (start + pacer.duration()).max(Instant::now());
-    let hard_end = if soft.is_cancelled() { Instant::now() + graceful_stop } else { regular_end + graceful_stop };
+    let hard_end = if soft.is_cancelled() {
+        Instant::now() + graceful_stop
+    } else {
+        regular_end + graceful_stop
+    };
     with_deadline(tracker.wait(), hard_end, hard).await;
 }
 

@@ -205,7 +205,10 @@ pub struct Workload {
 }
 
 fn tmpl_err(source: &str, e: minijinja::Error) -> CompileError {
-    CompileError::Template { source_text: source.to_owned(), message: e.to_string() }
+    CompileError::Template {
+        source_text: source.to_owned(),
+        message: e.to_string(),
+    }
 }
 
 struct Compiler<'a> {
@@ -219,11 +222,14 @@ impl Compiler<'_> {
     }
 
     fn header(name: &str) -> Result<HeaderName, CompileError> {
-        HeaderName::from_bytes(name.as_bytes()).map_err(|_| CompileError::Invalid(format!("`{name}` is not a valid header name")))
+        HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| CompileError::Invalid(format!("`{name}` is not a valid header name")))
     }
 
     fn path(p: &str) -> Result<Arc<JsonPath>, CompileError> {
-        JsonPath::parse(p).map(Arc::new).map_err(|e| CompileError::Invalid(format!("JSON path `{p}`: {e}")))
+        JsonPath::parse(p)
+            .map(Arc::new)
+            .map_err(|e| CompileError::Invalid(format!("JSON path `{p}`: {e}")))
     }
 
     fn regex(r: &str) -> Result<regex::Regex, CompileError> {
@@ -231,35 +237,63 @@ impl Compiler<'_> {
     }
 
     fn request(&mut self, r: &plan::Request) -> Result<CompiledRequest, CompileError> {
-        let method = http::Method::from_bytes(r.method.as_bytes()).map_err(|_| CompileError::Invalid(format!("bad method {}", r.method)))?;
+        let method = http::Method::from_bytes(r.method.as_bytes())
+            .map_err(|_| CompileError::Invalid(format!("bad method {}", r.method)))?;
         let mut headers = Vec::new();
-        for (k, v) in self.defaults.iter().filter(|(k, _)| !r.headers.iter().any(|(rk, _)| rk.eq_ignore_ascii_case(k))) {
-            headers.push((Self::header(k)?, self.t.text(&v.source).map_err(|e| tmpl_err(&v.source, e))?));
+        for (k, v) in self
+            .defaults
+            .iter()
+            .filter(|(k, _)| !r.headers.iter().any(|(rk, _)| rk.eq_ignore_ascii_case(k)))
+        {
+            headers.push((
+                Self::header(k)?,
+                self.t.text(&v.source).map_err(|e| tmpl_err(&v.source, e))?,
+            ));
         }
         for (k, v) in &r.headers {
             headers.push((Self::header(k)?, self.text(v)?));
         }
-        let query = r.query.iter().map(|(k, v)| Ok((k.clone(), self.text(v)?))).collect::<Result<_, CompileError>>()?;
+        let query = r
+            .query
+            .iter()
+            .map(|(k, v)| Ok((k.clone(), self.text(v)?)))
+            .collect::<Result<_, CompileError>>()?;
         let body = match &r.body {
             plan::Body::Empty => CompiledBody::Empty,
             plan::Body::Json(v) => {
                 if !headers.iter().any(|(h, _)| h == http::header::CONTENT_TYPE) {
-                    headers.push((http::header::CONTENT_TYPE, Text::Static(Arc::from("application/json"))));
+                    headers.push((
+                        http::header::CONTENT_TYPE,
+                        Text::Static(Arc::from("application/json")),
+                    ));
                 }
                 CompiledBody::Json(self.t.json(v).map_err(|e| tmpl_err(&v.to_string(), e))?)
             }
             plan::Body::Raw(t) => CompiledBody::Raw(self.text(t)?),
             plan::Body::Form(f) => {
                 if !headers.iter().any(|(h, _)| h == http::header::CONTENT_TYPE) {
-                    headers.push((http::header::CONTENT_TYPE, Text::Static(Arc::from("application/x-www-form-urlencoded"))));
+                    headers.push((
+                        http::header::CONTENT_TYPE,
+                        Text::Static(Arc::from("application/x-www-form-urlencoded")),
+                    ));
                 }
-                CompiledBody::Form(f.iter().map(|(k, v)| Ok((k.clone(), self.text(v)?))).collect::<Result<_, CompileError>>()?)
+                CompiledBody::Form(
+                    f.iter()
+                        .map(|(k, v)| Ok((k.clone(), self.text(v)?)))
+                        .collect::<Result<_, CompileError>>()?,
+                )
             }
-            _ => return Err(CompileError::Invalid("multipart bodies are not supported yet".into())),
+            _ => {
+                return Err(CompileError::Invalid(
+                    "multipart bodies are not supported yet".into(),
+                ));
+            }
         };
         for (h, v) in &headers {
             if let Text::Static(s) = v {
-                HeaderValue::from_str(s).map_err(|_| CompileError::Invalid(format!("header {h}: invalid value `{s}`")))?;
+                HeaderValue::from_str(s).map_err(|_| {
+                    CompileError::Invalid(format!("header {h}: invalid value `{s}`"))
+                })?;
             }
         }
         Ok(CompiledRequest {
@@ -269,7 +303,10 @@ impl Compiler<'_> {
             query,
             body,
             timeout: r.timeout,
-            expected: r.expected_statuses.clone().unwrap_or_else(|| vec![(200, 399)]),
+            expected: r
+                .expected_statuses
+                .clone()
+                .unwrap_or_else(|| vec![(200, 399)]),
         })
     }
 
@@ -280,12 +317,22 @@ impl Compiler<'_> {
             K::BodyContains(t) => CompiledCheck::BodyContains(self.text(t)?),
             K::BodyMatches(r) => CompiledCheck::BodyMatches(Self::regex(r)?),
             K::JsonPathExists(p, e) => CompiledCheck::JsonPathExists(Self::path(p)?, *e),
-            K::JsonPathEquals(p, v) => CompiledCheck::JsonPathEquals(Self::path(p)?, self.t.json(v).map_err(|e| tmpl_err(&v.to_string(), e))?),
+            K::JsonPathEquals(p, v) => CompiledCheck::JsonPathEquals(
+                Self::path(p)?,
+                self.t.json(v).map_err(|e| tmpl_err(&v.to_string(), e))?,
+            ),
             K::HeaderExists(h, e) => CompiledCheck::HeaderExists(Self::header(h)?, *e),
             K::HeaderEquals(h, v) => CompiledCheck::HeaderEquals(Self::header(h)?, self.text(v)?),
-            K::HeaderMatches(h, r) => CompiledCheck::HeaderMatches(Self::header(h)?, Self::regex(r)?),
+            K::HeaderMatches(h, r) => {
+                CompiledCheck::HeaderMatches(Self::header(h)?, Self::regex(r)?)
+            }
             K::DurationBelow(d) => CompiledCheck::DurationBelow(*d),
-            _ => return Err(CompileError::Invalid(format!("check `{}` is not supported", c.name))),
+            _ => {
+                return Err(CompileError::Invalid(format!(
+                    "check `{}` is not supported",
+                    c.name
+                )));
+            }
         };
         Ok((Arc::from(c.name.as_str()), k))
     }
@@ -295,14 +342,27 @@ impl Compiler<'_> {
             plan::Action::Request(r) => CompiledAction::Request(self.request(r)?),
             plan::Action::Poll(p) => CompiledAction::Poll {
                 request: self.request(&p.request)?,
-                until: p.until.iter().map(|c| self.check(c).map(|(n, c)| (n.to_string(), c))).collect::<Result<_, _>>()?,
+                until: p
+                    .until
+                    .iter()
+                    .map(|c| self.check(c).map(|(n, c)| (n.to_string(), c)))
+                    .collect::<Result<_, _>>()?,
                 interval: p.interval,
                 timeout: p.timeout,
                 metric: p.metric.clone(),
             },
-            _ => return Err(CompileError::Invalid(format!("step `{}`: unsupported action", s.name))),
+            _ => {
+                return Err(CompileError::Invalid(format!(
+                    "step `{}`: unsupported action",
+                    s.name
+                )));
+            }
         };
-        let checks: Vec<_> = s.checks.iter().map(|c| self.check(c)).collect::<Result<_, _>>()?;
+        let checks: Vec<_> = s
+            .checks
+            .iter()
+            .map(|c| self.check(c))
+            .collect::<Result<_, _>>()?;
         let captures: Vec<_> = s
             .captures
             .iter()
@@ -316,9 +376,19 @@ impl Compiler<'_> {
                 Ok((Arc::from(c.name.as_str()), k))
             })
             .collect::<Result<_, CompileError>>()?;
-        let reads_body = |c: &CompiledCheck| matches!(c, CompiledCheck::BodyContains(_) | CompiledCheck::BodyMatches(_) | CompiledCheck::JsonPathExists(..) | CompiledCheck::JsonPathEquals(..));
+        let reads_body = |c: &CompiledCheck| {
+            matches!(
+                c,
+                CompiledCheck::BodyContains(_)
+                    | CompiledCheck::BodyMatches(_)
+                    | CompiledCheck::JsonPathExists(..)
+                    | CompiledCheck::JsonPathEquals(..)
+            )
+        };
         let needs_body = checks.iter().any(|(_, c)| reads_body(c))
-            || captures.iter().any(|(_, c)| matches!(c, CompiledCapture::JsonPath(_) | CompiledCapture::Regex(_)))
+            || captures.iter().any(|(_, c)| {
+                matches!(c, CompiledCapture::JsonPath(_) | CompiledCapture::Regex(_))
+            })
             || matches!(&action, CompiledAction::Poll { until, .. } if until.iter().any(|(_, c)| reads_body(c)));
         Ok(CompiledStep {
             name: Arc::from(s.name.as_str()),
@@ -335,7 +405,10 @@ impl Compiler<'_> {
 impl Workload {
     /// Compile a validated plan's workload.
     pub fn compile(p: &plan::Plan) -> Result<Workload, CompileError> {
-        let mut c = Compiler { t: Templates::new(), defaults: &p.target.headers };
+        let mut c = Compiler {
+            t: Templates::new(),
+            defaults: &p.target.headers,
+        };
         let ops = p
             .workload
             .operations
@@ -343,14 +416,28 @@ impl Workload {
             .map(|o| {
                 Ok(CompiledOp {
                     name: Arc::from(o.name.as_str()),
-                    steps: o.steps.iter().map(|s| c.step(s)).collect::<Result<_, CompileError>>()?,
+                    steps: o
+                        .steps
+                        .iter()
+                        .map(|s| c.step(s))
+                        .collect::<Result<_, CompileError>>()?,
                     think_time: o.think_time,
                     pacing: o.pacing,
                 })
             })
             .collect::<Result<_, CompileError>>()?;
-        let setup = p.setup.iter().flatten().map(|s| c.step(s)).collect::<Result<_, _>>()?;
-        let teardown = p.teardown.iter().flatten().map(|s| c.step(s)).collect::<Result<_, _>>()?;
+        let setup = p
+            .setup
+            .iter()
+            .flatten()
+            .map(|s| c.step(s))
+            .collect::<Result<_, _>>()?;
+        let teardown = p
+            .teardown
+            .iter()
+            .flatten()
+            .map(|s| c.step(s))
+            .collect::<Result<_, _>>()?;
         Ok(Workload {
             templates: c.t,
             ops,
@@ -381,35 +468,58 @@ pub struct LazyJson(Option<Option<serde_json::Value>>);
 
 impl LazyJson {
     fn get(&mut self, body: &[u8]) -> Option<&serde_json::Value> {
-        self.0.get_or_insert_with(|| serde_json::from_slice(body).ok()).as_ref()
+        self.0
+            .get_or_insert_with(|| serde_json::from_slice(body).ok())
+            .as_ref()
     }
 }
 
 /// Evaluate a check.
-pub fn check(c: &CompiledCheck, r: &ResponseView<'_>, json: &mut LazyJson, t: &Templates, scope: &Scope) -> bool {
+pub fn check(
+    c: &CompiledCheck,
+    r: &ResponseView<'_>,
+    json: &mut LazyJson,
+    t: &Templates,
+    scope: &Scope,
+) -> bool {
     match c {
         CompiledCheck::Status(s) => s.contains(&r.status),
         CompiledCheck::BodyContains(text) => match t.render(text, scope) {
             Ok(needle) => memchr_contains(r.body, needle.as_bytes()),
             Err(_) => false,
         },
-        CompiledCheck::BodyMatches(re) => std::str::from_utf8(r.body).map(|b| re.is_match(b)).unwrap_or(false),
+        CompiledCheck::BodyMatches(re) => std::str::from_utf8(r.body)
+            .map(|b| re.is_match(b))
+            .unwrap_or(false),
         CompiledCheck::JsonPathExists(p, want) => {
             let found = json.get(r.body).is_some_and(|v| !p.query(v).is_empty());
             found == *want
         }
         CompiledCheck::JsonPathEquals(p, expected) => {
-            let Some(v) = json.get(r.body) else { return false };
-            let Ok(exp) = t.render_json(expected, scope) else { return false };
-            let Ok(exp) = serde_json::from_slice::<serde_json::Value>(&exp) else { return false };
-            p.query(v).exactly_one().map(|got| loosely_equal(got, &exp)).unwrap_or(false)
+            let Some(v) = json.get(r.body) else {
+                return false;
+            };
+            let Ok(exp) = t.render_json(expected, scope) else {
+                return false;
+            };
+            let Ok(exp) = serde_json::from_slice::<serde_json::Value>(&exp) else {
+                return false;
+            };
+            p.query(v)
+                .exactly_one()
+                .map(|got| loosely_equal(got, &exp))
+                .unwrap_or(false)
         }
         CompiledCheck::HeaderExists(h, want) => r.headers.contains_key(h) == *want,
         CompiledCheck::HeaderEquals(h, v) => match (r.headers.get(h), t.render(v, scope)) {
             (Some(got), Ok(want)) => got.as_bytes() == want.as_bytes(),
             _ => false,
         },
-        CompiledCheck::HeaderMatches(h, re) => r.headers.get(h).and_then(|v| v.to_str().ok()).is_some_and(|v| re.is_match(v)),
+        CompiledCheck::HeaderMatches(h, re) => r
+            .headers
+            .get(h)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| re.is_match(v)),
         CompiledCheck::DurationBelow(d) => r.duration < *d,
     }
 }
@@ -435,11 +545,17 @@ pub fn capture(c: &CompiledCapture, r: &ResponseView<'_>, json: &mut LazyJson) -
             let got = p.query(v).first()?;
             Some(Value::from(minijinja::value::Serde(got.clone())))
         }
-        CompiledCapture::Header(h) => r.headers.get(h).and_then(|v| v.to_str().ok()).map(Value::from),
+        CompiledCapture::Header(h) => r
+            .headers
+            .get(h)
+            .and_then(|v| v.to_str().ok())
+            .map(Value::from),
         CompiledCapture::Regex(re) => {
             let body = std::str::from_utf8(r.body).ok()?;
             let caps = re.captures(body)?;
-            caps.get(1).or_else(|| caps.get(0)).map(|m| Value::from(m.as_str()))
+            caps.get(1)
+                .or_else(|| caps.get(0))
+                .map(|m| Value::from(m.as_str()))
         }
         CompiledCapture::Status => (r.status != 0).then(|| Value::from(r.status)),
     }
@@ -477,8 +593,14 @@ mod tests {
             counts[mix.pick(&mut rng)] += 1;
         }
         assert_eq!(counts[2], 0);
-        assert!((counts[1] as f64 / 40_000.0 - 0.5).abs() < 0.02, "{counts:?}");
-        assert!((counts[0] as f64 / 40_000.0 - 0.25).abs() < 0.02, "{counts:?}");
+        assert!(
+            (counts[1] as f64 / 40_000.0 - 0.5).abs() < 0.02,
+            "{counts:?}"
+        );
+        assert!(
+            (counts[0] as f64 / 40_000.0 - 0.25).abs() < 0.02,
+            "{counts:?}"
+        );
     }
 
     #[test]
@@ -491,25 +613,82 @@ mod tests {
             h
         };
         let body = br#"{"id": 7, "items": [{"id": 3}], "status": "done"}"#;
-        let r = ResponseView { status: 201, headers: &headers, body, duration: Duration::from_millis(5) };
+        let r = ResponseView {
+            status: 201,
+            headers: &headers,
+            body,
+            duration: Duration::from_millis(5),
+        };
         let mut json = LazyJson::default();
         let scope = Scope::new();
         let path = |p| CompiledCheck::JsonPathExists(Arc::new(JsonPath::parse(p).unwrap()), true);
-        assert!(check(&CompiledCheck::Status(vec![200, 201]), &r, &mut json, &t, &scope));
+        assert!(check(
+            &CompiledCheck::Status(vec![200, 201]),
+            &r,
+            &mut json,
+            &t,
+            &scope
+        ));
         assert!(check(&path("$.items[0].id"), &r, &mut json, &t, &scope));
         assert!(!check(&path("$.nope"), &r, &mut json, &t, &scope));
-        let eq = CompiledCheck::JsonPathEquals(Arc::new(JsonPath::parse("$.status").unwrap()), t.json(&serde_json::json!("done")).unwrap());
+        let eq = CompiledCheck::JsonPathEquals(
+            Arc::new(JsonPath::parse("$.status").unwrap()),
+            t.json(&serde_json::json!("done")).unwrap(),
+        );
         assert!(check(&eq, &r, &mut json, &t, &scope));
-        assert!(check(&CompiledCheck::HeaderEquals(HeaderName::from_static("x-cache"), t.text("HIT").unwrap()), &r, &mut json, &t, &scope));
-        assert!(check(&CompiledCheck::DurationBelow(Duration::from_millis(10)), &r, &mut json, &t, &scope));
-        assert!(check(&CompiledCheck::BodyContains(t.text("done").unwrap()), &r, &mut json, &t, &scope));
-        let id = capture(&CompiledCapture::JsonPath(Arc::new(JsonPath::parse("$.id").unwrap())), &r, &mut json).unwrap();
+        assert!(check(
+            &CompiledCheck::HeaderEquals(
+                HeaderName::from_static("x-cache"),
+                t.text("HIT").unwrap()
+            ),
+            &r,
+            &mut json,
+            &t,
+            &scope
+        ));
+        assert!(check(
+            &CompiledCheck::DurationBelow(Duration::from_millis(10)),
+            &r,
+            &mut json,
+            &t,
+            &scope
+        ));
+        assert!(check(
+            &CompiledCheck::BodyContains(t.text("done").unwrap()),
+            &r,
+            &mut json,
+            &t,
+            &scope
+        ));
+        let id = capture(
+            &CompiledCapture::JsonPath(Arc::new(JsonPath::parse("$.id").unwrap())),
+            &r,
+            &mut json,
+        )
+        .unwrap();
         assert_eq!(id, Value::from(7));
-        let loc = capture(&CompiledCapture::Header(HeaderName::from_static("location")), &r, &mut json).unwrap();
+        let loc = capture(
+            &CompiledCapture::Header(HeaderName::from_static("location")),
+            &r,
+            &mut json,
+        )
+        .unwrap();
         assert_eq!(loc.as_str(), Some("/api/items/7"));
-        let re = capture(&CompiledCapture::Regex(regex::Regex::new(r#""status": "(\w+)""#).unwrap()), &r, &mut json).unwrap();
+        let re = capture(
+            &CompiledCapture::Regex(regex::Regex::new(r#""status": "(\w+)""#).unwrap()),
+            &r,
+            &mut json,
+        )
+        .unwrap();
         assert_eq!(re.as_str(), Some("done"));
-        assert!(capture(&CompiledCapture::JsonPath(Arc::new(JsonPath::parse("$.missing").unwrap())), &r, &mut json).is_none());
+        assert!(
+            capture(
+                &CompiledCapture::JsonPath(Arc::new(JsonPath::parse("$.missing").unwrap())),
+                &r,
+                &mut json
+            )
+            .is_none()
+        );
     }
 
     #[test]
@@ -521,7 +700,10 @@ mod tests {
             assert!(d >= Duration::from_secs(1) && d < Duration::from_secs(3));
         }
         let e = plan::ThinkTime::Exponential(Duration::from_secs(2));
-        let mean: f64 = (0..20_000).map(|_| think(&e, &mut rng).as_secs_f64()).sum::<f64>() / 20_000.0;
+        let mean: f64 = (0..20_000)
+            .map(|_| think(&e, &mut rng).as_secs_f64())
+            .sum::<f64>()
+            / 20_000.0;
         assert!((mean - 2.0).abs() < 0.1, "{mean}");
     }
 }

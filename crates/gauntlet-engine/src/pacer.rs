@@ -55,7 +55,12 @@ impl ArrivalPacer {
             total += (a + b) / 2.0 * len;
         }
         let end = segments.last().map(|s| s.0 + s.1).unwrap_or(0.0);
-        ArrivalPacer { segments, cumulative, total, end }
+        ArrivalPacer {
+            segments,
+            cumulative,
+            total,
+            end,
+        }
     }
 
     /// Total iterations the schedule starts (rounded down, as whole iterations).
@@ -93,14 +98,20 @@ impl ArrivalPacer {
         let (start, len, a, b) = self.segments[idx];
         let need = target - self.cumulative[idx];
         // Solve a*t + (b-a)/(2 len) * t^2 = need for t in [0, len].
-        let k = if len > 0.0 { (b - a) / (2.0 * len) } else { 0.0 };
+        let k = if len > 0.0 {
+            (b - a) / (2.0 * len)
+        } else {
+            0.0
+        };
         let t = if k.abs() < 1e-12 {
             if a <= 0.0 { return None } else { need / a }
         } else {
             let disc = a * a + 4.0 * k * need;
             (-a + disc.max(0.0).sqrt()) / (2.0 * k)
         };
-        Some(Duration::from_secs_f64((start + t.clamp(0.0, len)).max(0.0)))
+        Some(Duration::from_secs_f64(
+            (start + t.clamp(0.0, len)).max(0.0),
+        ))
     }
 }
 
@@ -174,7 +185,14 @@ mod tests {
     #[test]
     fn ramp_from_zero_follows_the_integral() {
         // 0 → 100/s over 10 s: 500 iterations; n-th at t = sqrt(2n/10).
-        let p = ArrivalPacer::ramping(0, secs(1), &[Stage { duration: secs(10), target: 100 }]);
+        let p = ArrivalPacer::ramping(
+            0,
+            secs(1),
+            &[Stage {
+                duration: secs(10),
+                target: 100,
+            }],
+        );
         assert_eq!(p.total(), 500);
         let t = p.due(125).unwrap().as_secs_f64();
         assert!((t - 5.0).abs() < 1e-6, "{t}");
@@ -193,10 +211,22 @@ mod tests {
             10,
             secs(1),
             &[
-                Stage { duration: secs(2), target: 10 },
-                Stage { duration: secs(2), target: 0 },
-                Stage { duration: secs(2), target: 0 },
-                Stage { duration: secs(2), target: 20 },
+                Stage {
+                    duration: secs(2),
+                    target: 10,
+                },
+                Stage {
+                    duration: secs(2),
+                    target: 0,
+                },
+                Stage {
+                    duration: secs(2),
+                    target: 0,
+                },
+                Stage {
+                    duration: secs(2),
+                    target: 20,
+                },
             ],
         );
         // 20 + 10 + 0 + 20 = 50
@@ -207,7 +237,23 @@ mod tests {
 
     #[test]
     fn vu_steps_up_and_down() {
-        let ch = vu_changes(0, &[Stage { duration: secs(10), target: 10 }, Stage { duration: secs(5), target: 10 }, Stage { duration: secs(10), target: 0 }]);
+        let ch = vu_changes(
+            0,
+            &[
+                Stage {
+                    duration: secs(10),
+                    target: 10,
+                },
+                Stage {
+                    duration: secs(5),
+                    target: 10,
+                },
+                Stage {
+                    duration: secs(10),
+                    target: 0,
+                },
+            ],
+        );
         assert_eq!(ch[0], (Duration::ZERO, 0));
         assert_eq!(ch[1], (secs(1), 1));
         assert_eq!(ch[10], (secs(10), 10));

@@ -41,15 +41,34 @@ pub struct RunOutcome {
 }
 
 /// Run every scenario of `plan` and tick `monitor` every `tick`.
-pub async fn run_plan<F: VuFactory, M: Monitor>(plan: Arc<Plan>, factory: Arc<F>, stop: StopControl, monitor: &mut M, tick: Duration) -> RunOutcome {
+pub async fn run_plan<F: VuFactory, M: Monitor>(
+    plan: Arc<Plan>,
+    factory: Arc<F>,
+    stop: StopControl,
+    monitor: &mut M,
+    tick: Duration,
+) -> RunOutcome {
     let t0 = Instant::now();
     let ids = Arc::new(VuIds::default());
-    let states: Vec<Arc<ScenarioState>> = plan.scenarios.iter().map(|_| Arc::new(ScenarioState::default())).collect();
+    let states: Vec<Arc<ScenarioState>> = plan
+        .scenarios
+        .iter()
+        .map(|_| Arc::new(ScenarioState::default()))
+        .collect();
     // Stops caused by the run itself (abort) must not look like an outside request.
-    let inner = StopControl { graceful: stop.graceful.child_token(), hard: stop.hard.child_token() };
+    let inner = StopControl {
+        graceful: stop.graceful.child_token(),
+        hard: stop.hard.child_token(),
+    };
     let mut tasks = tokio::task::JoinSet::new();
     for (i, state) in states.iter().enumerate() {
-        let (plan, factory, ids, state, stop) = (plan.clone(), factory.clone(), ids.clone(), state.clone(), inner.clone());
+        let (plan, factory, ids, state, stop) = (
+            plan.clone(),
+            factory.clone(),
+            ids.clone(),
+            state.clone(),
+            inner.clone(),
+        );
         tasks.spawn(async move {
             let scenario = &plan.scenarios[i];
             run_scenario(scenario, i, t0, factory, ids, state, stop).await;
@@ -76,7 +95,12 @@ pub async fn run_plan<F: VuFactory, M: Monitor>(plan: Arc<Plan>, factory: Arc<F>
     }
     let elapsed = t0.elapsed();
     let _ = monitor.tick(elapsed, &states, true);
-    RunOutcome { elapsed, scenarios: states, aborted, stopped: stop.graceful.is_cancelled() || stop.hard.is_cancelled() }
+    RunOutcome {
+        elapsed,
+        scenarios: states,
+        aborted,
+        stopped: stop.graceful.is_cancelled() || stop.hard.is_cancelled(),
+    }
 }
 
 #[cfg(test)]
@@ -116,13 +140,24 @@ mod tests {
 
     fn plan() -> Arc<Plan> {
         let src = "workload: {operations: {a: GET /}}\nscenarios:\n  first: {executor: constant-vus, vus: 2, duration: 5s}\n  second: {executor: constant-arrival-rate, rate: 10, duration: 3s, preAllocatedVUs: 2, startTime: 5s}\n";
-        Arc::new(parse_plan("p", src.as_bytes(), "p", &Overrides::default()).unwrap().plan)
+        Arc::new(
+            parse_plan("p", src.as_bytes(), "p", &Overrides::default())
+                .unwrap()
+                .plan,
+        )
     }
 
     #[tokio::test(start_paused = true)]
     async fn scenarios_run_at_their_offsets_and_ticks_happen() {
         let mut m = Count(0, None);
-        let out = run_plan(plan(), Arc::new(F), StopControl::default(), &mut m, Duration::from_secs(1)).await;
+        let out = run_plan(
+            plan(),
+            Arc::new(F),
+            StopControl::default(),
+            &mut m,
+            Duration::from_secs(1),
+        )
+        .await;
         assert_eq!(out.scenarios[0].completed.load(Ordering::Relaxed), 100);
         assert_eq!(out.scenarios[1].completed.load(Ordering::Relaxed), 30);
         assert_eq!(out.elapsed, Duration::from_millis(8000));
@@ -133,7 +168,14 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_monitor_abort_stops_everything() {
         let mut m = Count(0, Some(2));
-        let out = run_plan(plan(), Arc::new(F), StopControl::default(), &mut m, Duration::from_secs(1)).await;
+        let out = run_plan(
+            plan(),
+            Arc::new(F),
+            StopControl::default(),
+            &mut m,
+            Duration::from_secs(1),
+        )
+        .await;
         assert_eq!(out.aborted.as_deref(), Some("enough"));
         assert_eq!(out.elapsed, Duration::from_secs(2));
         assert!(!out.scenarios[1].started.load(Ordering::Relaxed));

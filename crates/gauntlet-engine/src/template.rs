@@ -60,7 +60,9 @@ pub struct Templates {
 
 impl std::fmt::Debug for Templates {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Templates").field("count", &self.count).finish()
+        f.debug_struct("Templates")
+            .field("count", &self.count)
+            .finish()
     }
 }
 
@@ -81,29 +83,52 @@ impl Templates {
         env.add_function("uuid", || -> String { uuid::Uuid::new_v4().to_string() });
         env.add_function("random_int", |a: i64, b: i64| -> Result<i64, Error> {
             if a > b {
-                return Err(Error::new(ErrorKind::InvalidOperation, "random_int(a, b) needs a <= b"));
+                return Err(Error::new(
+                    ErrorKind::InvalidOperation,
+                    "random_int(a, b) needs a <= b",
+                ));
             }
             Ok(rand::rng().random_range(a..=b))
         });
         env.add_function("random_float", |a: f64, b: f64| -> f64 {
-            if a < b { rand::rng().random_range(a..b) } else { a }
+            if a < b {
+                rand::rng().random_range(a..b)
+            } else {
+                a
+            }
         });
         env.add_function("random_string", |n: usize| -> String {
             let mut r = rand::rng();
-            (0..n.min(1 << 20)).map(|_| char::from(b"abcdefghijklmnopqrstuvwxyz0123456789"[r.random_range(0..36)])).collect()
+            (0..n.min(1 << 20))
+                .map(|_| char::from(b"abcdefghijklmnopqrstuvwxyz0123456789"[r.random_range(0..36)]))
+                .collect()
         });
         env.add_function("choice", |list: Vec<Value>| -> Result<Value, Error> {
             if list.is_empty() {
-                return Err(Error::new(ErrorKind::InvalidOperation, "choice() of an empty list"));
+                return Err(Error::new(
+                    ErrorKind::InvalidOperation,
+                    "choice() of an empty list",
+                ));
             }
             Ok(list[rand::rng().random_range(0..list.len())].clone())
         });
-        env.add_function("now", || -> String { humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string() });
-        env.add_function("timestamp", || -> u64 {
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+        env.add_function("now", || -> String {
+            humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
         });
-        env.add_function("payload", |size: String| -> Result<Value, Error> { payload(&size).map(|v| Value::from(minijinja::value::Serde(v))) });
-        Templates { env, count: 0, exprs: Vec::new() }
+        env.add_function("timestamp", || -> u64 {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0)
+        });
+        env.add_function("payload", |size: String| -> Result<Value, Error> {
+            payload(&size).map(|v| Value::from(minijinja::value::Serde(v)))
+        });
+        Templates {
+            env,
+            count: 0,
+            exprs: Vec::new(),
+        }
     }
 
     /// Compile a text; static texts are not compiled.
@@ -126,7 +151,8 @@ impl Templates {
     /// Compile a JSON body.
     pub fn json(&mut self, value: &serde_json::Value) -> Result<JsonBody, Error> {
         if !has_template(value) {
-            let bytes = serde_json::to_vec(value).map_err(|e| Error::new(ErrorKind::BadSerialization, e.to_string()))?;
+            let bytes = serde_json::to_vec(value)
+                .map_err(|e| Error::new(ErrorKind::BadSerialization, e.to_string()))?;
             return Ok(JsonBody::Static(bytes.into()));
         }
         Ok(JsonBody::Dynamic(self.json_node(value)?))
@@ -136,17 +162,26 @@ impl Templates {
         Ok(match value {
             serde_json::Value::String(s) if s.contains("{{") || s.contains("{%") => {
                 let t = s.trim();
-                let single = t.starts_with("{{") && t.ends_with("}}") && t[2..].find("}}") == Some(t.len() - 4) && !t.contains("{%");
+                let single = t.starts_with("{{")
+                    && t.ends_with("}}")
+                    && t[2..].find("}}") == Some(t.len() - 4)
+                    && !t.contains("{%");
                 if single {
                     JsonNode::Expr(self.add(s.clone())?)
                 } else {
                     JsonNode::Text(self.add(s.clone())?)
                 }
             }
-            serde_json::Value::Array(a) => JsonNode::Array(a.iter().map(|v| self.json_node(v)).collect::<Result<_, _>>()?),
-            serde_json::Value::Object(o) => {
-                JsonNode::Object(o.iter().map(|(k, v)| Ok((k.clone(), self.json_node(v)?))).collect::<Result<_, Error>>()?)
-            }
+            serde_json::Value::Array(a) => JsonNode::Array(
+                a.iter()
+                    .map(|v| self.json_node(v))
+                    .collect::<Result<_, _>>()?,
+            ),
+            serde_json::Value::Object(o) => JsonNode::Object(
+                o.iter()
+                    .map(|(k, v)| Ok((k.clone(), self.json_node(v)?)))
+                    .collect::<Result<_, Error>>()?,
+            ),
             other => JsonNode::Fixed(other.clone()),
         })
     }
@@ -170,7 +205,9 @@ impl Templates {
             JsonBody::Static(b) => Ok(b.clone()),
             JsonBody::Dynamic(node) => {
                 let v = self.json_value(node, scope)?;
-                serde_json::to_vec(&v).map(Into::into).map_err(|e| Error::new(ErrorKind::BadSerialization, e.to_string()))
+                serde_json::to_vec(&v)
+                    .map(Into::into)
+                    .map_err(|e| Error::new(ErrorKind::BadSerialization, e.to_string()))
             }
         }
     }
@@ -185,11 +222,18 @@ impl Templates {
                 let inner = &inner[2..inner.len() - 2];
                 let expr = self.env.compile_expression(inner)?;
                 let v = expr.eval(scope)?;
-                serde_json::to_value(&v).map_err(|e| Error::new(ErrorKind::BadSerialization, e.to_string()))?
+                serde_json::to_value(&v)
+                    .map_err(|e| Error::new(ErrorKind::BadSerialization, e.to_string()))?
             }
-            JsonNode::Array(a) => serde_json::Value::Array(a.iter().map(|n| self.json_value(n, scope)).collect::<Result<_, _>>()?),
+            JsonNode::Array(a) => serde_json::Value::Array(
+                a.iter()
+                    .map(|n| self.json_value(n, scope))
+                    .collect::<Result<_, _>>()?,
+            ),
             JsonNode::Object(o) => serde_json::Value::Object(
-                o.iter().map(|(k, n)| Ok((k.clone(), self.json_value(n, scope)?))).collect::<Result<_, Error>>()?,
+                o.iter()
+                    .map(|(k, n)| Ok((k.clone(), self.json_value(n, scope)?)))
+                    .collect::<Result<_, Error>>()?,
             ),
         })
     }
@@ -212,15 +256,29 @@ pub fn payload(size: &str) -> Result<serde_json::Value, Error> {
         "medium" => 5 * 1024,
         "large" => 10 * 1024,
         other => {
-            return Err(Error::new(ErrorKind::InvalidOperation, format!("payload('{other}'): use small, medium or large")));
+            return Err(Error::new(
+                ErrorKind::InvalidOperation,
+                format!("payload('{other}'): use small, medium or large"),
+            ));
         }
     };
     let mut r = rand::rng();
     let mut obj = serde_json::Map::new();
-    obj.insert("id".into(), format!("test_{}", r.random_range(100_000..1_000_000)).into());
-    obj.insert("user_id".into(), format!("user_{}", r.random_range(1..=10_000)).into());
-    obj.insert("type".into(), ["create", "update", "delete"][r.random_range(0..3)].into());
-    let attributes: serde_json::Map<String, serde_json::Value> = (0..20).map(|i| (format!("attr{i}"), format!("value{i}").into())).collect();
+    obj.insert(
+        "id".into(),
+        format!("test_{}", r.random_range(100_000..1_000_000)).into(),
+    );
+    obj.insert(
+        "user_id".into(),
+        format!("user_{}", r.random_range(1..=10_000)).into(),
+    );
+    obj.insert(
+        "type".into(),
+        ["create", "update", "delete"][r.random_range(0..3)].into(),
+    );
+    let attributes: serde_json::Map<String, serde_json::Value> = (0..20)
+        .map(|i| (format!("attr{i}"), format!("value{i}").into()))
+        .collect();
     obj.insert("attributes".into(), attributes.into());
     let base = serde_json::to_string(&obj).map(|s| s.len()).unwrap_or(0) + r#","text":"""#.len();
     let fill = target.saturating_sub(base);
@@ -252,8 +310,12 @@ mod tests {
     fn json_single_expressions_keep_their_type() {
         let mut t = Templates::new();
         let body = t.json(&serde_json::json!({"id": "{{ item_id }}", "name": "item {{ vu }}-{{ iter }}", "n": 1})).unwrap();
-        let out: serde_json::Value = serde_json::from_slice(&t.render_json(&body, &scope()).unwrap()).unwrap();
-        assert_eq!(out, serde_json::json!({"id": 42, "name": "item 3-7", "n": 1}));
+        let out: serde_json::Value =
+            serde_json::from_slice(&t.render_json(&body, &scope()).unwrap()).unwrap();
+        assert_eq!(
+            out,
+            serde_json::json!({"id": 42, "name": "item 3-7", "n": 1})
+        );
         let fixed = t.json(&serde_json::json!({"a": 1})).unwrap();
         assert!(matches!(fixed, JsonBody::Static(_)));
     }
@@ -262,19 +324,27 @@ mod tests {
     fn payload_sizes_match_seed_002() {
         for (name, size) in [("small", 1024), ("medium", 5120), ("large", 10240)] {
             let len = serde_json::to_vec(&payload(name).unwrap()).unwrap().len();
-            assert!((size as f64 * 0.95..size as f64 * 1.05).contains(&(len as f64)), "{name}: {len}");
+            assert!(
+                (size as f64 * 0.95..size as f64 * 1.05).contains(&(len as f64)),
+                "{name}: {len}"
+            );
         }
         assert!(payload("huge").is_err());
         let mut t = Templates::new();
-        let body = t.json(&serde_json::json!({"data": "{{ payload('medium') }}"})).unwrap();
-        let out: serde_json::Value = serde_json::from_slice(&t.render_json(&body, &scope()).unwrap()).unwrap();
+        let body = t
+            .json(&serde_json::json!({"data": "{{ payload('medium') }}"}))
+            .unwrap();
+        let out: serde_json::Value =
+            serde_json::from_slice(&t.render_json(&body, &scope()).unwrap()).unwrap();
         assert!(out["data"].is_object());
     }
 
     #[test]
     fn functions_work_and_undefined_is_an_error() {
         let mut t = Templates::new();
-        let x = t.text("{{ uuid() }}|{{ random_int(5, 5) }}|{{ random_string(4) }}|{{ choice(['a']) }}").unwrap();
+        let x = t
+            .text("{{ uuid() }}|{{ random_int(5, 5) }}|{{ random_string(4) }}|{{ choice(['a']) }}")
+            .unwrap();
         let out = t.render(&x, &scope()).unwrap();
         let parts: Vec<&str> = out.split('|').collect();
         assert_eq!(parts[0].len(), 36);

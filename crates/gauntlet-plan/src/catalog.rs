@@ -47,7 +47,12 @@ pub struct MetricInfo {
     pub description: &'static str,
 }
 
-const fn m(name: &'static str, kind: MetricType, unit: ValueUnit, description: &'static str) -> MetricInfo {
+const fn m(
+    name: &'static str,
+    kind: MetricType,
+    unit: ValueUnit,
+    description: &'static str,
+) -> MetricInfo {
     MetricInfo {
         name,
         kind,
@@ -64,24 +69,74 @@ pub const BUILTIN_METRICS: &[MetricInfo] = &[
     m("checks", Rate, Count, "share of checks that passed"),
     m("data_received", Counter, Bytes, "bytes received"),
     m("data_sent", Counter, Bytes, "bytes sent"),
-    m("dropped_iterations", Counter, Count, "arrival-rate iterations not started because no VU was free"),
-    m("iteration_duration", Trend, Time, "time of one complete iteration"),
+    m(
+        "dropped_iterations",
+        Counter,
+        Count,
+        "arrival-rate iterations not started because no VU was free",
+    ),
+    m(
+        "iteration_duration",
+        Trend,
+        Time,
+        "time of one complete iteration",
+    ),
     m("iterations", Counter, Count, "completed iterations"),
     m("vus", Gauge, Count, "active virtual users"),
     m("vus_max", Gauge, Count, "allocated virtual users"),
-    m("group_duration", Trend, Time, "time of one operation (group) run"),
+    m(
+        "group_duration",
+        Trend,
+        Time,
+        "time of one operation (group) run",
+    ),
     m("http_reqs", Counter, Count, "HTTP requests sent"),
-    m("http_req_duration", Trend, Time, "sending + waiting + receiving (k6 definition; excludes connection setup)"),
-    m("http_req_total", Trend, Time, "whole request time including blocked, DNS, connect and TLS"),
-    m("http_req_failed", Rate, Count, "share of requests whose status was not expected"),
-    m("http_req_blocked", Trend, Time, "waiting for a connection (includes DNS, connect and TLS for new ones)"),
+    m(
+        "http_req_duration",
+        Trend,
+        Time,
+        "sending + waiting + receiving (k6 definition; excludes connection setup)",
+    ),
+    m(
+        "http_req_total",
+        Trend,
+        Time,
+        "whole request time including blocked, DNS, connect and TLS",
+    ),
+    m(
+        "http_req_failed",
+        Rate,
+        Count,
+        "share of requests whose status was not expected",
+    ),
+    m(
+        "http_req_blocked",
+        Trend,
+        Time,
+        "waiting for a connection (includes DNS, connect and TLS for new ones)",
+    ),
     m("http_req_dns", Trend, Time, "DNS resolution"),
     m("http_req_connecting", Trend, Time, "TCP connect"),
     m("http_req_tls_handshaking", Trend, Time, "TLS handshake"),
     m("http_req_sending", Trend, Time, "writing the request"),
-    m("http_req_waiting", Trend, Time, "time to first byte after sending"),
-    m("http_req_receiving", Trend, Time, "reading the response body"),
-    m("capture_failures", Counter, Count, "captures that found nothing"),
+    m(
+        "http_req_waiting",
+        Trend,
+        Time,
+        "time to first byte after sending",
+    ),
+    m(
+        "http_req_receiving",
+        Trend,
+        Time,
+        "reading the response body",
+    ),
+    m(
+        "capture_failures",
+        Counter,
+        Count,
+        "captures that found nothing",
+    ),
 ];
 
 /// Look a built-in metric up by name.

@@ -40,17 +40,21 @@ impl Cx {
         self.errors.push(Diagnostic::error(span, msg));
     }
 
-    pub(crate) fn error_help(&mut self, span: Span, msg: impl Into<String>, help: impl Into<String>) {
-        self.errors.push(Diagnostic::error(span, msg).with_help(help));
+    pub(crate) fn error_help(
+        &mut self,
+        span: Span,
+        msg: impl Into<String>,
+        help: impl Into<String>,
+    ) {
+        self.errors
+            .push(Diagnostic::error(span, msg).with_help(help));
     }
 
     pub(crate) fn type_error(&mut self, node: &Node, what: &str, expected: &str) {
-        self.errors.push(
-            Diagnostic::error(
-                node.span,
-                format!("`{what}` must be {expected}, found {}", node.type_name()),
-            ),
-        );
+        self.errors.push(Diagnostic::error(
+            node.span,
+            format!("`{what}` must be {expected}, found {}", node.type_name()),
+        ));
     }
 }
 
@@ -81,10 +85,16 @@ impl<'n> Fields<'n> {
                 span: node.span,
             }),
             _ => {
-                cx.push(Diagnostic::error(
-                    node.span,
-                    format!("a {what} must be a mapping of keys to values, found {}", node.type_name()),
-                ).with_help(format!("accepted keys: {}", known.join(", "))));
+                cx.push(
+                    Diagnostic::error(
+                        node.span,
+                        format!(
+                            "a {what} must be a mapping of keys to values, found {}",
+                            node.type_name()
+                        ),
+                    )
+                    .with_help(format!("accepted keys: {}", known.join(", "))),
+                );
                 None
             }
         }
@@ -92,30 +102,47 @@ impl<'n> Fields<'n> {
 
     /// The node under `key`, if present; marks it used. `null` counts as absent.
     pub(crate) fn get(&mut self, key: &str) -> Option<&'n Node> {
-        debug_assert!(self.known.contains(&key), "{key} missing from the known list of {}", self.what);
+        debug_assert!(
+            self.known.contains(&key),
+            "{key} missing from the known list of {}",
+            self.what
+        );
         let i = self.entries.iter().position(|(k, _)| k.name == key)?;
         self.used[i] = true;
         let n = &self.entries[i].1;
-        if n.kind == NodeKind::Null { None } else { Some(n) }
+        if n.kind == NodeKind::Null {
+            None
+        } else {
+            Some(n)
+        }
     }
 
     /// Like [`Fields::get`] but reports a missing key.
     pub(crate) fn require(&mut self, key: &str, cx: &mut Cx, help: &str) -> Option<&'n Node> {
         let n = self.get(key);
         if n.is_none() {
-            cx.error_help(self.span, format!("{} is missing required key `{key}`", self.what), help);
+            cx.error_help(
+                self.span,
+                format!("{} is missing required key `{key}`", self.what),
+                help,
+            );
         }
         n
     }
 
     /// Whether `key` is present (without consuming it).
     pub(crate) fn has(&self, key: &str) -> bool {
-        self.entries.iter().any(|(k, n)| k.name == key && n.kind != NodeKind::Null)
+        self.entries
+            .iter()
+            .any(|(k, n)| k.name == key && n.kind != NodeKind::Null)
     }
 
     /// The span of `key` itself, if present.
     pub(crate) fn key_span(&self, key: &str) -> Option<Span> {
-        self.entries.iter().find(|(k, _)| k.name == key).map(|(k, _)| k.span)
+        self.entries
+            .iter()
+            .find(|(k, _)| k.name == key)
+            .map(|(k, _)| k.span)
     }
 
     /// Report every key that was never read.
@@ -128,7 +155,11 @@ impl<'n> Fields<'n> {
                 Some(s) => format!("did you mean `{s}`?"),
                 None => format!("accepted keys here: {}", self.known.join(", ")),
             };
-            cx.error_help(k.span, format!("unknown key `{}` in {}", k.name, self.what), help);
+            cx.error_help(
+                k.span,
+                format!("unknown key `{}` in {}", k.name, self.what),
+                help,
+            );
         }
     }
 }
@@ -192,10 +223,13 @@ pub(crate) fn boolean(node: &Node, cx: &mut Cx, what: &str) -> Option<Sp<bool>> 
 pub(crate) fn int(node: &Node, cx: &mut Cx, what: &str) -> Option<Sp<i64>> {
     match &node.kind {
         NodeKind::Int(i) => Some(Sp::new(*i, node.span)),
-        NodeKind::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Some(Sp::new(*f as i64, node.span)),
-        NodeKind::Str(s) if s.trim().parse::<i64>().is_ok() => {
-            Some(Sp::new(s.trim().parse::<i64>().unwrap_or_default(), node.span))
+        NodeKind::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => {
+            Some(Sp::new(*f as i64, node.span))
         }
+        NodeKind::Str(s) if s.trim().parse::<i64>().is_ok() => Some(Sp::new(
+            s.trim().parse::<i64>().unwrap_or_default(),
+            node.span,
+        )),
         _ => {
             cx.type_error(node, what, "a whole number");
             None

@@ -191,7 +191,9 @@ pub fn render_all(file: &str, source: &str, diagnostics: &[Diagnostic], color: b
             _ => report.push(Group::with_title(level.clone().primary_title(text))),
         }
         if let Some(help) = &d.help {
-            report.push(Group::with_title(Level::HELP.secondary_title(help.as_str())));
+            report.push(Group::with_title(
+                Level::HELP.secondary_title(help.as_str()),
+            ));
         }
         out.push_str(&renderer.render(&report));
         out.push_str("\n\n");
@@ -229,10 +231,16 @@ mod tests {
     #[test]
     fn render_has_location_caret_and_help() {
         let src = "scenarios:\n  a:\n    executr: constant-vus\n";
-        let d = Diagnostic::error(Span::from_offset(src, src.find("executr").unwrap(), 7), "unknown key `executr`")
-            .with_help("did you mean `executor`?");
+        let d = Diagnostic::error(
+            Span::from_offset(src, src.find("executr").unwrap(), 7),
+            "unknown key `executr`",
+        )
+        .with_help("did you mean `executor`?");
         let out = render_all("plan.yaml", src, &[d], false);
-        assert!(out.contains("plan.yaml:3:5: unknown key `executr`"), "{out}");
+        assert!(
+            out.contains("plan.yaml:3:5: unknown key `executr`"),
+            "{out}"
+        );
         assert!(out.contains("^^^^^^^"), "{out}");
         assert!(out.contains("did you mean `executor`?"), "{out}");
     }

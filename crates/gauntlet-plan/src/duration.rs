@@ -44,7 +44,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             "us" | "µs" => 1e-6,
             "ns" => 1e-9,
             "" => return Err(format!("`{s}` has no unit")),
-            other => return Err(format!("unknown unit `{other}` in `{s}` (use h, m, s, ms, us)")),
+            other => {
+                return Err(format!(
+                    "unknown unit `{other}` in `{s}` (use h, m, s, ms, us)"
+                ));
+            }
         };
         total += num * secs;
         parts += 1;
@@ -59,7 +63,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 pub fn format_duration(d: Duration) -> String {
     let total_ms = d.as_millis();
     if total_ms == 0 {
-        return if d.is_zero() { "0s".into() } else { format!("{}µs", d.as_micros()) };
+        return if d.is_zero() {
+            "0s".into()
+        } else {
+            format!("{}µs", d.as_micros())
+        };
     }
     if total_ms < 1000 {
         return format!("{total_ms}ms");

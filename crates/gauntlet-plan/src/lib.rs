@@ -27,8 +27,8 @@ mod validate;
 
 pub use decode::Sp;
 pub use diagnostic::{Diagnostic, PlanErrors, Severity, Span};
-pub use plan::*;
 pub use node::{MAX_DEPTH, MAX_PLAN_BYTES};
+pub use plan::*;
 pub use shortcuts::Overrides;
 
 use std::path::Path;
@@ -82,7 +82,12 @@ fn read_bounded(path: &Path) -> Result<Vec<u8>, String> {
 /// Validate plan text. `file` is used in messages, `default_name` when the
 /// plan has no `name:`. Command-line overrides are applied before validation
 /// (k6's rule: flags beat the file).
-pub fn parse_plan(file: &str, bytes: &[u8], default_name: &str, overrides: &Overrides) -> Result<Loaded, PlanErrors> {
+pub fn parse_plan(
+    file: &str,
+    bytes: &[u8],
+    default_name: &str,
+    overrides: &Overrides,
+) -> Result<Loaded, PlanErrors> {
     let (source, mut root, mut diagnostics) = match node::parse(bytes) {
         Ok(x) => x,
         Err((source, d)) => {
@@ -105,7 +110,10 @@ pub fn parse_plan(file: &str, bytes: &[u8], default_name: &str, overrides: &Over
         diagnostics,
     };
     match plan {
-        Some(plan) if !has_errors => Ok(Loaded { plan, warnings: errors }),
+        Some(plan) if !has_errors => Ok(Loaded {
+            plan,
+            warnings: errors,
+        }),
         _ => Err(errors),
     }
 }
@@ -113,7 +121,9 @@ pub fn parse_plan(file: &str, bytes: &[u8], default_name: &str, overrides: &Over
 /// The plan as JSON (YAML converted, unvalidated), for checking examples
 /// against [`PLAN_SCHEMA`] in tests and tools.
 pub fn plan_as_json(bytes: &[u8]) -> Result<serde_json::Value, String> {
-    node::parse(bytes).map(|(_, n, _)| n.to_json()).map_err(|(_, d)| d.message)
+    node::parse(bytes)
+        .map(|(_, n, _)| n.to_json())
+        .map_err(|(_, d)| d.message)
 }
 
 /// The accepted keys of every object type, keyed by their JSON Schema

@@ -177,7 +177,8 @@ fn span_of(loc: &serde_saphyr::Location, source: &str) -> Span {
     let s = loc.span();
     match s.byte_offset() {
         Some(off) => {
-            let mut sp = Span::from_offset(source, off as usize, s.byte_len().unwrap_or(1) as usize);
+            let mut sp =
+                Span::from_offset(source, off as usize, s.byte_len().unwrap_or(1) as usize);
             // Trust the parser's own line/column when it has them.
             if loc.line() > 0 {
                 sp.line = loc.line() as u32;
@@ -260,7 +261,9 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<(String, Node, Vec<Diagnostic>), (St
                 bytes.len(),
                 MAX_PLAN_BYTES
             ))
-            .with_help("is this a data file? Reference data files from the plan's `data:` section instead"),
+            .with_help(
+                "is this a data file? Reference data files from the plan's `data:` section instead",
+            ),
         ));
     }
     if bytes.contains(&0) {
@@ -289,8 +292,9 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<(String, Node, Vec<Diagnostic>), (St
     {
         return Err((
             source,
-            Diagnostic::file_error("plan is empty")
-                .with_help("a plan needs at least `workload:` (what users do); see examples/quickstart.yaml"),
+            Diagnostic::file_error("plan is empty").with_help(
+                "a plan needs at least `workload:` (what users do); see examples/quickstart.yaml",
+            ),
         ));
     }
     let mut options = serde_saphyr::Options::default();
@@ -341,17 +345,21 @@ mod tests {
     use super::*;
 
     fn ok(src: &str) -> Node {
-        parse(src.as_bytes()).map(|(_, n, e)| {
-            assert!(e.is_empty(), "{e:?}");
-            n
-        }).unwrap_or_else(|(_, d)| panic!("{d:?}"))
+        parse(src.as_bytes())
+            .map(|(_, n, e)| {
+                assert!(e.is_empty(), "{e:?}");
+                n
+            })
+            .unwrap_or_else(|(_, d)| panic!("{d:?}"))
     }
 
     #[test]
     fn spans_point_at_keys_and_values() {
         let n = ok("a:\n  bb: 10\n");
         let NodeKind::Map(m) = &n.kind else { panic!() };
-        let NodeKind::Map(inner) = &m[0].1.kind else { panic!() };
+        let NodeKind::Map(inner) = &m[0].1.kind else {
+            panic!()
+        };
         assert_eq!((inner[0].0.span.line, inner[0].0.span.column), (2, 3));
         assert_eq!((inner[0].1.span.line, inner[0].1.span.column), (2, 7));
         assert_eq!(inner[0].1.kind, NodeKind::Int(10));
@@ -376,9 +384,27 @@ mod tests {
     #[test]
     fn file_level_refusals() {
         assert!(parse(b"").unwrap_err().1.message.contains("empty"));
-        assert!(parse(b"# only a comment\n").unwrap_err().1.message.contains("empty"));
-        assert!(parse(b"\x00\x01\x02").unwrap_err().1.message.contains("binary"));
-        assert!(parse(b"a: \xff\xfe").unwrap_err().1.message.contains("UTF-8"));
+        assert!(
+            parse(b"# only a comment\n")
+                .unwrap_err()
+                .1
+                .message
+                .contains("empty")
+        );
+        assert!(
+            parse(b"\x00\x01\x02")
+                .unwrap_err()
+                .1
+                .message
+                .contains("binary")
+        );
+        assert!(
+            parse(b"a: \xff\xfe")
+                .unwrap_err()
+                .1
+                .message
+                .contains("UTF-8")
+        );
         let big = vec![b'a'; MAX_PLAN_BYTES + 1];
         assert!(parse(&big).unwrap_err().1.message.contains("at most"));
     }

@@ -607,7 +607,11 @@ impl Plan {
             .map(|t| {
                 self.scenarios
                     .iter()
-                    .filter(|s| t >= s.start_time && t < s.start_time + s.executor.max_duration().max(Duration::from_millis(1)))
+                    .filter(|s| {
+                        t >= s.start_time
+                            && t < s.start_time
+                                + s.executor.max_duration().max(Duration::from_millis(1))
+                    })
                     .map(|s| s.executor.max_vus())
                     .sum::<u64>()
             })

@@ -117,17 +117,20 @@ impl Executor {
     /// VU is free (closed model). Open-model latency is measured from the
     /// intended start (coordinated-omission correct).
     pub fn is_open_model(&self) -> bool {
-        matches!(self, Executor::ConstantArrivalRate { .. } | Executor::RampingArrivalRate { .. })
+        matches!(
+            self,
+            Executor::ConstantArrivalRate { .. } | Executor::RampingArrivalRate { .. }
+        )
     }
 
     /// Planned length before graceful stops. Iteration-bound executors report
     /// their `maxDuration` (they may finish sooner).
     pub fn planned_duration(&self) -> Duration {
         match self {
-            Executor::SharedIterations { max_duration, .. } | Executor::PerVuIterations { max_duration, .. } => {
-                *max_duration
-            }
-            Executor::ConstantVus { duration, .. } | Executor::ConstantArrivalRate { duration, .. } => *duration,
+            Executor::SharedIterations { max_duration, .. }
+            | Executor::PerVuIterations { max_duration, .. } => *max_duration,
+            Executor::ConstantVus { duration, .. }
+            | Executor::ConstantArrivalRate { duration, .. } => *duration,
             Executor::RampingVus { stages, .. } | Executor::RampingArrivalRate { stages, .. } => {
                 stages.iter().map(|s| s.duration).sum()
             }
@@ -137,7 +140,9 @@ impl Executor {
     /// Longest possible length, including ramp-down grace.
     pub fn max_duration(&self) -> Duration {
         match self {
-            Executor::RampingVus { graceful_ramp_down, .. } => self.planned_duration() + *graceful_ramp_down,
+            Executor::RampingVus {
+                graceful_ramp_down, ..
+            } => self.planned_duration() + *graceful_ramp_down,
             _ => self.planned_duration(),
         }
     }
@@ -155,20 +160,32 @@ impl Executor {
     /// Most VUs this executor can use at once: the VU pool it needs.
     pub fn max_vus(&self) -> u64 {
         match self {
-            Executor::SharedIterations { vus, iterations, .. } => (*vus).min(*iterations),
+            Executor::SharedIterations {
+                vus, iterations, ..
+            } => (*vus).min(*iterations),
             Executor::PerVuIterations { vus, .. } | Executor::ConstantVus { vus, .. } => *vus,
-            Executor::RampingVus { start_vus, stages, .. } => {
-                stages.iter().map(|s| s.target).chain([*start_vus]).max().unwrap_or(0)
-            }
-            Executor::ConstantArrivalRate { max_vus, .. } | Executor::RampingArrivalRate { max_vus, .. } => *max_vus,
+            Executor::RampingVus {
+                start_vus, stages, ..
+            } => stages
+                .iter()
+                .map(|s| s.target)
+                .chain([*start_vus])
+                .max()
+                .unwrap_or(0),
+            Executor::ConstantArrivalRate { max_vus, .. }
+            | Executor::RampingArrivalRate { max_vus, .. } => *max_vus,
         }
     }
 
     /// VUs created before the scenario starts.
     pub fn initial_vus(&self) -> u64 {
         match self {
-            Executor::ConstantArrivalRate { pre_allocated_vus, .. }
-            | Executor::RampingArrivalRate { pre_allocated_vus, .. } => *pre_allocated_vus,
+            Executor::ConstantArrivalRate {
+                pre_allocated_vus, ..
+            }
+            | Executor::RampingArrivalRate {
+                pre_allocated_vus, ..
+            } => *pre_allocated_vus,
             other => other.max_vus(),
         }
     }
@@ -178,18 +195,32 @@ impl Executor {
     pub fn load_at(&self, t: Duration) -> Option<Load> {
         let per_sec = |rate: f64, unit: Duration| rate / unit.as_secs_f64().max(1e-9);
         match self {
-            Executor::SharedIterations { vus, iterations, max_duration } => {
-                (t < *max_duration).then(|| Load::Vus((*vus).min(*iterations) as f64))
+            Executor::SharedIterations {
+                vus,
+                iterations,
+                max_duration,
+            } => (t < *max_duration).then(|| Load::Vus((*vus).min(*iterations) as f64)),
+            Executor::PerVuIterations {
+                vus, max_duration, ..
+            } => (t < *max_duration).then_some(Load::Vus(*vus as f64)),
+            Executor::ConstantVus { vus, duration } => {
+                (t < *duration).then_some(Load::Vus(*vus as f64))
             }
-            Executor::PerVuIterations { vus, max_duration, .. } => (t < *max_duration).then_some(Load::Vus(*vus as f64)),
-            Executor::ConstantVus { vus, duration } => (t < *duration).then_some(Load::Vus(*vus as f64)),
-            Executor::ConstantArrivalRate { rate, time_unit, duration, .. } => {
-                (t < *duration).then(|| Load::Rate(per_sec(*rate as f64, *time_unit)))
-            }
-            Executor::RampingVus { start_vus, stages, .. } => ramp(*start_vus, stages, t).map(Load::Vus),
-            Executor::RampingArrivalRate { start_rate, time_unit, stages, .. } => {
-                ramp(*start_rate, stages, t).map(|r| Load::Rate(per_sec(r, *time_unit)))
-            }
+            Executor::ConstantArrivalRate {
+                rate,
+                time_unit,
+                duration,
+                ..
+            } => (t < *duration).then(|| Load::Rate(per_sec(*rate as f64, *time_unit))),
+            Executor::RampingVus {
+                start_vus, stages, ..
+            } => ramp(*start_vus, stages, t).map(Load::Vus),
+            Executor::RampingArrivalRate {
+                start_rate,
+                time_unit,
+                stages,
+                ..
+            } => ramp(*start_rate, stages, t).map(|r| Load::Rate(per_sec(r, *time_unit))),
         }
     }
 
@@ -198,11 +229,21 @@ impl Executor {
     pub fn expected_iterations(&self) -> Option<f64> {
         match self {
             Executor::SharedIterations { iterations, .. } => Some(*iterations as f64),
-            Executor::PerVuIterations { vus, iterations, .. } => Some((*vus * *iterations) as f64),
-            Executor::ConstantArrivalRate { rate, time_unit, duration, .. } => {
-                Some(*rate as f64 * duration.as_secs_f64() / time_unit.as_secs_f64())
-            }
-            Executor::RampingArrivalRate { start_rate, time_unit, stages, .. } => {
+            Executor::PerVuIterations {
+                vus, iterations, ..
+            } => Some((*vus * *iterations) as f64),
+            Executor::ConstantArrivalRate {
+                rate,
+                time_unit,
+                duration,
+                ..
+            } => Some(*rate as f64 * duration.as_secs_f64() / time_unit.as_secs_f64()),
+            Executor::RampingArrivalRate {
+                start_rate,
+                time_unit,
+                stages,
+                ..
+            } => {
                 let mut from = *start_rate as f64;
                 let mut total = 0.0;
                 for s in stages {
@@ -248,9 +289,18 @@ mod tests {
         let e = Executor::RampingVus {
             start_vus: 0,
             stages: vec![
-                Stage { duration: secs(10), target: 10 },
-                Stage { duration: secs(10), target: 10 },
-                Stage { duration: secs(10), target: 0 },
+                Stage {
+                    duration: secs(10),
+                    target: 10,
+                },
+                Stage {
+                    duration: secs(10),
+                    target: 10,
+                },
+                Stage {
+                    duration: secs(10),
+                    target: 0,
+                },
             ],
             graceful_ramp_down: secs(30),
         };
@@ -279,7 +329,10 @@ mod tests {
         let r = Executor::RampingArrivalRate {
             start_rate: 0,
             time_unit: secs(1),
-            stages: vec![Stage { duration: secs(10), target: 100 }],
+            stages: vec![Stage {
+                duration: secs(10),
+                target: 100,
+            }],
             pre_allocated_vus: 10,
             max_vus: 100,
         };
@@ -288,7 +341,11 @@ mod tests {
 
     #[test]
     fn shared_iterations_needs_no_more_vus_than_iterations() {
-        let e = Executor::SharedIterations { vus: 10, iterations: 3, max_duration: secs(600) };
+        let e = Executor::SharedIterations {
+            vus: 10,
+            iterations: 3,
+            max_duration: secs(600),
+        };
         assert_eq!(e.max_vus(), 3);
     }
 }

@@ -29,7 +29,11 @@ pub struct Overrides {
 impl Overrides {
     /// Whether any flag changes the scenarios.
     pub fn changes_scenarios(&self) -> bool {
-        self.vus.is_some() || self.duration.is_some() || self.iterations.is_some() || self.rate.is_some() || !self.stages.is_empty()
+        self.vus.is_some()
+            || self.duration.is_some()
+            || self.iterations.is_some()
+            || self.rate.is_some()
+            || !self.stages.is_empty()
     }
 
     /// The one scenario the flags describe, as YAML-equivalent entries.
@@ -44,7 +48,10 @@ impl Overrides {
             out.push(("timeUnit", s("1s")));
             out.push(("duration", s(self.duration.as_deref().unwrap_or("30s"))));
             out.push(("preAllocatedVUs", int(vus)));
-            out.push(("maxVUs", int(vus.max(rate.saturating_mul(2)).min(10_000).max(vus))));
+            out.push((
+                "maxVUs",
+                int(vus.max(rate.saturating_mul(2)).min(10_000).max(vus)),
+            ));
         } else if !self.stages.is_empty() {
             out.push(("executor", s("ramping-vus")));
             out.push(("startVUs", int(self.vus.unwrap_or(0))));
@@ -80,7 +87,9 @@ impl Overrides {
 
     /// Rewrite the plan tree in place.
     pub(crate) fn apply(&self, root: &mut Node) {
-        let NodeKind::Map(entries) = &mut root.kind else { return };
+        let NodeKind::Map(entries) = &mut root.kind else {
+            return;
+        };
         if let Some(url) = &self.url {
             match entries.iter_mut().find(|(k, _)| k.name == "target") {
                 Some((_, t)) => match &mut t.kind {
@@ -94,7 +103,12 @@ impl Overrides {
             }
         }
         if self.changes_scenarios() {
-            let scenario = node(NodeKind::Map(self.scenario().into_iter().map(|(k, v)| (key(k), node(v))).collect()));
+            let scenario = node(NodeKind::Map(
+                self.scenario()
+                    .into_iter()
+                    .map(|(k, v)| (key(k), node(v)))
+                    .collect(),
+            ));
             let scenarios = node(NodeKind::Map(vec![(key("default"), scenario)]));
             match entries.iter_mut().find(|(k, _)| k.name == "scenarios") {
                 Some((_, s)) => *s = scenarios,
@@ -106,9 +120,15 @@ impl Overrides {
 
 /// Nodes made from flags have no place in the file; they point at line 0.
 fn node(kind: NodeKind) -> Node {
-    Node { span: Span::default(), kind }
+    Node {
+        span: Span::default(),
+        kind,
+    }
 }
 
 fn key(name: &str) -> Key {
-    Key { name: name.to_owned(), span: Span::default() }
+    Key {
+        name: name.to_owned(),
+        span: Span::default(),
+    }
 }

@@ -14,7 +14,10 @@ fn examples() -> Vec<PathBuf> {
         .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
         .collect();
     v.sort();
-    assert!(v.len() >= 3, "examples/ must hold at least the three seed examples");
+    assert!(
+        v.len() >= 3,
+        "examples/ must hold at least the three seed examples"
+    );
     v
 }
 
@@ -25,7 +28,11 @@ fn parse(src: &str) -> Result<Loaded, PlanErrors> {
 fn errors(src: &str) -> Vec<Diagnostic> {
     match parse(src) {
         Ok(_) => panic!("plan should be invalid"),
-        Err(e) => e.diagnostics.into_iter().filter(|d| d.severity == Severity::Error).collect(),
+        Err(e) => e
+            .diagnostics
+            .into_iter()
+            .filter(|d| d.severity == Severity::Error)
+            .collect(),
     }
 }
 
@@ -71,7 +78,10 @@ fn five_mistakes_give_five_located_errors() {
     let text = err.render(false);
     assert!(text.contains("did you mean `gracefulRampDown`?"), "{text}");
     assert!(text.contains("did you mean `http_req_duration`?"), "{text}");
-    assert!(text.contains("raise maxVUs or lower preAllocatedVUs"), "{text}");
+    assert!(
+        text.contains("raise maxVUs or lower preAllocatedVUs"),
+        "{text}"
+    );
     assert!(text.contains("five-mistakes.yaml:11:38"), "{text}");
 }
 
@@ -81,8 +91,15 @@ fn schema_is_valid_and_accepts_every_example() {
     let validator = jsonschema::validator_for(&schema).expect("schema compiles");
     for p in examples() {
         let json = plan_as_json(&std::fs::read(&p).unwrap()).unwrap();
-        let errs: Vec<String> = validator.iter_errors(&json).map(|e| format!("{} at {}", e, e.instance_path())).collect();
-        assert!(errs.is_empty(), "{} violates the schema: {errs:#?}", p.display());
+        let errs: Vec<String> = validator
+            .iter_errors(&json)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(
+            errs.is_empty(),
+            "{} violates the schema: {errs:#?}",
+            p.display()
+        );
     }
     // And it rejects what the code rejects.
     let bad = plan_as_json(b"workload: {operations: {a: GET /}}\nscenarioz: {}\n").unwrap();
@@ -97,16 +114,20 @@ fn schema_matches_the_code() {
         let def = &defs[*name];
         // Objects may be one branch of a oneOf (string shorthand + object).
         let props = def["properties"].as_object().cloned().or_else(|| {
-            def["oneOf"]
-                .as_array()
-                .and_then(|alts| alts.iter().find_map(|a| a["properties"].as_object().cloned()))
+            def["oneOf"].as_array().and_then(|alts| {
+                alts.iter()
+                    .find_map(|a| a["properties"].as_object().cloned())
+            })
         });
         let props = props.unwrap_or_else(|| panic!("schema $defs.{name} has no properties"));
         let mut in_schema: Vec<&str> = props.keys().map(String::as_str).collect();
         let mut in_code: Vec<&str> = keys.to_vec();
         in_schema.sort();
         in_code.sort();
-        assert_eq!(in_schema, in_code, "schema $defs.{name} and the code accept different keys");
+        assert_eq!(
+            in_schema, in_code,
+            "schema $defs.{name} and the code accept different keys"
+        );
     }
 }
 
@@ -119,13 +140,23 @@ fn hostile_inputs_get_clear_errors() {
     // Empty.
     assert!(errors("")[0].message.contains("empty"));
     // Binary.
-    let b = parse_plan("x", &[0x7f, b'E', b'L', b'F', 0, 1, 2], "x", &Overrides::default()).unwrap_err();
+    let b = parse_plan(
+        "x",
+        &[0x7f, b'E', b'L', b'F', 0, 1, 2],
+        "x",
+        &Overrides::default(),
+    )
+    .unwrap_err();
     assert!(b.diagnostics[0].message.contains("binary"));
     // Deeply nested.
     let deep = format!("workload: {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
     assert!(errors(&deep)[0].message.starts_with("invalid YAML"));
     // Not a mapping at the top.
-    assert!(errors("- a\n- b\n")[0].message.contains("must be a mapping"));
+    assert!(
+        errors("- a\n- b\n")[0]
+            .message
+            .contains("must be a mapping")
+    );
 }
 
 #[test]
@@ -141,8 +172,14 @@ fn fifty_megabyte_file_is_refused_without_reading_it_all() {
         }
     }
     let e = load_file(&path, &Overrides::default()).unwrap_err();
-    assert!(e.diagnostics[0].message.contains("a plan may be at most"), "{e}");
-    assert!(e.source.is_empty(), "the big file must not be kept in memory");
+    assert!(
+        e.diagnostics[0].message.contains("a plan may be at most"),
+        "{e}"
+    );
+    assert!(
+        e.source.is_empty(),
+        "the big file must not be kept in memory"
+    );
 }
 
 #[test]
@@ -224,29 +261,58 @@ thresholds:
     assert_eq!(plan.scenarios[1].mix, vec![(1, 1)]);
     assert_eq!(plan.thresholds.len(), 4);
     assert!(plan.thresholds[2].abort_on_fail);
-    assert_eq!(plan.thresholds[2].delay_abort_eval, std::time::Duration::from_secs(60));
-    assert_eq!(plan.thresholds[2].metric.tags, vec![("scenario".to_owned(), "browse".to_owned())]);
-    assert_eq!(plan.planned_duration(), std::time::Duration::from_secs(13 * 60));
+    assert_eq!(
+        plan.thresholds[2].delay_abort_eval,
+        std::time::Duration::from_secs(60)
+    );
+    assert_eq!(
+        plan.thresholds[2].metric.tags,
+        vec![("scenario".to_owned(), "browse".to_owned())]
+    );
+    assert_eq!(
+        plan.planned_duration(),
+        std::time::Duration::from_secs(13 * 60)
+    );
 }
 
 #[test]
 fn executor_option_mismatches_are_explained() {
-    let e = errors("workload: {operations: {a: GET /}}\nscenarios:\n  s: {executor: constant-vus, vus: 2, duration: 10s, rate: 5}\n");
-    assert!(e[0].message.contains("`rate` does not apply to executor `constant-vus`"), "{e:?}");
-    let e = errors("workload: {operations: {a: GET /}}\nscenarios:\n  s: {executor: constant-vu, vus: 2}\n");
+    let e = errors(
+        "workload: {operations: {a: GET /}}\nscenarios:\n  s: {executor: constant-vus, vus: 2, duration: 10s, rate: 5}\n",
+    );
+    assert!(
+        e[0].message
+            .contains("`rate` does not apply to executor `constant-vus`"),
+        "{e:?}"
+    );
+    let e = errors(
+        "workload: {operations: {a: GET /}}\nscenarios:\n  s: {executor: constant-vu, vus: 2}\n",
+    );
     assert!(e[0].help.as_deref().unwrap().contains("constant-vus"));
-    let e = errors("workload: {operations: {a: GET /}}\nscenarios:\n  s: {executor: constant-arrival-rate, rate: 5, duration: 10s}\n");
+    let e = errors(
+        "workload: {operations: {a: GET /}}\nscenarios:\n  s: {executor: constant-arrival-rate, rate: 5, duration: 10s}\n",
+    );
     assert!(e[0].message.contains("preAllocatedVUs"), "{e:?}");
-    let e = errors("workload: {operations: {a: GET /}}\nscenarios:\n  s: {executor: constant-vus, vus: 2, duration: 10}\n");
+    let e = errors(
+        "workload: {operations: {a: GET /}}\nscenarios:\n  s: {executor: constant-vus, vus: 2, duration: 10}\n",
+    );
     assert!(e[0].help.as_deref().unwrap().contains("10s"), "{e:?}");
 }
 
 #[test]
 fn threshold_aggregation_must_fit_the_metric() {
-    let e = errors("workload: {operations: {a: GET /}}\nthresholds:\n  http_reqs: ['p(95) < 10']\n  http_req_failed: ['rate < 5ms']\n");
+    let e = errors(
+        "workload: {operations: {a: GET /}}\nthresholds:\n  http_reqs: ['p(95) < 10']\n  http_req_failed: ['rate < 5ms']\n",
+    );
     assert_eq!(e.len(), 2, "{e:?}");
-    assert!(e[0].message.contains("does not apply to http_reqs"), "{e:?}");
-    assert!(e[1].message.contains("does not fit http_req_failed"), "{e:?}");
+    assert!(
+        e[0].message.contains("does not apply to http_reqs"),
+        "{e:?}"
+    );
+    assert!(
+        e[1].message.contains("does not fit http_req_failed"),
+        "{e:?}"
+    );
 }
 
 #[test]
@@ -271,18 +337,40 @@ fn poll_metrics_can_be_thresholded() {
 #[test]
 fn overrides_replace_scenarios_and_target() {
     let src = "target: http://127.0.0.1:1\nworkload: {operations: {a: GET /}}\nscenarios:\n  s: {executor: constant-vus, vus: 2, duration: 10s}\n";
-    let o = Overrides { url: Some("demo".into()), vus: Some(50), duration: Some("30s".into()), ..Default::default() };
+    let o = Overrides {
+        url: Some("demo".into()),
+        vus: Some(50),
+        duration: Some("30s".into()),
+        ..Default::default()
+    };
     let plan = parse_plan("p", src.as_bytes(), "p", &o).unwrap().plan;
     assert!(matches!(plan.target.base, TargetBase::Demo(_)));
     assert_eq!(plan.scenarios.len(), 1);
-    assert_eq!(plan.scenarios[0].executor, Executor::ConstantVus { vus: 50, duration: std::time::Duration::from_secs(30) });
-    let o = Overrides { rate: Some(1000), duration: Some("10s".into()), ..Default::default() };
+    assert_eq!(
+        plan.scenarios[0].executor,
+        Executor::ConstantVus {
+            vus: 50,
+            duration: std::time::Duration::from_secs(30)
+        }
+    );
+    let o = Overrides {
+        rate: Some(1000),
+        duration: Some("10s".into()),
+        ..Default::default()
+    };
     let plan = parse_plan("p", src.as_bytes(), "p", &o).unwrap().plan;
     assert!(plan.scenarios[0].executor.is_open_model());
-    let o = Overrides { stages: vec![("30s".into(), 100), ("10s".into(), 0)], ..Default::default() };
+    let o = Overrides {
+        stages: vec![("30s".into(), 100), ("10s".into(), 0)],
+        ..Default::default()
+    };
     let plan = parse_plan("p", src.as_bytes(), "p", &o).unwrap().plan;
     assert_eq!(plan.scenarios[0].executor.max_vus(), 100);
-    let o = Overrides { iterations: Some(7), vus: Some(2), ..Default::default() };
+    let o = Overrides {
+        iterations: Some(7),
+        vus: Some(2),
+        ..Default::default()
+    };
     let plan = parse_plan("p", src.as_bytes(), "p", &o).unwrap().plan;
     assert_eq!(plan.scenarios[0].executor.expected_iterations(), Some(7.0));
 }

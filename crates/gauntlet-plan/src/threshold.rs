@@ -131,8 +131,7 @@ pub struct ExprError {
     pub help: String,
 }
 
-const EXPR_HELP: &str =
-    "write `<aggregation> <operator> <value>`, e.g. `p(95) < 200ms`, `rate < 1%`, `avg <= 1.5s`, `rate > 100/s`; aggregations: avg min med max p(N) count rate value";
+const EXPR_HELP: &str = "write `<aggregation> <operator> <value>`, e.g. `p(95) < 200ms`, `rate < 1%`, `avg <= 1.5s`, `rate > 100/s`; aggregations: avg min med max p(N) count rate value";
 
 /// Parse `p(95) < 200ms` and friends.
 pub fn parse_expr(text: &str) -> Result<ParsedExpr, ExprError> {
@@ -177,7 +176,10 @@ pub fn parse_expr(text: &str) -> Result<ParsedExpr, ExprError> {
         }
         "" => return Err(err(lead, "missing aggregation".into())),
         t => {
-            let hint = crate::diagnostic::did_you_mean(t, ["avg", "min", "med", "max", "count", "rate", "value"]);
+            let hint = crate::diagnostic::did_you_mean(
+                t,
+                ["avg", "min", "med", "max", "count", "rate", "value"],
+            );
             return Err(ExprError {
                 offset: lead,
                 message: format!("unknown aggregation `{t}`"),
@@ -207,7 +209,10 @@ pub fn parse_expr(text: &str) -> Result<ParsedExpr, ExprError> {
     } else if rest.starts_with('>') {
         (Cmp::Gt, 1)
     } else {
-        return Err(err(op_pos, "missing comparison operator (< <= > >= == !=)".into()));
+        return Err(err(
+            op_pos,
+            "missing comparison operator (< <= > >= == !=)".into(),
+        ));
     };
     let value_text_full = &rest[op_len..];
     let v_lead = value_text_full.len() - value_text_full.trim_start().len();
@@ -217,7 +222,9 @@ pub fn parse_expr(text: &str) -> Result<ParsedExpr, ExprError> {
         return Err(err(v_pos, "missing value after the operator".into()));
     }
     let num_end = value_text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+' || c == 'e' || c == 'E'))
+        .find(|c: char| {
+            !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+' || c == 'e' || c == 'E')
+        })
         .unwrap_or(value_text.len());
     // `e` could start a unit-less exponent or nothing else; we do not allow units starting with e.
     let (num_text, unit_text) = value_text.split_at(num_end);
@@ -242,7 +249,9 @@ pub fn parse_expr(text: &str) -> Result<ParsedExpr, ExprError> {
             return Err(ExprError {
                 offset: v_pos + num_end,
                 message: format!("unknown unit `{other}`"),
-                help: "units: ms, s, m, us (durations), % (rates), /s, /m (throughput), B, KB, MB, GB".into(),
+                help:
+                    "units: ms, s, m, us (durations), % (rates), /s, /m (throughput), B, KB, MB, GB"
+                        .into(),
             });
         }
     };
@@ -286,7 +295,8 @@ impl fmt::Display for MetricSelector {
 /// Parse a threshold key.
 pub fn parse_selector(text: &str) -> Result<MetricSelector, ExprError> {
     let s = text.trim();
-    let help = "write `metric` or `metric{tag:value}`, e.g. `http_req_duration{name:create_item}`".to_owned();
+    let help = "write `metric` or `metric{tag:value}`, e.g. `http_req_duration{name:create_item}`"
+        .to_owned();
     let (name, tags_text) = match s.find('{') {
         Some(i) => {
             if !s.ends_with('}') {
@@ -375,7 +385,13 @@ mod tests {
     fn selectors() {
         let s = parse_selector("http_req_duration{name:create, method : POST}").unwrap();
         assert_eq!(s.metric, "http_req_duration");
-        assert_eq!(s.tags, vec![("name".into(), "create".into()), ("method".into(), "POST".into())]);
+        assert_eq!(
+            s.tags,
+            vec![
+                ("name".into(), "create".into()),
+                ("method".into(), "POST".into())
+            ]
+        );
         assert_eq!(s.to_string(), "http_req_duration{name:create,method:POST}");
         let s = parse_selector("group_duration{group:::individualRequests}").unwrap();
         assert_eq!(s.tags[0].1, "::individualRequests");

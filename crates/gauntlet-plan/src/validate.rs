@@ -9,7 +9,9 @@
 //! the parts they refer to have been read.
 
 use crate::catalog::{self, MetricType, ValueUnit};
-use crate::decode::{Cx, Fields, Sp, boolean, int, named_entries, number, seq, string, string_map, text};
+use crate::decode::{
+    Cx, Fields, Sp, boolean, int, named_entries, number, seq, string, string_map, text,
+};
 use crate::diagnostic::{Diagnostic, Span, did_you_mean};
 use crate::duration::parse_duration;
 use crate::node::{Node, NodeKind};
@@ -21,36 +23,123 @@ use std::time::Duration;
 
 // ---- accepted keys of every object (also checked against schema/plan.v1.json) ----
 pub(crate) const PLAN_KEYS: &[&str] = &[
-    "version", "name", "description", "target", "sla", "thresholds", "data", "workload", "setup", "teardown",
-    "scenarios", "options",
+    "version",
+    "name",
+    "description",
+    "target",
+    "sla",
+    "thresholds",
+    "data",
+    "workload",
+    "setup",
+    "teardown",
+    "scenarios",
+    "options",
 ];
-pub(crate) const TARGET_KEYS: &[&str] = &["url", "headers", "timeout", "connectTimeout", "tls", "http", "demo"];
+pub(crate) const TARGET_KEYS: &[&str] = &[
+    "url",
+    "headers",
+    "timeout",
+    "connectTimeout",
+    "tls",
+    "http",
+    "demo",
+];
 pub(crate) const TLS_KEYS: &[&str] = &["insecureSkipTLSVerify", "caCerts", "clientCert"];
 pub(crate) const CLIENT_CERT_KEYS: &[&str] = &["cert", "key"];
 pub(crate) const HTTP_KEYS: &[&str] = &["version", "maxRedirects", "cookies", "compression"];
-pub(crate) const DEMO_KEYS: &[&str] =
-    &["latency", "errorRate", "poolSize", "cacheTtl", "jobDuration", "seedItems", "stall"];
+pub(crate) const DEMO_KEYS: &[&str] = &[
+    "latency",
+    "errorRate",
+    "poolSize",
+    "cacheTtl",
+    "jobDuration",
+    "seedItems",
+    "stall",
+];
 pub(crate) const STALL_KEYS: &[&str] = &["every", "duration"];
-pub(crate) const SLA_KEYS: &[&str] = &["name", "metric", "objective", "limit", "priority", "abortOnFail"];
+pub(crate) const SLA_KEYS: &[&str] = &[
+    "name",
+    "metric",
+    "objective",
+    "limit",
+    "priority",
+    "abortOnFail",
+];
 pub(crate) const THRESHOLD_KEYS: &[&str] = &["threshold", "abortOnFail", "delayAbortEval"];
 pub(crate) const FEEDER_KEYS: &[&str] = &["file", "format", "mode", "onExhausted"];
 pub(crate) const WORKLOAD_KEYS: &[&str] = &["thinkTime", "operations"];
 pub(crate) const OPERATION_KEYS: &[&str] = &[
-    "weight", "steps", "thinkTime", "pacing", "tags", "request", "poll", "checks", "capture", "onCheckFailure",
+    "weight",
+    "steps",
+    "thinkTime",
+    "pacing",
+    "tags",
+    "request",
+    "poll",
+    "checks",
+    "capture",
+    "onCheckFailure",
 ];
-pub(crate) const STEP_KEYS: &[&str] = &["name", "request", "poll", "checks", "capture", "thinkTime", "onCheckFailure"];
+pub(crate) const STEP_KEYS: &[&str] = &[
+    "name",
+    "request",
+    "poll",
+    "checks",
+    "capture",
+    "thinkTime",
+    "onCheckFailure",
+];
 pub(crate) const REQUEST_KEYS: &[&str] = &[
-    "method", "url", "headers", "query", "json", "body", "form", "multipart", "timeout", "tags", "expectedStatuses",
+    "method",
+    "url",
+    "headers",
+    "query",
+    "json",
+    "body",
+    "form",
+    "multipart",
+    "timeout",
+    "tags",
+    "expectedStatuses",
 ];
 pub(crate) const PART_KEYS: &[&str] = &["name", "value", "file", "contentType"];
 pub(crate) const POLL_KEYS: &[&str] = &["request", "until", "interval", "timeout", "metric"];
-pub(crate) const CHECK_KEYS: &[&str] =
-    &["name", "status", "bodyContains", "bodyMatches", "jsonPath", "header", "exists", "equals", "matches", "duration"];
+pub(crate) const CHECK_KEYS: &[&str] = &[
+    "name",
+    "status",
+    "bodyContains",
+    "bodyMatches",
+    "jsonPath",
+    "header",
+    "exists",
+    "equals",
+    "matches",
+    "duration",
+];
 pub(crate) const CAPTURE_KEYS: &[&str] = &["jsonPath", "header", "regex", "status"];
 pub(crate) const SCENARIO_KEYS: &[&str] = &[
-    "executor", "startTime", "gracefulStop", "exec", "operations", "tags", "env", "testType", "description", "vus",
-    "iterations", "maxDuration", "duration", "stages", "startVUs", "gracefulRampDown", "rate", "timeUnit",
-    "preAllocatedVUs", "maxVUs", "startRate",
+    "executor",
+    "startTime",
+    "gracefulStop",
+    "exec",
+    "operations",
+    "tags",
+    "env",
+    "testType",
+    "description",
+    "vus",
+    "iterations",
+    "maxDuration",
+    "duration",
+    "stages",
+    "startVUs",
+    "gracefulRampDown",
+    "rate",
+    "timeUnit",
+    "preAllocatedVUs",
+    "maxVUs",
+    "startRate",
 ];
 pub(crate) const STAGE_KEYS: &[&str] = &["duration", "target"];
 pub(crate) const OPTIONS_KEYS: &[&str] = &["summaryTrendStats", "seed"];
@@ -83,11 +172,26 @@ pub(crate) const OBJECT_KEYS: &[(&str, &[&str])] = &[
 /// Names usable in every template besides captures and feeders.
 pub(crate) const TEMPLATE_GLOBALS: &[&str] = &[
     // variables
-    "vu", "iter", "scenario", "env",
+    "vu",
+    "iter",
+    "scenario",
+    "env",
     // functions (implemented by the engine's template environment)
-    "uuid", "random_int", "random_string", "random_float", "choice", "now", "timestamp", "payload", "fake",
-    "base64", "sha256", // minijinja built-in globals
-    "range", "dict", "namespace", "debug",
+    "uuid",
+    "random_int",
+    "random_string",
+    "random_float",
+    "choice",
+    "now",
+    "timestamp",
+    "payload",
+    "fake",
+    "base64",
+    "sha256", // minijinja built-in globals
+    "range",
+    "dict",
+    "namespace",
+    "debug",
 ];
 
 const HTTP_METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
@@ -126,7 +230,11 @@ fn dur(node: &Node, cx: &mut Cx, what: &str) -> Option<Duration> {
 
 fn non_negative(v: Sp<i64>, cx: &mut Cx, what: &str) -> Option<u64> {
     if v.value < 0 {
-        cx.error_help(v.span, format!("`{what}` is {}; it cannot be negative", v.value), "use 0 or more");
+        cx.error_help(
+            v.span,
+            format!("`{what}` is {}; it cannot be negative", v.value),
+            "use 0 or more",
+        );
         None
     } else {
         Some(v.value as u64)
@@ -135,7 +243,11 @@ fn non_negative(v: Sp<i64>, cx: &mut Cx, what: &str) -> Option<u64> {
 
 fn positive(v: Sp<i64>, cx: &mut Cx, what: &str) -> Option<u64> {
     if v.value <= 0 {
-        cx.error_help(v.span, format!("`{what}` is {}; it must be at least 1", v.value), "use 1 or more");
+        cx.error_help(
+            v.span,
+            format!("`{what}` is {}; it must be at least 1", v.value),
+            "use 1 or more",
+        );
         None
     } else {
         Some(v.value as u64)
@@ -146,7 +258,8 @@ fn positive(v: Sp<i64>, cx: &mut Cx, what: &str) -> Option<u64> {
 fn think_time(node: &Node, cx: &mut Cx, what: &str) -> Option<ThinkTime> {
     let t = text(node, cx, what)?.value;
     let t = t.trim();
-    let help = "write `1s` (constant), `1s..3s` (uniform range) or `exp(2s)` (exponential with that mean)";
+    let help =
+        "write `1s` (constant), `1s..3s` (uniform range) or `exp(2s)` (exponential with that mean)";
     let parse = |s: &str| parse_duration(s);
     let result = if let Some((a, b)) = t.split_once("..") {
         match (parse(a), parse(b)) {
@@ -182,7 +295,10 @@ impl<'s> Validator<'s> {
 
     /// A span inside a scalar: `offset`..`offset+len` of its text (skips an opening quote).
     fn inner_span(&self, outer: Span, offset: usize, len: usize) -> Span {
-        let quote = matches!(self.source.as_bytes().get(outer.offset), Some(b'"') | Some(b'\''));
+        let quote = matches!(
+            self.source.as_bytes().get(outer.offset),
+            Some(b'"') | Some(b'\'')
+        );
         let start = outer.offset + usize::from(quote) + offset;
         if start > self.source.len() || outer.offset == 0 && outer.line > 1 {
             return outer;
@@ -196,14 +312,21 @@ impl<'s> Validator<'s> {
             && let Some(v) = int(v, &mut self.cx, "version")
             && v.value != 1
         {
-            self.cx.error_help(v.span, format!("plan format version {} is not supported", v.value), "this gauntlet reads `version: 1`");
+            self.cx.error_help(
+                v.span,
+                format!("plan format version {} is not supported", v.value),
+                "this gauntlet reads `version: 1`",
+            );
         }
         let name = f
             .get("name")
             .and_then(|n| string(n, &mut self.cx, "name"))
             .map(|s| s.value)
             .unwrap_or_else(|| default_name.to_owned());
-        let description = f.get("description").and_then(|n| string(n, &mut self.cx, "description")).map(|s| s.value);
+        let description = f
+            .get("description")
+            .and_then(|n| string(n, &mut self.cx, "description"))
+            .map(|s| s.value);
         let target = match f.get("target") {
             Some(n) => self.target(n),
             None => Some(Target {
@@ -217,7 +340,10 @@ impl<'s> Validator<'s> {
         };
         let data = f.get("data").map(|n| self.feeders(n)).unwrap_or_default();
         self.feeder_names = data.iter().map(|d| d.name.clone()).collect();
-        let options = f.get("options").map(|n| self.options(n)).unwrap_or_default();
+        let options = f
+            .get("options")
+            .map(|n| self.options(n))
+            .unwrap_or_default();
         let setup = f.get("setup").map(|n| {
             let steps = self.steps_field(n, "setup");
             self.check_step_templates(&steps, "setup", false);
@@ -225,7 +351,10 @@ impl<'s> Validator<'s> {
         });
         if let Some(steps) = &setup {
             self.has_setup = true;
-            self.setup_captures = steps.iter().flat_map(|s| s.1.captures.iter().map(|c| c.name.clone())).collect();
+            self.setup_captures = steps
+                .iter()
+                .flat_map(|s| s.1.captures.iter().map(|c| c.name.clone()))
+                .collect();
         }
         let teardown = f.get("teardown").map(|n| {
             let steps = self.steps_field(n, "teardown");
@@ -248,10 +377,19 @@ impl<'s> Validator<'s> {
             (Some(_), None) => Vec::new(),
             (None, Some(w)) => vec![Scenario {
                 name: "default".into(),
-                executor: Executor::PerVuIterations { vus: 1, iterations: 1, max_duration: Duration::from_secs(600) },
+                executor: Executor::PerVuIterations {
+                    vus: 1,
+                    iterations: 1,
+                    max_duration: Duration::from_secs(600),
+                },
                 start_time: Duration::ZERO,
                 graceful_stop: Duration::from_secs(30),
-                mix: w.operations.iter().enumerate().map(|(i, o)| (i, o.weight)).collect(),
+                mix: w
+                    .operations
+                    .iter()
+                    .enumerate()
+                    .map(|(i, o)| (i, o.weight))
+                    .collect(),
                 tags: Vec::new(),
                 env: Vec::new(),
                 test_type: Some(TestType::Smoke),
@@ -259,7 +397,10 @@ impl<'s> Validator<'s> {
             (None, None) => Vec::new(),
         };
         let slas = f.get("sla").map(|n| self.slas(n)).unwrap_or_default();
-        let mut thresholds = f.get("thresholds").map(|n| self.thresholds(n)).unwrap_or_default();
+        let mut thresholds = f
+            .get("thresholds")
+            .map(|n| self.thresholds(n))
+            .unwrap_or_default();
         for (i, sla) in slas.iter().enumerate() {
             let (condition, abort) = match &sla.0.limit {
                 Some(limit) => (limit.clone(), sla.1),
@@ -310,7 +451,10 @@ impl<'s> Validator<'s> {
         let url = f.require("url", cx, "set `url: demo` for the embedded demo service, or a base URL such as `http://127.0.0.1:8080`");
         let url = url.and_then(|n| string(n, cx, "target.url"));
         if let Some(h) = f.get("headers") {
-            t.headers = string_map(h, cx, "headers").into_iter().map(|(k, v)| (k.value, Template::new(v.value))).collect();
+            t.headers = string_map(h, cx, "headers")
+                .into_iter()
+                .map(|(k, v)| (k.value, Template::new(v.value)))
+                .collect();
         }
         if let Some(n) = f.get("timeout") {
             t.timeout = dur(n, cx, "timeout").unwrap_or(t.timeout);
@@ -321,17 +465,28 @@ impl<'s> Validator<'s> {
         if let Some(n) = f.get("tls")
             && let Some(mut tf) = Fields::new(n, cx, "tls section", TLS_KEYS)
         {
-            if let Some(b) = tf.get("insecureSkipTLSVerify").and_then(|n| boolean(n, cx, "insecureSkipTLSVerify")) {
+            if let Some(b) = tf
+                .get("insecureSkipTLSVerify")
+                .and_then(|n| boolean(n, cx, "insecureSkipTLSVerify"))
+            {
                 t.tls.insecure_skip_verify = b.value;
             }
             if let Some(l) = tf.get("caCerts") {
-                t.tls.ca_certs = seq(l, cx, "caCerts").iter().filter_map(|n| string(n, cx, "caCerts[]")).map(|s| s.value).collect();
+                t.tls.ca_certs = seq(l, cx, "caCerts")
+                    .iter()
+                    .filter_map(|n| string(n, cx, "caCerts[]"))
+                    .map(|s| s.value)
+                    .collect();
             }
             if let Some(c) = tf.get("clientCert")
                 && let Some(mut cf) = Fields::new(c, cx, "clientCert", CLIENT_CERT_KEYS)
             {
-                let cert = cf.require("cert", cx, "path of the PEM certificate").and_then(|n| string(n, cx, "cert"));
-                let key = cf.require("key", cx, "path of the PEM private key").and_then(|n| string(n, cx, "key"));
+                let cert = cf
+                    .require("cert", cx, "path of the PEM certificate")
+                    .and_then(|n| string(n, cx, "cert"));
+                let key = cf
+                    .require("key", cx, "path of the PEM private key")
+                    .and_then(|n| string(n, cx, "key"));
                 if let (Some(c), Some(k)) = (cert, key) {
                     t.tls.client_cert = Some((c.value, k.value));
                 }
@@ -349,18 +504,28 @@ impl<'s> Validator<'s> {
                     "http2" | "2" | "h2" => HttpVersion::Http2,
                     "h2c" => HttpVersion::H2c,
                     other => {
-                        cx.error_help(v.span, format!("unknown HTTP version `{other}`"), "use auto, http1, http2 or h2c");
+                        cx.error_help(
+                            v.span,
+                            format!("unknown HTTP version `{other}`"),
+                            "use auto, http1, http2 or h2c",
+                        );
                         HttpVersion::Auto
                     }
                 };
             }
-            if let Some(v) = hf.get("maxRedirects").and_then(|n| int(n, cx, "maxRedirects")) {
+            if let Some(v) = hf
+                .get("maxRedirects")
+                .and_then(|n| int(n, cx, "maxRedirects"))
+            {
                 t.http.max_redirects = non_negative(v, cx, "maxRedirects").unwrap_or(10) as u32;
             }
             if let Some(v) = hf.get("cookies").and_then(|n| boolean(n, cx, "cookies")) {
                 t.http.cookies = v.value;
             }
-            if let Some(v) = hf.get("compression").and_then(|n| boolean(n, cx, "compression")) {
+            if let Some(v) = hf
+                .get("compression")
+                .and_then(|n| boolean(n, cx, "compression"))
+            {
                 t.http.compression = v.value;
             }
             hf.finish(cx);
@@ -371,7 +536,11 @@ impl<'s> Validator<'s> {
         let url = url?;
         let is_demo = url.value == "demo";
         if let (Some(span), false) = (demo_span, is_demo) {
-            self.cx.error_help(span, "`demo` options only apply when `url: demo`", "remove `demo:` or set `url: demo`");
+            self.cx.error_help(
+                span,
+                "`demo` options only apply when `url: demo`",
+                "remove `demo:` or set `url: demo`",
+            );
         }
         t.base = self.target_base(url, demo)?;
         Some(t)
@@ -400,24 +569,45 @@ impl<'s> Validator<'s> {
     fn demo(&mut self, node: &Node) -> DemoOptions {
         let cx = &mut self.cx;
         let mut d = DemoOptions::default();
-        let Some(mut f) = Fields::new(node, cx, "demo section", DEMO_KEYS) else { return d };
-        d.latency = f.get("latency").and_then(|n| text(n, cx, "latency")).map(|s| s.value);
+        let Some(mut f) = Fields::new(node, cx, "demo section", DEMO_KEYS) else {
+            return d;
+        };
+        d.latency = f
+            .get("latency")
+            .and_then(|n| text(n, cx, "latency"))
+            .map(|s| s.value);
         if let Some(v) = f.get("errorRate").and_then(|n| number(n, cx, "errorRate")) {
             if !(0.0..=1.0).contains(&v.value) {
-                cx.error_help(v.span, "`errorRate` must be between 0 and 1", "0.01 means 1% of requests fail");
+                cx.error_help(
+                    v.span,
+                    "`errorRate` must be between 0 and 1",
+                    "0.01 means 1% of requests fail",
+                );
             } else {
                 d.error_rate = Some(v.value);
             }
         }
-        d.pool_size = f.get("poolSize").and_then(|n| int(n, cx, "poolSize")).and_then(|v| positive(v, cx, "poolSize")).map(|v| v as u32);
+        d.pool_size = f
+            .get("poolSize")
+            .and_then(|n| int(n, cx, "poolSize"))
+            .and_then(|v| positive(v, cx, "poolSize"))
+            .map(|v| v as u32);
         d.cache_ttl = f.get("cacheTtl").and_then(|n| dur(n, cx, "cacheTtl"));
         d.job_duration = f.get("jobDuration").and_then(|n| dur(n, cx, "jobDuration"));
-        d.seed_items = f.get("seedItems").and_then(|n| int(n, cx, "seedItems")).and_then(|v| non_negative(v, cx, "seedItems")).map(|v| v as u32);
+        d.seed_items = f
+            .get("seedItems")
+            .and_then(|n| int(n, cx, "seedItems"))
+            .and_then(|v| non_negative(v, cx, "seedItems"))
+            .map(|v| v as u32);
         if let Some(n) = f.get("stall")
             && let Some(mut sf) = Fields::new(n, cx, "stall", STALL_KEYS)
         {
-            let every = sf.require("every", cx, "e.g. `every: 5s`").and_then(|n| dur(n, cx, "every"));
-            let duration = sf.require("duration", cx, "e.g. `duration: 1s`").and_then(|n| dur(n, cx, "duration"));
+            let every = sf
+                .require("every", cx, "e.g. `every: 5s`")
+                .and_then(|n| dur(n, cx, "every"));
+            let duration = sf
+                .require("duration", cx, "e.g. `duration: 1s`")
+                .and_then(|n| dur(n, cx, "duration"));
             if let (Some(e), Some(d2)) = (every, duration) {
                 if d2 >= e {
                     cx.error(sf.span, "stall `duration` must be shorter than `every`");
@@ -435,14 +625,24 @@ impl<'s> Validator<'s> {
     fn options(&mut self, node: &Node) -> RunOptions {
         let cx = &mut self.cx;
         let mut o = RunOptions::default();
-        let Some(mut f) = Fields::new(node, cx, "options", OPTIONS_KEYS) else { return o };
+        let Some(mut f) = Fields::new(node, cx, "options", OPTIONS_KEYS) else {
+            return o;
+        };
         if let Some(l) = f.get("summaryTrendStats") {
             let mut stats = Vec::new();
             for n in seq(l, cx, "summaryTrendStats") {
-                let Some(s) = text(n, cx, "summaryTrendStats[]") else { continue };
+                let Some(s) = text(n, cx, "summaryTrendStats[]") else {
+                    continue;
+                };
                 match parse_expr(&format!("{} > 0", s.value)) {
-                    Ok(e) if !matches!(e.aggregation, Aggregation::Rate | Aggregation::Value) => stats.push(e.aggregation),
-                    _ => cx.error_help(s.span, format!("`{}` is not a trend statistic", s.value), "use avg, min, med, max, count or p(N)"),
+                    Ok(e) if !matches!(e.aggregation, Aggregation::Rate | Aggregation::Value) => {
+                        stats.push(e.aggregation)
+                    }
+                    _ => cx.error_help(
+                        s.span,
+                        format!("`{}` is not a trend statistic", s.value),
+                        "use avg, min, med, max, count or p(N)",
+                    ),
                 }
             }
             if !stats.is_empty() {
@@ -461,20 +661,36 @@ impl<'s> Validator<'s> {
         let mut out = Vec::new();
         for (k, n) in named_entries(node, &mut self.cx, "data") {
             let cx = &mut self.cx;
-            let Some(mut f) = Fields::new(n, cx, "data feeder", FEEDER_KEYS) else { continue };
+            let Some(mut f) = Fields::new(n, cx, "data feeder", FEEDER_KEYS) else {
+                continue;
+            };
             check_identifier(cx, &k.name, k.span, "data feeder");
-            let file = f.require("file", cx, "path of a CSV or JSON file, relative to the plan").and_then(|n| string(n, cx, "file"));
+            let file = f
+                .require(
+                    "file",
+                    cx,
+                    "path of a CSV or JSON file, relative to the plan",
+                )
+                .and_then(|n| string(n, cx, "file"));
             let format = match f.get("format").and_then(|n| string(n, cx, "format")) {
                 Some(s) => match s.value.as_str() {
                     "csv" => Some(DataFormat::Csv),
                     "json" => Some(DataFormat::Json),
                     other => {
-                        cx.error_help(s.span, format!("unknown data format `{other}`"), "use csv or json");
+                        cx.error_help(
+                            s.span,
+                            format!("unknown data format `{other}`"),
+                            "use csv or json",
+                        );
                         None
                     }
                 },
                 None => file.as_ref().map(|f| {
-                    if f.value.to_ascii_lowercase().ends_with(".json") { DataFormat::Json } else { DataFormat::Csv }
+                    if f.value.to_ascii_lowercase().ends_with(".json") {
+                        DataFormat::Json
+                    } else {
+                        DataFormat::Csv
+                    }
                 }),
             };
             let mode = match f.get("mode").and_then(|n| string(n, cx, "mode")) {
@@ -485,23 +701,37 @@ impl<'s> Validator<'s> {
                     "unique" => FeedMode::Unique,
                     "circular" => FeedMode::Circular,
                     other => {
-                        let h = did_you_mean(other, ["sequential", "per-vu", "random", "unique", "circular"]);
-                        cx.error_help(s.span, format!("unknown feeder mode `{other}`"), match h {
-                            Some(h) => format!("did you mean `{h}`?"),
-                            None => "use sequential, per-vu, random, unique or circular".into(),
-                        });
+                        let h = did_you_mean(
+                            other,
+                            ["sequential", "per-vu", "random", "unique", "circular"],
+                        );
+                        cx.error_help(
+                            s.span,
+                            format!("unknown feeder mode `{other}`"),
+                            match h {
+                                Some(h) => format!("did you mean `{h}`?"),
+                                None => "use sequential, per-vu, random, unique or circular".into(),
+                            },
+                        );
                         FeedMode::Sequential
                     }
                 },
                 None => FeedMode::Sequential,
             };
-            let on_exhausted = match f.get("onExhausted").and_then(|n| string(n, cx, "onExhausted")) {
+            let on_exhausted = match f
+                .get("onExhausted")
+                .and_then(|n| string(n, cx, "onExhausted"))
+            {
                 Some(s) => match s.value.as_str() {
                     "recycle" => OnExhausted::Recycle,
                     "stop-vu" => OnExhausted::StopVu,
                     "stop-test" => OnExhausted::StopTest,
                     other => {
-                        cx.error_help(s.span, format!("unknown onExhausted `{other}`"), "use recycle, stop-vu or stop-test");
+                        cx.error_help(
+                            s.span,
+                            format!("unknown onExhausted `{other}`"),
+                            "use recycle, stop-vu or stop-test",
+                        );
                         OnExhausted::Recycle
                     }
                 },
@@ -510,7 +740,13 @@ impl<'s> Validator<'s> {
             };
             f.finish(cx);
             if let (Some(file), Some(format)) = (file, format) {
-                out.push(Feeder { name: k.name.clone(), file: file.value, format, mode, on_exhausted });
+                out.push(Feeder {
+                    name: k.name.clone(),
+                    file: file.value,
+                    format,
+                    mode,
+                    on_exhausted,
+                });
             }
         }
         out
@@ -519,14 +755,23 @@ impl<'s> Validator<'s> {
     // ---------------------------------------------------------------- workload
     fn workload(&mut self, node: &Node) -> Option<Workload> {
         let mut f = Fields::new(node, &mut self.cx, "workload", WORKLOAD_KEYS)?;
-        let think = f.get("thinkTime").and_then(|n| think_time(n, &mut self.cx, "thinkTime"));
-        let ops_node = f.require("operations", &mut self.cx, "list what users do under `operations:`, each a request or a sequence of steps");
+        let think = f
+            .get("thinkTime")
+            .and_then(|n| think_time(n, &mut self.cx, "thinkTime"));
+        let ops_node = f.require(
+            "operations",
+            &mut self.cx,
+            "list what users do under `operations:`, each a request or a sequence of steps",
+        );
         f.finish(&mut self.cx);
         let ops_node = ops_node?;
         let mut operations = Vec::new();
         let entries = named_entries(ops_node, &mut self.cx, "operations");
         if entries.is_empty() && matches!(ops_node.kind, NodeKind::Map(_)) {
-            self.cx.error(ops_node.span, "`operations` is empty: add at least one operation");
+            self.cx.error(
+                ops_node.span,
+                "`operations` is empty: add at least one operation",
+            );
         }
         for (k, n) in entries {
             check_identifier(&mut self.cx, &k.name, k.span, "operation");
@@ -534,7 +779,10 @@ impl<'s> Validator<'s> {
                 operations.push(op);
             }
         }
-        Some(Workload { operations, think_time: think })
+        Some(Workload {
+            operations,
+            think_time: think,
+        })
     }
 
     fn operation(&mut self, name: &str, node: &Node) -> Option<Operation> {
@@ -550,20 +798,36 @@ impl<'s> Validator<'s> {
                 on_check_failure: OnCheckFailure::Continue,
             };
             self.check_step_templates(&[(node.span, step.clone(), vec![])], name, true);
-            return Some(Operation { name: name.to_owned(), weight: 1, steps: vec![step], think_time: None, pacing: None, tags: Vec::new() });
+            return Some(Operation {
+                name: name.to_owned(),
+                weight: 1,
+                steps: vec![step],
+                think_time: None,
+                pacing: None,
+                tags: Vec::new(),
+            });
         }
         let mut f = Fields::new(node, &mut self.cx, "operation", OPERATION_KEYS)?;
         let weight = match f.get("weight").and_then(|n| int(n, &mut self.cx, "weight")) {
             Some(w) if w.value < 0 => {
-                self.cx.error_help(w.span, format!("weight {} is negative", w.value), "weights are relative shares: 0 disables an operation");
+                self.cx.error_help(
+                    w.span,
+                    format!("weight {} is negative", w.value),
+                    "weights are relative shares: 0 disables an operation",
+                );
                 0
             }
             Some(w) => w.value as u32,
             None => 1,
         };
-        let think = f.get("thinkTime").and_then(|n| think_time(n, &mut self.cx, "thinkTime"));
+        let think = f
+            .get("thinkTime")
+            .and_then(|n| think_time(n, &mut self.cx, "thinkTime"));
         let pacing = f.get("pacing").and_then(|n| dur(n, &mut self.cx, "pacing"));
-        let tags = f.get("tags").map(|n| string_map(n, &mut self.cx, "tags")).unwrap_or_default();
+        let tags = f
+            .get("tags")
+            .map(|n| string_map(n, &mut self.cx, "tags"))
+            .unwrap_or_default();
         let single = f.has("request") || f.has("poll");
         let steps = if let Some(steps_node) = f.get("steps") {
             if single {
@@ -581,7 +845,11 @@ impl<'s> Validator<'s> {
                 None => Vec::new(),
             }
         } else {
-            self.cx.error_help(f.span, format!("operation `{name}` does nothing"), "give it `request: GET /path` or a list of `steps:`");
+            self.cx.error_help(
+                f.span,
+                format!("operation `{name}` does nothing"),
+                "give it `request: GET /path` or a list of `steps:`",
+            );
             Vec::new()
         };
         f.finish(&mut self.cx);
@@ -603,11 +871,17 @@ impl<'s> Validator<'s> {
         let items = seq(node, &mut self.cx, "steps");
         let mut names = BTreeSet::new();
         for (i, n) in items.iter().enumerate() {
-            let Some(mut f) = Fields::new(n, &mut self.cx, "step", STEP_KEYS) else { continue };
+            let Some(mut f) = Fields::new(n, &mut self.cx, "step", STEP_KEYS) else {
+                continue;
+            };
             let name = match f.get("name").and_then(|n| string(n, &mut self.cx, "name")) {
                 Some(s) => {
                     if !names.insert(s.value.clone()) {
-                        self.cx.error_help(s.span, format!("step name `{}` is used twice in `{owner}`", s.value), "step names tag metrics; make them unique");
+                        self.cx.error_help(
+                            s.span,
+                            format!("step name `{}` is used twice in `{owner}`", s.value),
+                            "step names tag metrics; make them unique",
+                        );
                     }
                     s.value
                 }
@@ -619,7 +893,8 @@ impl<'s> Validator<'s> {
             f.finish(&mut self.cx);
         }
         if items.is_empty() && matches!(node.kind, NodeKind::Seq(_)) {
-            self.cx.error(node.span, format!("`{owner}` has an empty step list"));
+            self.cx
+                .error(node.span, format!("`{owner}` has an empty step list"));
         }
         out
     }
@@ -633,29 +908,56 @@ impl<'s> Validator<'s> {
             (Some(r), None) => Action::Request(self.request(r)?),
             (None, Some(p)) => Action::Poll(self.poll(p, &name)?),
             (Some(_), Some(_)) => {
-                self.cx.error_help(f.span, "a step has either `request:` or `poll:`, not both", "split it into two steps");
+                self.cx.error_help(
+                    f.span,
+                    "a step has either `request:` or `poll:`, not both",
+                    "split it into two steps",
+                );
                 return None;
             }
             (None, None) => {
-                self.cx.error_help(f.span, format!("step `{name}` has no `request:` or `poll:`"), "e.g. `request: GET /api/items`");
+                self.cx.error_help(
+                    f.span,
+                    format!("step `{name}` has no `request:` or `poll:`"),
+                    "e.g. `request: GET /api/items`",
+                );
                 return None;
             }
         };
         let checks = f.get("checks").map(|n| self.checks(n)).unwrap_or_default();
-        let captures = f.get("capture").map(|n| self.captures(n)).unwrap_or_default();
-        let think = f.get("thinkTime").and_then(|n| think_time(n, &mut self.cx, "thinkTime"));
-        let on_check_failure = match f.get("onCheckFailure").and_then(|n| string(n, &mut self.cx, "onCheckFailure")) {
+        let captures = f
+            .get("capture")
+            .map(|n| self.captures(n))
+            .unwrap_or_default();
+        let think = f
+            .get("thinkTime")
+            .and_then(|n| think_time(n, &mut self.cx, "thinkTime"));
+        let on_check_failure = match f
+            .get("onCheckFailure")
+            .and_then(|n| string(n, &mut self.cx, "onCheckFailure"))
+        {
             Some(s) => match s.value.as_str() {
                 "continue" => OnCheckFailure::Continue,
                 "end-iteration" => OnCheckFailure::EndIteration,
                 other => {
-                    self.cx.error_help(s.span, format!("unknown onCheckFailure `{other}`"), "use continue or end-iteration");
+                    self.cx.error_help(
+                        s.span,
+                        format!("unknown onCheckFailure `{other}`"),
+                        "use continue or end-iteration",
+                    );
                     OnCheckFailure::Continue
                 }
             },
             None => OnCheckFailure::Continue,
         };
-        Some(Step { name, action, checks, captures, think_time: think, on_check_failure })
+        Some(Step {
+            name,
+            action,
+            checks,
+            captures,
+            think_time: think,
+            on_check_failure,
+        })
     }
 
     fn request_shorthand(&mut self, s: Sp<String>) -> Option<Request> {
@@ -666,10 +968,18 @@ impl<'s> Validator<'s> {
                 (m.to_ascii_uppercase(), rest.trim().to_owned(), off)
             }
             Some((m, _)) if m.chars().all(|c| c.is_ascii_alphabetic()) => {
-                self.cx.error_help(s.span, format!("unknown HTTP method `{m}`"), format!("use one of {}", HTTP_METHODS.join(", ")));
+                self.cx.error_help(
+                    s.span,
+                    format!("unknown HTTP method `{m}`"),
+                    format!("use one of {}", HTTP_METHODS.join(", ")),
+                );
                 return None;
             }
-            _ => ("GET".to_owned(), trimmed.to_owned(), s.value.find(trimmed).unwrap_or(0)),
+            _ => (
+                "GET".to_owned(),
+                trimmed.to_owned(),
+                s.value.find(trimmed).unwrap_or(0),
+            ),
         };
         let url_span = self.inner_span(s.span, url_off, url.len());
         self.check_url(&url, url_span);
@@ -688,8 +998,16 @@ impl<'s> Validator<'s> {
     fn check_url(&mut self, url: &str, span: Span) {
         if url.is_empty() {
             self.cx.error(span, "empty URL");
-        } else if !(url.starts_with('/') || url.starts_with("http://") || url.starts_with("https://") || url.starts_with("{{")) {
-            self.cx.error_help(span, format!("URL `{url}` is neither absolute nor a path"), "paths start with `/` and are relative to the target URL");
+        } else if !(url.starts_with('/')
+            || url.starts_with("http://")
+            || url.starts_with("https://")
+            || url.starts_with("{{"))
+        {
+            self.cx.error_help(
+                span,
+                format!("URL `{url}` is neither absolute nor a path"),
+                "paths start with `/` and are relative to the target URL",
+            );
         }
     }
 
@@ -703,15 +1021,27 @@ impl<'s> Validator<'s> {
             Some(m) => {
                 let up = m.value.to_ascii_uppercase();
                 if !HTTP_METHODS.contains(&up.as_str()) {
-                    cx.error_help(m.span, format!("unknown HTTP method `{}`", m.value), format!("use one of {}", HTTP_METHODS.join(", ")));
+                    cx.error_help(
+                        m.span,
+                        format!("unknown HTTP method `{}`", m.value),
+                        format!("use one of {}", HTTP_METHODS.join(", ")),
+                    );
                 }
                 up
             }
             None => "GET".into(),
         };
-        let url = f.require("url", cx, "e.g. `url: /api/items`").and_then(|n| string(n, cx, "url"));
-        let headers = f.get("headers").map(|n| string_map(n, cx, "headers")).unwrap_or_default();
-        let query = f.get("query").map(|n| string_map(n, cx, "query")).unwrap_or_default();
+        let url = f
+            .require("url", cx, "e.g. `url: /api/items`")
+            .and_then(|n| string(n, cx, "url"));
+        let headers = f
+            .get("headers")
+            .map(|n| string_map(n, cx, "headers"))
+            .unwrap_or_default();
+        let query = f
+            .get("query")
+            .map(|n| string_map(n, cx, "query"))
+            .unwrap_or_default();
         let mut bodies = Vec::new();
         if let Some(n) = f.get("json") {
             bodies.push(("json", Body::Json(n.to_json())));
@@ -720,32 +1050,63 @@ impl<'s> Validator<'s> {
             bodies.push(("body", Body::Raw(Template::new(n.value))));
         }
         if let Some(n) = f.get("form") {
-            bodies.push(("form", Body::Form(string_map(n, cx, "form").into_iter().map(|(k, v)| (k.value, Template::new(v.value))).collect())));
+            bodies.push((
+                "form",
+                Body::Form(
+                    string_map(n, cx, "form")
+                        .into_iter()
+                        .map(|(k, v)| (k.value, Template::new(v.value)))
+                        .collect(),
+                ),
+            ));
         }
         if let Some(n) = f.get("multipart") {
             let mut parts = Vec::new();
             for p in seq(n, cx, "multipart") {
-                let Some(mut pf) = Fields::new(p, cx, "multipart part", PART_KEYS) else { continue };
-                let name = pf.require("name", cx, "the form field name").and_then(|n| string(n, cx, "name"));
+                let Some(mut pf) = Fields::new(p, cx, "multipart part", PART_KEYS) else {
+                    continue;
+                };
+                let name = pf
+                    .require("name", cx, "the form field name")
+                    .and_then(|n| string(n, cx, "name"));
                 let value = pf.get("value").and_then(|n| text(n, cx, "value"));
                 let file = pf.get("file").and_then(|n| string(n, cx, "file"));
-                let content_type = pf.get("contentType").and_then(|n| string(n, cx, "contentType")).map(|s| s.value);
+                let content_type = pf
+                    .get("contentType")
+                    .and_then(|n| string(n, cx, "contentType"))
+                    .map(|s| s.value);
                 if value.is_some() == file.is_some() {
-                    cx.error_help(pf.span, "a multipart part has exactly one of `value` or `file`", "`value: text` for a field, `file: path` for an upload");
+                    cx.error_help(
+                        pf.span,
+                        "a multipart part has exactly one of `value` or `file`",
+                        "`value: text` for a field, `file: path` for an upload",
+                    );
                 }
                 pf.finish(cx);
                 if let Some(name) = name {
-                    parts.push(Part { name: name.value, value: value.map(|v| Template::new(v.value)), file: file.map(|f| f.value), content_type });
+                    parts.push(Part {
+                        name: name.value,
+                        value: value.map(|v| Template::new(v.value)),
+                        file: file.map(|f| f.value),
+                        content_type,
+                    });
                 }
             }
             bodies.push(("multipart", Body::Multipart(parts)));
         }
         if bodies.len() > 1 {
             let names: Vec<_> = bodies.iter().map(|b| b.0).collect();
-            cx.error_help(f.span, format!("a request has one body, found {}", names.join(" and ")), "keep one of json, body, form, multipart");
+            cx.error_help(
+                f.span,
+                format!("a request has one body, found {}", names.join(" and ")),
+                "keep one of json, body, form, multipart",
+            );
         }
         let timeout = f.get("timeout").and_then(|n| dur(n, cx, "timeout"));
-        let tags = f.get("tags").map(|n| string_map(n, cx, "tags")).unwrap_or_default();
+        let tags = f
+            .get("tags")
+            .map(|n| string_map(n, cx, "tags"))
+            .unwrap_or_default();
         let expected = f.get("expectedStatuses").map(|n| {
             let mut ranges = Vec::new();
             let items: Vec<&Node> = match &n.kind {
@@ -753,10 +1114,16 @@ impl<'s> Validator<'s> {
                 _ => vec![n],
             };
             for item in items {
-                let Some(t) = text(item, cx, "expectedStatuses") else { continue };
+                let Some(t) = text(item, cx, "expectedStatuses") else {
+                    continue;
+                };
                 match parse_status_range(&t.value) {
                     Some(r) => ranges.push(r),
-                    None => cx.error_help(t.span, format!("`{}` is not a status or range", t.value), "write `201` or `200-299`"),
+                    None => cx.error_help(
+                        t.span,
+                        format!("`{}` is not a status or range", t.value),
+                        "write `201` or `200-299`",
+                    ),
                 }
             }
             ranges
@@ -768,8 +1135,14 @@ impl<'s> Validator<'s> {
         Some(Request {
             method,
             url: Template::new(url.value),
-            headers: headers.into_iter().map(|(k, v)| (k.value, Template::new(v.value))).collect(),
-            query: query.into_iter().map(|(k, v)| (k.value, Template::new(v.value))).collect(),
+            headers: headers
+                .into_iter()
+                .map(|(k, v)| (k.value, Template::new(v.value)))
+                .collect(),
+            query: query
+                .into_iter()
+                .map(|(k, v)| (k.value, Template::new(v.value)))
+                .collect(),
             body: bodies.pop().map(|b| b.1).unwrap_or(Body::Empty),
             timeout,
             tags: tags.into_iter().map(|(k, v)| (k.value, v.value)).collect(),
@@ -779,23 +1152,53 @@ impl<'s> Validator<'s> {
 
     fn poll(&mut self, node: &Node, step_name: &str) -> Option<Poll> {
         let mut f = Fields::new(node, &mut self.cx, "poll", POLL_KEYS)?;
-        let request = f.require("request", &mut self.cx, "the request to repeat, e.g. `request: GET /api/jobs/{{ job_id }}`");
+        let request = f.require(
+            "request",
+            &mut self.cx,
+            "the request to repeat, e.g. `request: GET /api/jobs/{{ job_id }}`",
+        );
         let request = request.and_then(|n| self.request(n));
-        let until = match f.require("until", &mut self.cx, "checks that say the work is done, e.g. `until: [{jsonPath: $.status, equals: done}]`") {
+        let until = match f.require(
+            "until",
+            &mut self.cx,
+            "checks that say the work is done, e.g. `until: [{jsonPath: $.status, equals: done}]`",
+        ) {
             Some(n) => self.checks(n),
             None => Vec::new(),
         };
-        let interval = f.get("interval").and_then(|n| dur(n, &mut self.cx, "interval")).unwrap_or(Duration::from_secs(1));
-        let timeout = f.get("timeout").and_then(|n| dur(n, &mut self.cx, "timeout")).unwrap_or(Duration::from_secs(300));
+        let interval = f
+            .get("interval")
+            .and_then(|n| dur(n, &mut self.cx, "interval"))
+            .unwrap_or(Duration::from_secs(1));
+        let timeout = f
+            .get("timeout")
+            .and_then(|n| dur(n, &mut self.cx, "timeout"))
+            .unwrap_or(Duration::from_secs(300));
         if interval.is_zero() {
             self.cx.error(f.span, "poll `interval` must be more than 0");
         }
-        let metric = match f.get("metric").and_then(|n| string(n, &mut self.cx, "metric")) {
+        let metric = match f
+            .get("metric")
+            .and_then(|n| string(n, &mut self.cx, "metric"))
+        {
             Some(m) => {
-                if !m.value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || m.value.is_empty() {
-                    self.cx.error_help(m.span, format!("`{}` is not a metric name", m.value), "use letters, digits and `_`, e.g. `job_duration`");
+                if !m
+                    .value
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_')
+                    || m.value.is_empty()
+                {
+                    self.cx.error_help(
+                        m.span,
+                        format!("`{}` is not a metric name", m.value),
+                        "use letters, digits and `_`, e.g. `job_duration`",
+                    );
                 } else if catalog::builtin(&m.value).is_some() {
-                    self.cx.error_help(m.span, format!("`{}` is a built-in metric", m.value), "choose another name, e.g. `job_duration`");
+                    self.cx.error_help(
+                        m.span,
+                        format!("`{}` is a built-in metric", m.value),
+                        "choose another name, e.g. `job_duration`",
+                    );
                 }
                 m.value
             }
@@ -803,9 +1206,19 @@ impl<'s> Validator<'s> {
         };
         f.finish(&mut self.cx);
         if !self.custom_metrics.iter().any(|c| c.name == metric) {
-            self.custom_metrics.push(CustomMetric { name: metric.clone(), kind: MetricType::Trend, unit: ValueUnit::Time });
+            self.custom_metrics.push(CustomMetric {
+                name: metric.clone(),
+                kind: MetricType::Trend,
+                unit: ValueUnit::Time,
+            });
         }
-        Some(Poll { request: request?, until, interval, timeout, metric })
+        Some(Poll {
+            request: request?,
+            until,
+            interval,
+            timeout,
+            metric,
+        })
     }
 
     fn checks(&mut self, node: &Node) -> Vec<Check> {
@@ -829,33 +1242,64 @@ impl<'s> Validator<'s> {
     fn check(&mut self, node: &Node) -> Option<Check> {
         let cx = &mut self.cx;
         let mut f = Fields::new(node, cx, "check", CHECK_KEYS)?;
-        let name = f.get("name").and_then(|n| string(n, cx, "name")).map(|s| s.value);
-        let kinds: Vec<&str> = ["status", "bodyContains", "bodyMatches", "jsonPath", "header", "duration"]
-            .into_iter()
-            .filter(|k| f.has(k))
-            .collect();
+        let name = f
+            .get("name")
+            .and_then(|n| string(n, cx, "name"))
+            .map(|s| s.value);
+        let kinds: Vec<&str> = [
+            "status",
+            "bodyContains",
+            "bodyMatches",
+            "jsonPath",
+            "header",
+            "duration",
+        ]
+        .into_iter()
+        .filter(|k| f.has(k))
+        .collect();
         if kinds.len() != 1 {
-            let msg = if kinds.is_empty() { "a check needs one of status, bodyContains, bodyMatches, jsonPath, header, duration".to_owned() } else { format!("a check tests one thing, found {}", kinds.join(" and ")) };
+            let msg = if kinds.is_empty() {
+                "a check needs one of status, bodyContains, bodyMatches, jsonPath, header, duration"
+                    .to_owned()
+            } else {
+                format!("a check tests one thing, found {}", kinds.join(" and "))
+            };
             cx.error_help(f.span, msg, "e.g. `- status: 201` or `- jsonPath: $.id` (split several into separate list items)");
             f.finish(cx);
             return None;
         }
-        let exists = f.get("exists").and_then(|n| boolean(n, cx, "exists")).map(|b| b.value);
+        let exists = f
+            .get("exists")
+            .and_then(|n| boolean(n, cx, "exists"))
+            .map(|b| b.value);
         let equals = f.get("equals");
         let matches = f.get("matches").and_then(|n| string(n, cx, "matches"));
         let kind = match kinds[0] {
             "status" => {
                 let n = f.get("status")?;
-                let items: Vec<&Node> = match &n.kind { NodeKind::Seq(v) => v.iter().collect(), _ => vec![n] };
+                let items: Vec<&Node> = match &n.kind {
+                    NodeKind::Seq(v) => v.iter().collect(),
+                    _ => vec![n],
+                };
                 let mut codes = Vec::new();
                 for i in items {
                     if let Some(v) = int(i, cx, "status") {
-                        if (100..=599).contains(&v.value) { codes.push(v.value as u16) } else { cx.error_help(v.span, format!("{} is not an HTTP status", v.value), "statuses are 100 to 599") }
+                        if (100..=599).contains(&v.value) {
+                            codes.push(v.value as u16)
+                        } else {
+                            cx.error_help(
+                                v.span,
+                                format!("{} is not an HTTP status", v.value),
+                                "statuses are 100 to 599",
+                            )
+                        }
                     }
                 }
                 CheckKind::Status(codes)
             }
-            "bodyContains" => CheckKind::BodyContains(Template::new(text(f.get("bodyContains")?, cx, "bodyContains")?.value)),
+            "bodyContains" => CheckKind::BodyContains(Template::new(
+                text(f.get("bodyContains")?, cx, "bodyContains")?.value,
+            )),
             "bodyMatches" => {
                 let s = string(f.get("bodyMatches")?, cx, "bodyMatches")?;
                 check_regex(cx, &s);
@@ -879,11 +1323,17 @@ impl<'s> Validator<'s> {
                     check_regex(cx, m);
                 }
                 match (equals, matches, exists) {
-                    (Some(e), None, None) => CheckKind::HeaderEquals(h.value, Template::new(e.scalar_text().unwrap_or_default())),
+                    (Some(e), None, None) => CheckKind::HeaderEquals(
+                        h.value,
+                        Template::new(e.scalar_text().unwrap_or_default()),
+                    ),
                     (None, Some(m), None) => CheckKind::HeaderMatches(h.value, m.value),
                     (None, None, e) => CheckKind::HeaderExists(h.value, e.unwrap_or(true)),
                     _ => {
-                        cx.error(f.span, "use one of `equals`, `matches` or `exists` with `header`");
+                        cx.error(
+                            f.span,
+                            "use one of `equals`, `matches` or `exists` with `header`",
+                        );
                         return None;
                     }
                 }
@@ -892,11 +1342,19 @@ impl<'s> Validator<'s> {
                 let n = f.get("duration")?;
                 let t = text(n, cx, "duration")?;
                 let v = t.value.trim();
-                let bound = v.strip_prefix("<=").or_else(|| v.strip_prefix('<')).unwrap_or(v).trim();
+                let bound = v
+                    .strip_prefix("<=")
+                    .or_else(|| v.strip_prefix('<'))
+                    .unwrap_or(v)
+                    .trim();
                 match parse_duration(bound) {
                     Ok(d) => CheckKind::DurationBelow(d),
                     Err(e) => {
-                        cx.error_help(t.span, format!("`duration`: {e}"), "write `duration: < 500ms`");
+                        cx.error_help(
+                            t.span,
+                            format!("`duration`: {e}"),
+                            "write `duration: < 500ms`",
+                        );
                         return None;
                     }
                 }
@@ -922,22 +1380,45 @@ impl<'s> Validator<'s> {
                     None
                 }
                 _ => {
-                    let Some(mut f) = Fields::new(n, cx, "capture", CAPTURE_KEYS) else { continue };
-                    let present: Vec<&str> = CAPTURE_KEYS.iter().copied().filter(|key| f.has(key)).collect();
+                    let Some(mut f) = Fields::new(n, cx, "capture", CAPTURE_KEYS) else {
+                        continue;
+                    };
+                    let present: Vec<&str> = CAPTURE_KEYS
+                        .iter()
+                        .copied()
+                        .filter(|key| f.has(key))
+                        .collect();
                     let src = if present.len() != 1 {
-                        cx.error_help(f.span, format!("capture `{}` needs exactly one of jsonPath, header, regex, status", k.name), "e.g. `id: {jsonPath: $.id}`");
+                        cx.error_help(
+                            f.span,
+                            format!(
+                                "capture `{}` needs exactly one of jsonPath, header, regex, status",
+                                k.name
+                            ),
+                            "e.g. `id: {jsonPath: $.id}`",
+                        );
                         None
                     } else {
                         match present[0] {
-                            "jsonPath" => f.get("jsonPath").and_then(|n| string(n, cx, "jsonPath")).map(|p| {
-                                check_json_path(cx, &p);
-                                CaptureSource::JsonPath(p.value)
-                            }),
-                            "header" => f.get("header").and_then(|n| string(n, cx, "header")).map(|h| CaptureSource::Header(h.value)),
-                            "regex" => f.get("regex").and_then(|n| string(n, cx, "regex")).map(|r| {
-                                check_regex(cx, &r);
-                                CaptureSource::Regex(r.value)
-                            }),
+                            "jsonPath" => f
+                                .get("jsonPath")
+                                .and_then(|n| string(n, cx, "jsonPath"))
+                                .map(|p| {
+                                    check_json_path(cx, &p);
+                                    CaptureSource::JsonPath(p.value)
+                                }),
+                            "header" => f
+                                .get("header")
+                                .and_then(|n| string(n, cx, "header"))
+                                .map(|h| CaptureSource::Header(h.value)),
+                            "regex" => {
+                                f.get("regex")
+                                    .and_then(|n| string(n, cx, "regex"))
+                                    .map(|r| {
+                                        check_regex(cx, &r);
+                                        CaptureSource::Regex(r.value)
+                                    })
+                            }
                             _ => {
                                 let _ = f.get("status");
                                 Some(CaptureSource::Status)
@@ -949,7 +1430,10 @@ impl<'s> Validator<'s> {
                 }
             };
             if let Some(source) = source {
-                out.push(Capture { name: k.name.clone(), source });
+                out.push(Capture {
+                    name: k.name.clone(),
+                    source,
+                });
             }
         }
         out
@@ -958,12 +1442,21 @@ impl<'s> Validator<'s> {
     // ---------------------------------------------------------------- templates
     /// Check every template of a sequence of steps: syntax, and that every
     /// variable is defined at that point (captures of earlier steps only).
-    fn check_step_templates(&mut self, steps: &[(Span, Step, Vec<()>)], owner: &str, allow_setup: bool) {
+    fn check_step_templates(
+        &mut self,
+        steps: &[(Span, Step, Vec<()>)],
+        owner: &str,
+        allow_setup: bool,
+    ) {
         let mut defined: Vec<String> = Vec::new();
         for (i, (span, step, _)) in steps.iter().enumerate() {
             let later: Vec<(&str, &str)> = steps[i..]
                 .iter()
-                .flat_map(|(_, s, _)| s.captures.iter().map(move |c| (c.name.as_str(), s.name.as_str())))
+                .flat_map(|(_, s, _)| {
+                    s.captures
+                        .iter()
+                        .map(move |c| (c.name.as_str(), s.name.as_str()))
+                })
                 .collect();
             let mut texts: Vec<&str> = Vec::new();
             let req = match &step.action {
@@ -984,7 +1477,12 @@ impl<'s> Validator<'s> {
             if let Body::Json(v) = &req.body {
                 collect_json_strings(v, &mut json_strings);
             }
-            for t in texts.iter().copied().chain(check_texts.iter().map(|s| s.as_str())).chain(json_strings.iter().map(|s| s.as_str())) {
+            for t in texts
+                .iter()
+                .copied()
+                .chain(check_texts.iter().map(|s| s.as_str()))
+                .chain(json_strings.iter().map(|s| s.as_str()))
+            {
                 if !(t.contains("{{") || t.contains("{%")) {
                     continue;
                 }
@@ -994,7 +1492,15 @@ impl<'s> Validator<'s> {
         }
     }
 
-    fn check_template(&mut self, text: &str, step_span: Span, defined: &[String], later: &[(&str, &str)], owner: &str, allow_setup: bool) {
+    fn check_template(
+        &mut self,
+        text: &str,
+        step_span: Span,
+        defined: &[String],
+        later: &[(&str, &str)],
+        owner: &str,
+        allow_setup: bool,
+    ) {
         // Locate the text in the source to point inside it; fall back to the step.
         let base = self.find_in_step(text, step_span);
         let env = minijinja::Environment::new();
@@ -1002,11 +1508,22 @@ impl<'s> Validator<'s> {
             Ok(t) => t,
             Err(e) => {
                 let span = match (base, e.range()) {
-                    (Some(b), Some(r)) => Span::from_offset(self.source, b + r.start, r.len().max(1)),
+                    (Some(b), Some(r)) => {
+                        Span::from_offset(self.source, b + r.start, r.len().max(1))
+                    }
                     (Some(b), None) => Span::from_offset(self.source, b, text.len()),
                     _ => step_span,
                 };
-                self.cx.push(Diagnostic::error(span, format!("template error: {}", e.detail().unwrap_or("invalid template syntax"))).with_help("templates use Jinja syntax: `{{ variable }}`, `{{ uuid() }}`"));
+                self.cx.push(
+                    Diagnostic::error(
+                        span,
+                        format!(
+                            "template error: {}",
+                            e.detail().unwrap_or("invalid template syntax")
+                        ),
+                    )
+                    .with_help("templates use Jinja syntax: `{{ variable }}`, `{{ uuid() }}`"),
+                );
                 return;
             }
         };
@@ -1021,16 +1538,30 @@ impl<'s> Validator<'s> {
                 continue;
             }
             let span = base
-                .and_then(|b| find_var(&self.source[b..b + text.len().min(self.source.len() - b)], &var).map(|o| Span::from_offset(self.source, b + o, var.len())))
+                .and_then(|b| {
+                    find_var(
+                        &self.source[b..b + text.len().min(self.source.len() - b)],
+                        &var,
+                    )
+                    .map(|o| Span::from_offset(self.source, b + o, var.len()))
+                })
                 .unwrap_or(step_span);
             if let Some((_, step)) = later.iter().find(|(c, _)| *c == var) {
                 self.cx.push(Diagnostic::error(span, format!("`{var}` is used before it is captured")).with_help(format!(
                     "step `{step}` captures `{var}` later in `{owner}`; move this use after that step, or capture it earlier"
                 )));
             } else if var == "setup" && !allow_setup {
-                self.cx.error_help(span, "`setup` is not available here", "setup results are visible to scenarios and teardown, not to setup itself");
+                self.cx.error_help(
+                    span,
+                    "`setup` is not available here",
+                    "setup results are visible to scenarios and teardown, not to setup itself",
+                );
             } else if var == "setup" {
-                self.cx.error_help(span, "`setup` is used but the plan has no `setup:` section", "add a `setup:` with steps that capture values");
+                self.cx.error_help(
+                    span,
+                    "`setup` is used but the plan has no `setup:` section",
+                    "add a `setup:` with steps that capture values",
+                );
             } else {
                 let mut candidates: Vec<&str> = TEMPLATE_GLOBALS.to_vec();
                 candidates.extend(defined.iter().map(String::as_str));
@@ -1041,13 +1572,18 @@ impl<'s> Validator<'s> {
                         let mut avail: Vec<String> = defined.to_vec();
                         avail.extend(self.feeder_names.iter().cloned());
                         if avail.is_empty() {
-                            "define it with `capture:` on an earlier step, or a `data:` feeder".to_owned()
+                            "define it with `capture:` on an earlier step, or a `data:` feeder"
+                                .to_owned()
                         } else {
-                            format!("defined here: {}, plus vu, iter, scenario, env", avail.join(", "))
+                            format!(
+                                "defined here: {}, plus vu, iter, scenario, env",
+                                avail.join(", ")
+                            )
                         }
                     }
                 };
-                self.cx.error_help(span, format!("`{var}` is not defined"), help);
+                self.cx
+                    .error_help(span, format!("`{var}` is not defined"), help);
             }
         }
         let _ = self.setup_captures.len();
@@ -1065,7 +1601,11 @@ impl<'s> Validator<'s> {
         let mut out = Vec::new();
         let entries = named_entries(node, &mut self.cx, "scenarios");
         if entries.is_empty() && matches!(node.kind, NodeKind::Map(_)) {
-            self.cx.error_help(node.span, "`scenarios` is empty", "add one, e.g. `smoke: {executor: constant-vus, vus: 1, duration: 10s}`");
+            self.cx.error_help(
+                node.span,
+                "`scenarios` is empty",
+                "add one, e.g. `smoke: {executor: constant-vus, vus: 1, duration: 10s}`",
+            );
         }
         for (k, n) in entries {
             check_identifier(&mut self.cx, &k.name, k.span, "scenario");
@@ -1076,35 +1616,78 @@ impl<'s> Validator<'s> {
         out
     }
 
-    fn scenario(&mut self, name: &str, key_span: Span, node: &Node, workload: &Workload) -> Option<Scenario> {
+    fn scenario(
+        &mut self,
+        name: &str,
+        key_span: Span,
+        node: &Node,
+        workload: &Workload,
+    ) -> Option<Scenario> {
         let cx = &mut self.cx;
         let mut f = Fields::new(node, cx, "scenario", SCENARIO_KEYS)?;
-        let executor_name = f.require("executor", cx, &format!("one of: {}", EXECUTOR_NAMES.join(", "))).and_then(|n| string(n, cx, "executor"));
-        let start_time = f.get("startTime").and_then(|n| dur(n, cx, "startTime")).unwrap_or_default();
-        let graceful_stop = f.get("gracefulStop").and_then(|n| dur(n, cx, "gracefulStop")).unwrap_or(Duration::from_secs(30));
-        let tags = f.get("tags").map(|n| string_map(n, cx, "tags")).unwrap_or_default();
-        let env = f.get("env").map(|n| string_map(n, cx, "env")).unwrap_or_default();
-        let _ = f.get("description").and_then(|n| string(n, cx, "description"));
-        let test_type = f.get("testType").and_then(|n| string(n, cx, "testType")).and_then(|s| {
-            match TestType::ALL.iter().find(|(_, n)| *n == s.value) {
-                Some((t, _)) => Some(*t),
-                None => {
-                    let names: Vec<&str> = TestType::ALL.iter().map(|(_, n)| *n).collect();
-                    let help = match did_you_mean(&s.value, names.iter().copied()) { Some(h) => format!("did you mean `{h}`?"), None => format!("use one of {}", names.join(", ")) };
-                    cx.error_help(s.span, format!("unknown test type `{}`", s.value), help);
-                    None
-                }
-            }
-        });
+        let executor_name = f
+            .require(
+                "executor",
+                cx,
+                &format!("one of: {}", EXECUTOR_NAMES.join(", ")),
+            )
+            .and_then(|n| string(n, cx, "executor"));
+        let start_time = f
+            .get("startTime")
+            .and_then(|n| dur(n, cx, "startTime"))
+            .unwrap_or_default();
+        let graceful_stop = f
+            .get("gracefulStop")
+            .and_then(|n| dur(n, cx, "gracefulStop"))
+            .unwrap_or(Duration::from_secs(30));
+        let tags = f
+            .get("tags")
+            .map(|n| string_map(n, cx, "tags"))
+            .unwrap_or_default();
+        let env = f
+            .get("env")
+            .map(|n| string_map(n, cx, "env"))
+            .unwrap_or_default();
+        let _ = f
+            .get("description")
+            .and_then(|n| string(n, cx, "description"));
+        let test_type = f
+            .get("testType")
+            .and_then(|n| string(n, cx, "testType"))
+            .and_then(
+                |s| match TestType::ALL.iter().find(|(_, n)| *n == s.value) {
+                    Some((t, _)) => Some(*t),
+                    None => {
+                        let names: Vec<&str> = TestType::ALL.iter().map(|(_, n)| *n).collect();
+                        let help = match did_you_mean(&s.value, names.iter().copied()) {
+                            Some(h) => format!("did you mean `{h}`?"),
+                            None => format!("use one of {}", names.join(", ")),
+                        };
+                        cx.error_help(s.span, format!("unknown test type `{}`", s.value), help);
+                        None
+                    }
+                },
+            );
         // Which operations this scenario runs.
-        let op_names: Vec<&str> = workload.operations.iter().map(|o| o.name.as_str()).collect();
+        let op_names: Vec<&str> = workload
+            .operations
+            .iter()
+            .map(|o| o.name.as_str())
+            .collect();
         let mut mix: Vec<(usize, u32)> = Vec::new();
         let lookup = |cx: &mut Cx, n: &str, span: Span| -> Option<usize> {
             match op_names.iter().position(|o| *o == n) {
                 Some(i) => Some(i),
                 None => {
-                    let help = match did_you_mean(n, op_names.iter().copied()) { Some(h) => format!("did you mean `{h}`?"), None => format!("operations: {}", op_names.join(", ")) };
-                    cx.error_help(span, format!("scenario `{name}` runs unknown operation `{n}`"), help);
+                    let help = match did_you_mean(n, op_names.iter().copied()) {
+                        Some(h) => format!("did you mean `{h}`?"),
+                        None => format!("operations: {}", op_names.join(", ")),
+                    };
+                    cx.error_help(
+                        span,
+                        format!("scenario `{name}` runs unknown operation `{n}`"),
+                        help,
+                    );
                     None
                 }
             }
@@ -1126,10 +1709,19 @@ impl<'s> Validator<'s> {
             }
         }
         if mix.is_empty() {
-            mix = workload.operations.iter().enumerate().map(|(i, o)| (i, o.weight)).collect();
+            mix = workload
+                .operations
+                .iter()
+                .enumerate()
+                .map(|(i, o)| (i, o.weight))
+                .collect();
         }
         if !mix.is_empty() && mix.iter().all(|(_, w)| *w == 0) {
-            cx.error_help(f.span, format!("every operation of scenario `{name}` has weight 0"), "give at least one operation a positive weight");
+            cx.error_help(
+                f.span,
+                format!("every operation of scenario `{name}` has weight 0"),
+                "give at least one operation a positive weight",
+            );
         }
         let executor = executor_name.and_then(|e| self.executor(&mut f, e));
         f.finish(&mut self.cx);
@@ -1153,50 +1745,103 @@ impl<'s> Validator<'s> {
             "shared-iterations" | "per-vu-iterations" => &["vus", "iterations", "maxDuration"],
             "constant-vus" => &["vus", "duration"],
             "ramping-vus" => &["startVUs", "stages", "gracefulRampDown"],
-            "constant-arrival-rate" => &["rate", "timeUnit", "duration", "preAllocatedVUs", "maxVUs"],
-            "ramping-arrival-rate" => &["startRate", "timeUnit", "stages", "preAllocatedVUs", "maxVUs"],
+            "constant-arrival-rate" => {
+                &["rate", "timeUnit", "duration", "preAllocatedVUs", "maxVUs"]
+            }
+            "ramping-arrival-rate" => &[
+                "startRate",
+                "timeUnit",
+                "stages",
+                "preAllocatedVUs",
+                "maxVUs",
+            ],
             "externally-controlled" => {
-                cx.error_help(name.span, "`externally-controlled` was removed in k6 v2 and is not supported", "use ramping-vus, or ramping-arrival-rate for an open model");
+                cx.error_help(
+                    name.span,
+                    "`externally-controlled` was removed in k6 v2 and is not supported",
+                    "use ramping-vus, or ramping-arrival-rate for an open model",
+                );
                 return None;
             }
             other => {
-                let help = match did_you_mean(other, EXECUTOR_NAMES.iter().copied()) { Some(h) => format!("did you mean `{h}`?"), None => format!("executors: {}", EXECUTOR_NAMES.join(", ")) };
+                let help = match did_you_mean(other, EXECUTOR_NAMES.iter().copied()) {
+                    Some(h) => format!("did you mean `{h}`?"),
+                    None => format!("executors: {}", EXECUTOR_NAMES.join(", ")),
+                };
                 cx.error_help(name.span, format!("unknown executor `{other}`"), help);
                 return None;
             }
         };
-        for opt in ["vus", "iterations", "maxDuration", "duration", "stages", "startVUs", "gracefulRampDown", "rate", "timeUnit", "preAllocatedVUs", "maxVUs", "startRate"] {
+        for opt in [
+            "vus",
+            "iterations",
+            "maxDuration",
+            "duration",
+            "stages",
+            "startVUs",
+            "gracefulRampDown",
+            "rate",
+            "timeUnit",
+            "preAllocatedVUs",
+            "maxVUs",
+            "startRate",
+        ] {
             if f.has(opt) && !allowed.contains(&opt) {
                 let span = f.key_span(opt).unwrap_or(f.span);
                 let _ = f.get(opt);
-                cx.error_help(span, format!("`{opt}` does not apply to executor `{}`", name.value), format!("{} takes: {}", name.value, allowed.join(", ")));
+                cx.error_help(
+                    span,
+                    format!("`{opt}` does not apply to executor `{}`", name.value),
+                    format!("{} takes: {}", name.value, allowed.join(", ")),
+                );
             }
         }
-        let count = |f: &mut Fields<'_>, cx: &mut Cx, key: &str, default: Option<u64>, min1: bool| -> Option<u64> {
+        let count = |f: &mut Fields<'_>,
+                     cx: &mut Cx,
+                     key: &str,
+                     default: Option<u64>,
+                     min1: bool|
+         -> Option<u64> {
             match f.get(key).and_then(|n| int(n, cx, key)) {
                 Some(v) if min1 => positive(v, cx, key),
                 Some(v) => non_negative(v, cx, key),
                 None => {
                     if default.is_none() {
-                        cx.error_help(f.span, format!("executor `{}` needs `{key}`", name.value), format!("{} takes: {}", name.value, allowed.join(", ")));
+                        cx.error_help(
+                            f.span,
+                            format!("executor `{}` needs `{key}`", name.value),
+                            format!("{} takes: {}", name.value, allowed.join(", ")),
+                        );
                     }
                     default
                 }
             }
         };
-        let need_dur = |f: &mut Fields<'_>, cx: &mut Cx, key: &str, default: Option<Duration>| -> Option<Duration> {
+        let need_dur = |f: &mut Fields<'_>,
+                        cx: &mut Cx,
+                        key: &str,
+                        default: Option<Duration>|
+         -> Option<Duration> {
             match f.get(key) {
                 Some(n) => {
                     let d = dur(n, cx, key)?;
                     if d.is_zero() && default.is_none() {
-                        cx.error_help(n.span, format!("`{key}` must be longer than 0"), "e.g. `30s`");
+                        cx.error_help(
+                            n.span,
+                            format!("`{key}` must be longer than 0"),
+                            "e.g. `30s`",
+                        );
                         return None;
                     }
                     Some(d)
                 }
                 None => {
                     if default.is_none() {
-                        cx.error_help(f.span, format!("executor `{}` needs `{key}`", name.value), "e.g. `duration: 30s`");
+                        cx.error_help(
+                            f.span,
+                            format!("executor `{}` needs `{key}`", name.value),
+                            "e.g. `duration: 30s`",
+                        );
                     }
                     default
                 }
@@ -1209,39 +1854,69 @@ impl<'s> Validator<'s> {
                 let vus = count(f, cx, "vus", Some(1), true);
                 let iterations = count(f, cx, "iterations", Some(1), true);
                 let max_duration = need_dur(f, cx, "maxDuration", ten_min);
-                Executor::SharedIterations { vus: vus?, iterations: iterations?, max_duration: max_duration? }
+                Executor::SharedIterations {
+                    vus: vus?,
+                    iterations: iterations?,
+                    max_duration: max_duration?,
+                }
             }
             "per-vu-iterations" => {
                 let vus = count(f, cx, "vus", Some(1), true);
                 let iterations = count(f, cx, "iterations", Some(1), true);
                 let max_duration = need_dur(f, cx, "maxDuration", ten_min);
-                Executor::PerVuIterations { vus: vus?, iterations: iterations?, max_duration: max_duration? }
+                Executor::PerVuIterations {
+                    vus: vus?,
+                    iterations: iterations?,
+                    max_duration: max_duration?,
+                }
             }
             "constant-vus" => {
                 let vus = count(f, cx, "vus", Some(1), true);
                 let duration = need_dur(f, cx, "duration", None);
-                Executor::ConstantVus { vus: vus?, duration: duration? }
+                Executor::ConstantVus {
+                    vus: vus?,
+                    duration: duration?,
+                }
             }
             "ramping-vus" => {
                 let start_vus = count(f, cx, "startVUs", Some(1), false);
                 let stages = self.stages(f);
                 let cx = &mut self.cx;
-                let graceful_ramp_down = f.get("gracefulRampDown").and_then(|n| dur(n, cx, "gracefulRampDown")).unwrap_or(Duration::from_secs(30));
-                Executor::RampingVus { start_vus: start_vus?, stages: stages?, graceful_ramp_down }
+                let graceful_ramp_down = f
+                    .get("gracefulRampDown")
+                    .and_then(|n| dur(n, cx, "gracefulRampDown"))
+                    .unwrap_or(Duration::from_secs(30));
+                Executor::RampingVus {
+                    start_vus: start_vus?,
+                    stages: stages?,
+                    graceful_ramp_down,
+                }
             }
             "constant-arrival-rate" => {
                 let rate = count(f, cx, "rate", None, true);
                 let time_unit = need_dur(f, cx, "timeUnit", one_sec);
                 let duration = need_dur(f, cx, "duration", None);
                 let (pre, max) = self.vu_pool(f);
-                Executor::ConstantArrivalRate { rate: rate?, time_unit: time_unit?, duration: duration?, pre_allocated_vus: pre?, max_vus: max? }
+                Executor::ConstantArrivalRate {
+                    rate: rate?,
+                    time_unit: time_unit?,
+                    duration: duration?,
+                    pre_allocated_vus: pre?,
+                    max_vus: max?,
+                }
             }
             _ => {
                 let start_rate = count(f, cx, "startRate", Some(0), false);
                 let time_unit = need_dur(f, cx, "timeUnit", one_sec);
                 let stages = self.stages(f);
                 let (pre, max) = self.vu_pool(f);
-                Executor::RampingArrivalRate { start_rate: start_rate?, time_unit: time_unit?, stages: stages?, pre_allocated_vus: pre?, max_vus: max? }
+                Executor::RampingArrivalRate {
+                    start_rate: start_rate?,
+                    time_unit: time_unit?,
+                    stages: stages?,
+                    pre_allocated_vus: pre?,
+                    max_vus: max?,
+                }
             }
         };
         if let Some(tu) = f.key_span("timeUnit")
@@ -1254,17 +1929,31 @@ impl<'s> Validator<'s> {
 
     fn vu_pool(&mut self, f: &mut Fields<'_>) -> (Option<u64>, Option<u64>) {
         let cx = &mut self.cx;
-        let pre = match f.get("preAllocatedVUs").and_then(|n| int(n, cx, "preAllocatedVUs")) {
+        let pre = match f
+            .get("preAllocatedVUs")
+            .and_then(|n| int(n, cx, "preAllocatedVUs"))
+        {
             Some(v) => non_negative(v.clone(), cx, "preAllocatedVUs").map(|p| (p, v.span)),
             None => {
-                cx.error_help(f.span, "arrival-rate executors need `preAllocatedVUs`", "the VUs created up front, e.g. `preAllocatedVUs: 10` (k6 requires it too)");
+                cx.error_help(
+                    f.span,
+                    "arrival-rate executors need `preAllocatedVUs`",
+                    "the VUs created up front, e.g. `preAllocatedVUs: 10` (k6 requires it too)",
+                );
                 None
             }
         };
-        let max = f.get("maxVUs").and_then(|n| int(n, cx, "maxVUs")).and_then(|v| non_negative(v.clone(), cx, "maxVUs").map(|m| (m, v.span)));
+        let max = f
+            .get("maxVUs")
+            .and_then(|n| int(n, cx, "maxVUs"))
+            .and_then(|v| non_negative(v.clone(), cx, "maxVUs").map(|m| (m, v.span)));
         match (pre, max) {
             (Some((p, _)), Some((m, mspan))) if m < p => {
-                cx.error_help(mspan, format!("maxVUs ({m}) is less than preAllocatedVUs ({p})"), "raise maxVUs or lower preAllocatedVUs");
+                cx.error_help(
+                    mspan,
+                    format!("maxVUs ({m}) is less than preAllocatedVUs ({p})"),
+                    "raise maxVUs or lower preAllocatedVUs",
+                );
                 (Some(p), None)
             }
             (Some((p, _)), Some((m, _))) => (Some(p), Some(m)),
@@ -1276,23 +1965,42 @@ impl<'s> Validator<'s> {
     fn stages(&mut self, f: &mut Fields<'_>) -> Option<Vec<Stage>> {
         let cx = &mut self.cx;
         let Some(n) = f.get("stages") else {
-            cx.error_help(f.span, "this executor needs `stages`", "e.g. `stages: [{duration: 30s, target: 10}]`");
+            cx.error_help(
+                f.span,
+                "this executor needs `stages`",
+                "e.g. `stages: [{duration: 30s, target: 10}]`",
+            );
             return None;
         };
         let mut out = Vec::new();
         let mut ok = true;
         let items = seq(n, cx, "stages");
         if items.is_empty() && matches!(n.kind, NodeKind::Seq(_)) {
-            cx.error_help(n.span, "`stages` is empty", "add at least one `{duration: 30s, target: 10}`");
+            cx.error_help(
+                n.span,
+                "`stages` is empty",
+                "add at least one `{duration: 30s, target: 10}`",
+            );
             return None;
         }
         for s in items {
-            let Some(mut sf) = Fields::new(s, cx, "stage", STAGE_KEYS) else { ok = false; continue };
-            let d = sf.require("duration", cx, "e.g. `duration: 30s`").and_then(|n| dur(n, cx, "duration"));
-            let t = sf.require("target", cx, "the VUs (or rate) at the end of the stage").and_then(|n| int(n, cx, "target"));
+            let Some(mut sf) = Fields::new(s, cx, "stage", STAGE_KEYS) else {
+                ok = false;
+                continue;
+            };
+            let d = sf
+                .require("duration", cx, "e.g. `duration: 30s`")
+                .and_then(|n| dur(n, cx, "duration"));
+            let t = sf
+                .require("target", cx, "the VUs (or rate) at the end of the stage")
+                .and_then(|n| int(n, cx, "target"));
             let t = t.and_then(|t| {
                 if t.value < 0 {
-                    cx.error_help(t.span, format!("stage target is {}; it cannot be negative", t.value), "targets are VU counts or rates: 0 or more");
+                    cx.error_help(
+                        t.span,
+                        format!("stage target is {}; it cannot be negative", t.value),
+                        "targets are VU counts or rates: 0 or more",
+                    );
                     None
                 } else {
                     Some(t.value as u64)
@@ -1312,7 +2020,12 @@ impl<'s> Validator<'s> {
     }
 
     // ---------------------------------------------------------------- SLAs and thresholds
-    fn condition_for(&mut self, metric_kind: Option<(MetricType, ValueUnit)>, expr: &Sp<String>, metric_name: &str) -> Option<Condition> {
+    fn condition_for(
+        &mut self,
+        metric_kind: Option<(MetricType, ValueUnit)>,
+        expr: &Sp<String>,
+        metric_name: &str,
+    ) -> Option<Condition> {
         let parsed = match parse_expr(&expr.value) {
             Ok(p) => p,
             Err(e) => {
@@ -1337,29 +2050,58 @@ impl<'s> Validator<'s> {
                 _ => false,
             };
             if !ok {
-                self.cx.error_help(expr.span, format!("`{}` does not apply to {metric_name}, a {kind:?} metric", parsed.aggregation).to_lowercase(), format!("{metric_name} takes: {}", allowed.join(", ")));
+                self.cx.error_help(
+                    expr.span,
+                    format!(
+                        "`{}` does not apply to {metric_name}, a {kind:?} metric",
+                        parsed.aggregation
+                    )
+                    .to_lowercase(),
+                    format!("{metric_name} takes: {}", allowed.join(", ")),
+                );
                 return None;
             }
             let unit_ok = match parsed.unit {
                 WrittenUnit::None => true,
-                WrittenUnit::Duration => unit == ValueUnit::Time && parsed.aggregation != Aggregation::Count,
-                WrittenUnit::Percent => kind == MetricType::Rate && parsed.aggregation == Aggregation::Rate,
-                WrittenUnit::PerTime => kind == MetricType::Counter && parsed.aggregation == Aggregation::Rate,
+                WrittenUnit::Duration => {
+                    unit == ValueUnit::Time && parsed.aggregation != Aggregation::Count
+                }
+                WrittenUnit::Percent => {
+                    kind == MetricType::Rate && parsed.aggregation == Aggregation::Rate
+                }
+                WrittenUnit::PerTime => {
+                    kind == MetricType::Counter && parsed.aggregation == Aggregation::Rate
+                }
                 WrittenUnit::Bytes => unit == ValueUnit::Bytes,
             };
             if !unit_ok {
                 self.cx.error_help(expr.span, format!("the unit in `{}` does not fit {metric_name}", expr.value), "durations (ms, s) go with time trends, % with rate metrics, /s with counter rates, KB/MB with byte counters");
                 return None;
             }
-            if kind == MetricType::Rate && parsed.aggregation == Aggregation::Rate && parsed.unit == WrittenUnit::None && parsed.value > 1.0 {
+            if kind == MetricType::Rate
+                && parsed.aggregation == Aggregation::Rate
+                && parsed.unit == WrittenUnit::None
+                && parsed.value > 1.0
+            {
                 self.cx.push(Diagnostic::warning(expr.span, format!("rate of {metric_name} is a ratio from 0 to 1; `{}` can never fail or never pass", expr.value)).with_help(format!("write `{}%` or a value from 0 to 1", parsed.value)));
             }
         }
-        Some(Condition { aggregation: parsed.aggregation, cmp: parsed.cmp, value: parsed.value, text: expr.value.trim().to_owned() })
+        Some(Condition {
+            aggregation: parsed.aggregation,
+            cmp: parsed.cmp,
+            value: parsed.value,
+            text: expr.value.trim().to_owned(),
+        })
     }
 
     /// Resolve a metric selector: known metric, its kind, tag sanity.
-    fn selector(&mut self, key: &Sp<String>) -> Option<(crate::threshold::MetricSelector, Option<(MetricType, ValueUnit)>)> {
+    fn selector(
+        &mut self,
+        key: &Sp<String>,
+    ) -> Option<(
+        crate::threshold::MetricSelector,
+        Option<(MetricType, ValueUnit)>,
+    )> {
         let sel = match parse_selector(&key.value) {
             Ok(s) => s,
             Err(e) => {
@@ -1370,7 +2112,12 @@ impl<'s> Validator<'s> {
         };
         let kind = catalog::builtin(&sel.metric)
             .map(|m| (m.kind, m.unit))
-            .or_else(|| self.custom_metrics.iter().find(|c| c.name == sel.metric).map(|c| (c.kind, c.unit)));
+            .or_else(|| {
+                self.custom_metrics
+                    .iter()
+                    .find(|c| c.name == sel.metric)
+                    .map(|c| (c.kind, c.unit))
+            });
         if kind.is_none() {
             let mut names: Vec<&str> = catalog::BUILTIN_METRICS.iter().map(|m| m.name).collect();
             names.extend(self.custom_metrics.iter().map(|c| c.name.as_str()));
@@ -1379,7 +2126,8 @@ impl<'s> Validator<'s> {
                 None => "metrics: http_req_duration, http_req_failed, http_reqs, checks, iterations, iteration_duration, ... (see docs/metrics.md); polling steps define their own".to_owned(),
             };
             let span = self.inner_span(key.span, 0, sel.metric.len());
-            self.cx.error_help(span, format!("unknown metric `{}`", sel.metric), help);
+            self.cx
+                .error_help(span, format!("unknown metric `{}`", sel.metric), help);
             return None;
         }
         Some((sel, kind))
@@ -1388,11 +2136,27 @@ impl<'s> Validator<'s> {
     fn slas(&mut self, node: &Node) -> Vec<(Sla, bool)> {
         let mut out = Vec::new();
         for n in seq(node, &mut self.cx, "sla") {
-            let Some(mut f) = Fields::new(n, &mut self.cx, "SLA", SLA_KEYS) else { continue };
+            let Some(mut f) = Fields::new(n, &mut self.cx, "SLA", SLA_KEYS) else {
+                continue;
+            };
             let cx = &mut self.cx;
-            let name = f.require("name", cx, "a name for reports, e.g. `name: Create item p95 under 200ms`").and_then(|n| string(n, cx, "name"));
-            let metric = f.require("metric", cx, "e.g. `metric: http_req_duration{name:create_item}`").and_then(|n| string(n, cx, "metric"));
-            let objective = f.require("objective", cx, "e.g. `objective: p(95) < 200ms`").and_then(|n| string(n, cx, "objective"));
+            let name = f
+                .require(
+                    "name",
+                    cx,
+                    "a name for reports, e.g. `name: Create item p95 under 200ms`",
+                )
+                .and_then(|n| string(n, cx, "name"));
+            let metric = f
+                .require(
+                    "metric",
+                    cx,
+                    "e.g. `metric: http_req_duration{name:create_item}`",
+                )
+                .and_then(|n| string(n, cx, "metric"));
+            let objective = f
+                .require("objective", cx, "e.g. `objective: p(95) < 200ms`")
+                .and_then(|n| string(n, cx, "objective"));
             let limit = f.get("limit").and_then(|n| string(n, cx, "limit"));
             let priority = match f.get("priority").and_then(|n| string(n, cx, "priority")) {
                 Some(p) => match p.value.as_str() {
@@ -1400,25 +2164,55 @@ impl<'s> Validator<'s> {
                     "medium" => Priority::Medium,
                     "low" => Priority::Low,
                     other => {
-                        cx.error_help(p.span, format!("unknown priority `{other}`"), "use high, medium or low");
+                        cx.error_help(
+                            p.span,
+                            format!("unknown priority `{other}`"),
+                            "use high, medium or low",
+                        );
                         Priority::High
                     }
                 },
                 None => Priority::High,
             };
-            let abort = f.get("abortOnFail").and_then(|n| boolean(n, cx, "abortOnFail")).map(|b| b.value).unwrap_or(false);
+            let abort = f
+                .get("abortOnFail")
+                .and_then(|n| boolean(n, cx, "abortOnFail"))
+                .map(|b| b.value)
+                .unwrap_or(false);
             f.finish(cx);
             let Some(metric) = metric else { continue };
-            let Some((sel, kind)) = self.selector(&metric) else { continue };
+            let Some((sel, kind)) = self.selector(&metric) else {
+                continue;
+            };
             let objective = objective.and_then(|o| self.condition_for(kind, &o, &sel.metric));
-            let limit_c = limit.as_ref().and_then(|l| self.condition_for(kind, l, &sel.metric));
+            let limit_c = limit
+                .as_ref()
+                .and_then(|l| self.condition_for(kind, l, &sel.metric));
             if let (Some(o), Some(l), Some(ls)) = (&objective, &limit_c, &limit)
                 && (o.aggregation != l.aggregation || o.cmp != l.cmp)
             {
-                self.cx.error_help(ls.span, "`limit` must use the same aggregation and operator as `objective`", format!("e.g. objective `{}` with limit `{} {} <looser value>`", o.text, o.aggregation, o.cmp.as_str()));
+                self.cx.error_help(
+                    ls.span,
+                    "`limit` must use the same aggregation and operator as `objective`",
+                    format!(
+                        "e.g. objective `{}` with limit `{} {} <looser value>`",
+                        o.text,
+                        o.aggregation,
+                        o.cmp.as_str()
+                    ),
+                );
             }
             if let (Some(name), Some(objective)) = (name, objective) {
-                out.push((Sla { name: name.value, metric: sel, objective, limit: limit_c, priority }, abort));
+                out.push((
+                    Sla {
+                        name: name.value,
+                        metric: sel,
+                        objective,
+                        limit: limit_c,
+                        priority,
+                    },
+                    abort,
+                ));
             }
         }
         out
@@ -1429,7 +2223,9 @@ impl<'s> Validator<'s> {
         let entries = named_entries(node, &mut self.cx, "thresholds");
         for (k, v) in entries {
             let key = Sp::new(k.name.clone(), k.span);
-            let Some((sel, kind)) = self.selector(&key) else { continue };
+            let Some((sel, kind)) = self.selector(&key) else {
+                continue;
+            };
             for tag in &sel.tags {
                 if !catalog::SYSTEM_TAGS.contains(&tag.0.as_str()) && !tag.0.starts_with("tag_") {
                     // Custom tags are fine (operation/scenario tags); nothing to check.
@@ -1443,22 +2239,45 @@ impl<'s> Validator<'s> {
                 let (expr, abort, delay) = match &item.kind {
                     NodeKind::Str(s) => (Sp::new(s.clone(), item.span), false, Duration::ZERO),
                     NodeKind::Map(_) => {
-                        let Some(mut f) = Fields::new(item, &mut self.cx, "threshold", THRESHOLD_KEYS) else { continue };
+                        let Some(mut f) =
+                            Fields::new(item, &mut self.cx, "threshold", THRESHOLD_KEYS)
+                        else {
+                            continue;
+                        };
                         let cx = &mut self.cx;
-                        let e = f.require("threshold", cx, "e.g. `threshold: p(95) < 200ms`").and_then(|n| string(n, cx, "threshold"));
-                        let abort = f.get("abortOnFail").and_then(|n| boolean(n, cx, "abortOnFail")).map(|b| b.value).unwrap_or(false);
-                        let delay = f.get("delayAbortEval").and_then(|n| dur(n, cx, "delayAbortEval")).unwrap_or_default();
+                        let e = f
+                            .require("threshold", cx, "e.g. `threshold: p(95) < 200ms`")
+                            .and_then(|n| string(n, cx, "threshold"));
+                        let abort = f
+                            .get("abortOnFail")
+                            .and_then(|n| boolean(n, cx, "abortOnFail"))
+                            .map(|b| b.value)
+                            .unwrap_or(false);
+                        let delay = f
+                            .get("delayAbortEval")
+                            .and_then(|n| dur(n, cx, "delayAbortEval"))
+                            .unwrap_or_default();
                         f.finish(cx);
                         let Some(e) = e else { continue };
                         (e, abort, delay)
                     }
                     _ => {
-                        self.cx.type_error(item, &k.name, "a threshold string like `p(95) < 200ms` or a list of them");
+                        self.cx.type_error(
+                            item,
+                            &k.name,
+                            "a threshold string like `p(95) < 200ms` or a list of them",
+                        );
                         continue;
                     }
                 };
                 if let Some(condition) = self.condition_for(kind, &expr, &sel.metric) {
-                    out.push(Threshold { metric: sel.clone(), condition, abort_on_fail: abort, delay_abort_eval: delay, origin: ThresholdOrigin::Thresholds });
+                    out.push(Threshold {
+                        metric: sel.clone(),
+                        condition,
+                        abort_on_fail: abort,
+                        delay_abort_eval: delay,
+                        origin: ThresholdOrigin::Thresholds,
+                    });
                 }
             }
         }
@@ -1473,7 +2292,10 @@ fn collect_request_templates<'a>(r: &'a Request, out: &mut Vec<&'a str>) {
     match &r.body {
         Body::Raw(t) => out.push(&t.source),
         Body::Form(f) => out.extend(f.iter().map(|h| h.1.source.as_str())),
-        Body::Multipart(p) => out.extend(p.iter().filter_map(|p| p.value.as_ref().map(|v| v.source.as_str()))),
+        Body::Multipart(p) => out.extend(
+            p.iter()
+                .filter_map(|p| p.value.as_ref().map(|v| v.source.as_str())),
+        ),
         _ => {}
     }
 }
@@ -1501,11 +2323,19 @@ fn find_var(text: &str, var: &str) -> Option<usize> {
     let mut from = 0;
     while let Some(i) = text[from..].find(var) {
         let at = from + i;
-        let before_ok = at == 0 || !(bytes[at - 1].is_ascii_alphanumeric() || bytes[at - 1] == b'_' || bytes[at - 1] == b'.');
+        let before_ok = at == 0
+            || !(bytes[at - 1].is_ascii_alphanumeric()
+                || bytes[at - 1] == b'_'
+                || bytes[at - 1] == b'.');
         let end = at + var.len();
-        let after_ok = end >= bytes.len() || !(bytes[end].is_ascii_alphanumeric() || bytes[end] == b'_');
-        let inside_expr = text[..at].rfind("{{").is_some_and(|o| text[..at].rfind("}}").is_none_or(|c| c < o))
-            || text[..at].rfind("{%").is_some_and(|o| text[..at].rfind("%}").is_none_or(|c| c < o));
+        let after_ok =
+            end >= bytes.len() || !(bytes[end].is_ascii_alphanumeric() || bytes[end] == b'_');
+        let inside_expr = text[..at]
+            .rfind("{{")
+            .is_some_and(|o| text[..at].rfind("}}").is_none_or(|c| c < o))
+            || text[..at]
+                .rfind("{%")
+                .is_some_and(|o| text[..at].rfind("%}").is_none_or(|c| c < o));
         if before_ok && after_ok && inside_expr {
             return Some(at);
         }
@@ -1528,49 +2358,103 @@ fn parse_status_range(s: &str) -> Option<(u16, u16)> {
 
 fn check_identifier(cx: &mut Cx, name: &str, span: Span, what: &str) {
     let ok = !name.is_empty()
-        && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
     if !ok {
-        cx.error_help(span, format!("{what} name `{name}` is not a valid identifier"), "use letters, digits, `_` and `-`, starting with a letter");
+        cx.error_help(
+            span,
+            format!("{what} name `{name}` is not a valid identifier"),
+            "use letters, digits, `_` and `-`, starting with a letter",
+        );
     } else if what == "capture" || what == "data feeder" {
         if name.contains('-') {
-            cx.error_help(span, format!("{what} name `{name}` contains `-`"), "templates read `-` as minus: use `_` instead");
+            cx.error_help(
+                span,
+                format!("{what} name `{name}` contains `-`"),
+                "templates read `-` as minus: use `_` instead",
+            );
         }
         if TEMPLATE_GLOBALS.contains(&name) {
-            cx.error_help(span, format!("{what} name `{name}` shadows a built-in template name"), "choose another name");
+            cx.error_help(
+                span,
+                format!("{what} name `{name}` shadows a built-in template name"),
+                "choose another name",
+            );
         }
     }
 }
 
 fn check_regex(cx: &mut Cx, s: &Sp<String>) {
     if let Err(e) = regex_syntax::Parser::new().parse(&s.value) {
-        cx.error_help(s.span, format!("invalid regular expression: {}", e.to_string().lines().last().unwrap_or("syntax error").trim()), "regular expressions use Rust `regex` syntax");
+        cx.error_help(
+            s.span,
+            format!(
+                "invalid regular expression: {}",
+                e.to_string()
+                    .lines()
+                    .last()
+                    .unwrap_or("syntax error")
+                    .trim()
+            ),
+            "regular expressions use Rust `regex` syntax",
+        );
     }
 }
 
 fn check_json_path(cx: &mut Cx, p: &Sp<String>) {
     if !p.value.starts_with('$') {
-        cx.error_help(p.span, format!("JSON path `{}` must start with `$`", p.value), "e.g. `$.id` or `$.items[0].id`");
+        cx.error_help(
+            p.span,
+            format!("JSON path `{}` must start with `$`", p.value),
+            "e.g. `$.id` or `$.items[0].id`",
+        );
     }
 }
 
 fn sanitize_metric(name: &str) -> String {
-    name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect()
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 fn default_check_name(kind: &CheckKind) -> String {
     match kind {
         CheckKind::Status(s) if s.len() == 1 => format!("status is {}", s[0]),
-        CheckKind::Status(s) => format!("status in {}", s.iter().map(|c| c.to_string()).collect::<Vec<_>>().join("|")),
+        CheckKind::Status(s) => format!(
+            "status in {}",
+            s.iter()
+                .map(|c| c.to_string())
+                .collect::<Vec<_>>()
+                .join("|")
+        ),
         CheckKind::BodyContains(t) => format!("body contains {}", t.source),
         CheckKind::BodyMatches(r) => format!("body matches /{r}/"),
         CheckKind::JsonPathExists(p, true) => format!("{p} exists"),
         CheckKind::JsonPathExists(p, false) => format!("{p} absent"),
-        CheckKind::JsonPathEquals(p, v) => format!("{p} == {}", match v { serde_json::Value::String(s) => s.clone(), o => o.to_string() }),
+        CheckKind::JsonPathEquals(p, v) => format!(
+            "{p} == {}",
+            match v {
+                serde_json::Value::String(s) => s.clone(),
+                o => o.to_string(),
+            }
+        ),
         CheckKind::HeaderExists(h, true) => format!("header {h} present"),
         CheckKind::HeaderExists(h, false) => format!("header {h} absent"),
         CheckKind::HeaderEquals(h, v) => format!("header {h} == {}", v.source),
         CheckKind::HeaderMatches(h, r) => format!("header {h} matches /{r}/"),
-        CheckKind::DurationBelow(d) => format!("duration < {}", crate::duration::format_duration(*d)),
+        CheckKind::DurationBelow(d) => {
+            format!("duration < {}", crate::duration::format_duration(*d))
+        }
     }
 }

@@ -48,12 +48,29 @@ pub fn summary_json(s: &Summary, stdout_tty: bool) -> Value {
         let key = if row.tags.is_empty() {
             row.name.clone()
         } else {
-            format!("{}{{{}}}", row.name, row.tags.iter().map(|(k, v)| format!("{k}:{v}")).collect::<Vec<_>>().join(","))
+            format!(
+                "{}{{{}}}",
+                row.name,
+                row.tags
+                    .iter()
+                    .map(|(k, v)| format!("{k}:{v}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            )
         };
         let (kind, values) = match &row.values {
             Values::Counter { count, rate } => ("counter", json!({"count": count, "rate": rate})),
-            Values::Gauge { value, min, max } => ("gauge", json!({"value": value, "min": min, "max": max})),
-            Values::Rate { rate, passes, fails } => ("rate", json!({"rate": rate, "passes": passes, "fails": fails})),
+            Values::Gauge { value, min, max } => {
+                ("gauge", json!({"value": value, "min": min, "max": max}))
+            }
+            Values::Rate {
+                rate,
+                passes,
+                fails,
+            } => (
+                "rate",
+                json!({"rate": rate, "passes": passes, "fails": fails}),
+            ),
             Values::Trend { stats, .. } => ("trend", Value::Object(trend_values(stats))),
         };
         let contains = match (row.kind, row.unit) {
@@ -80,11 +97,14 @@ pub fn summary_json(s: &Summary, stdout_tty: bool) -> Value {
     }
     // Thresholds on sub-metrics that have no row still appear, with no values.
     for t in &s.verdict.thresholds {
-        let e = metrics.entry(t.metric.clone()).or_insert_with(|| json!({"type": "trend", "contains": "default", "values": {}}));
+        let e = metrics
+            .entry(t.metric.clone())
+            .or_insert_with(|| json!({"type": "trend", "contains": "default", "values": {}}));
         if let Some(obj) = e.as_object_mut() {
             let ths = obj.entry("thresholds").or_insert_with(|| json!({}));
             if let Some(m) = ths.as_object_mut() {
-                m.entry(t.expression.clone()).or_insert_with(|| json!({"ok": t.passed}));
+                m.entry(t.expression.clone())
+                    .or_insert_with(|| json!({"ok": t.passed}));
             }
         }
     }
@@ -98,13 +118,17 @@ pub fn summary_json(s: &Summary, stdout_tty: bool) -> Value {
             .filter(|c| c.group == g)
             .map(|c| json!({"name": c.name, "path": format!("::{g}::{}", c.name), "id": "", "passes": c.passes, "fails": c.fails}))
             .collect();
-        groups.push(json!({"name": g, "path": format!("::{g}"), "id": "", "groups": [], "checks": checks}));
+        groups.push(
+            json!({"name": g, "path": format!("::{g}"), "id": "", "groups": [], "checks": checks}),
+        );
     }
     let raw: Map<String, Value> = s
         .metrics
         .iter()
         .filter_map(|m| match &m.values {
-            Values::Trend { raw: Some(r), .. } => Some((m.name.clone(), Value::Object(trend_values(r)))),
+            Values::Trend { raw: Some(r), .. } => {
+                Some((m.name.clone(), Value::Object(trend_values(r))))
+            }
             _ => None,
         })
         .collect();

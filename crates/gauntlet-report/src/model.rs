@@ -160,6 +160,8 @@ pub struct Summary {
 impl Summary {
     /// The whole-metric row of `name`.
     pub fn metric(&self, name: &str) -> Option<&MetricRow> {
-        self.metrics.iter().find(|m| m.name == name && m.tags.is_empty())
+        self.metrics
+            .iter()
+            .find(|m| m.name == name && m.tags.is_empty())
     }
 }

@@ -18,7 +18,11 @@ pub struct Style {
 
 impl Style {
     fn paint(&self, code: &str, s: &str) -> String {
-        if self.color { format!("\x1b[{code}m{s}\x1b[0m") } else { s.to_owned() }
+        if self.color {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_owned()
+        }
     }
     fn ok(&self, s: &str) -> String {
         self.paint("32", s)
@@ -52,7 +56,11 @@ pub fn fmt_ms(ms: f64) -> String {
 }
 
 fn trim(s: String) -> String {
-    if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_owned() } else { s }
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        s
+    }
 }
 
 /// Format bytes (`2.4 MB`).
@@ -64,7 +72,11 @@ pub fn fmt_bytes(b: f64) -> String {
         v /= 1000.0;
         i += 1;
     }
-    if i == 0 { format!("{v:.0} B") } else { format!("{} {}", trim(format!("{v:.1}")), UNITS[i]) }
+    if i == 0 {
+        format!("{v:.0} B")
+    } else {
+        format!("{} {}", trim(format!("{v:.1}")), UNITS[i])
+    }
 }
 
 fn fmt_value(v: f64, unit: ValueUnit) -> String {
@@ -95,7 +107,11 @@ fn trend_line(stats: &TrendStats, unit: ValueUnit, wanted: &[String]) -> String 
                 parts.push(format!("count={}", stats.count));
                 continue;
             }
-            other => stats.percentiles.iter().find(|(p, _)| stat_name(*p) == other).map(|(_, v)| *v),
+            other => stats
+                .percentiles
+                .iter()
+                .find(|(p, _)| stat_name(*p) == other)
+                .map(|(_, v)| *v),
         };
         if let Some(v) = v {
             parts.push(format!("{w}={}", fmt_value(v, unit)));
@@ -107,7 +123,9 @@ fn trend_line(stats: &TrendStats, unit: ValueUnit, wanted: &[String]) -> String 
 const LABEL_WIDTH: usize = 36;
 
 fn label(name: &str, indent: usize) -> String {
-    let dots = LABEL_WIDTH.saturating_sub(name.chars().count() + indent).max(3);
+    let dots = LABEL_WIDTH
+        .saturating_sub(name.chars().count() + indent)
+        .max(3);
     format!("{}{}{}:", " ".repeat(indent), name, ".".repeat(dots))
 }
 
@@ -116,12 +134,24 @@ fn metric_value(m: &MetricRow, summary: &Summary, style: Style) -> Vec<String> {
         Values::Counter { count, rate } => {
             let (c, r) = match m.unit {
                 ValueUnit::Bytes => (fmt_bytes(*count), format!("{}/s", fmt_bytes(*rate))),
-                _ => (trim(format!("{count:.0}")), format!("{}/s", trim(format!("{rate:.2}")))),
+                _ => (
+                    trim(format!("{count:.0}")),
+                    format!("{}/s", trim(format!("{rate:.2}"))),
+                ),
             };
             vec![format!("{c:<8} {r}")]
         }
-        Values::Gauge { value, min, max } => vec![format!("{}  min={} max={}", trim(format!("{value:.0}")), trim(format!("{min:.0}")), trim(format!("{max:.0}")))],
-        Values::Rate { rate, passes, fails } => {
+        Values::Gauge { value, min, max } => vec![format!(
+            "{}  min={} max={}",
+            trim(format!("{value:.0}")),
+            trim(format!("{min:.0}")),
+            trim(format!("{max:.0}"))
+        )],
+        Values::Rate {
+            rate,
+            passes,
+            fails,
+        } => {
             let total = passes + fails;
             // For http_req_failed, "passes" are failures: print as k6 does.
             vec![format!("{:<8} {} out of {}", fmt_pct(*rate), passes, total)]
@@ -129,7 +159,10 @@ fn metric_value(m: &MetricRow, summary: &Summary, style: Style) -> Vec<String> {
         Values::Trend { stats, raw } => {
             let mut v = vec![trend_line(stats, m.unit, &summary.trend_stats)];
             if let Some(raw) = raw {
-                v.push(style.dim(&format!("(raw, from actual send) {}", trend_line(raw, m.unit, &summary.trend_stats))));
+                v.push(style.dim(&format!(
+                    "(raw, from actual send) {}",
+                    trend_line(raw, m.unit, &summary.trend_stats)
+                )));
             }
             v
         }
@@ -156,10 +189,21 @@ pub fn render(s: &Summary, style: Style) -> String {
     let mut o = String::new();
     let _ = writeln!(o);
     if let Some(why) = &s.interrupted {
-        let _ = writeln!(o, "  {}\n", style.warn(&format!("run interrupted: {why}; the numbers cover what ran")));
+        let _ = writeln!(
+            o,
+            "  {}\n",
+            style.warn(&format!(
+                "run interrupted: {why}; the numbers cover what ran"
+            ))
+        );
     }
     // Thresholds, grouped by metric selector, in k6's layout.
-    let plain: Vec<_> = s.verdict.thresholds.iter().filter(|t| t.sla.is_none()).collect();
+    let plain: Vec<_> = s
+        .verdict
+        .thresholds
+        .iter()
+        .filter(|t| t.sla.is_none())
+        .collect();
     if !plain.is_empty() {
         let _ = writeln!(o, "  █ THRESHOLDS\n");
         let mut seen: Vec<&str> = Vec::new();
@@ -170,13 +214,26 @@ pub fn render(s: &Summary, style: Style) -> String {
             seen.push(&t.metric);
             let _ = writeln!(o, "    {}", t.metric);
             for t2 in plain.iter().filter(|x| x.metric == t.metric) {
-                let mark = if t2.passed { style.ok("✓") } else { style.bad("✗") };
-                let agg = t2.expression.split(|c: char| c == '<' || c == '>' || c == '=' || c == '!').next().unwrap_or("").trim();
+                let mark = if t2.passed {
+                    style.ok("✓")
+                } else {
+                    style.bad("✗")
+                };
+                let agg = t2
+                    .expression
+                    .split(['<', '>', '=', '!'])
+                    .next()
+                    .unwrap_or("")
+                    .trim();
                 let unit = unit_of(&t2.metric);
                 let observed = match t2.observed {
                     None => style.dim("no data"),
-                    Some(v) if agg == "rate" && is_rate_metric(&t2.metric) => format!("{agg}={}", fmt_pct(v)),
-                    Some(v) if agg == "count" || agg == "rate" => format!("{agg}={}", trim(format!("{v:.2}"))),
+                    Some(v) if agg == "rate" && is_rate_metric(&t2.metric) => {
+                        format!("{agg}={}", fmt_pct(v))
+                    }
+                    Some(v) if agg == "count" || agg == "rate" => {
+                        format!("{agg}={}", trim(format!("{v:.2}")))
+                    }
                     Some(v) => format!("{agg}={}", fmt_value(v, unit)),
                 };
                 let _ = writeln!(o, "    {mark} '{}' {observed}", t2.expression);
@@ -195,33 +252,79 @@ pub fn render(s: &Summary, style: Style) -> String {
                 _ => (style.dim("?"), style.dim("NO DATA")),
             };
             let unit = unit_of(&sla.metric);
-            let agg = sla.objective.split(|c: char| c == '<' || c == '>' || c == '=' || c == '!').next().unwrap_or("").trim();
+            let agg = sla
+                .objective
+                .split(['<', '>', '=', '!'])
+                .next()
+                .unwrap_or("")
+                .trim();
             let observed = match sla.observed {
                 None => "no data".to_owned(),
                 Some(v) if agg == "rate" && is_rate_metric(&sla.metric) => fmt_pct(v),
                 Some(v) if agg == "rate" || agg == "count" => trim(format!("{v:.2}")),
                 Some(v) => fmt_value(v, unit),
             };
-            let limit = sla.limit.as_ref().map(|l| format!(", limit {l}")).unwrap_or_default();
+            let limit = sla
+                .limit
+                .as_ref()
+                .map(|l| format!(", limit {l}"))
+                .unwrap_or_default();
             let _ = writeln!(o, "    {mark} {word:<7} {} [{}]", sla.name, sla.priority);
-            let _ = writeln!(o, "      {} {}{limit} → observed {agg}={observed}", sla.metric, sla.objective);
+            let _ = writeln!(
+                o,
+                "      {} {}{limit} → observed {agg}={observed}",
+                sla.metric, sla.objective
+            );
         }
         let _ = writeln!(o);
     }
     let _ = writeln!(o, "  █ TOTAL RESULTS\n");
-    let total_checks: (u64, u64) = s.checks.iter().fold((0, 0), |a, c| (a.0 + c.passes, a.1 + c.fails));
+    let total_checks: (u64, u64) = s
+        .checks
+        .iter()
+        .fold((0, 0), |a, c| (a.0 + c.passes, a.1 + c.fails));
     if total_checks.0 + total_checks.1 > 0 {
         let n = total_checks.0 + total_checks.1;
         let secs = (s.duration_ms as f64 / 1000.0).max(1e-3);
-        let _ = writeln!(o, "    {} {:<8} {}/s", label("checks_total", 0), n, trim(format!("{:.2}", n as f64 / secs)));
-        let _ = writeln!(o, "    {} {:<8} {} out of {}", label("checks_succeeded", 0), fmt_pct(total_checks.0 as f64 / n as f64), total_checks.0, n);
-        let _ = writeln!(o, "    {} {:<8} {} out of {}\n", label("checks_failed", 0), fmt_pct(total_checks.1 as f64 / n as f64), total_checks.1, n);
+        let _ = writeln!(
+            o,
+            "    {} {:<8} {}/s",
+            label("checks_total", 0),
+            n,
+            trim(format!("{:.2}", n as f64 / secs))
+        );
+        let _ = writeln!(
+            o,
+            "    {} {:<8} {} out of {}",
+            label("checks_succeeded", 0),
+            fmt_pct(total_checks.0 as f64 / n as f64),
+            total_checks.0,
+            n
+        );
+        let _ = writeln!(
+            o,
+            "    {} {:<8} {} out of {}\n",
+            label("checks_failed", 0),
+            fmt_pct(total_checks.1 as f64 / n as f64),
+            total_checks.1,
+            n
+        );
         for c in &s.checks {
             if c.fails == 0 {
                 let _ = writeln!(o, "    {} {}", style.ok("✓"), c.name);
             } else {
                 let _ = writeln!(o, "    {} {}", style.bad("✗"), c.name);
-                let _ = writeln!(o, "      {}", style.dim(&format!("↳ {}% — ✓ {} / ✗ {}  ({})", (c.passes * 100) / (c.passes + c.fails).max(1), c.passes, c.fails, c.group)));
+                let _ = writeln!(
+                    o,
+                    "      {}",
+                    style.dim(&format!(
+                        "↳ {}% — ✓ {} / ✗ {}  ({})",
+                        (c.passes * 100) / (c.passes + c.fails).max(1),
+                        c.passes,
+                        c.fails,
+                        c.group
+                    ))
+                );
             }
         }
         let _ = writeln!(o);
@@ -236,7 +339,14 @@ pub fn render(s: &Summary, style: Style) -> String {
             let name = if m.tags.is_empty() {
                 m.name.clone()
             } else {
-                format!("{{ {} }}", m.tags.iter().map(|(k, v)| format!("{k}:{v}")).collect::<Vec<_>>().join(", "))
+                format!(
+                    "{{ {} }}",
+                    m.tags
+                        .iter()
+                        .map(|(k, v)| format!("{k}:{v}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
             };
             let indent = if m.tags.is_empty() { 0 } else { 2 };
             let lines = metric_value(m, s, style);
@@ -252,10 +362,30 @@ pub fn render(s: &Summary, style: Style) -> String {
     }
     if !s.operations.is_empty() {
         let _ = writeln!(o, "    REQUESTS BY NAME");
-        let _ = writeln!(o, "    {:<28} {:>8} {:>8} {:>10} {:>10} {:>10}", "name", "reqs", "failed", "med", "p(95)", "p(99)");
+        let _ = writeln!(
+            o,
+            "    {:<28} {:>8} {:>8} {:>10} {:>10} {:>10}",
+            "name", "reqs", "failed", "med", "p(95)", "p(99)"
+        );
         for r in &s.operations {
-            let p = |q: f64| r.duration.percentiles.iter().find(|(x, _)| (*x - q).abs() < 1e-9).map(|(_, v)| fmt_ms(*v)).unwrap_or_default();
-            let _ = writeln!(o, "    {:<28} {:>8} {:>8} {:>10} {:>10} {:>10}", r.name, r.requests, fmt_pct(r.failed_rate), fmt_ms(r.duration.med), p(95.0), p(99.0));
+            let p = |q: f64| {
+                r.duration
+                    .percentiles
+                    .iter()
+                    .find(|(x, _)| (*x - q).abs() < 1e-9)
+                    .map(|(_, v)| fmt_ms(*v))
+                    .unwrap_or_default()
+            };
+            let _ = writeln!(
+                o,
+                "    {:<28} {:>8} {:>8} {:>10} {:>10} {:>10}",
+                r.name,
+                r.requests,
+                fmt_pct(r.failed_rate),
+                fmt_ms(r.duration.med),
+                p(95.0),
+                p(99.0)
+            );
         }
         let _ = writeln!(o);
     }
@@ -276,7 +406,11 @@ pub fn render(s: &Summary, style: Style) -> String {
             if sc.interrupted > 0 {
                 extra.push_str(&format!(", {} interrupted", sc.interrupted));
             }
-            let _ = writeln!(o, "    {:<28} {} — {} iterations, {} VUs max{extra}", sc.name, sc.executor, sc.iterations, sc.vus_max);
+            let _ = writeln!(
+                o,
+                "    {:<28} {} — {} iterations, {} VUs max{extra}",
+                sc.name, sc.executor, sc.iterations, sc.vus_max
+            );
         }
         let _ = writeln!(o);
     }
@@ -285,7 +419,12 @@ pub fn render(s: &Summary, style: Style) -> String {
         Decision::GoWithConditions => style.warn("GO WITH CONDITIONS"),
         _ => style.bad("NO-GO"),
     };
-    let _ = writeln!(o, "  █ VERDICT: {decision}  ({} in {})", s.plan, fmt_ms(s.duration_ms as f64));
+    let _ = writeln!(
+        o,
+        "  █ VERDICT: {decision}  ({} in {})",
+        s.plan,
+        fmt_ms(s.duration_ms as f64)
+    );
     for r in &s.verdict.reasons {
         let _ = writeln!(o, "    - {r}");
     }
@@ -297,11 +436,14 @@ fn base_metric(selector: &str) -> &str {
 }
 
 fn unit_of(selector: &str) -> ValueUnit {
-    gauntlet_plan::catalog::builtin(base_metric(selector)).map(|m| m.unit).unwrap_or(ValueUnit::Time)
+    gauntlet_plan::catalog::builtin(base_metric(selector))
+        .map(|m| m.unit)
+        .unwrap_or(ValueUnit::Time)
 }
 
 fn is_rate_metric(selector: &str) -> bool {
-    gauntlet_plan::catalog::builtin(base_metric(selector)).is_some_and(|m| m.kind == MetricType::Rate)
+    gauntlet_plan::catalog::builtin(base_metric(selector))
+        .is_some_and(|m| m.kind == MetricType::Rate)
 }
 
 #[cfg(test)]

@@ -12,7 +12,8 @@ use std::io::IsTerminal;
 
 /// Run the parsed command line.
 pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
-    let color = !cli.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal();
+    let color =
+        !cli.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal();
     match cli.command {
         Command::Validate { plans } => Ok(validate::validate(&plans, color)),
         Command::Plan { plan, overrides } => plan::show(&plan, &overrides.into(), color),

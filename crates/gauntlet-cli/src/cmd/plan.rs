@@ -34,7 +34,9 @@ pub(crate) fn describe(plan: &Plan, file: &str) -> String {
     let _ = writeln!(o, "plan      {} ({file})", plan.name);
     let target = match &plan.target.base {
         TargetBase::Url(u) => u.clone(),
-        TargetBase::Demo(_) => "demo (embedded demo service, started on a free 127.0.0.1 port)".into(),
+        TargetBase::Demo(_) => {
+            "demo (embedded demo service, started on a free 127.0.0.1 port)".into()
+        }
         _ => "?".into(),
     };
     let _ = writeln!(o, "target    {target}");
@@ -44,7 +46,11 @@ pub(crate) fn describe(plan: &Plan, file: &str) -> String {
         format_duration(plan.planned_duration()),
         format_duration(plan.max_duration())
     );
-    let _ = writeln!(o, "VU pool   {} at peak across concurrent scenarios", plan.peak_vus());
+    let _ = writeln!(
+        o,
+        "VU pool   {} at peak across concurrent scenarios",
+        plan.peak_vus()
+    );
     let _ = writeln!(o);
     for s in &plan.scenarios {
         let e = &s.executor;
@@ -53,7 +59,9 @@ pub(crate) fn describe(plan: &Plan, file: &str) -> String {
             "scenario {}  [{}{}]",
             s.name,
             e.name(),
-            s.test_type.map(|t| format!(", {} test", t.as_str())).unwrap_or_default()
+            s.test_type
+                .map(|t| format!(", {} test", t.as_str()))
+                .unwrap_or_default()
         );
         let _ = writeln!(
             o,
@@ -67,7 +75,13 @@ pub(crate) fn describe(plan: &Plan, file: &str) -> String {
             let total_w: u32 = s.mix.iter().map(|m| m.1).sum::<u32>().max(1);
             s.mix
                 .iter()
-                .map(|(i, w)| format!("{} {:.0}%", plan.workload.operations[*i].name, *w as f64 * 100.0 / total_w as f64))
+                .map(|(i, w)| {
+                    format!(
+                        "{} {:.0}%",
+                        plan.workload.operations[*i].name,
+                        *w as f64 * 100.0 / total_w as f64
+                    )
+                })
                 .collect()
         };
         let _ = writeln!(o, "  runs      {}", mix.join(", "));
@@ -131,29 +145,71 @@ pub(crate) fn describe(plan: &Plan, file: &str) -> String {
 
 fn executor_detail(e: &Executor) -> String {
     match e {
-        Executor::SharedIterations { vus, iterations, max_duration } => {
-            format!("{vus} VUs share {iterations} iterations (maxDuration {})", format_duration(*max_duration))
+        Executor::SharedIterations {
+            vus,
+            iterations,
+            max_duration,
+        } => {
+            format!(
+                "{vus} VUs share {iterations} iterations (maxDuration {})",
+                format_duration(*max_duration)
+            )
         }
-        Executor::PerVuIterations { vus, iterations, max_duration } => {
-            format!("{vus} VUs × {iterations} iterations each (maxDuration {})", format_duration(*max_duration))
+        Executor::PerVuIterations {
+            vus,
+            iterations,
+            max_duration,
+        } => {
+            format!(
+                "{vus} VUs × {iterations} iterations each (maxDuration {})",
+                format_duration(*max_duration)
+            )
         }
         Executor::ConstantVus { vus, .. } => format!("{vus} VUs looping"),
-        Executor::RampingVus { start_vus, stages, graceful_ramp_down } => format!(
+        Executor::RampingVus {
+            start_vus,
+            stages,
+            graceful_ramp_down,
+        } => format!(
             "from {start_vus} VUs through {} stage(s): {} (gracefulRampDown {})",
             stages.len(),
-            stages.iter().map(|s| format!("{}→{}", format_duration(s.duration), s.target)).collect::<Vec<_>>().join(", "),
+            stages
+                .iter()
+                .map(|s| format!("{}→{}", format_duration(s.duration), s.target))
+                .collect::<Vec<_>>()
+                .join(", "),
             format_duration(*graceful_ramp_down)
         ),
-        Executor::ConstantArrivalRate { rate, time_unit, pre_allocated_vus, max_vus, .. } => format!(
+        Executor::ConstantArrivalRate {
+            rate,
+            time_unit,
+            pre_allocated_vus,
+            max_vus,
+            ..
+        } => format!(
             "{rate} iterations per {} (≈{} in total), VUs {pre_allocated_vus} pre-allocated, {max_vus} at most",
             format_duration(*time_unit),
             e.expected_iterations().unwrap_or(0.0).round()
         ),
-        Executor::RampingArrivalRate { start_rate, time_unit, stages, pre_allocated_vus, max_vus } => format!(
+        Executor::RampingArrivalRate {
+            start_rate,
+            time_unit,
+            stages,
+            pre_allocated_vus,
+            max_vus,
+        } => format!(
             "rate from {start_rate} per {} through {}: {} (≈{} iterations), VUs {pre_allocated_vus} pre-allocated, {max_vus} at most",
             format_duration(*time_unit),
-            if stages.len() == 1 { "1 stage".to_string() } else { format!("{} stages", stages.len()) },
-            stages.iter().map(|s| format!("{}→{}", format_duration(s.duration), s.target)).collect::<Vec<_>>().join(", "),
+            if stages.len() == 1 {
+                "1 stage".to_string()
+            } else {
+                format!("{} stages", stages.len())
+            },
+            stages
+                .iter()
+                .map(|s| format!("{}→{}", format_duration(s.duration), s.target))
+                .collect::<Vec<_>>()
+                .join(", "),
             e.expected_iterations().unwrap_or(0.0).round()
         ),
         _ => e.name().to_owned(),

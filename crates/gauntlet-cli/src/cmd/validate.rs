@@ -26,7 +26,11 @@ pub(crate) fn validate(plans: &[PathBuf], color: bool) -> Exit {
             Err(errors) => {
                 ok = false;
                 eprint!("{}", errors.render(color));
-                eprintln!("{}: {} error(s)", path.display(), errors.error_count().max(1));
+                eprintln!(
+                    "{}: {} error(s)",
+                    path.display(),
+                    errors.error_count().max(1)
+                );
             }
         }
     }

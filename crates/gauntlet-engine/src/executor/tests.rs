@@ -20,7 +20,11 @@ struct FakeVu {
 impl VirtualUser for FakeVu {
     async fn iterate(&mut self, it: Iteration) -> IterationEnd {
         let now = Instant::now();
-        self.log.starts.lock().unwrap().push((self.id, it.intended_start - self.t0, now - self.t0));
+        self.log
+            .starts
+            .lock()
+            .unwrap()
+            .push((self.id, it.intended_start - self.t0, now - self.t0));
         tokio::time::sleep(self.work).await;
         IterationEnd::Completed
     }
@@ -35,7 +39,12 @@ struct Factory {
 impl VuFactory for Factory {
     type Vu = FakeVu;
     fn create(&self, id: u64, _scenario: usize) -> FakeVu {
-        FakeVu { id, work: self.work, log: self.log.clone(), t0: self.t0 }
+        FakeVu {
+            id,
+            work: self.work,
+            log: self.log.clone(),
+            t0: self.t0,
+        }
     }
 }
 
@@ -65,11 +74,28 @@ struct Outcome {
 async fn run(executor: Executor, work: Duration, graceful: Duration, stop: StopControl) -> Outcome {
     let t0 = Instant::now();
     let log = Arc::new(Log::default());
-    let factory = Arc::new(Factory { work, log: log.clone(), t0 });
+    let factory = Arc::new(Factory {
+        work,
+        log: log.clone(),
+        t0,
+    });
     let state = Arc::new(ScenarioState::default());
     let s = scenario(executor, graceful);
-    run_scenario(&s, 0, t0, factory, Arc::new(VuIds::default()), state.clone(), stop).await;
-    Outcome { log, state, elapsed: Instant::now() - t0 }
+    run_scenario(
+        &s,
+        0,
+        t0,
+        factory,
+        Arc::new(VuIds::default()),
+        state.clone(),
+        stop,
+    )
+    .await;
+    Outcome {
+        log,
+        state,
+        elapsed: Instant::now() - t0,
+    }
 }
 
 fn completed(o: &Outcome) -> u64 {
@@ -79,7 +105,13 @@ fn completed(o: &Outcome) -> u64 {
 #[tokio::test(start_paused = true)]
 async fn constant_arrival_rate_50_per_second_for_5s_starts_250() {
     let o = run(
-        Executor::ConstantArrivalRate { rate: 50, time_unit: secs(1), duration: secs(5), pre_allocated_vus: 5, max_vus: 20 },
+        Executor::ConstantArrivalRate {
+            rate: 50,
+            time_unit: secs(1),
+            duration: secs(5),
+            pre_allocated_vus: 5,
+            max_vus: 20,
+        },
         Duration::from_millis(30),
         secs(30),
         StopControl::default(),
@@ -101,7 +133,13 @@ async fn constant_arrival_rate_50_per_second_for_5s_starts_250() {
 async fn arrival_rate_drops_iterations_when_no_vu_is_free() {
     // 10/s for 5 s = 50 arrivals; 1 s iterations on at most 5 VUs serve 5/s.
     let o = run(
-        Executor::ConstantArrivalRate { rate: 10, time_unit: secs(1), duration: secs(5), pre_allocated_vus: 2, max_vus: 5 },
+        Executor::ConstantArrivalRate {
+            rate: 10,
+            time_unit: secs(1),
+            duration: secs(5),
+            pre_allocated_vus: 2,
+            max_vus: 5,
+        },
         secs(1),
         secs(30),
         StopControl::default(),
@@ -120,7 +158,16 @@ async fn ramping_arrival_rate_follows_the_integral() {
         Executor::RampingArrivalRate {
             start_rate: 0,
             time_unit: secs(1),
-            stages: vec![Stage { duration: secs(10), target: 100 }, Stage { duration: secs(5), target: 100 }],
+            stages: vec![
+                Stage {
+                    duration: secs(10),
+                    target: 100,
+                },
+                Stage {
+                    duration: secs(5),
+                    target: 100,
+                },
+            ],
             pre_allocated_vus: 10,
             max_vus: 100,
         },
@@ -138,7 +185,16 @@ async fn ramping_arrival_rate_follows_the_integral() {
 
 #[tokio::test(start_paused = true)]
 async fn constant_vus_loop_for_the_duration() {
-    let o = run(Executor::ConstantVus { vus: 5, duration: secs(10) }, secs(1), secs(30), StopControl::default()).await;
+    let o = run(
+        Executor::ConstantVus {
+            vus: 5,
+            duration: secs(10),
+        },
+        secs(1),
+        secs(30),
+        StopControl::default(),
+    )
+    .await;
     assert_eq!(completed(&o), 50);
     assert_eq!(o.state.allocated_vus.load(Ordering::Relaxed), 5);
     assert_eq!(o.elapsed, secs(10));
@@ -146,16 +202,48 @@ async fn constant_vus_loop_for_the_duration() {
 
 #[tokio::test(start_paused = true)]
 async fn shared_iterations_are_shared() {
-    let o = run(Executor::SharedIterations { vus: 3, iterations: 10, max_duration: secs(600) }, secs(1), secs(30), StopControl::default()).await;
+    let o = run(
+        Executor::SharedIterations {
+            vus: 3,
+            iterations: 10,
+            max_duration: secs(600),
+        },
+        secs(1),
+        secs(30),
+        StopControl::default(),
+    )
+    .await;
     assert_eq!(completed(&o), 10);
-    assert_eq!(o.elapsed, secs(4), "3 VUs, 10 one-second iterations: 4 rounds");
+    assert_eq!(
+        o.elapsed,
+        secs(4),
+        "3 VUs, 10 one-second iterations: 4 rounds"
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn per_vu_iterations_each() {
-    let o = run(Executor::PerVuIterations { vus: 3, iterations: 4, max_duration: secs(600) }, secs(1), secs(30), StopControl::default()).await;
+    let o = run(
+        Executor::PerVuIterations {
+            vus: 3,
+            iterations: 4,
+            max_duration: secs(600),
+        },
+        secs(1),
+        secs(30),
+        StopControl::default(),
+    )
+    .await;
     assert_eq!(completed(&o), 12);
-    let per_vu = |id| o.log.starts.lock().unwrap().iter().filter(|s| s.0 == id).count();
+    let per_vu = |id| {
+        o.log
+            .starts
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s.0 == id)
+            .count()
+    };
     assert_eq!((per_vu(1), per_vu(2), per_vu(3)), (4, 4, 4));
 }
 
@@ -164,11 +252,28 @@ async fn ramping_vus_follows_the_stages() {
     let state = Arc::new(ScenarioState::default());
     let t0 = Instant::now();
     let log = Arc::new(Log::default());
-    let factory = Arc::new(Factory { work: Duration::from_millis(100), log: log.clone(), t0 });
+    let factory = Arc::new(Factory {
+        work: Duration::from_millis(100),
+        log: log.clone(),
+        t0,
+    });
     let s = scenario(
         Executor::RampingVus {
             start_vus: 0,
-            stages: vec![Stage { duration: secs(10), target: 10 }, Stage { duration: secs(10), target: 10 }, Stage { duration: secs(10), target: 0 }],
+            stages: vec![
+                Stage {
+                    duration: secs(10),
+                    target: 10,
+                },
+                Stage {
+                    duration: secs(10),
+                    target: 10,
+                },
+                Stage {
+                    duration: secs(10),
+                    target: 0,
+                },
+            ],
             graceful_ramp_down: secs(1),
         },
         secs(30),
@@ -176,23 +281,49 @@ async fn ramping_vus_follows_the_stages() {
     let st = state.clone();
     let sampler = tokio::spawn(async move {
         let mut samples = Vec::new();
-        for t in [Duration::from_millis(5500), Duration::from_millis(15_500), Duration::from_millis(25_500)] {
+        for t in [
+            Duration::from_millis(5500),
+            Duration::from_millis(15_500),
+            Duration::from_millis(25_500),
+        ] {
             tokio::time::sleep_until(t0 + t).await;
             samples.push(st.active_vus.load(Ordering::Relaxed));
         }
         samples
     });
-    run_scenario(&s, 0, t0, factory, Arc::new(VuIds::default()), state.clone(), StopControl::default()).await;
+    run_scenario(
+        &s,
+        0,
+        t0,
+        factory,
+        Arc::new(VuIds::default()),
+        state.clone(),
+        StopControl::default(),
+    )
+    .await;
     let samples = sampler.await.unwrap();
     assert_eq!(samples, vec![5, 10, 5]);
-    assert_eq!(state.allocated_vus.load(Ordering::Relaxed), 10, "VUs are reused, not recreated");
+    assert_eq!(
+        state.allocated_vus.load(Ordering::Relaxed),
+        10,
+        "VUs are reused, not recreated"
+    );
     assert!(Instant::now() - t0 <= secs(31));
 }
 
 #[tokio::test(start_paused = true)]
 async fn graceful_stop_then_interrupt() {
     // 1 s scenario, 5 s iteration, 2 s graceful stop: interrupted at 3 s.
-    let o = run(Executor::ConstantVus { vus: 1, duration: secs(1) }, secs(5), secs(2), StopControl::default()).await;
+    let o = run(
+        Executor::ConstantVus {
+            vus: 1,
+            duration: secs(1),
+        },
+        secs(5),
+        secs(2),
+        StopControl::default(),
+    )
+    .await;
     assert_eq!(completed(&o), 0);
     assert_eq!(o.state.interrupted.load(Ordering::Relaxed), 1);
     assert_eq!(o.elapsed, secs(3));
@@ -206,7 +337,16 @@ async fn a_graceful_stop_request_ends_the_scenario_early() {
         tokio::time::sleep(Duration::from_millis(2500)).await;
         s2.graceful.cancel();
     });
-    let o = run(Executor::ConstantVus { vus: 2, duration: secs(60) }, secs(1), secs(30), stop).await;
+    let o = run(
+        Executor::ConstantVus {
+            vus: 2,
+            duration: secs(60),
+        },
+        secs(1),
+        secs(30),
+        stop,
+    )
+    .await;
     // Iterations started before 2.5 s finish (at 3 s); none start after.
     assert_eq!(completed(&o), 6);
     assert_eq!(o.elapsed, secs(3));
@@ -221,7 +361,16 @@ async fn a_hard_stop_interrupts_at_once() {
         s2.graceful.cancel();
         s2.hard.cancel();
     });
-    let o = run(Executor::ConstantVus { vus: 2, duration: secs(60) }, secs(1), secs(30), stop).await;
+    let o = run(
+        Executor::ConstantVus {
+            vus: 2,
+            duration: secs(60),
+        },
+        secs(1),
+        secs(30),
+        stop,
+    )
+    .await;
     assert_eq!(completed(&o), 4);
     assert_eq!(o.state.interrupted.load(Ordering::Relaxed), 2);
     assert_eq!(o.elapsed, Duration::from_millis(2500));
