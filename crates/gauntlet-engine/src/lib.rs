@@ -4,8 +4,10 @@
 //! when iterations are due (pure), [`executor`] runs k6's six executors over
 //! any [`executor::VuFactory`] with k6's stop semantics.
 
+pub mod collect;
 pub mod executor;
 pub mod flow;
 pub mod pacer;
 pub mod run;
 pub mod template;
+pub mod vu;

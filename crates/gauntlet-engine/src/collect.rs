@@ -1,0 +1,178 @@
+//! Per-worker recorders and the once-a-second merge into the timeline.
+//!
+//! VUs record into one of a few shards (`Mutex<Recorder>`), chosen by VU id,
+//! so a lock is almost never contended and nothing is sent per sample; the
+//! tick takes each shard's interval and merges them. The metric ids every VU
+//! needs are resolved once here ([`Ids`]).
+
+use crate::executor::ScenarioState;
+use gauntlet_metrics::{MetricId, MetricKind, Recorder, Registry, SeriesKey, Snapshot, TagInterner, TagKey, TagSet, Timeline, Unit};
+use gauntlet_plan::Plan;
+use gauntlet_plan::catalog::{BUILTIN_METRICS, MetricType, ValueUnit};
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Ids of the built-in metrics, resolved once.
+#[derive(Debug, Clone)]
+#[allow(missing_docs)]
+pub struct Ids {
+    pub checks: MetricId,
+    pub data_received: MetricId,
+    pub data_sent: MetricId,
+    pub dropped_iterations: MetricId,
+    pub iteration_duration: MetricId,
+    pub iterations: MetricId,
+    pub vus: MetricId,
+    pub vus_max: MetricId,
+    pub group_duration: MetricId,
+    pub http_reqs: MetricId,
+    pub http_req_duration: MetricId,
+    pub http_req_total: MetricId,
+    pub http_req_failed: MetricId,
+    pub http_req_blocked: MetricId,
+    pub http_req_dns: MetricId,
+    pub http_req_connecting: MetricId,
+    pub http_req_tls_handshaking: MetricId,
+    pub http_req_sending: MetricId,
+    pub http_req_waiting: MetricId,
+    pub http_req_receiving: MetricId,
+    pub capture_failures: MetricId,
+    /// Plan-defined metrics (polling waits), by name.
+    pub custom: HashMap<String, MetricId>,
+}
+
+fn kind(k: MetricType) -> MetricKind {
+    match k {
+        MetricType::Counter => MetricKind::Counter,
+        MetricType::Gauge => MetricKind::Gauge,
+        MetricType::Rate => MetricKind::Rate,
+        _ => MetricKind::Trend,
+    }
+}
+
+fn unit(u: ValueUnit) -> Unit {
+    match u {
+        ValueUnit::Time => Unit::Microseconds,
+        ValueUnit::Bytes => Unit::Bytes,
+        _ => Unit::Count,
+    }
+}
+
+/// Build the registry of a plan's run: every built-in metric plus the plan's own.
+pub fn registry_for(plan: &Plan) -> (Arc<Registry>, Ids) {
+    let mut r = Registry::new();
+    for m in BUILTIN_METRICS {
+        let _ = r.register(m.name, kind(m.kind), unit(m.unit));
+    }
+    let mut custom = HashMap::new();
+    for c in &plan.custom_metrics {
+        if let Ok(id) = r.register(&c.name, kind(c.kind), unit(c.unit)) {
+            custom.insert(c.name.clone(), id);
+        }
+    }
+    let g = |n: &str| r.get(n).unwrap_or(MetricId(0));
+    let ids = Ids {
+        checks: g("checks"),
+        data_received: g("data_received"),
+        data_sent: g("data_sent"),
+        dropped_iterations: g("dropped_iterations"),
+        iteration_duration: g("iteration_duration"),
+        iterations: g("iterations"),
+        vus: g("vus"),
+        vus_max: g("vus_max"),
+        group_duration: g("group_duration"),
+        http_reqs: g("http_reqs"),
+        http_req_duration: g("http_req_duration"),
+        http_req_total: g("http_req_total"),
+        http_req_failed: g("http_req_failed"),
+        http_req_blocked: g("http_req_blocked"),
+        http_req_dns: g("http_req_dns"),
+        http_req_connecting: g("http_req_connecting"),
+        http_req_tls_handshaking: g("http_req_tls_handshaking"),
+        http_req_sending: g("http_req_sending"),
+        http_req_waiting: g("http_req_waiting"),
+        http_req_receiving: g("http_req_receiving"),
+        capture_failures: g("capture_failures"),
+        custom,
+    };
+    (Arc::new(r), ids)
+}
+
+/// The recorders of a run and its timeline.
+#[derive(Debug)]
+pub struct Collector {
+    /// Metric definitions.
+    pub registry: Arc<Registry>,
+    /// Tag sets.
+    pub interner: TagInterner,
+    /// Built-in ids.
+    pub ids: Arc<Ids>,
+    shards: Vec<Arc<Mutex<Recorder>>>,
+    /// Per-second history and the total.
+    pub timeline: Timeline,
+    last_ms: u64,
+    dropped_seen: Vec<u64>,
+    scenario_tags: Vec<gauntlet_metrics::TagSetId>,
+}
+
+impl Collector {
+    /// A collector with `shards` recorders.
+    pub fn new(plan: &Plan, shards: usize) -> Collector {
+        let (registry, ids) = registry_for(plan);
+        let interner = TagInterner::new();
+        let scenario_tags = plan
+            .scenarios
+            .iter()
+            .map(|s| interner.intern(TagSet::new([(TagKey::Scenario, Arc::<str>::from(s.name.as_str()))])))
+            .collect();
+        Collector {
+            shards: (0..shards.max(1)).map(|_| Arc::new(Mutex::new(Recorder::new(registry.clone())))).collect(),
+            registry,
+            interner,
+            ids: Arc::new(ids),
+            timeline: Timeline::new(3600),
+            last_ms: 0,
+            dropped_seen: vec![0; plan.scenarios.len()],
+            scenario_tags,
+        }
+    }
+
+    /// The recorder shard for a VU.
+    pub fn shard(&self, vu_id: u64) -> Arc<Mutex<Recorder>> {
+        self.shards[(vu_id as usize) % self.shards.len()].clone()
+    }
+
+    /// Take the interval since the last tick from every shard, add the
+    /// execution gauges and counters, and append it to the timeline.
+    pub fn tick(&mut self, elapsed: Duration, scenarios: &[Arc<ScenarioState>]) -> &Snapshot {
+        let now_ms = elapsed.as_millis() as u64;
+        let mut snap = Snapshot::new(self.last_ms, now_ms.max(self.last_ms));
+        for s in &self.shards {
+            let part = s.lock().unwrap_or_else(|p| p.into_inner()).take_interval(self.last_ms, now_ms);
+            snap.merge(&part);
+        }
+        snap.start_ms = self.last_ms;
+        snap.end_ms = now_ms.max(self.last_ms);
+        let mut rec = Recorder::new(self.registry.clone());
+        let (mut vus, mut vus_max) = (0u64, 0u64);
+        for (i, st) in scenarios.iter().enumerate() {
+            vus += st.active_vus.load(Ordering::Relaxed);
+            vus_max += st.allocated_vus.load(Ordering::Relaxed);
+            let dropped = st.dropped.load(Ordering::Relaxed);
+            let delta = dropped.saturating_sub(self.dropped_seen[i]);
+            if delta > 0 {
+                rec.add_counter(SeriesKey { metric: self.ids.dropped_iterations, tags: self.scenario_tags[i] }, delta as f64);
+                self.dropped_seen[i] = dropped;
+            }
+        }
+        let none = self.interner.intern(TagSet::default());
+        rec.set_gauge(SeriesKey { metric: self.ids.vus, tags: none }, vus as f64);
+        rec.set_gauge(SeriesKey { metric: self.ids.vus_max, tags: none }, vus_max as f64);
+        snap.merge(&rec.take_interval(self.last_ms, now_ms));
+        self.last_ms = now_ms;
+        self.timeline.push(snap);
+        self.timeline.intervals().last().unwrap_or(self.timeline.total())
+    }
+}

@@ -1,0 +1,420 @@
+//! The HTTP virtual user: picks an operation by weight, runs its steps
+//! (render → send → check → capture → think), and records every measurement
+//! into its worker's recorder under one lock per request.
+//!
+//! Latency correction: in open-model scenarios the first request of an
+//! iteration is also measured from the iteration's intended start (the
+//! pacer's schedule), so time spent waiting for the generator — a late
+//! wake-up, a VU being created — counts against the service, as it would for
+//! a real user. Later steps start when the previous one ends, so for them
+//! corrected and raw are the same.
+
+use crate::collect::{Collector, Ids};
+use crate::executor::{Iteration, IterationEnd, VirtualUser, VuFactory};
+use crate::flow::{self, CompiledAction, CompiledBody, CompiledRequest, CompiledStep, LazyJson, ResponseView, Workload};
+use crate::template::{Scope, Templates};
+use gauntlet_drivers::http::{HttpClient, HttpRequest, HttpResponse, HttpSession};
+use gauntlet_metrics::{Recorder, SeriesKey, TagInterner, TagKey, TagSet, TagSetId};
+use gauntlet_plan::Plan;
+use minijinja::value::Value;
+use rand::SeedableRng;
+use rand::rngs::SmallRng;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// What every VU of a run shares.
+#[derive(Debug)]
+pub struct Shared {
+    /// The plan.
+    pub plan: Arc<Plan>,
+    /// The compiled workload.
+    pub workload: Arc<Workload>,
+    /// The HTTP client (TLS config, resolver).
+    pub http: HttpClient,
+    /// Target base URL (no trailing slash).
+    pub base_url: String,
+    /// Metric ids.
+    pub ids: Arc<Ids>,
+    /// Tag sets.
+    pub interner: TagInterner,
+    /// Recorder shards.
+    pub shards: Vec<Arc<Mutex<Recorder>>>,
+    /// Values captured by `setup`, visible as `setup.<name>`.
+    pub setup: Value,
+    /// Process environment, visible as `env.<NAME>`.
+    pub env: Value,
+}
+
+impl Shared {
+    /// Build from a collector.
+    pub fn new(plan: Arc<Plan>, workload: Arc<Workload>, http: HttpClient, base_url: String, collector: &Collector, shards: usize) -> Shared {
+        let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
+        Shared {
+            plan,
+            workload,
+            http,
+            base_url,
+            ids: collector.ids.clone(),
+            interner: collector.interner.clone(),
+            shards: (0..shards.max(1) as u64).map(|i| collector.shard(i)).collect(),
+            setup: Value::UNDEFINED,
+            env: Value::from_serialize_env(env),
+        }
+    }
+}
+
+trait FromEnv {
+    fn from_serialize_env(m: std::collections::BTreeMap<String, String>) -> Value;
+}
+impl FromEnv for Value {
+    fn from_serialize_env(m: std::collections::BTreeMap<String, String>) -> Value {
+        Value::from_iter(m)
+    }
+}
+
+/// Creates [`HttpVu`]s.
+#[derive(Debug, Clone)]
+pub struct HttpVuFactory {
+    /// Shared run state.
+    pub shared: Arc<Shared>,
+    /// Seed for reproducible choices (plan `options.seed`).
+    pub seed: Option<u64>,
+}
+
+impl VuFactory for HttpVuFactory {
+    type Vu = HttpVu;
+    fn create(&self, id: u64, scenario: usize) -> HttpVu {
+        HttpVu::new(self.shared.clone(), id, scenario, self.seed)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct ReqTagKey {
+    op: u16,
+    step: u16,
+    status: u16,
+    error: Option<&'static str>,
+    expected: bool,
+    http2: bool,
+}
+
+/// A virtual user speaking HTTP.
+#[derive(Debug)]
+pub struct HttpVu {
+    id: u64,
+    scenario: usize,
+    shared: Arc<Shared>,
+    session: HttpSession,
+    rng: SmallRng,
+    iterations: u64,
+    scope: Scope,
+    recorder: Arc<Mutex<Recorder>>,
+    tag_cache: HashMap<ReqTagKey, TagSetId>,
+    check_tags: HashMap<(u16, u16, u16), TagSetId>,
+    plain_tags: HashMap<u16, TagSetId>,
+}
+
+fn us(d: Duration) -> u64 {
+    d.as_micros().min(u64::MAX as u128) as u64
+}
+
+impl HttpVu {
+    fn new(shared: Arc<Shared>, id: u64, scenario: usize, seed: Option<u64>) -> HttpVu {
+        let mut scope = Scope::new();
+        scope.insert("vu".into(), Value::from(id));
+        let sc = &shared.plan.scenarios[scenario];
+        scope.insert("scenario".into(), Value::from(sc.name.as_str()));
+        let env = if sc.env.is_empty() {
+            shared.env.clone()
+        } else {
+            let mut m: std::collections::BTreeMap<String, String> = std::env::vars().collect();
+            m.extend(sc.env.iter().cloned());
+            Value::from_iter(m)
+        };
+        scope.insert("env".into(), env);
+        if !shared.setup.is_undefined() {
+            scope.insert("setup".into(), shared.setup.clone());
+        }
+        let rng = match seed {
+            Some(s) => SmallRng::seed_from_u64(s ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+            None => SmallRng::from_rng(&mut rand::rng()),
+        };
+        let recorder = shared.shards[(id as usize) % shared.shards.len()].clone();
+        HttpVu {
+            id,
+            scenario,
+            session: shared.http.session(),
+            shared,
+            rng,
+            iterations: 0,
+            scope,
+            recorder,
+            tag_cache: HashMap::new(),
+            check_tags: HashMap::new(),
+            plain_tags: HashMap::new(),
+        }
+    }
+
+    fn scenario_tags(&self) -> Vec<(TagKey, Arc<str>)> {
+        let sc = &self.shared.plan.scenarios[self.scenario];
+        let mut v = vec![(TagKey::Scenario, Arc::<str>::from(sc.name.as_str()))];
+        v.extend(sc.tags.iter().map(|(k, val)| (TagKey::parse(k), Arc::<str>::from(val.as_str()))));
+        v
+    }
+
+    fn group_tags(&mut self, op: usize) -> TagSetId {
+        let key = op as u16;
+        if let Some(t) = self.plain_tags.get(&key) {
+            return *t;
+        }
+        let mut tags = self.scenario_tags();
+        tags.push((TagKey::Group, Arc::from(&*self.shared.workload.ops[op].name)));
+        tags.extend(self.shared.plan.workload.operations[op].tags.iter().map(|(k, v)| (TagKey::parse(k), Arc::<str>::from(v.as_str()))));
+        let id = self.shared.interner.intern(TagSet::new(tags));
+        self.plain_tags.insert(key, id);
+        id
+    }
+
+    fn request_tags(&mut self, op: usize, step: usize, step_def: &CompiledStep, method: &http::Method, k: ReqTagKey) -> TagSetId {
+        if let Some(t) = self.tag_cache.get(&k) {
+            return *t;
+        }
+        let mut tags = self.scenario_tags();
+        tags.push((TagKey::Group, Arc::from(&*self.shared.workload.ops[op].name)));
+        tags.push((TagKey::Name, Arc::from(&*step_def.name)));
+        tags.push((TagKey::Method, Arc::from(method.as_str())));
+        tags.push((TagKey::Status, Arc::from(k.status.to_string().as_str())));
+        tags.push((TagKey::ExpectedResponse, Arc::from(if k.expected { "true" } else { "false" })));
+        tags.push((TagKey::Proto, Arc::from(if k.http2 { "HTTP/2.0" } else { "HTTP/1.1" })));
+        if let Some(e) = k.error {
+            tags.push((TagKey::ErrorCode, Arc::from(e)));
+        }
+        tags.extend(self.shared.plan.workload.operations[op].tags.iter().map(|(k, v)| (TagKey::parse(k), Arc::<str>::from(v.as_str()))));
+        let _ = step;
+        let id = self.shared.interner.intern(TagSet::new(tags));
+        self.tag_cache.insert(k, id);
+        id
+    }
+
+    fn check_tag(&mut self, op: usize, step: usize, check: usize, name: &str, check_name: &str) -> TagSetId {
+        let key = (op as u16, step as u16, check as u16);
+        if let Some(t) = self.check_tags.get(&key) {
+            return *t;
+        }
+        let mut tags = self.scenario_tags();
+        tags.push((TagKey::Group, Arc::from(&*self.shared.workload.ops[op].name)));
+        tags.push((TagKey::Name, Arc::from(name)));
+        tags.push((TagKey::Check, Arc::from(check_name)));
+        let id = self.shared.interner.intern(TagSet::new(tags));
+        self.check_tags.insert(key, id);
+        id
+    }
+
+    /// Render a request template into a driver request.
+    fn build(&self, t: &Templates, r: &CompiledRequest, needs_body: bool) -> Result<HttpRequest, String> {
+        let path = t.render(&r.url, &self.scope).map_err(|e| e.to_string())?;
+        let mut url = if path.starts_with("http://") || path.starts_with("https://") {
+            url::Url::parse(&path)
+        } else {
+            url::Url::parse(&format!("{}{}", self.shared.base_url, path))
+        }
+        .map_err(|e| format!("URL `{path}`: {e}"))?;
+        if !r.query.is_empty() {
+            let mut q = url.query_pairs_mut();
+            for (k, v) in &r.query {
+                q.append_pair(k, &t.render(v, &self.scope).map_err(|e| e.to_string())?);
+            }
+        }
+        let mut headers = http::HeaderMap::with_capacity(r.headers.len());
+        for (k, v) in &r.headers {
+            let val = t.render(v, &self.scope).map_err(|e| e.to_string())?;
+            headers.append(k.clone(), http::HeaderValue::from_str(&val).map_err(|_| format!("header {k}: invalid value"))?);
+        }
+        let body = match &r.body {
+            CompiledBody::Empty => bytes::Bytes::new(),
+            CompiledBody::Json(j) => t.render_json(j, &self.scope).map_err(|e| e.to_string())?,
+            CompiledBody::Raw(x) => bytes::Bytes::from(t.render(x, &self.scope).map_err(|e| e.to_string())?.as_bytes().to_vec()),
+            CompiledBody::Form(f) => {
+                let mut ser = url::form_urlencoded::Serializer::new(String::new());
+                for (k, v) in f {
+                    ser.append_pair(k, &t.render(v, &self.scope).map_err(|e| e.to_string())?);
+                }
+                bytes::Bytes::from(ser.finish())
+            }
+        };
+        let _ = needs_body;
+        Ok(HttpRequest { method: r.method.clone(), url, headers, body, timeout: r.timeout })
+    }
+
+    /// Send one request and record everything about it. Returns the response.
+    async fn send(&mut self, op: usize, step: usize, req: &CompiledRequest, lag: Duration) -> Option<HttpResponse> {
+        let workload = self.shared.workload.clone();
+        let step_def = &workload.ops[op].steps[step];
+        let built = self.build(&workload.templates, req, step_def.needs_body);
+        let request = match built {
+            Ok(r) => r,
+            Err(_) => {
+                // A template that cannot render (a capture that found nothing) is
+                // counted; the rest of the iteration is skipped by the caller.
+                let tags = self.group_tags(op);
+                let ids = self.shared.ids.clone();
+                self.recorder.lock().unwrap_or_else(|p| p.into_inner()).add_counter(SeriesKey { metric: ids.capture_failures, tags }, 1.0);
+                return None;
+            }
+        };
+        let method = request.method.clone();
+        let resp = self.session.send(request).await;
+        let expected = resp.error.is_none() && req.expected.iter().any(|(a, b)| (*a..=*b).contains(&resp.status));
+        let key = ReqTagKey {
+            op: op as u16,
+            step: step as u16,
+            status: resp.status,
+            error: resp.error.as_ref().map(|e| e.kind.as_str()),
+            expected,
+            http2: resp.version == http::Version::HTTP_2,
+        };
+        let tags = self.request_tags(op, step, step_def, &method, key);
+        let ids = self.shared.ids.clone();
+        let t = &resp.timings;
+        let duration = t.duration();
+        {
+            let mut r = self.recorder.lock().unwrap_or_else(|p| p.into_inner());
+            let k = |metric| SeriesKey { metric, tags };
+            r.add_counter(k(ids.http_reqs), 1.0);
+            r.record_latency(k(ids.http_req_duration), us(duration + lag), us(duration));
+            r.record_latency(k(ids.http_req_total), us(t.total() + lag), us(t.total()));
+            r.add_rate(k(ids.http_req_failed), !expected);
+            r.record_trend(k(ids.http_req_blocked), us(t.blocked));
+            r.record_trend(k(ids.http_req_dns), us(t.dns));
+            r.record_trend(k(ids.http_req_connecting), us(t.connecting));
+            r.record_trend(k(ids.http_req_tls_handshaking), us(t.tls_handshaking));
+            r.record_trend(k(ids.http_req_sending), us(t.sending));
+            r.record_trend(k(ids.http_req_waiting), us(t.waiting));
+            r.record_trend(k(ids.http_req_receiving), us(t.receiving));
+            r.add_counter(k(ids.data_sent), resp.bytes_sent as f64);
+            r.add_counter(k(ids.data_received), resp.bytes_received as f64);
+        }
+        Some(resp)
+    }
+
+    /// Run checks and captures on a response; `false` if a check failed or a capture found nothing.
+    fn inspect(&mut self, op: usize, step: usize, resp: &HttpResponse) -> (bool, bool) {
+        let workload = self.shared.workload.clone();
+        let s = &workload.ops[op].steps[step];
+        let view = ResponseView { status: resp.status, headers: &resp.headers, body: &resp.body, duration: resp.timings.duration() };
+        let mut json = LazyJson::default();
+        let mut all_ok = true;
+        let mut results = Vec::with_capacity(s.checks.len());
+        for (i, (name, c)) in s.checks.iter().enumerate() {
+            let ok = resp.error.is_none() && flow::check(c, &view, &mut json, &workload.templates, &self.scope);
+            all_ok &= ok;
+            let tag = self.check_tag(op, step, i, &s.name, name);
+            results.push((tag, ok));
+        }
+        let mut captured = true;
+        for (name, c) in &s.captures {
+            match flow::capture(c, &view, &mut json) {
+                Some(v) => {
+                    self.scope.insert(name.to_string(), v);
+                }
+                None => {
+                    self.scope.remove(&**name);
+                    captured = false;
+                }
+            }
+        }
+        let ids = self.shared.ids.clone();
+        let gtag = self.group_tags(op);
+        let mut r = self.recorder.lock().unwrap_or_else(|p| p.into_inner());
+        for (tag, ok) in results {
+            r.add_rate(SeriesKey { metric: ids.checks, tags: tag }, ok);
+        }
+        if !captured {
+            r.add_counter(SeriesKey { metric: ids.capture_failures, tags: gtag }, 1.0);
+        }
+        (all_ok, captured)
+    }
+
+    async fn poll(&mut self, op: usize, step: usize, lag: Duration) -> bool {
+        let workload = self.shared.workload.clone();
+        let s = &workload.ops[op].steps[step];
+        let CompiledAction::Poll { request, until, interval, timeout, metric } = &s.action else { return false };
+        let start = Instant::now();
+        let mut lag = lag;
+        let done = loop {
+            let Some(resp) = self.send(op, step, request, lag).await else { break false };
+            lag = Duration::ZERO;
+            let view = ResponseView { status: resp.status, headers: &resp.headers, body: &resp.body, duration: resp.timings.duration() };
+            let mut json = LazyJson::default();
+            if resp.error.is_none() && until.iter().all(|(_, c)| flow::check(c, &view, &mut json, &workload.templates, &self.scope)) {
+                let _ = self.inspect(op, step, &resp);
+                break true;
+            }
+            if start.elapsed() + *interval > *timeout {
+                break false;
+            }
+            tokio::time::sleep(*interval).await;
+        };
+        if let Some(id) = self.shared.ids.custom.get(metric).copied() {
+            let tags = self.group_tags(op);
+            self.recorder.lock().unwrap_or_else(|p| p.into_inner()).record_trend(SeriesKey { metric: id, tags }, us(start.elapsed()));
+        }
+        done
+    }
+}
+
+impl VirtualUser for HttpVu {
+    async fn iterate(&mut self, it: Iteration) -> IterationEnd {
+        let started = Instant::now();
+        self.iterations += 1;
+        self.scope.insert("iter".into(), Value::from(self.iterations - 1));
+        let workload = self.shared.workload.clone();
+        let op = workload.mixes[self.scenario].pick(&mut self.rng);
+        let Some(op_def) = workload.ops.get(op) else { return IterationEnd::Completed };
+        let mut lag = if it.open_model { started.saturating_duration_since(it.intended_start) } else { Duration::ZERO };
+        for (si, step) in op_def.steps.iter().enumerate() {
+            let ok = match &step.action {
+                CompiledAction::Request(req) => match self.send(op, si, req, lag).await {
+                    Some(resp) => {
+                        let (checks_ok, captured) = self.inspect(op, si, &resp);
+                        captured && (checks_ok || !step.end_on_check_failure)
+                    }
+                    None => false,
+                },
+                CompiledAction::Poll { .. } => self.poll(op, si, lag).await,
+            };
+            lag = Duration::ZERO;
+            if !ok {
+                break;
+            }
+            if let Some(tt) = &step.think_time {
+                tokio::time::sleep(flow::think(tt, &mut self.rng)).await;
+            }
+        }
+        let group_time = started.elapsed();
+        let ids = self.shared.ids.clone();
+        let gtag = self.group_tags(op);
+        {
+            let correction = if it.open_model { started.saturating_duration_since(it.intended_start) } else { Duration::ZERO };
+            let mut r = self.recorder.lock().unwrap_or_else(|p| p.into_inner());
+            r.record_trend(SeriesKey { metric: ids.group_duration, tags: gtag }, us(group_time));
+            r.record_latency(SeriesKey { metric: ids.iteration_duration, tags: gtag }, us(group_time + correction), us(group_time));
+            r.add_counter(SeriesKey { metric: ids.iterations, tags: gtag }, 1.0);
+        }
+        // Think time after the operation (k6's sleep at the end of the default function).
+        if let Some(tt) = op_def.think_time.as_ref().or(workload.think_time.as_ref()) {
+            tokio::time::sleep(flow::think(tt, &mut self.rng)).await;
+        }
+        if let Some(p) = op_def.pacing {
+            tokio::time::sleep_until(started + p).await;
+        }
+        let _ = self.id;
+        IterationEnd::Completed
+    }
+
+    fn interrupted(&mut self) {
+        self.session.reset();
+    }
+}
