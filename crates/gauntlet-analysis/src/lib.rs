@@ -358,3 +358,44 @@ mod tests {
         assert_eq!(should_abort(&p, &s, Duration::from_secs(10)).len(), 1);
     }
 }
+
+/// Reads a metrics snapshot in threshold units: the bridge between what the
+/// engine measured and what thresholds compare.
+#[derive(Debug)]
+pub struct SnapshotSource<'a> {
+    /// The snapshot (usually the run's total).
+    pub snapshot: &'a gauntlet_metrics::Snapshot,
+    /// Metric definitions.
+    pub registry: &'a gauntlet_metrics::Registry,
+    /// Tag sets.
+    pub interner: &'a gauntlet_metrics::TagInterner,
+}
+
+/// The metrics statistic for a threshold aggregation.
+pub fn stat_for(a: Aggregation) -> Option<gauntlet_metrics::Stat> {
+    use gauntlet_metrics::Stat;
+    Some(match a {
+        Aggregation::Avg => Stat::Avg,
+        Aggregation::Min => Stat::Min,
+        Aggregation::Med => Stat::Med,
+        Aggregation::Max => Stat::Max,
+        Aggregation::Percentile(p) => Stat::Percentile(p),
+        Aggregation::Count => Stat::Count,
+        Aggregation::Rate => Stat::Rate,
+        Aggregation::Value => Stat::Value,
+        _ => return None,
+    })
+}
+
+impl MetricSource for SnapshotSource<'_> {
+    fn value(&self, selector: &MetricSelector, aggregation: Aggregation) -> Option<f64> {
+        use gauntlet_metrics::{Latency, TagFilter, TagKey, Unit};
+        let id = self.registry.get(&selector.metric)?;
+        let filter = TagFilter(selector.tags.iter().map(|(k, v)| (TagKey::parse(k), v.clone())).collect());
+        let stat = stat_for(aggregation)?;
+        let v = self.snapshot.query(self.registry, self.interner, id, &filter, stat, Latency::Corrected)?;
+        // Durations are recorded in µs; thresholds speak milliseconds (k6).
+        let time = self.registry.def(id).unit == Unit::Microseconds;
+        Ok::<f64, ()>(if time && !matches!(aggregation, Aggregation::Count) { v / 1000.0 } else { v }).ok()
+    }
+}

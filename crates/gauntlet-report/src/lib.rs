@@ -5,6 +5,8 @@
 //! pass/fail. Formats: the terminal summary ([`terminal`], k6's layout) and
 //! the k6-shaped summary JSON ([`k6`], for `--summary-export`).
 
+pub mod build;
+pub mod json;
 pub mod k6;
 pub mod model;
 pub mod terminal;
