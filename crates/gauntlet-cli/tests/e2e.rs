@@ -1,0 +1,306 @@
+//! The `gauntlet` binary end to end, against the embedded demo service on
+//! 127.0.0.1: exit codes, hostile inputs, the summary and result files,
+//! every executor, interruption, and the coordinated-omission stall test.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_gauntlet"));
+    c.env("NO_COLOR", "1");
+    c
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn write(dir: &Path, name: &str, content: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, content).unwrap();
+    p
+}
+
+fn json(path: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+#[test]
+fn every_example_validates() {
+    for e in ["quickstart.yaml", "items-crud.yaml", "story-100-users.yaml"] {
+        let o = run(&["validate", repo().join("examples").join(e).to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(0), "{e}: {}", text(&o.stderr));
+        assert!(text(&o.stdout).contains(": ok"));
+    }
+}
+
+#[test]
+fn five_mistakes_exit_104_with_five_located_errors() {
+    let p = repo().join("crates/gauntlet-plan/tests/fixtures/five-mistakes.yaml");
+    let o = run(&["validate", p.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(104));
+    let err = text(&o.stderr);
+    let located: Vec<&str> = err.lines().filter(|l| l.starts_with("error: ") && l.contains("five-mistakes.yaml:")).collect();
+    assert_eq!(located.len(), 5, "{err}");
+    for pos in [":11:38:", ":25:13:", ":29:33:", ":30:5:", ":32:3:"] {
+        assert!(located.iter().any(|l| l.contains(pos)), "missing {pos} in {err}");
+    }
+    assert!(err.contains("5 error(s)"));
+}
+
+#[test]
+fn hostile_files_get_clear_errors_and_no_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cases: Vec<(PathBuf, &str)> = vec![
+        (write(d, "malformed.yaml", "workload:\n  operations: [a, b\n  x: 1\n"), "invalid YAML"),
+        (write(d, "empty.yaml", ""), "plan is empty"),
+        ({
+            let p = d.join("binary.yaml");
+            std::fs::write(&p, [0x7fu8, b'E', b'L', b'F', 2, 1, 1, 0, 0, 0]).unwrap();
+            p
+        }, "binary"),
+        (write(d, "deep.yaml", &format!("workload: {}{}\n", "[".repeat(50_000), "]".repeat(50_000))), "invalid YAML"),
+        (write(d, "bomb.yaml", &{
+            let mut s = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+            for i in 1..14 {
+                let p = i - 1;
+                s.push_str(&format!("a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"));
+            }
+            s
+        }), "invalid YAML"),
+        ({
+            let p = d.join("big.yaml");
+            let f = std::fs::File::create(&p).unwrap();
+            f.set_len(50 * 1024 * 1024).unwrap();
+            p
+        }, "a plan may be at most"),
+        (d.join("missing.yaml"), "cannot open plan"),
+    ];
+    for (path, expect) in cases {
+        let o = run(&["validate", path.to_str().unwrap()]);
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(104), "{}: {err}", path.display());
+        assert!(err.contains(expect), "{}: expected `{expect}` in {err}", path.display());
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
+
+#[test]
+fn plan_shows_each_scenario_timeline() {
+    let o = run(&["plan", repo().join("examples/items-crud.yaml").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    assert!(out.contains("scenario baseline  [ramping-vus, baseline test]"), "{out}");
+    assert!(out.contains("scenario steady_load  [constant-arrival-rate, load test]"), "{out}");
+    assert!(out.contains("VUs    10.0 ┤"), "{out}");
+    assert!(out.contains("iters/s    50.0 ┤"), "{out}");
+    assert!(out.contains("VU pool   60 at peak"), "{out}");
+    assert!(out.contains("≈1500 in total"), "{out}");
+}
+
+#[test]
+fn schema_command_prints_the_committed_schema() {
+    let o = run(&["schema"]);
+    let committed = std::fs::read_to_string(repo().join("schema/plan.v1.json")).unwrap();
+    assert_eq!(text(&o.stdout), committed);
+}
+
+const SHORT: &str = r#"
+version: 1
+name: short
+target:
+  url: demo
+workload:
+  operations:
+    create_then_read:
+      weight: 1
+      steps:
+        - name: create_item
+          request: {method: POST, url: /api/items, json: {name: "i {{ vu }}-{{ iter }}", data: "{{ payload('small') }}"}}
+          checks: [{status: 201}]
+          capture: {item_id: $.id}
+        - name: read_item
+          request: GET /api/items/{{ item_id }}
+          checks: [{status: 200}, {jsonPath: $.id, equals: "{{ item_id }}"}]
+    list_items:
+      weight: 1
+      request: GET /api/items?per_page=5
+scenarios:
+  closed: {executor: constant-vus, vus: 3, duration: 2s}
+sla:
+  - {name: reads are fast, metric: "http_req_duration{name:read_item}", objective: p(95) < 2s}
+thresholds:
+  checks: ["rate == 1"]
+  http_req_failed: ["rate < 1%"]
+"#;
+
+#[test]
+fn a_short_run_writes_k6_summary_and_a_schema_valid_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = write(dir.path(), "short.yaml", SHORT);
+    let (sum, res) = (dir.path().join("summary.json"), dir.path().join("result.json"));
+    let o = run(&["run", plan.to_str().unwrap(), "-q", "--summary-export", sum.to_str().unwrap(), "--out", &format!("json={}", res.display())]);
+    let out = text(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{out}\n{}", text(&o.stderr));
+    assert!(out.contains("█ THRESHOLDS") && out.contains("✓ 'rate == 1'"), "{out}");
+    assert!(out.contains("█ SLA") && out.contains("PASS"), "{out}");
+    assert!(out.contains("█ VERDICT: GO"), "{out}");
+    // k6 summary shape.
+    let s = json(&sum);
+    let d = &s["metrics"]["http_req_duration"];
+    assert_eq!(d["type"], "trend");
+    assert_eq!(d["contains"], "time");
+    for k in ["avg", "min", "med", "max", "p(90)", "p(95)"] {
+        assert!(d["values"][k].is_number(), "{k}");
+    }
+    assert_eq!(s["metrics"]["checks"]["thresholds"]["rate == 1"]["ok"], true);
+    assert!(s["metrics"]["http_reqs"]["values"]["count"].as_f64().unwrap() > 10.0);
+    assert!(s["state"]["testRunDurationMs"].as_f64().unwrap() >= 2000.0);
+    let group = s["root_group"]["groups"].as_array().unwrap().iter().find(|g| g["name"] == "create_then_read").unwrap();
+    assert!(group["checks"].as_array().unwrap().iter().all(|c| c["fails"] == 0));
+    // Every read used a captured id: reads equal creates, and all succeeded.
+    let r = json(&res);
+    let schema: Value = serde_json::from_str(&std::fs::read_to_string(repo().join("schema/result.v1.json")).unwrap()).unwrap();
+    let v = jsonschema::validator_for(&schema).unwrap();
+    let errs: Vec<String> = v.iter_errors(&r).take(5).map(|e| format!("{e} at {}", e.instance_path())).collect();
+    assert!(errs.is_empty(), "{errs:#?}");
+    let ops = r["summary"]["operations"].as_array().unwrap();
+    let count = |n: &str| ops.iter().find(|o| o["name"] == n).map(|o| o["requests"].as_u64().unwrap()).unwrap_or(0);
+    assert!(count("create_item") > 0);
+    assert_eq!(count("create_item"), count("read_item"));
+    assert!(r["timeline"]["intervals"].as_array().unwrap().len() >= 2);
+}
+
+#[test]
+fn a_threshold_that_cannot_hold_exits_99() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = write(dir.path(), "fail.yaml", "target: demo\nworkload: {operations: {list: GET /api/items}}\nscenarios: {s: {executor: shared-iterations, vus: 2, iterations: 10}}\nthresholds:\n  http_req_duration: [\"p(95) < 1us\"]\n");
+    let o = run(&["run", plan.to_str().unwrap(), "-q"]);
+    assert_eq!(o.status.code(), Some(99), "{}", text(&o.stderr));
+    assert!(text(&o.stdout).contains("✗ 'p(95) < 1us'"));
+    assert!(text(&o.stdout).contains("NO-GO"));
+}
+
+#[test]
+fn abort_on_fail_stops_the_run_early() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = write(
+        dir.path(),
+        "abort.yaml",
+        "target: {url: demo, demo: {errorRate: 1.0}}\nworkload: {operations: {list: GET /api/items}}\nscenarios: {s: {executor: constant-vus, vus: 2, duration: 60s}}\nthresholds:\n  http_req_failed: [{threshold: rate < 10%, abortOnFail: true, delayAbortEval: 1s}]\n",
+    );
+    let t = Instant::now();
+    let o = run(&["run", plan.to_str().unwrap(), "-q"]);
+    assert_eq!(o.status.code(), Some(99));
+    assert!(t.elapsed() < Duration::from_secs(20), "aborted early");
+    assert!(text(&o.stdout).contains("run interrupted: threshold with abortOnFail failed"), "{}", text(&o.stdout));
+    assert!(text(&o.stdout).contains("http_500"), "errors by kind are shown");
+}
+
+#[test]
+fn every_executor_against_the_demo() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = write(
+        dir.path(),
+        "all.yaml",
+        r#"
+target: demo
+workload: {operations: {health: GET /health}}
+scenarios:
+  shared: {executor: shared-iterations, vus: 4, iterations: 20}
+  per_vu: {executor: per-vu-iterations, vus: 3, iterations: 5}
+  constant: {executor: constant-vus, vus: 2, duration: 2s}
+  ramping: {executor: ramping-vus, startVUs: 0, stages: [{duration: 1s, target: 3}, {duration: 1s, target: 3}], gracefulRampDown: 1s}
+  rate: {executor: constant-arrival-rate, rate: 50, duration: 2s, preAllocatedVUs: 5, maxVUs: 20}
+  ramp_rate: {executor: ramping-arrival-rate, startRate: 0, stages: [{duration: 2s, target: 100}], preAllocatedVUs: 5, maxVUs: 50}
+"#,
+    );
+    let sum = dir.path().join("s.json");
+    let o = run(&["run", plan.to_str().unwrap(), "-q", "--out", &format!("json={}", sum.display())]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let r = json(&sum);
+    let sc = |n: &str| r["summary"]["scenarios"].as_array().unwrap().iter().find(|s| s["name"] == n).unwrap().clone();
+    assert_eq!(sc("shared")["iterations"], 20);
+    assert_eq!(sc("per_vu")["iterations"], 15);
+    let rate = sc("rate")["iterations"].as_u64().unwrap() + sc("rate")["dropped"].as_u64().unwrap();
+    assert!((99..=101).contains(&rate), "{rate}");
+    let ramp = sc("ramp_rate")["iterations"].as_u64().unwrap() + sc("ramp_rate")["dropped"].as_u64().unwrap();
+    assert!((99..=101).contains(&ramp), "{ramp}");
+    assert!(sc("constant")["iterations"].as_u64().unwrap() > 10);
+    assert_eq!(sc("ramping")["vus_max"], 3);
+}
+
+fn interrupt(pid: u32) {
+    let _ = Command::new("kill").args(["-INT", &pid.to_string()]).status();
+}
+
+#[test]
+fn graceful_and_hard_interruption_still_write_results() {
+    let dir = tempfile::tempdir().unwrap();
+    // Graceful: one SIGINT; short iterations finish, files are written, exit 105.
+    let plan = write(dir.path(), "long.yaml", "target: demo\nworkload: {operations: {list: GET /api/items}}\nscenarios: {s: {executor: constant-vus, vus: 2, duration: 60s}}\n");
+    let (sum, res) = (dir.path().join("g-sum.json"), dir.path().join("g-res.json"));
+    let child = bin()
+        .args(["run", plan.to_str().unwrap(), "-q", "--summary-export", sum.to_str().unwrap(), "--out", &format!("json={}", res.display())])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    interrupt(child.id());
+    let t = Instant::now();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(105), "{}", text(&o.stderr));
+    assert!(t.elapsed() < Duration::from_secs(15));
+    assert!(text(&o.stdout).contains("run interrupted: stopped by signal"));
+    assert!(json(&sum)["metrics"]["http_reqs"]["values"]["count"].as_f64().unwrap() > 0.0);
+    assert_eq!(json(&res)["schemaVersion"], 1);
+    // Hard: iterations that take 20 s would get 30 s of gracefulStop; the
+    // second SIGINT interrupts them at once.
+    let plan = write(dir.path(), "stuck.yaml", "target: {url: demo, demo: {latency: 20s}}\nworkload: {operations: {list: GET /api/items}}\nscenarios: {s: {executor: constant-vus, vus: 2, duration: 60s}}\n");
+    let res = dir.path().join("h-res.json");
+    let child = bin().args(["run", plan.to_str().unwrap(), "-q", "--out", &format!("json={}", res.display())]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    interrupt(child.id());
+    std::thread::sleep(Duration::from_millis(500));
+    interrupt(child.id());
+    let t = Instant::now();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(105), "{}", text(&o.stderr));
+    assert!(t.elapsed() < Duration::from_secs(10), "the second signal does not wait for gracefulStop");
+    let r = json(&res);
+    let s = r["summary"]["scenarios"][0].clone();
+    assert_eq!(s["interrupted"], 2, "{s}");
+}
+
+#[test]
+fn coordinated_omission_stall_is_measured_from_the_intended_start() {
+    // Open model at 200/s for 10 s against a service frozen 1 s every 5 s:
+    // 20% of requests wait U(0, 1 s): corrected p90 ≈ 500 ms, p99 ≈ 950 ms.
+    let dir = tempfile::tempdir().unwrap();
+    let plan = write(
+        dir.path(),
+        "stall.yaml",
+        "target: {url: demo, demo: {stall: {every: 5s, duration: 1s}}}\nworkload: {operations: {list: GET /api/items?per_page=1}}\nscenarios: {s: {executor: constant-arrival-rate, rate: 200, duration: 10s, preAllocatedVUs: 250, maxVUs: 400}}\n",
+    );
+    let res = dir.path().join("r.json");
+    let o = run(&["run", plan.to_str().unwrap(), "-q", "--out", &format!("json={}", res.display())]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let r = json(&res);
+    let row = r["summary"]["metrics"].as_array().unwrap().iter().find(|m| m["name"] == "http_req_duration" && m["tags"].as_array().unwrap().is_empty()).unwrap().clone();
+    let p = |q: f64| row["values"]["stats"]["percentiles"].as_array().unwrap().iter().find(|x| (x[0].as_f64().unwrap() - q).abs() < 1e-9).unwrap()[1].as_f64().unwrap();
+    assert!((p(90.0) - 500.0).abs() < 80.0, "p90 {}", p(90.0));
+    assert!((p(99.0) - 950.0).abs() < 80.0, "p99 {}", p(99.0));
+    assert_eq!(r["summary"]["scenarios"][0]["dropped"], 0);
+}
