@@ -391,11 +391,29 @@ impl MetricSource for SnapshotSource<'_> {
     fn value(&self, selector: &MetricSelector, aggregation: Aggregation) -> Option<f64> {
         use gauntlet_metrics::{Latency, TagFilter, TagKey, Unit};
         let id = self.registry.get(&selector.metric)?;
-        let filter = TagFilter(selector.tags.iter().map(|(k, v)| (TagKey::parse(k), v.clone())).collect());
+        let filter = TagFilter(
+            selector
+                .tags
+                .iter()
+                .map(|(k, v)| (TagKey::parse(k), v.clone()))
+                .collect(),
+        );
         let stat = stat_for(aggregation)?;
-        let v = self.snapshot.query(self.registry, self.interner, id, &filter, stat, Latency::Corrected)?;
+        let v = self.snapshot.query(
+            self.registry,
+            self.interner,
+            id,
+            &filter,
+            stat,
+            Latency::Corrected,
+        )?;
         // Durations are recorded in µs; thresholds speak milliseconds (k6).
         let time = self.registry.def(id).unit == Unit::Microseconds;
-        Ok::<f64, ()>(if time && !matches!(aggregation, Aggregation::Count) { v / 1000.0 } else { v }).ok()
+        Ok::<f64, ()>(if time && !matches!(aggregation, Aggregation::Count) {
+            v / 1000.0
+        } else {
+            v
+        })
+        .ok()
     }
 }

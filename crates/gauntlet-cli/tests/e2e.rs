@@ -38,7 +38,10 @@ fn json(path: &Path) -> Value {
 #[test]
 fn every_example_validates() {
     for e in ["quickstart.yaml", "items-crud.yaml", "story-100-users.yaml"] {
-        let o = run(&["validate", repo().join("examples").join(e).to_str().unwrap()]);
+        let o = run(&[
+            "validate",
+            repo().join("examples").join(e).to_str().unwrap(),
+        ]);
         assert_eq!(o.status.code(), Some(0), "{e}: {}", text(&o.stderr));
         assert!(text(&o.stdout).contains(": ok"));
     }
@@ -50,10 +53,16 @@ fn five_mistakes_exit_104_with_five_located_errors() {
     let o = run(&["validate", p.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(104));
     let err = text(&o.stderr);
-    let located: Vec<&str> = err.lines().filter(|l| l.starts_with("error: ") && l.contains("five-mistakes.yaml:")).collect();
+    let located: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("error: ") && l.contains("five-mistakes.yaml:"))
+        .collect();
     assert_eq!(located.len(), 5, "{err}");
     for pos in [":11:38:", ":25:13:", ":29:33:", ":30:5:", ":32:3:"] {
-        assert!(located.iter().any(|l| l.contains(pos)), "missing {pos} in {err}");
+        assert!(
+            located.iter().any(|l| l.contains(pos)),
+            "missing {pos} in {err}"
+        );
     }
     assert!(err.contains("5 error(s)"));
 }
@@ -63,46 +72,82 @@ fn hostile_files_get_clear_errors_and_no_panic() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let cases: Vec<(PathBuf, &str)> = vec![
-        (write(d, "malformed.yaml", "workload:\n  operations: [a, b\n  x: 1\n"), "invalid YAML"),
+        (
+            write(
+                d,
+                "malformed.yaml",
+                "workload:\n  operations: [a, b\n  x: 1\n",
+            ),
+            "invalid YAML",
+        ),
         (write(d, "empty.yaml", ""), "plan is empty"),
-        ({
-            let p = d.join("binary.yaml");
-            std::fs::write(&p, [0x7fu8, b'E', b'L', b'F', 2, 1, 1, 0, 0, 0]).unwrap();
-            p
-        }, "binary"),
-        (write(d, "deep.yaml", &format!("workload: {}{}\n", "[".repeat(50_000), "]".repeat(50_000))), "invalid YAML"),
-        (write(d, "bomb.yaml", &{
-            let mut s = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
-            for i in 1..14 {
-                let p = i - 1;
-                s.push_str(&format!("a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"));
-            }
-            s
-        }), "invalid YAML"),
-        ({
-            let p = d.join("big.yaml");
-            let f = std::fs::File::create(&p).unwrap();
-            f.set_len(50 * 1024 * 1024).unwrap();
-            p
-        }, "a plan may be at most"),
+        (
+            {
+                let p = d.join("binary.yaml");
+                std::fs::write(&p, [0x7fu8, b'E', b'L', b'F', 2, 1, 1, 0, 0, 0]).unwrap();
+                p
+            },
+            "binary",
+        ),
+        (
+            write(
+                d,
+                "deep.yaml",
+                &format!("workload: {}{}\n", "[".repeat(50_000), "]".repeat(50_000)),
+            ),
+            "invalid YAML",
+        ),
+        (
+            write(d, "bomb.yaml", &{
+                let mut s = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+                for i in 1..14 {
+                    let p = i - 1;
+                    s.push_str(&format!("a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"));
+                }
+                s
+            }),
+            "invalid YAML",
+        ),
+        (
+            {
+                let p = d.join("big.yaml");
+                let f = std::fs::File::create(&p).unwrap();
+                f.set_len(50 * 1024 * 1024).unwrap();
+                p
+            },
+            "a plan may be at most",
+        ),
         (d.join("missing.yaml"), "cannot open plan"),
     ];
     for (path, expect) in cases {
         let o = run(&["validate", path.to_str().unwrap()]);
         let err = text(&o.stderr);
         assert_eq!(o.status.code(), Some(104), "{}: {err}", path.display());
-        assert!(err.contains(expect), "{}: expected `{expect}` in {err}", path.display());
+        assert!(
+            err.contains(expect),
+            "{}: expected `{expect}` in {err}",
+            path.display()
+        );
         assert!(!err.contains("panicked"), "{err}");
     }
 }
 
 #[test]
 fn plan_shows_each_scenario_timeline() {
-    let o = run(&["plan", repo().join("examples/items-crud.yaml").to_str().unwrap()]);
+    let o = run(&[
+        "plan",
+        repo().join("examples/items-crud.yaml").to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     let out = text(&o.stdout);
-    assert!(out.contains("scenario baseline  [ramping-vus, baseline test]"), "{out}");
-    assert!(out.contains("scenario steady_load  [constant-arrival-rate, load test]"), "{out}");
+    assert!(
+        out.contains("scenario baseline  [ramping-vus, baseline test]"),
+        "{out}"
+    );
+    assert!(
+        out.contains("scenario steady_load  [constant-arrival-rate, load test]"),
+        "{out}"
+    );
     assert!(out.contains("VUs    10.0 ┤"), "{out}");
     assert!(out.contains("iters/s    50.0 ┤"), "{out}");
     assert!(out.contains("VU pool   60 at peak"), "{out}");
@@ -149,11 +194,25 @@ thresholds:
 fn a_short_run_writes_k6_summary_and_a_schema_valid_result() {
     let dir = tempfile::tempdir().unwrap();
     let plan = write(dir.path(), "short.yaml", SHORT);
-    let (sum, res) = (dir.path().join("summary.json"), dir.path().join("result.json"));
-    let o = run(&["run", plan.to_str().unwrap(), "-q", "--summary-export", sum.to_str().unwrap(), "--out", &format!("json={}", res.display())]);
+    let (sum, res) = (
+        dir.path().join("summary.json"),
+        dir.path().join("result.json"),
+    );
+    let o = run(&[
+        "run",
+        plan.to_str().unwrap(),
+        "-q",
+        "--summary-export",
+        sum.to_str().unwrap(),
+        "--out",
+        &format!("json={}", res.display()),
+    ]);
     let out = text(&o.stdout);
     assert_eq!(o.status.code(), Some(0), "{out}\n{}", text(&o.stderr));
-    assert!(out.contains("█ THRESHOLDS") && out.contains("✓ 'rate == 1'"), "{out}");
+    assert!(
+        out.contains("█ THRESHOLDS") && out.contains("✓ 'rate == 1'"),
+        "{out}"
+    );
     assert!(out.contains("█ SLA") && out.contains("PASS"), "{out}");
     assert!(out.contains("█ VERDICT: GO"), "{out}");
     // k6 summary shape.
@@ -164,19 +223,50 @@ fn a_short_run_writes_k6_summary_and_a_schema_valid_result() {
     for k in ["avg", "min", "med", "max", "p(90)", "p(95)"] {
         assert!(d["values"][k].is_number(), "{k}");
     }
-    assert_eq!(s["metrics"]["checks"]["thresholds"]["rate == 1"]["ok"], true);
-    assert!(s["metrics"]["http_reqs"]["values"]["count"].as_f64().unwrap() > 10.0);
+    assert_eq!(
+        s["metrics"]["checks"]["thresholds"]["rate == 1"]["ok"],
+        true
+    );
+    assert!(
+        s["metrics"]["http_reqs"]["values"]["count"]
+            .as_f64()
+            .unwrap()
+            > 10.0
+    );
     assert!(s["state"]["testRunDurationMs"].as_f64().unwrap() >= 2000.0);
-    let group = s["root_group"]["groups"].as_array().unwrap().iter().find(|g| g["name"] == "create_then_read").unwrap();
-    assert!(group["checks"].as_array().unwrap().iter().all(|c| c["fails"] == 0));
+    let group = s["root_group"]["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["name"] == "create_then_read")
+        .unwrap();
+    assert!(
+        group["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["fails"] == 0)
+    );
     // Every read used a captured id: reads equal creates, and all succeeded.
     let r = json(&res);
-    let schema: Value = serde_json::from_str(&std::fs::read_to_string(repo().join("schema/result.v1.json")).unwrap()).unwrap();
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("schema/result.v1.json")).unwrap(),
+    )
+    .unwrap();
     let v = jsonschema::validator_for(&schema).unwrap();
-    let errs: Vec<String> = v.iter_errors(&r).take(5).map(|e| format!("{e} at {}", e.instance_path())).collect();
+    let errs: Vec<String> = v
+        .iter_errors(&r)
+        .take(5)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
     assert!(errs.is_empty(), "{errs:#?}");
     let ops = r["summary"]["operations"].as_array().unwrap();
-    let count = |n: &str| ops.iter().find(|o| o["name"] == n).map(|o| o["requests"].as_u64().unwrap()).unwrap_or(0);
+    let count = |n: &str| {
+        ops.iter()
+            .find(|o| o["name"] == n)
+            .map(|o| o["requests"].as_u64().unwrap())
+            .unwrap_or(0)
+    };
     assert!(count("create_item") > 0);
     assert_eq!(count("create_item"), count("read_item"));
     assert!(r["timeline"]["intervals"].as_array().unwrap().len() >= 2);
@@ -185,7 +275,11 @@ fn a_short_run_writes_k6_summary_and_a_schema_valid_result() {
 #[test]
 fn a_threshold_that_cannot_hold_exits_99() {
     let dir = tempfile::tempdir().unwrap();
-    let plan = write(dir.path(), "fail.yaml", "target: demo\nworkload: {operations: {list: GET /api/items}}\nscenarios: {s: {executor: shared-iterations, vus: 2, iterations: 10}}\nthresholds:\n  http_req_duration: [\"p(95) < 1us\"]\n");
+    let plan = write(
+        dir.path(),
+        "fail.yaml",
+        "target: demo\nworkload: {operations: {list: GET /api/items}}\nscenarios: {s: {executor: shared-iterations, vus: 2, iterations: 10}}\nthresholds:\n  http_req_duration: [\"p(95) < 1us\"]\n",
+    );
     let o = run(&["run", plan.to_str().unwrap(), "-q"]);
     assert_eq!(o.status.code(), Some(99), "{}", text(&o.stderr));
     assert!(text(&o.stdout).contains("✗ 'p(95) < 1us'"));
@@ -204,8 +298,15 @@ fn abort_on_fail_stops_the_run_early() {
     let o = run(&["run", plan.to_str().unwrap(), "-q"]);
     assert_eq!(o.status.code(), Some(99));
     assert!(t.elapsed() < Duration::from_secs(20), "aborted early");
-    assert!(text(&o.stdout).contains("run interrupted: threshold with abortOnFail failed"), "{}", text(&o.stdout));
-    assert!(text(&o.stdout).contains("http_500"), "errors by kind are shown");
+    assert!(
+        text(&o.stdout).contains("run interrupted: threshold with abortOnFail failed"),
+        "{}",
+        text(&o.stdout)
+    );
+    assert!(
+        text(&o.stdout).contains("http_500"),
+        "errors by kind are shown"
+    );
 }
 
 #[test]
@@ -227,32 +328,61 @@ scenarios:
 "#,
     );
     let sum = dir.path().join("s.json");
-    let o = run(&["run", plan.to_str().unwrap(), "-q", "--out", &format!("json={}", sum.display())]);
+    let o = run(&[
+        "run",
+        plan.to_str().unwrap(),
+        "-q",
+        "--out",
+        &format!("json={}", sum.display()),
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     let r = json(&sum);
-    let sc = |n: &str| r["summary"]["scenarios"].as_array().unwrap().iter().find(|s| s["name"] == n).unwrap().clone();
+    let sc = |n: &str| {
+        r["summary"]["scenarios"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == n)
+            .unwrap()
+            .clone()
+    };
     assert_eq!(sc("shared")["iterations"], 20);
     assert_eq!(sc("per_vu")["iterations"], 15);
     let rate = sc("rate")["iterations"].as_u64().unwrap() + sc("rate")["dropped"].as_u64().unwrap();
     assert!((99..=101).contains(&rate), "{rate}");
-    let ramp = sc("ramp_rate")["iterations"].as_u64().unwrap() + sc("ramp_rate")["dropped"].as_u64().unwrap();
+    let ramp = sc("ramp_rate")["iterations"].as_u64().unwrap()
+        + sc("ramp_rate")["dropped"].as_u64().unwrap();
     assert!((99..=101).contains(&ramp), "{ramp}");
     assert!(sc("constant")["iterations"].as_u64().unwrap() > 10);
     assert_eq!(sc("ramping")["vus_max"], 3);
 }
 
 fn interrupt(pid: u32) {
-    let _ = Command::new("kill").args(["-INT", &pid.to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status();
 }
 
 #[test]
 fn graceful_and_hard_interruption_still_write_results() {
     let dir = tempfile::tempdir().unwrap();
     // Graceful: one SIGINT; short iterations finish, files are written, exit 105.
-    let plan = write(dir.path(), "long.yaml", "target: demo\nworkload: {operations: {list: GET /api/items}}\nscenarios: {s: {executor: constant-vus, vus: 2, duration: 60s}}\n");
+    let plan = write(
+        dir.path(),
+        "long.yaml",
+        "target: demo\nworkload: {operations: {list: GET /api/items}}\nscenarios: {s: {executor: constant-vus, vus: 2, duration: 60s}}\n",
+    );
     let (sum, res) = (dir.path().join("g-sum.json"), dir.path().join("g-res.json"));
     let child = bin()
-        .args(["run", plan.to_str().unwrap(), "-q", "--summary-export", sum.to_str().unwrap(), "--out", &format!("json={}", res.display())])
+        .args([
+            "run",
+            plan.to_str().unwrap(),
+            "-q",
+            "--summary-export",
+            sum.to_str().unwrap(),
+            "--out",
+            &format!("json={}", res.display()),
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -264,13 +394,33 @@ fn graceful_and_hard_interruption_still_write_results() {
     assert_eq!(o.status.code(), Some(105), "{}", text(&o.stderr));
     assert!(t.elapsed() < Duration::from_secs(15));
     assert!(text(&o.stdout).contains("run interrupted: stopped by signal"));
-    assert!(json(&sum)["metrics"]["http_reqs"]["values"]["count"].as_f64().unwrap() > 0.0);
+    assert!(
+        json(&sum)["metrics"]["http_reqs"]["values"]["count"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
     assert_eq!(json(&res)["schemaVersion"], 1);
     // Hard: iterations that take 20 s would get 30 s of gracefulStop; the
     // second SIGINT interrupts them at once.
-    let plan = write(dir.path(), "stuck.yaml", "target: {url: demo, demo: {latency: 20s}}\nworkload: {operations: {list: GET /api/items}}\nscenarios: {s: {executor: constant-vus, vus: 2, duration: 60s}}\n");
+    let plan = write(
+        dir.path(),
+        "stuck.yaml",
+        "target: {url: demo, demo: {latency: 20s}}\nworkload: {operations: {list: GET /api/items}}\nscenarios: {s: {executor: constant-vus, vus: 2, duration: 60s}}\n",
+    );
     let res = dir.path().join("h-res.json");
-    let child = bin().args(["run", plan.to_str().unwrap(), "-q", "--out", &format!("json={}", res.display())]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let child = bin()
+        .args([
+            "run",
+            plan.to_str().unwrap(),
+            "-q",
+            "--out",
+            &format!("json={}", res.display()),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     std::thread::sleep(Duration::from_secs(2));
     interrupt(child.id());
     std::thread::sleep(Duration::from_millis(500));
@@ -278,7 +428,10 @@ fn graceful_and_hard_interruption_still_write_results() {
     let t = Instant::now();
     let o = child.wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(105), "{}", text(&o.stderr));
-    assert!(t.elapsed() < Duration::from_secs(10), "the second signal does not wait for gracefulStop");
+    assert!(
+        t.elapsed() < Duration::from_secs(10),
+        "the second signal does not wait for gracefulStop"
+    );
     let r = json(&res);
     let s = r["summary"]["scenarios"][0].clone();
     assert_eq!(s["interrupted"], 2, "{s}");
@@ -295,11 +448,32 @@ fn coordinated_omission_stall_is_measured_from_the_intended_start() {
         "target: {url: demo, demo: {stall: {every: 5s, duration: 1s}}}\nworkload: {operations: {list: GET /api/items?per_page=1}}\nscenarios: {s: {executor: constant-arrival-rate, rate: 200, duration: 10s, preAllocatedVUs: 250, maxVUs: 400}}\n",
     );
     let res = dir.path().join("r.json");
-    let o = run(&["run", plan.to_str().unwrap(), "-q", "--out", &format!("json={}", res.display())]);
+    let o = run(&[
+        "run",
+        plan.to_str().unwrap(),
+        "-q",
+        "--out",
+        &format!("json={}", res.display()),
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     let r = json(&res);
-    let row = r["summary"]["metrics"].as_array().unwrap().iter().find(|m| m["name"] == "http_req_duration" && m["tags"].as_array().unwrap().is_empty()).unwrap().clone();
-    let p = |q: f64| row["values"]["stats"]["percentiles"].as_array().unwrap().iter().find(|x| (x[0].as_f64().unwrap() - q).abs() < 1e-9).unwrap()[1].as_f64().unwrap();
+    let row = r["summary"]["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "http_req_duration" && m["tags"].as_array().unwrap().is_empty())
+        .unwrap()
+        .clone();
+    let p = |q: f64| {
+        row["values"]["stats"]["percentiles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| (x[0].as_f64().unwrap() - q).abs() < 1e-9)
+            .unwrap()[1]
+            .as_f64()
+            .unwrap()
+    };
     assert!((p(90.0) - 500.0).abs() < 80.0, "p90 {}", p(90.0));
     assert!((p(99.0) - 950.0).abs() < 80.0, "p99 {}", p(99.0));
     assert_eq!(r["summary"]["scenarios"][0]["dropped"], 0);

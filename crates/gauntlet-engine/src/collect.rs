@@ -6,7 +6,10 @@
 //! needs are resolved once here ([`Ids`]).
 
 use crate::executor::ScenarioState;
-use gauntlet_metrics::{MetricId, MetricKind, Recorder, Registry, SeriesKey, Snapshot, TagInterner, TagKey, TagSet, Timeline, Unit};
+use gauntlet_metrics::{
+    MetricId, MetricKind, Recorder, Registry, SeriesKey, Snapshot, TagInterner, TagKey, TagSet,
+    Timeline, Unit,
+};
 use gauntlet_plan::Plan;
 use gauntlet_plan::catalog::{BUILTIN_METRICS, MetricType, ValueUnit};
 use std::collections::HashMap;
@@ -125,10 +128,17 @@ impl Collector {
         let scenario_tags = plan
             .scenarios
             .iter()
-            .map(|s| interner.intern(TagSet::new([(TagKey::Scenario, Arc::<str>::from(s.name.as_str()))])))
+            .map(|s| {
+                interner.intern(TagSet::new([(
+                    TagKey::Scenario,
+                    Arc::<str>::from(s.name.as_str()),
+                )]))
+            })
             .collect();
         Collector {
-            shards: (0..shards.max(1)).map(|_| Arc::new(Mutex::new(Recorder::new(registry.clone())))).collect(),
+            shards: (0..shards.max(1))
+                .map(|_| Arc::new(Mutex::new(Recorder::new(registry.clone()))))
+                .collect(),
             registry,
             interner,
             ids: Arc::new(ids),
@@ -150,7 +160,10 @@ impl Collector {
         let now_ms = elapsed.as_millis() as u64;
         let mut snap = Snapshot::new(self.last_ms, now_ms.max(self.last_ms));
         for s in &self.shards {
-            let part = s.lock().unwrap_or_else(|p| p.into_inner()).take_interval(self.last_ms, now_ms);
+            let part = s
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take_interval(self.last_ms, now_ms);
             snap.merge(&part);
         }
         snap.start_ms = self.last_ms;
@@ -163,16 +176,37 @@ impl Collector {
             let dropped = st.dropped.load(Ordering::Relaxed);
             let delta = dropped.saturating_sub(self.dropped_seen[i]);
             if delta > 0 {
-                rec.add_counter(SeriesKey { metric: self.ids.dropped_iterations, tags: self.scenario_tags[i] }, delta as f64);
+                rec.add_counter(
+                    SeriesKey {
+                        metric: self.ids.dropped_iterations,
+                        tags: self.scenario_tags[i],
+                    },
+                    delta as f64,
+                );
                 self.dropped_seen[i] = dropped;
             }
         }
         let none = self.interner.intern(TagSet::default());
-        rec.set_gauge(SeriesKey { metric: self.ids.vus, tags: none }, vus as f64);
-        rec.set_gauge(SeriesKey { metric: self.ids.vus_max, tags: none }, vus_max as f64);
+        rec.set_gauge(
+            SeriesKey {
+                metric: self.ids.vus,
+                tags: none,
+            },
+            vus as f64,
+        );
+        rec.set_gauge(
+            SeriesKey {
+                metric: self.ids.vus_max,
+                tags: none,
+            },
+            vus_max as f64,
+        );
         snap.merge(&rec.take_interval(self.last_ms, now_ms));
         self.last_ms = now_ms;
         self.timeline.push(snap);
-        self.timeline.intervals().last().unwrap_or(self.timeline.total())
+        self.timeline
+            .intervals()
+            .last()
+            .unwrap_or(self.timeline.total())
     }
 }

@@ -11,7 +11,10 @@
 
 use crate::collect::{Collector, Ids};
 use crate::executor::{Iteration, IterationEnd, VirtualUser, VuFactory};
-use crate::flow::{self, CompiledAction, CompiledBody, CompiledRequest, CompiledStep, LazyJson, ResponseView, Workload};
+use crate::flow::{
+    self, CompiledAction, CompiledBody, CompiledRequest, CompiledStep, LazyJson, ResponseView,
+    Workload,
+};
 use crate::template::{Scope, Templates};
 use gauntlet_drivers::http::{HttpClient, HttpRequest, HttpResponse, HttpSession};
 use gauntlet_metrics::{Recorder, SeriesKey, TagInterner, TagKey, TagSet, TagSetId};
@@ -49,7 +52,14 @@ pub struct Shared {
 
 impl Shared {
     /// Build from a collector.
-    pub fn new(plan: Arc<Plan>, workload: Arc<Workload>, http: HttpClient, base_url: String, collector: &Collector, shards: usize) -> Shared {
+    pub fn new(
+        plan: Arc<Plan>,
+        workload: Arc<Workload>,
+        http: HttpClient,
+        base_url: String,
+        collector: &Collector,
+        shards: usize,
+    ) -> Shared {
         let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
         Shared {
             plan,
@@ -58,7 +68,9 @@ impl Shared {
             base_url,
             ids: collector.ids.clone(),
             interner: collector.interner.clone(),
-            shards: (0..shards.max(1) as u64).map(|i| collector.shard(i)).collect(),
+            shards: (0..shards.max(1) as u64)
+                .map(|i| collector.shard(i))
+                .collect(),
             setup: Value::UNDEFINED,
             env: Value::from_serialize_env(env),
         }
@@ -160,7 +172,11 @@ impl HttpVu {
     fn scenario_tags(&self) -> Vec<(TagKey, Arc<str>)> {
         let sc = &self.shared.plan.scenarios[self.scenario];
         let mut v = vec![(TagKey::Scenario, Arc::<str>::from(sc.name.as_str()))];
-        v.extend(sc.tags.iter().map(|(k, val)| (TagKey::parse(k), Arc::<str>::from(val.as_str()))));
+        v.extend(
+            sc.tags
+                .iter()
+                .map(|(k, val)| (TagKey::parse(k), Arc::<str>::from(val.as_str()))),
+        );
         v
     }
 
@@ -170,41 +186,80 @@ impl HttpVu {
             return *t;
         }
         let mut tags = self.scenario_tags();
-        tags.push((TagKey::Group, Arc::from(&*self.shared.workload.ops[op].name)));
-        tags.extend(self.shared.plan.workload.operations[op].tags.iter().map(|(k, v)| (TagKey::parse(k), Arc::<str>::from(v.as_str()))));
+        tags.push((
+            TagKey::Group,
+            Arc::from(&*self.shared.workload.ops[op].name),
+        ));
+        tags.extend(
+            self.shared.plan.workload.operations[op]
+                .tags
+                .iter()
+                .map(|(k, v)| (TagKey::parse(k), Arc::<str>::from(v.as_str()))),
+        );
         let id = self.shared.interner.intern(TagSet::new(tags));
         self.plain_tags.insert(key, id);
         id
     }
 
-    fn request_tags(&mut self, op: usize, step: usize, step_def: &CompiledStep, method: &http::Method, k: ReqTagKey) -> TagSetId {
+    fn request_tags(
+        &mut self,
+        op: usize,
+        step: usize,
+        step_def: &CompiledStep,
+        method: &http::Method,
+        k: ReqTagKey,
+    ) -> TagSetId {
         if let Some(t) = self.tag_cache.get(&k) {
             return *t;
         }
         let mut tags = self.scenario_tags();
-        tags.push((TagKey::Group, Arc::from(&*self.shared.workload.ops[op].name)));
+        tags.push((
+            TagKey::Group,
+            Arc::from(&*self.shared.workload.ops[op].name),
+        ));
         tags.push((TagKey::Name, Arc::from(&*step_def.name)));
         tags.push((TagKey::Method, Arc::from(method.as_str())));
         tags.push((TagKey::Status, Arc::from(k.status.to_string().as_str())));
-        tags.push((TagKey::ExpectedResponse, Arc::from(if k.expected { "true" } else { "false" })));
-        tags.push((TagKey::Proto, Arc::from(if k.http2 { "HTTP/2.0" } else { "HTTP/1.1" })));
+        tags.push((
+            TagKey::ExpectedResponse,
+            Arc::from(if k.expected { "true" } else { "false" }),
+        ));
+        tags.push((
+            TagKey::Proto,
+            Arc::from(if k.http2 { "HTTP/2.0" } else { "HTTP/1.1" }),
+        ));
         if let Some(e) = k.error {
             tags.push((TagKey::ErrorCode, Arc::from(e)));
         }
-        tags.extend(self.shared.plan.workload.operations[op].tags.iter().map(|(k, v)| (TagKey::parse(k), Arc::<str>::from(v.as_str()))));
+        tags.extend(
+            self.shared.plan.workload.operations[op]
+                .tags
+                .iter()
+                .map(|(k, v)| (TagKey::parse(k), Arc::<str>::from(v.as_str()))),
+        );
         let _ = step;
         let id = self.shared.interner.intern(TagSet::new(tags));
         self.tag_cache.insert(k, id);
         id
     }
 
-    fn check_tag(&mut self, op: usize, step: usize, check: usize, name: &str, check_name: &str) -> TagSetId {
+    fn check_tag(
+        &mut self,
+        op: usize,
+        step: usize,
+        check: usize,
+        name: &str,
+        check_name: &str,
+    ) -> TagSetId {
         let key = (op as u16, step as u16, check as u16);
         if let Some(t) = self.check_tags.get(&key) {
             return *t;
         }
         let mut tags = self.scenario_tags();
-        tags.push((TagKey::Group, Arc::from(&*self.shared.workload.ops[op].name)));
+        tags.push((
+            TagKey::Group,
+            Arc::from(&*self.shared.workload.ops[op].name),
+        ));
         tags.push((TagKey::Name, Arc::from(name)));
         tags.push((TagKey::Check, Arc::from(check_name)));
         let id = self.shared.interner.intern(TagSet::new(tags));
@@ -213,7 +268,12 @@ impl HttpVu {
     }
 
     /// Render a request template into a driver request.
-    fn build(&self, t: &Templates, r: &CompiledRequest, needs_body: bool) -> Result<HttpRequest, String> {
+    fn build(
+        &self,
+        t: &Templates,
+        r: &CompiledRequest,
+        needs_body: bool,
+    ) -> Result<HttpRequest, String> {
         let path = t.render(&r.url, &self.scope).map_err(|e| e.to_string())?;
         let mut url = if path.starts_with("http://") || path.starts_with("https://") {
             url::Url::parse(&path)
@@ -230,12 +290,21 @@ impl HttpVu {
         let mut headers = http::HeaderMap::with_capacity(r.headers.len());
         for (k, v) in &r.headers {
             let val = t.render(v, &self.scope).map_err(|e| e.to_string())?;
-            headers.append(k.clone(), http::HeaderValue::from_str(&val).map_err(|_| format!("header {k}: invalid value"))?);
+            headers.append(
+                k.clone(),
+                http::HeaderValue::from_str(&val)
+                    .map_err(|_| format!("header {k}: invalid value"))?,
+            );
         }
         let body = match &r.body {
             CompiledBody::Empty => bytes::Bytes::new(),
             CompiledBody::Json(j) => t.render_json(j, &self.scope).map_err(|e| e.to_string())?,
-            CompiledBody::Raw(x) => bytes::Bytes::from(t.render(x, &self.scope).map_err(|e| e.to_string())?.as_bytes().to_vec()),
+            CompiledBody::Raw(x) => bytes::Bytes::from(
+                t.render(x, &self.scope)
+                    .map_err(|e| e.to_string())?
+                    .as_bytes()
+                    .to_vec(),
+            ),
             CompiledBody::Form(f) => {
                 let mut ser = url::form_urlencoded::Serializer::new(String::new());
                 for (k, v) in f {
@@ -245,11 +314,23 @@ impl HttpVu {
             }
         };
         let _ = needs_body;
-        Ok(HttpRequest { method: r.method.clone(), url, headers, body, timeout: r.timeout })
+        Ok(HttpRequest {
+            method: r.method.clone(),
+            url,
+            headers,
+            body,
+            timeout: r.timeout,
+        })
     }
 
     /// Send one request and record everything about it. Returns the response.
-    async fn send(&mut self, op: usize, step: usize, req: &CompiledRequest, lag: Duration) -> Option<HttpResponse> {
+    async fn send(
+        &mut self,
+        op: usize,
+        step: usize,
+        req: &CompiledRequest,
+        lag: Duration,
+    ) -> Option<HttpResponse> {
         let workload = self.shared.workload.clone();
         let step_def = &workload.ops[op].steps[step];
         let built = self.build(&workload.templates, req, step_def.needs_body);
@@ -260,13 +341,26 @@ impl HttpVu {
                 // counted; the rest of the iteration is skipped by the caller.
                 let tags = self.group_tags(op);
                 let ids = self.shared.ids.clone();
-                self.recorder.lock().unwrap_or_else(|p| p.into_inner()).add_counter(SeriesKey { metric: ids.capture_failures, tags }, 1.0);
+                self.recorder
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .add_counter(
+                        SeriesKey {
+                            metric: ids.capture_failures,
+                            tags,
+                        },
+                        1.0,
+                    );
                 return None;
             }
         };
         let method = request.method.clone();
         let resp = self.session.send(request).await;
-        let expected = resp.error.is_none() && req.expected.iter().any(|(a, b)| (*a..=*b).contains(&resp.status));
+        let expected = resp.error.is_none()
+            && req
+                .expected
+                .iter()
+                .any(|(a, b)| (*a..=*b).contains(&resp.status));
         let key = ReqTagKey {
             op: op as u16,
             step: step as u16,
@@ -303,12 +397,18 @@ impl HttpVu {
     fn inspect(&mut self, op: usize, step: usize, resp: &HttpResponse) -> (bool, bool) {
         let workload = self.shared.workload.clone();
         let s = &workload.ops[op].steps[step];
-        let view = ResponseView { status: resp.status, headers: &resp.headers, body: &resp.body, duration: resp.timings.duration() };
+        let view = ResponseView {
+            status: resp.status,
+            headers: &resp.headers,
+            body: &resp.body,
+            duration: resp.timings.duration(),
+        };
         let mut json = LazyJson::default();
         let mut all_ok = true;
         let mut results = Vec::with_capacity(s.checks.len());
         for (i, (name, c)) in s.checks.iter().enumerate() {
-            let ok = resp.error.is_none() && flow::check(c, &view, &mut json, &workload.templates, &self.scope);
+            let ok = resp.error.is_none()
+                && flow::check(c, &view, &mut json, &workload.templates, &self.scope);
             all_ok &= ok;
             let tag = self.check_tag(op, step, i, &s.name, name);
             results.push((tag, ok));
@@ -329,10 +429,22 @@ impl HttpVu {
         let gtag = self.group_tags(op);
         let mut r = self.recorder.lock().unwrap_or_else(|p| p.into_inner());
         for (tag, ok) in results {
-            r.add_rate(SeriesKey { metric: ids.checks, tags: tag }, ok);
+            r.add_rate(
+                SeriesKey {
+                    metric: ids.checks,
+                    tags: tag,
+                },
+                ok,
+            );
         }
         if !captured {
-            r.add_counter(SeriesKey { metric: ids.capture_failures, tags: gtag }, 1.0);
+            r.add_counter(
+                SeriesKey {
+                    metric: ids.capture_failures,
+                    tags: gtag,
+                },
+                1.0,
+            );
         }
         (all_ok, captured)
     }
@@ -340,15 +452,35 @@ impl HttpVu {
     async fn poll(&mut self, op: usize, step: usize, lag: Duration) -> bool {
         let workload = self.shared.workload.clone();
         let s = &workload.ops[op].steps[step];
-        let CompiledAction::Poll { request, until, interval, timeout, metric } = &s.action else { return false };
+        let CompiledAction::Poll {
+            request,
+            until,
+            interval,
+            timeout,
+            metric,
+        } = &s.action
+        else {
+            return false;
+        };
         let start = Instant::now();
         let mut lag = lag;
         let done = loop {
-            let Some(resp) = self.send(op, step, request, lag).await else { break false };
+            let Some(resp) = self.send(op, step, request, lag).await else {
+                break false;
+            };
             lag = Duration::ZERO;
-            let view = ResponseView { status: resp.status, headers: &resp.headers, body: &resp.body, duration: resp.timings.duration() };
+            let view = ResponseView {
+                status: resp.status,
+                headers: &resp.headers,
+                body: &resp.body,
+                duration: resp.timings.duration(),
+            };
             let mut json = LazyJson::default();
-            if resp.error.is_none() && until.iter().all(|(_, c)| flow::check(c, &view, &mut json, &workload.templates, &self.scope)) {
+            if resp.error.is_none()
+                && until.iter().all(|(_, c)| {
+                    flow::check(c, &view, &mut json, &workload.templates, &self.scope)
+                })
+            {
                 let _ = self.inspect(op, step, &resp);
                 break true;
             }
@@ -359,7 +491,10 @@ impl HttpVu {
         };
         if let Some(id) = self.shared.ids.custom.get(metric).copied() {
             let tags = self.group_tags(op);
-            self.recorder.lock().unwrap_or_else(|p| p.into_inner()).record_trend(SeriesKey { metric: id, tags }, us(start.elapsed()));
+            self.recorder
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .record_trend(SeriesKey { metric: id, tags }, us(start.elapsed()));
         }
         done
     }
@@ -369,11 +504,18 @@ impl VirtualUser for HttpVu {
     async fn iterate(&mut self, it: Iteration) -> IterationEnd {
         let started = Instant::now();
         self.iterations += 1;
-        self.scope.insert("iter".into(), Value::from(self.iterations - 1));
+        self.scope
+            .insert("iter".into(), Value::from(self.iterations - 1));
         let workload = self.shared.workload.clone();
         let op = workload.mixes[self.scenario].pick(&mut self.rng);
-        let Some(op_def) = workload.ops.get(op) else { return IterationEnd::Completed };
-        let mut lag = if it.open_model { started.saturating_duration_since(it.intended_start) } else { Duration::ZERO };
+        let Some(op_def) = workload.ops.get(op) else {
+            return IterationEnd::Completed;
+        };
+        let mut lag = if it.open_model {
+            started.saturating_duration_since(it.intended_start)
+        } else {
+            Duration::ZERO
+        };
         for (si, step) in op_def.steps.iter().enumerate() {
             let ok = match &step.action {
                 CompiledAction::Request(req) => match self.send(op, si, req, lag).await {
@@ -397,11 +539,34 @@ impl VirtualUser for HttpVu {
         let ids = self.shared.ids.clone();
         let gtag = self.group_tags(op);
         {
-            let correction = if it.open_model { started.saturating_duration_since(it.intended_start) } else { Duration::ZERO };
+            let correction = if it.open_model {
+                started.saturating_duration_since(it.intended_start)
+            } else {
+                Duration::ZERO
+            };
             let mut r = self.recorder.lock().unwrap_or_else(|p| p.into_inner());
-            r.record_trend(SeriesKey { metric: ids.group_duration, tags: gtag }, us(group_time));
-            r.record_latency(SeriesKey { metric: ids.iteration_duration, tags: gtag }, us(group_time + correction), us(group_time));
-            r.add_counter(SeriesKey { metric: ids.iterations, tags: gtag }, 1.0);
+            r.record_trend(
+                SeriesKey {
+                    metric: ids.group_duration,
+                    tags: gtag,
+                },
+                us(group_time),
+            );
+            r.record_latency(
+                SeriesKey {
+                    metric: ids.iteration_duration,
+                    tags: gtag,
+                },
+                us(group_time + correction),
+                us(group_time),
+            );
+            r.add_counter(
+                SeriesKey {
+                    metric: ids.iterations,
+                    tags: gtag,
+                },
+                1.0,
+            );
         }
         // Think time after the operation (k6's sleep at the end of the default function).
         if let Some(tt) = op_def.think_time.as_ref().or(workload.think_time.as_ref()) {

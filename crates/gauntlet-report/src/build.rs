@@ -2,7 +2,9 @@
 
 use crate::model::*;
 use gauntlet_analysis::Verdict;
-use gauntlet_metrics::{Latency, MetricKind, Registry, SeriesData, Snapshot, Stat, TagFilter, TagInterner, TagKey, Unit};
+use gauntlet_metrics::{
+    Latency, MetricKind, Registry, SeriesData, Snapshot, Stat, TagFilter, TagInterner, TagKey, Unit,
+};
 use gauntlet_plan::Plan;
 use gauntlet_plan::catalog::{MetricType, ValueUnit};
 use std::collections::BTreeMap;
@@ -40,21 +42,46 @@ fn trend_stats(h: &gauntlet_metrics::Histogram, scale: f64, extra: &[f64]) -> Tr
         min: h.min() as f64 / scale,
         med: h.value_at_quantile(0.5) as f64 / scale,
         max: h.max() as f64 / scale,
-        percentiles: ps.iter().map(|p| (*p, h.value_at_quantile(p / 100.0) as f64 / scale)).collect(),
+        percentiles: ps
+            .iter()
+            .map(|p| (*p, h.value_at_quantile(p / 100.0) as f64 / scale))
+            .collect(),
     }
 }
 
 fn values(data: &SeriesData, unit: Unit, window_secs: f64, extra: &[f64]) -> Option<Values> {
-    let scale = if unit == Unit::Microseconds { 1000.0 } else { 1.0 };
+    let scale = if unit == Unit::Microseconds {
+        1000.0
+    } else {
+        1.0
+    };
     Some(match data {
-        SeriesData::Counter { sum } => Values::Counter { count: *sum, rate: sum / window_secs },
-        SeriesData::Gauge { last, min, max } => Values::Gauge { value: *last, min: *min, max: *max },
-        SeriesData::Rate { passes, total } => Values::Rate { rate: if *total > 0 { *passes as f64 / *total as f64 } else { 0.0 }, passes: *passes, fails: total - passes },
+        SeriesData::Counter { sum } => Values::Counter {
+            count: *sum,
+            rate: sum / window_secs,
+        },
+        SeriesData::Gauge { last, min, max } => Values::Gauge {
+            value: *last,
+            min: *min,
+            max: *max,
+        },
+        SeriesData::Rate { passes, total } => Values::Rate {
+            rate: if *total > 0 {
+                *passes as f64 / *total as f64
+            } else {
+                0.0
+            },
+            passes: *passes,
+            fails: total - passes,
+        },
         SeriesData::Trend(t) => {
             if t.corrected.is_empty() {
                 return None;
             }
-            Values::Trend { stats: trend_stats(&t.corrected, scale, extra), raw: t.raw.as_ref().map(|r| trend_stats(r, scale, extra)) }
+            Values::Trend {
+                stats: trend_stats(&t.corrected, scale, extra),
+                raw: t.raw.as_ref().map(|r| trend_stats(r, scale, extra)),
+            }
         }
         _ => return None,
     })
@@ -74,7 +101,14 @@ pub struct RunInfo {
 }
 
 /// Build the summary of a run.
-pub fn summarize(plan: &Plan, total: &Snapshot, registry: &Registry, interner: &TagInterner, verdict: Verdict, info: RunInfo) -> Summary {
+pub fn summarize(
+    plan: &Plan,
+    total: &Snapshot,
+    registry: &Registry,
+    interner: &TagInterner,
+    verdict: Verdict,
+    info: RunInfo,
+) -> Summary {
     let window = (info.duration_ms as f64 / 1000.0).max(1e-3);
     let extra: Vec<f64> = plan
         .options
@@ -88,41 +122,90 @@ pub fn summarize(plan: &Plan, total: &Snapshot, registry: &Registry, interner: &
     let none = TagFilter::default();
     let mut metrics = Vec::new();
     for (id, def) in registry.iter() {
-        let Some(data) = total.select(id, &none, interner) else { continue };
-        let Some(v) = values(&data, def.unit, window, &extra) else { continue };
-        metrics.push(MetricRow { name: def.name.clone(), tags: vec![], kind: kind_of(def.kind), unit: unit_of(def.unit), values: v });
+        let Some(data) = total.select(id, &none, interner) else {
+            continue;
+        };
+        let Some(v) = values(&data, def.unit, window, &extra) else {
+            continue;
+        };
+        metrics.push(MetricRow {
+            name: def.name.clone(),
+            tags: vec![],
+            kind: kind_of(def.kind),
+            unit: unit_of(def.unit),
+            values: v,
+        });
         // k6 shows the expected-response sub-metric of http_req_duration.
         if def.name == "http_req_duration" {
             let f = TagFilter(vec![(TagKey::ExpectedResponse, "true".into())]);
             if let Some(d) = total.select(id, &f, interner)
                 && let Some(v) = values(&d, def.unit, window, &extra)
             {
-                metrics.push(MetricRow { name: def.name.clone(), tags: vec![("expected_response".into(), "true".into())], kind: MetricType::Trend, unit: ValueUnit::Time, values: v });
+                metrics.push(MetricRow {
+                    name: def.name.clone(),
+                    tags: vec![("expected_response".into(), "true".into())],
+                    kind: MetricType::Trend,
+                    unit: ValueUnit::Time,
+                    values: v,
+                });
             }
         }
     }
     // Sub-metrics that thresholds or SLAs name.
-    let mut selectors: Vec<&gauntlet_plan::threshold::MetricSelector> = plan.thresholds.iter().map(|t| &t.metric).filter(|m| !m.tags.is_empty()).collect();
+    let mut selectors: Vec<&gauntlet_plan::threshold::MetricSelector> = plan
+        .thresholds
+        .iter()
+        .map(|t| &t.metric)
+        .filter(|m| !m.tags.is_empty())
+        .collect();
     selectors.dedup();
     for sel in selectors {
-        let Some(id) = registry.get(&sel.metric) else { continue };
-        if metrics.iter().any(|m| m.name == sel.metric && m.tags == sel.tags) {
+        let Some(id) = registry.get(&sel.metric) else {
+            continue;
+        };
+        if metrics
+            .iter()
+            .any(|m| m.name == sel.metric && m.tags == sel.tags)
+        {
             continue;
         }
-        let f = TagFilter(sel.tags.iter().map(|(k, v)| (TagKey::parse(k), v.clone())).collect());
+        let f = TagFilter(
+            sel.tags
+                .iter()
+                .map(|(k, v)| (TagKey::parse(k), v.clone()))
+                .collect(),
+        );
         let def = registry.def(id);
         if let Some(d) = total.select(id, &f, interner)
             && let Some(v) = values(&d, def.unit, window, &extra)
         {
-            let pos = metrics.iter().rposition(|m| m.name == sel.metric).map(|p| p + 1).unwrap_or(metrics.len());
-            metrics.insert(pos, MetricRow { name: sel.metric.clone(), tags: sel.tags.clone(), kind: kind_of(def.kind), unit: unit_of(def.unit), values: v });
+            let pos = metrics
+                .iter()
+                .rposition(|m| m.name == sel.metric)
+                .map(|p| p + 1)
+                .unwrap_or(metrics.len());
+            metrics.insert(
+                pos,
+                MetricRow {
+                    name: sel.metric.clone(),
+                    tags: sel.tags.clone(),
+                    kind: kind_of(def.kind),
+                    unit: unit_of(def.unit),
+                    values: v,
+                },
+            );
         }
     }
     // Checks, per (group, check), in first-seen order.
     let mut checks: Vec<CheckRow> = Vec::new();
-    let mut ops: BTreeMap<String, (u64, u64, Option<gauntlet_metrics::Histogram>)> = BTreeMap::new();
+    let mut ops: BTreeMap<String, (u64, u64, Option<gauntlet_metrics::Histogram>)> =
+        BTreeMap::new();
     let mut errors: BTreeMap<String, u64> = BTreeMap::new();
-    let (checks_id, dur_id, reqs_id) = (registry.get("checks"), registry.get("http_req_duration"), registry.get("http_reqs"));
+    let (checks_id, dur_id, reqs_id) = (
+        registry.get("checks"),
+        registry.get("http_req_duration"),
+        registry.get("http_reqs"),
+    );
     for (k, v) in &total.series {
         let tags = interner.resolve(k.tags);
         if Some(k.metric) == checks_id
@@ -130,12 +213,20 @@ pub fn summarize(plan: &Plan, total: &Snapshot, registry: &Registry, interner: &
         {
             let name = tags.get(&TagKey::Check).unwrap_or("").to_owned();
             let group = tags.get(&TagKey::Group).unwrap_or("").to_owned();
-            match checks.iter_mut().find(|c| c.name == name && c.group == group) {
+            match checks
+                .iter_mut()
+                .find(|c| c.name == name && c.group == group)
+            {
                 Some(c) => {
                     c.passes += passes;
                     c.fails += t - passes;
                 }
-                None => checks.push(CheckRow { name, group, passes: *passes, fails: t - passes }),
+                None => checks.push(CheckRow {
+                    name,
+                    group,
+                    passes: *passes,
+                    fails: t - passes,
+                }),
             }
         }
         if Some(k.metric) == dur_id
@@ -160,7 +251,9 @@ pub fn summarize(plan: &Plan, total: &Snapshot, registry: &Registry, interner: &
         {
             let code = match (tags.get(&TagKey::ErrorCode), tags.get(&TagKey::Status)) {
                 (Some(e), _) => Some(e.to_owned()),
-                (None, Some(s)) if s.parse::<u16>().is_ok_and(|s| s >= 400) => Some(format!("http_{s}")),
+                (None, Some(s)) if s.parse::<u16>().is_ok_and(|s| s >= 400) => {
+                    Some(format!("http_{s}"))
+                }
                 _ => None,
             };
             if let Some(c) = code {
@@ -172,12 +265,25 @@ pub fn summarize(plan: &Plan, total: &Snapshot, registry: &Registry, interner: &
         .into_iter()
         .filter_map(|(name, (n, failed, h))| {
             let h = h?;
-            Some(OperationRow { name, requests: n, failed_rate: if n > 0 { failed as f64 / n as f64 } else { 0.0 }, duration: trend_stats(&h, 1000.0, &[]) })
+            Some(OperationRow {
+                name,
+                requests: n,
+                failed_rate: if n > 0 { failed as f64 / n as f64 } else { 0.0 },
+                duration: trend_stats(&h, 1000.0, &[]),
+            })
         })
         .collect();
-    let mut errors: Vec<ErrorRow> = errors.into_iter().map(|(code, count)| ErrorRow { code, count }).collect();
-    errors.sort_by(|a, b| b.count.cmp(&a.count));
-    let trend_stats = plan.options.summary_trend_stats.iter().map(|a| a.to_string()).collect();
+    let mut errors: Vec<ErrorRow> = errors
+        .into_iter()
+        .map(|(code, count)| ErrorRow { code, count })
+        .collect();
+    errors.sort_by_key(|e| std::cmp::Reverse(e.count));
+    let trend_stats = plan
+        .options
+        .summary_trend_stats
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
     let _ = (Stat::Count, Latency::Corrected);
     Summary {
         plan: plan.name.clone(),

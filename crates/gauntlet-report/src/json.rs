@@ -29,9 +29,19 @@ use serde_json::{Value, json};
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// Build the result document.
-pub fn result_json(plan: &Plan, summary: &Summary, timeline: &Timeline, registry: &Registry, interner: &TagInterner) -> Value {
+pub fn result_json(
+    plan: &Plan,
+    summary: &Summary,
+    timeline: &Timeline,
+    registry: &Registry,
+    interner: &TagInterner,
+) -> Value {
     let tl = SerialTimeline {
-        intervals: timeline.intervals().iter().map(|s| s.to_serial(registry, interner)).collect(),
+        intervals: timeline
+            .intervals()
+            .iter()
+            .map(|s| s.to_serial(registry, interner))
+            .collect(),
         total: timeline.total().to_serial(registry, interner),
     };
     json!({

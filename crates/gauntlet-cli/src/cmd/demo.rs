@@ -9,10 +9,15 @@ use gauntlet_plan::duration::parse_duration;
 fn config(a: &DemoArgs) -> anyhow::Result<DemoConfig> {
     let mut c = DemoConfig::default();
     if let Some(l) = &a.latency {
-        c.latency = l.parse::<LatencyModel>().map_err(|e| anyhow::anyhow!("--latency: {e}"))?;
+        c.latency = l
+            .parse::<LatencyModel>()
+            .map_err(|e| anyhow::anyhow!("--latency: {e}"))?;
     }
     if let Some(e) = a.error_rate {
-        anyhow::ensure!((0.0..=1.0).contains(&e), "--error-rate must be between 0 and 1");
+        anyhow::ensure!(
+            (0.0..=1.0).contains(&e),
+            "--error-rate must be between 0 and 1"
+        );
         c.error_rate = e;
     }
     if let Some(p) = a.pool_size {
@@ -26,10 +31,15 @@ fn config(a: &DemoArgs) -> anyhow::Result<DemoConfig> {
         c.job_duration = parse_duration(t).map_err(|e| anyhow::anyhow!("--job-duration: {e}"))?;
     }
     if let Some(s) = &a.stall {
-        let (every, dur) = s.split_once(':').context("--stall: write EVERY:FOR, e.g. 5s:1s")?;
+        let (every, dur) = s
+            .split_once(':')
+            .context("--stall: write EVERY:FOR, e.g. 5s:1s")?;
         let every = parse_duration(every).map_err(|e| anyhow::anyhow!("--stall: {e}"))?;
         let duration = parse_duration(dur).map_err(|e| anyhow::anyhow!("--stall: {e}"))?;
-        anyhow::ensure!(duration < every, "--stall: the stall must be shorter than its period");
+        anyhow::ensure!(
+            duration < every,
+            "--stall: the stall must be shorter than its period"
+        );
         c.stall = Some(Stall { every, duration });
     }
     if let Some(n) = a.seed_items {
@@ -46,7 +56,9 @@ pub(crate) fn serve(args: DemoArgs) -> anyhow::Result<Exit> {
             return Ok(Exit::Usage);
         }
     };
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
         let server = match DemoServer::start(cfg, ([127, 0, 0, 1], args.port).into()).await {
             Ok(s) => s,
@@ -56,7 +68,9 @@ pub(crate) fn serve(args: DemoArgs) -> anyhow::Result<Exit> {
             }
         };
         println!("demo items API on {} (Ctrl-C to stop)", server.base_url());
-        println!("  POST /api/items  GET|PUT|DELETE /api/items/{{id}}  GET /api/items?page=&per_page=&q=");
+        println!(
+            "  POST /api/items  GET|PUT|DELETE /api/items/{{id}}  GET /api/items?page=&per_page=&q="
+        );
         println!("  POST /api/jobs   GET /api/jobs/{{id}}   GET /health   GET /metrics");
         let _ = tokio::signal::ctrl_c().await;
         server.shutdown().await;

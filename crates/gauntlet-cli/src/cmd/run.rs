@@ -36,7 +36,9 @@ enum Out {
 fn parse_outs(outs: &[String]) -> anyhow::Result<Vec<Out>> {
     outs.iter()
         .map(|o| {
-            let (kind, path) = o.split_once('=').with_context(|| format!("--out `{o}`: write FORMAT=FILE, e.g. json=result.json"))?;
+            let (kind, path) = o.split_once('=').with_context(|| {
+                format!("--out `{o}`: write FORMAT=FILE, e.g. json=result.json")
+            })?;
             match kind {
                 "json" => Ok(Out::Json(PathBuf::from(path))),
                 other => anyhow::bail!("--out `{other}`: unknown format (supported: json)"),
@@ -48,7 +50,11 @@ fn parse_outs(outs: &[String]) -> anyhow::Result<Vec<Out>> {
 /// A plan for `gauntlet run --url URL` without a plan file: every VU GETs the URL.
 fn url_only_plan(url: &str) -> anyhow::Result<(String, String)> {
     let parsed = url::Url::parse(url).with_context(|| format!("--url `{url}` is not a URL"))?;
-    let base = format!("{}://{}", parsed.scheme(), parsed.host_str().context("--url needs a host")?);
+    let base = format!(
+        "{}://{}",
+        parsed.scheme(),
+        parsed.host_str().context("--url needs a host")?
+    );
     let base = match parsed.port() {
         Some(p) => format!("{base}:{p}"),
         None => base,
@@ -58,7 +64,10 @@ fn url_only_plan(url: &str) -> anyhow::Result<(String, String)> {
         path.push('?');
         path.push_str(q);
     }
-    let plan = format!("version: 1\nname: quick\ntarget: {base}\nworkload:\n  operations:\n    get:\n      request: {}\n", serde_json::to_string(&format!("GET {path}"))?);
+    let plan = format!(
+        "version: 1\nname: quick\ntarget: {base}\nworkload:\n  operations:\n    get:\n      request: {}\n",
+        serde_json::to_string(&format!("GET {path}"))?
+    );
     Ok((plan, base))
 }
 
@@ -73,24 +82,59 @@ struct CliMonitor {
 impl Monitor for CliMonitor {
     fn tick(&mut self, elapsed: Duration, scenarios: &[Arc<ScenarioState>], last: bool) -> Control {
         self.collector.tick(elapsed, scenarios);
-        let source = SnapshotSource { snapshot: self.collector.timeline.total(), registry: &self.collector.registry, interner: &self.collector.interner };
-        if !self.quiet && !last && elapsed >= self.last_status + Duration::from_secs(if self.tty { 1 } else { 5 }) {
+        let source = SnapshotSource {
+            snapshot: self.collector.timeline.total(),
+            registry: &self.collector.registry,
+            interner: &self.collector.interner,
+        };
+        if !self.quiet
+            && !last
+            && elapsed >= self.last_status + Duration::from_secs(if self.tty { 1 } else { 5 })
+        {
             self.last_status = elapsed;
             let recent = self.collector.timeline.intervals().last();
             let rps = recent.and_then(|s| {
                 let id = self.collector.registry.get("http_reqs")?;
-                s.query(&self.collector.registry, &self.collector.interner, id, &Default::default(), gauntlet_metrics::Stat::Rate, gauntlet_metrics::Latency::Corrected)
+                s.query(
+                    &self.collector.registry,
+                    &self.collector.interner,
+                    id,
+                    &Default::default(),
+                    gauntlet_metrics::Stat::Rate,
+                    gauntlet_metrics::Latency::Corrected,
+                )
             });
-            let p95 = gauntlet_analysis::MetricSource::value(&source, &gauntlet_plan::threshold::MetricSelector { metric: "http_req_duration".into(), tags: vec![] }, gauntlet_plan::threshold::Aggregation::Percentile(95.0));
-            let failed = gauntlet_analysis::MetricSource::value(&source, &gauntlet_plan::threshold::MetricSelector { metric: "http_req_failed".into(), tags: vec![] }, gauntlet_plan::threshold::Aggregation::Rate);
-            let vus: u64 = scenarios.iter().map(|s| s.active_vus.load(Ordering::Relaxed)).sum();
-            let iters: u64 = scenarios.iter().map(|s| s.completed.load(Ordering::Relaxed)).sum();
+            let p95 = gauntlet_analysis::MetricSource::value(
+                &source,
+                &gauntlet_plan::threshold::MetricSelector {
+                    metric: "http_req_duration".into(),
+                    tags: vec![],
+                },
+                gauntlet_plan::threshold::Aggregation::Percentile(95.0),
+            );
+            let failed = gauntlet_analysis::MetricSource::value(
+                &source,
+                &gauntlet_plan::threshold::MetricSelector {
+                    metric: "http_req_failed".into(),
+                    tags: vec![],
+                },
+                gauntlet_plan::threshold::Aggregation::Rate,
+            );
+            let vus: u64 = scenarios
+                .iter()
+                .map(|s| s.active_vus.load(Ordering::Relaxed))
+                .sum();
+            let iters: u64 = scenarios
+                .iter()
+                .map(|s| s.completed.load(Ordering::Relaxed))
+                .sum();
             let line = format!(
                 "running {:>5.0}s / {:.0}s  VUs {vus:>4}  iterations {iters:>7}  {:>8.1} req/s  p95 {:>9}  failed {:>6.2}%",
                 elapsed.as_secs_f64(),
                 self.plan.max_duration().as_secs_f64(),
                 rps.unwrap_or(0.0),
-                p95.map(gauntlet_report::terminal::fmt_ms).unwrap_or_else(|| "-".into()),
+                p95.map(gauntlet_report::terminal::fmt_ms)
+                    .unwrap_or_else(|| "-".into()),
                 failed.unwrap_or(0.0) * 100.0
             );
             if self.tty {
@@ -103,7 +147,14 @@ impl Monitor for CliMonitor {
             eprint!("\r\x1b[2K");
         }
         let failing = should_abort(&self.plan, &source, elapsed);
-        if failing.is_empty() { Control::Continue } else { Control::Abort(format!("threshold with abortOnFail failed: {}", failing.join("; "))) }
+        if failing.is_empty() {
+            Control::Continue
+        } else {
+            Control::Abort(format!(
+                "threshold with abortOnFail failed: {}",
+                failing.join("; ")
+            ))
+        }
     }
 }
 
@@ -114,7 +165,10 @@ fn http_config(plan: &Plan) -> HttpConfig {
         request_timeout: t.timeout,
         insecure_skip_tls_verify: t.tls.insecure_skip_verify,
         ca_certs: t.tls.ca_certs.iter().map(PathBuf::from).collect(),
-        client_cert: t.tls.client_cert.as_ref().map(|(c, k)| ClientCert { cert: c.into(), key: k.into() }),
+        client_cert: t.tls.client_cert.as_ref().map(|(c, k)| ClientCert {
+            cert: c.into(),
+            key: k.into(),
+        }),
         version: match t.http.version {
             HttpVersion::Http1 => HttpVersionPref::Http1,
             HttpVersion::Http2 => HttpVersionPref::Http2,
@@ -131,7 +185,9 @@ fn http_config(plan: &Plan) -> HttpConfig {
 fn demo_config(o: &gauntlet_plan::DemoOptions) -> anyhow::Result<DemoConfig> {
     let mut c = DemoConfig::default();
     if let Some(l) = &o.latency {
-        c.latency = l.parse::<LatencyModel>().map_err(|e| anyhow::anyhow!("target.demo.latency: {e}"))?;
+        c.latency = l
+            .parse::<LatencyModel>()
+            .map_err(|e| anyhow::anyhow!("target.demo.latency: {e}"))?;
     }
     if let Some(e) = o.error_rate {
         c.error_rate = e;
@@ -161,11 +217,20 @@ pub(crate) fn run(args: RunArgs, color: bool) -> anyhow::Result<Exit> {
         Some(path) => gauntlet_plan::load_file(path, &overrides),
         None => {
             let Some(url) = &args.overrides.url else {
-                eprintln!("error: give a plan file, or --url for a quick test\n  gauntlet run examples/quickstart.yaml\n  gauntlet run --url http://127.0.0.1:8080/ --vus 10 --duration 30s");
+                eprintln!(
+                    "error: give a plan file, or --url for a quick test\n  gauntlet run examples/quickstart.yaml\n  gauntlet run --url http://127.0.0.1:8080/ --vus 10 --duration 30s"
+                );
                 return Ok(Exit::Usage);
             };
-            let (text, base) = if url == "demo" { ("version: 1\nname: quick\ntarget: demo\nworkload:\n  operations:\n    get: GET /api/items\n".to_owned(), "demo".to_owned()) } else { url_only_plan(url)? };
-            let o = Overrides { url: Some(base), ..overrides.clone() };
+            let (text, base) = if url == "demo" {
+                ("version: 1\nname: quick\ntarget: demo\nworkload:\n  operations:\n    get: GET /api/items\n".to_owned(), "demo".to_owned())
+            } else {
+                url_only_plan(url)?
+            };
+            let o = Overrides {
+                url: Some(base),
+                ..overrides.clone()
+            };
             gauntlet_plan::parse_plan("--url", text.as_bytes(), "quick", &o)
         }
     };
@@ -180,12 +245,29 @@ pub(crate) fn run(args: RunArgs, color: bool) -> anyhow::Result<Exit> {
         eprint!("{}", loaded.warnings.render(color));
     }
     let plan = Arc::new(loaded.plan);
-    let workers = args.workers.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)).max(1);
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build().context("cannot start the async runtime")?;
+    let workers = args
+        .workers
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+        })
+        .max(1);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
     rt.block_on(run_async(plan, args, outs, workers, color))
 }
 
-async fn run_async(plan: Arc<Plan>, args: RunArgs, outs: Vec<Out>, workers: usize, color: bool) -> anyhow::Result<Exit> {
+async fn run_async(
+    plan: Arc<Plan>,
+    args: RunArgs,
+    outs: Vec<Out>,
+    workers: usize,
+    color: bool,
+) -> anyhow::Result<Exit> {
     // Target.
     let (base_url, demo, target_desc) = match &plan.target.base {
         TargetBase::Demo(o) => {
@@ -229,17 +311,30 @@ async fn run_async(plan: Arc<Plan>, args: RunArgs, outs: Vec<Out>, workers: usiz
     }
     let shards = workers * 4;
     let collector = Collector::new(&plan, shards);
-    let shared = Arc::new(Shared::new(plan.clone(), workload, http, base_url, &collector, shards));
-    let factory = Arc::new(HttpVuFactory { shared, seed: plan.options.seed });
+    let shared = Arc::new(Shared::new(
+        plan.clone(),
+        workload,
+        http,
+        base_url,
+        &collector,
+        shards,
+    ));
+    let factory = Arc::new(HttpVuFactory {
+        shared,
+        seed: plan.options.seed,
+    });
     // Signals: first graceful, second hard.
     let stop = StopControl::default();
     let sig = stop.clone();
     let signals = tokio::spawn(async move {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         let mut count = 0;
         loop {
             let got = match term.as_mut() {
-                Some(t) => tokio::select! { r = tokio::signal::ctrl_c() => r.is_ok(), r = t.recv() => r.is_some() },
+                Some(t) => {
+                    tokio::select! { r = tokio::signal::ctrl_c() => r.is_ok(), r = t.recv() => r.is_some() }
+                }
                 None => tokio::signal::ctrl_c().await.is_ok(),
             };
             if !got {
@@ -247,7 +342,9 @@ async fn run_async(plan: Arc<Plan>, args: RunArgs, outs: Vec<Out>, workers: usiz
             }
             count += 1;
             if count == 1 {
-                eprintln!("\nstopping: no new iterations; running ones get their gracefulStop (press Ctrl-C again to stop at once)");
+                eprintln!(
+                    "\nstopping: no new iterations; running ones get their gracefulStop (press Ctrl-C again to stop at once)"
+                );
                 sig.graceful.cancel();
             } else {
                 eprintln!("\nstopping now");
@@ -257,10 +354,29 @@ async fn run_async(plan: Arc<Plan>, args: RunArgs, outs: Vec<Out>, workers: usiz
         }
     });
     if !args.quiet {
-        eprintln!("gauntlet: {} — {} scenario(s), up to {} VUs, {} at most, target {target_desc}", plan.name, plan.scenarios.len(), plan.peak_vus(), gauntlet_plan::duration::format_duration(plan.max_duration()));
+        eprintln!(
+            "gauntlet: {} — {} scenario(s), up to {} VUs, {} at most, target {target_desc}",
+            plan.name,
+            plan.scenarios.len(),
+            plan.peak_vus(),
+            gauntlet_plan::duration::format_duration(plan.max_duration())
+        );
     }
-    let mut monitor = CliMonitor { collector, plan: plan.clone(), quiet: args.quiet, tty: std::io::stderr().is_terminal(), last_status: Duration::ZERO };
-    let outcome = run_plan(plan.clone(), factory, stop.clone(), &mut monitor, Duration::from_secs(1)).await;
+    let mut monitor = CliMonitor {
+        collector,
+        plan: plan.clone(),
+        quiet: args.quiet,
+        tty: std::io::stderr().is_terminal(),
+        last_status: Duration::ZERO,
+    };
+    let outcome = run_plan(
+        plan.clone(),
+        factory,
+        stop.clone(),
+        &mut monitor,
+        Duration::from_secs(1),
+    )
+    .await;
     signals.abort();
     if let Some(d) = demo {
         d.shutdown().await;
@@ -268,7 +384,11 @@ async fn run_async(plan: Arc<Plan>, args: RunArgs, outs: Vec<Out>, workers: usiz
     // Verdict and summary.
     let c = &monitor.collector;
     let total = c.timeline.total().clone();
-    let source = SnapshotSource { snapshot: &total, registry: &c.registry, interner: &c.interner };
+    let source = SnapshotSource {
+        snapshot: &total,
+        registry: &c.registry,
+        interner: &c.interner,
+    };
     let verdict = evaluate(&plan, &source);
     let interrupted = match (&outcome.aborted, outcome.stopped) {
         (Some(why), _) => Some(why.clone()),
@@ -288,10 +408,23 @@ async fn run_async(plan: Arc<Plan>, args: RunArgs, outs: Vec<Out>, workers: usiz
             vus_max: st.allocated_vus.load(Ordering::Relaxed),
         })
         .collect();
-    let info = RunInfo { target: target_desc, duration_ms: outcome.elapsed.as_millis() as u64, interrupted, scenarios };
+    let info = RunInfo {
+        target: target_desc,
+        duration_ms: outcome.elapsed.as_millis() as u64,
+        interrupted,
+        scenarios,
+    };
     let summary = summarize(&plan, &total, &c.registry, &c.interner, verdict, info);
     let stdout_tty = std::io::stdout().is_terminal();
-    print!("{}", gauntlet_report::terminal::render(&summary, gauntlet_report::terminal::Style { color: color && stdout_tty }));
+    print!(
+        "{}",
+        gauntlet_report::terminal::render(
+            &summary,
+            gauntlet_report::terminal::Style {
+                color: color && stdout_tty
+            }
+        )
+    );
     let mut write_failed = false;
     if let Some(path) = &args.summary_export {
         let doc = gauntlet_report::k6::summary_json(&summary, stdout_tty);
@@ -303,7 +436,13 @@ async fn run_async(plan: Arc<Plan>, args: RunArgs, outs: Vec<Out>, workers: usiz
     for o in &outs {
         match o {
             Out::Json(path) => {
-                let doc = gauntlet_report::json::result_json(&plan, &summary, &c.timeline, &c.registry, &c.interner);
+                let doc = gauntlet_report::json::result_json(
+                    &plan,
+                    &summary,
+                    &c.timeline,
+                    &c.registry,
+                    &c.interner,
+                );
                 if let Err(e) = write_json(path, &doc) {
                     eprintln!("error: --out json={}: {e}", path.display());
                     write_failed = true;
