@@ -261,7 +261,8 @@ pub fn render(s: &Summary, style: Style) -> String {
             let observed = match sla.observed {
                 None => "no data".to_owned(),
                 Some(v) if agg == "rate" && is_rate_metric(&sla.metric) => fmt_pct(v),
-                Some(v) if agg == "rate" || agg == "count" => trim(format!("{v:.2}")),
+                Some(v) if agg == "rate" => format!("{}/s", trim(format!("{v:.2}"))),
+                Some(v) if agg == "count" => trim(format!("{v:.2}")),
                 Some(v) => fmt_value(v, unit),
             };
             let limit = sla
@@ -310,10 +311,15 @@ pub fn render(s: &Summary, style: Style) -> String {
             n
         );
         for c in &s.checks {
-            if c.fails == 0 {
-                let _ = writeln!(o, "    {} {}", style.ok("✓"), c.name);
+            let name = if c.group.is_empty() {
+                c.name.clone()
             } else {
-                let _ = writeln!(o, "    {} {}", style.bad("✗"), c.name);
+                format!("{} › {}", c.group, c.name)
+            };
+            if c.fails == 0 {
+                let _ = writeln!(o, "    {} {name}", style.ok("✓"));
+            } else {
+                let _ = writeln!(o, "    {} {name}", style.bad("✗"));
                 let _ = writeln!(
                     o,
                     "      {}",
