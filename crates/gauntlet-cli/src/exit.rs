@@ -22,6 +22,8 @@ pub(crate) enum Exit {
     Interrupted = 105,
     /// The target could not be prepared (demo failed to start, bad TLS files).
     TargetUnavailable = 106,
+    /// A `setup` step failed (request error or failed check); no scenario ran (k6 uses 107 for script errors).
+    SetupFailed = 107,
 }
 
 impl Exit {

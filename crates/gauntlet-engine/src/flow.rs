@@ -47,6 +47,8 @@ pub struct CompiledRequest {
     pub timeout: Option<Duration>,
     /// Expected status ranges for `http_req_failed`.
     pub expected: Vec<(u16, u16)>,
+    /// Extra tags on this request's metrics.
+    pub tags: Vec<(String, String)>,
 }
 
 /// A body ready to render.
@@ -61,6 +63,21 @@ pub enum CompiledBody {
     Raw(Text),
     /// URL-encoded form.
     Form(Vec<(String, Text)>),
+    /// Multipart form: the boundary and the parts (files read once at compile time).
+    Multipart(Arc<str>, Vec<MultipartPart>),
+}
+
+/// One multipart part, ready to render.
+#[derive(Debug, Clone)]
+pub struct MultipartPart {
+    /// Field name.
+    pub name: String,
+    /// Text value (templated) for a field part.
+    pub value: Option<Text>,
+    /// File name and content for a file part.
+    pub file: Option<(String, bytes::Bytes)>,
+    /// Content type.
+    pub content_type: Option<String>,
 }
 
 /// A check, parsed.
@@ -152,6 +169,9 @@ pub struct CompiledOp {
     pub think_time: Option<plan::ThinkTime>,
     /// Iteration pacing.
     pub pacing: Option<Duration>,
+    /// Indexes (into [`Workload::data`]) of the feeders this operation reads;
+    /// one row of each is drawn per iteration.
+    pub feeds: Vec<usize>,
 }
 
 /// Weighted choice among operations: cumulative weights, one random draw.
@@ -202,6 +222,10 @@ pub struct Workload {
     pub mixes: Vec<Mix>,
     /// Default think time.
     pub think_time: Option<plan::ThinkTime>,
+    /// Loaded data feeders.
+    pub data: Vec<crate::data::DataSet>,
+    /// Feeders read by setup and teardown steps.
+    pub setup_feeds: Vec<usize>,
 }
 
 fn tmpl_err(source: &str, e: minijinja::Error) -> CompileError {
@@ -214,6 +238,7 @@ fn tmpl_err(source: &str, e: minijinja::Error) -> CompileError {
 struct Compiler<'a> {
     t: Templates,
     defaults: &'a [(String, plan::Template)],
+    base: &'a std::path::Path,
 }
 
 impl Compiler<'_> {
@@ -283,11 +308,30 @@ impl Compiler<'_> {
                         .collect::<Result<_, CompileError>>()?,
                 )
             }
-            _ => {
-                return Err(CompileError::Invalid(
-                    "multipart bodies are not supported yet".into(),
-                ));
+            plan::Body::Multipart(parts) => {
+                let boundary: Arc<str> = Arc::from(format!("gauntlet-{}", uuid::Uuid::new_v4().simple()).as_str());
+                let mut out = Vec::new();
+                for p in parts {
+                    let file = match &p.file {
+                        Some(f) => {
+                            let path = self.base.join(f);
+                            let bytes = std::fs::read(&path).map_err(|e| CompileError::Invalid(format!("multipart file {}: {e}", path.display())))?;
+                            let fname = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| f.clone());
+                            Some((fname, bytes::Bytes::from(bytes)))
+                        }
+                        None => None,
+                    };
+                    let value = match &p.value {
+                        Some(v) => Some(self.text(v)?),
+                        None => None,
+                    };
+                    out.push(MultipartPart { name: p.name.clone(), value, file, content_type: p.content_type.clone() });
+                }
+                headers.retain(|(h, _)| h != http::header::CONTENT_TYPE);
+                headers.push((http::header::CONTENT_TYPE, Text::Static(Arc::from(format!("multipart/form-data; boundary={boundary}").as_str()))));
+                CompiledBody::Multipart(boundary, out)
             }
+            _ => return Err(CompileError::Invalid("unsupported body".into())),
         };
         for (h, v) in &headers {
             if let Text::Static(s) = v {
@@ -307,6 +351,7 @@ impl Compiler<'_> {
                 .expected_statuses
                 .clone()
                 .unwrap_or_else(|| vec![(200, 399)]),
+            tags: r.tags.clone(),
         })
     }
 
@@ -404,10 +449,17 @@ impl Compiler<'_> {
 
 impl Workload {
     /// Compile a validated plan's workload.
-    pub fn compile(p: &plan::Plan) -> Result<Workload, CompileError> {
+    pub fn compile(p: &plan::Plan, base: &std::path::Path) -> Result<Workload, CompileError> {
+        let data = p
+            .data
+            .iter()
+            .map(|f| crate::data::DataSet::load(f, base).map_err(|e| CompileError::Invalid(e.to_string())))
+            .collect::<Result<Vec<_>, _>>()?;
+        let names: Vec<&str> = data.iter().map(|d| d.name.as_str()).collect();
         let mut c = Compiler {
             t: Templates::new(),
             defaults: &p.target.headers,
+            base,
         };
         let ops = p
             .workload
@@ -423,6 +475,7 @@ impl Workload {
                         .collect::<Result<_, CompileError>>()?,
                     think_time: o.think_time,
                     pacing: o.pacing,
+                    feeds: feeds_of(&names, o.steps.iter()),
                 })
             })
             .collect::<Result<_, CompileError>>()?;
@@ -445,8 +498,21 @@ impl Workload {
             teardown,
             mixes: p.scenarios.iter().map(|s| Mix::new(&s.mix)).collect(),
             think_time: p.workload.think_time,
+            setup_feeds: feeds_of(&names, p.setup.iter().flatten().chain(p.teardown.iter().flatten())),
+            data,
         })
     }
+}
+
+/// Which feeders a sequence of steps reads (`{{ users.x }}` in any template).
+fn feeds_of<'a>(names: &[&str], steps: impl Iterator<Item = &'a plan::Step>) -> Vec<usize> {
+    let texts: Vec<String> = steps.map(|s| format!("{s:?}")).collect();
+    names
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| texts.iter().any(|t| t.contains(&format!("{n}.")) || t.contains(&format!("{n}["))))
+        .map(|(i, _)| i)
+        .collect()
 }
 
 /// What checks and captures look at.

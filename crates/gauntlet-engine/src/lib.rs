@@ -5,6 +5,7 @@
 //! any [`executor::VuFactory`] with k6's stop semantics.
 
 pub mod collect;
+pub mod data;
 pub mod executor;
 pub mod flow;
 pub mod pacer;

@@ -121,6 +121,7 @@ impl Templates {
                 .map(|d| d.as_millis() as u64)
                 .unwrap_or(0)
         });
+        env.add_function("fake", |kind: String| -> Result<String, Error> { fake_value(&kind) });
         env.add_function("payload", |size: String| -> Result<Value, Error> {
             payload(&size).map(|v| Value::from(minijinja::value::Serde(v)))
         });
@@ -248,6 +249,39 @@ fn has_template(v: &serde_json::Value) -> bool {
     }
 }
 
+/// Realistic fake data for request bodies: `fake('name')`, `fake('email')`, …
+pub fn fake_value(kind: &str) -> Result<String, Error> {
+    use fake::Fake;
+    use fake::faker::{address::en as address, company::en as company, internet::en as internet, lorem::en as lorem, name::en as name, phone_number::en as phone};
+    Ok(match kind {
+        "name" => name::Name().fake(),
+        "first_name" => name::FirstName().fake(),
+        "last_name" => name::LastName().fake(),
+        "email" => internet::SafeEmail().fake(),
+        "username" => internet::Username().fake(),
+        "phone" => phone::PhoneNumber().fake(),
+        "address" => {
+            let n: String = address::BuildingNumber().fake();
+            let st: String = address::StreetName().fake();
+            let city: String = address::CityName().fake();
+            let zip: String = address::ZipCode().fake();
+            format!("{n} {st}, {city} {zip}")
+        }
+        "city" => address::CityName().fake(),
+        "country" => address::CountryName().fake(),
+        "company" => company::CompanyName().fake(),
+        "word" => lorem::Word().fake(),
+        "sentence" => lorem::Sentence(4..10).fake(),
+        "paragraph" => lorem::Paragraph(2..4).fake(),
+        other => {
+            return Err(Error::new(
+                ErrorKind::InvalidOperation,
+                format!("fake('{other}'): use name, first_name, last_name, email, username, phone, address, city, country, company, word, sentence or paragraph"),
+            ));
+        }
+    })
+}
+
 /// Seed 002's payload sizes: small (~1 KB), medium (~5 KB), large (~10 KB)
 /// JSON objects, sized on their serialized form.
 pub fn payload(size: &str) -> Result<serde_json::Value, Error> {
@@ -350,6 +384,10 @@ mod tests {
         assert_eq!(parts[0].len(), 36);
         assert_eq!(&parts[1..], &["5", parts[2], "a"]);
         assert_eq!(parts[2].len(), 4);
+        let f = t.text("{{ fake('email') }}").unwrap();
+        assert!(t.render(&f, &scope()).unwrap().contains('@'));
+        assert!(fake_value("address").unwrap().len() > 5);
+        assert!(fake_value("nonsense").is_err());
         let bad = t.text("{{ nope }}").unwrap();
         assert!(t.render(&bad, &scope()).is_err());
     }

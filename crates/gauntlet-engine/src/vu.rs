@@ -10,6 +10,7 @@
 //! corrected and raw are the same.
 
 use crate::collect::{Collector, Ids};
+use crate::data::Draw;
 use crate::executor::{Iteration, IterationEnd, VirtualUser, VuFactory};
 use crate::flow::{
     self, CompiledAction, CompiledBody, CompiledRequest, CompiledStep, LazyJson, ResponseView,
@@ -44,8 +45,8 @@ pub struct Shared {
     pub interner: TagInterner,
     /// Recorder shards.
     pub shards: Vec<Arc<Mutex<Recorder>>>,
-    /// Values captured by `setup`, visible as `setup.<name>`.
-    pub setup: Value,
+    /// Values captured by `setup`, visible as `setup.<name>` (set once, before any scenario VU exists).
+    pub setup: std::sync::OnceLock<Value>,
     /// Process environment, visible as `env.<NAME>`.
     pub env: Value,
 }
@@ -71,7 +72,7 @@ impl Shared {
             shards: (0..shards.max(1) as u64)
                 .map(|i| collector.shard(i))
                 .collect(),
-            setup: Value::UNDEFINED,
+            setup: std::sync::OnceLock::new(),
             env: Value::from_serialize_env(env),
         }
     }
@@ -132,6 +133,34 @@ fn us(d: Duration) -> u64 {
     d.as_micros().min(u64::MAX as u128) as u64
 }
 
+/// Where a step lives: an operation, or the run's setup/teardown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    Op(usize),
+    Setup,
+    Teardown,
+}
+
+impl Place {
+    fn key(self) -> u16 {
+        match self {
+            Place::Op(i) => i as u16,
+            Place::Setup => u16::MAX - 1,
+            Place::Teardown => u16::MAX - 2,
+        }
+    }
+}
+
+/// Why the run's setup failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetupError(pub String);
+
+impl std::fmt::Display for SetupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 impl HttpVu {
     fn new(shared: Arc<Shared>, id: u64, scenario: usize, seed: Option<u64>) -> HttpVu {
         let mut scope = Scope::new();
@@ -146,8 +175,8 @@ impl HttpVu {
             Value::from_iter(m)
         };
         scope.insert("env".into(), env);
-        if !shared.setup.is_undefined() {
-            scope.insert("setup".into(), shared.setup.clone());
+        if let Some(setup) = shared.setup.get() {
+            scope.insert("setup".into(), setup.clone());
         }
         let rng = match seed {
             Some(s) => SmallRng::seed_from_u64(s ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
@@ -169,97 +198,65 @@ impl HttpVu {
         }
     }
 
-    fn scenario_tags(&self) -> Vec<(TagKey, Arc<str>)> {
+    fn group_name(&self, place: Place) -> Arc<str> {
+        match place {
+            Place::Op(i) => self.shared.workload.ops[i].name.clone(),
+            Place::Setup => Arc::from("setup"),
+            Place::Teardown => Arc::from("teardown"),
+        }
+    }
+
+    fn base_tags(&self, place: Place) -> Vec<(TagKey, Arc<str>)> {
         let sc = &self.shared.plan.scenarios[self.scenario];
-        let mut v = vec![(TagKey::Scenario, Arc::<str>::from(sc.name.as_str()))];
-        v.extend(
-            sc.tags
-                .iter()
-                .map(|(k, val)| (TagKey::parse(k), Arc::<str>::from(val.as_str()))),
-        );
+        let mut v = match place {
+            Place::Op(_) => {
+                let mut v = vec![(TagKey::Scenario, Arc::<str>::from(sc.name.as_str()))];
+                v.extend(sc.tags.iter().map(|(k, val)| (TagKey::parse(k), Arc::<str>::from(val.as_str()))));
+                v
+            }
+            _ => vec![(TagKey::Scenario, self.group_name(place))],
+        };
+        v.push((TagKey::Group, self.group_name(place)));
+        if let Place::Op(i) = place {
+            v.extend(self.shared.plan.workload.operations[i].tags.iter().map(|(k, val)| (TagKey::parse(k), Arc::<str>::from(val.as_str()))));
+        }
         v
     }
 
-    fn group_tags(&mut self, op: usize) -> TagSetId {
-        let key = op as u16;
-        if let Some(t) = self.plain_tags.get(&key) {
+    fn group_tags(&mut self, place: Place) -> TagSetId {
+        if let Some(t) = self.plain_tags.get(&place.key()) {
             return *t;
         }
-        let mut tags = self.scenario_tags();
-        tags.push((
-            TagKey::Group,
-            Arc::from(&*self.shared.workload.ops[op].name),
-        ));
-        tags.extend(
-            self.shared.plan.workload.operations[op]
-                .tags
-                .iter()
-                .map(|(k, v)| (TagKey::parse(k), Arc::<str>::from(v.as_str()))),
-        );
-        let id = self.shared.interner.intern(TagSet::new(tags));
-        self.plain_tags.insert(key, id);
+        let id = self.shared.interner.intern(TagSet::new(self.base_tags(place)));
+        self.plain_tags.insert(place.key(), id);
         id
     }
 
-    fn request_tags(
-        &mut self,
-        op: usize,
-        step: usize,
-        step_def: &CompiledStep,
-        method: &http::Method,
-        k: ReqTagKey,
-    ) -> TagSetId {
+    fn request_tags(&mut self, place: Place, step: &CompiledStep, req: &CompiledRequest, method: &http::Method, k: ReqTagKey) -> TagSetId {
         if let Some(t) = self.tag_cache.get(&k) {
             return *t;
         }
-        let mut tags = self.scenario_tags();
-        tags.push((
-            TagKey::Group,
-            Arc::from(&*self.shared.workload.ops[op].name),
-        ));
-        tags.push((TagKey::Name, Arc::from(&*step_def.name)));
+        let mut tags = self.base_tags(place);
+        tags.push((TagKey::Name, Arc::from(&*step.name)));
         tags.push((TagKey::Method, Arc::from(method.as_str())));
         tags.push((TagKey::Status, Arc::from(k.status.to_string().as_str())));
-        tags.push((
-            TagKey::ExpectedResponse,
-            Arc::from(if k.expected { "true" } else { "false" }),
-        ));
-        tags.push((
-            TagKey::Proto,
-            Arc::from(if k.http2 { "HTTP/2.0" } else { "HTTP/1.1" }),
-        ));
+        tags.push((TagKey::ExpectedResponse, Arc::from(if k.expected { "true" } else { "false" })));
+        tags.push((TagKey::Proto, Arc::from(if k.http2 { "HTTP/2.0" } else { "HTTP/1.1" })));
         if let Some(e) = k.error {
             tags.push((TagKey::ErrorCode, Arc::from(e)));
         }
-        tags.extend(
-            self.shared.plan.workload.operations[op]
-                .tags
-                .iter()
-                .map(|(k, v)| (TagKey::parse(k), Arc::<str>::from(v.as_str()))),
-        );
-        let _ = step;
+        tags.extend(req.tags.iter().map(|(k, v)| (TagKey::parse(k), Arc::<str>::from(v.as_str()))));
         let id = self.shared.interner.intern(TagSet::new(tags));
         self.tag_cache.insert(k, id);
         id
     }
 
-    fn check_tag(
-        &mut self,
-        op: usize,
-        step: usize,
-        check: usize,
-        name: &str,
-        check_name: &str,
-    ) -> TagSetId {
-        let key = (op as u16, step as u16, check as u16);
+    fn check_tag(&mut self, place: Place, step: usize, check: usize, name: &str, check_name: &str) -> TagSetId {
+        let key = (place.key(), step as u16, check as u16);
         if let Some(t) = self.check_tags.get(&key) {
             return *t;
         }
-        let mut tags = self.scenario_tags();
-        tags.push((
-            TagKey::Group,
-            Arc::from(&*self.shared.workload.ops[op].name),
-        ));
+        let mut tags = self.base_tags(place);
         tags.push((TagKey::Name, Arc::from(name)));
         tags.push((TagKey::Check, Arc::from(check_name)));
         let id = self.shared.interner.intern(TagSet::new(tags));
@@ -268,12 +265,7 @@ impl HttpVu {
     }
 
     /// Render a request template into a driver request.
-    fn build(
-        &self,
-        t: &Templates,
-        r: &CompiledRequest,
-        needs_body: bool,
-    ) -> Result<HttpRequest, String> {
+    fn build(&self, t: &Templates, r: &CompiledRequest) -> Result<HttpRequest, String> {
         let path = t.render(&r.url, &self.scope).map_err(|e| e.to_string())?;
         let mut url = if path.starts_with("http://") || path.starts_with("https://") {
             url::Url::parse(&path)
@@ -290,21 +282,12 @@ impl HttpVu {
         let mut headers = http::HeaderMap::with_capacity(r.headers.len());
         for (k, v) in &r.headers {
             let val = t.render(v, &self.scope).map_err(|e| e.to_string())?;
-            headers.append(
-                k.clone(),
-                http::HeaderValue::from_str(&val)
-                    .map_err(|_| format!("header {k}: invalid value"))?,
-            );
+            headers.append(k.clone(), http::HeaderValue::from_str(&val).map_err(|_| format!("header {k}: invalid value"))?);
         }
         let body = match &r.body {
             CompiledBody::Empty => bytes::Bytes::new(),
             CompiledBody::Json(j) => t.render_json(j, &self.scope).map_err(|e| e.to_string())?,
-            CompiledBody::Raw(x) => bytes::Bytes::from(
-                t.render(x, &self.scope)
-                    .map_err(|e| e.to_string())?
-                    .as_bytes()
-                    .to_vec(),
-            ),
+            CompiledBody::Raw(x) => bytes::Bytes::from(t.render(x, &self.scope).map_err(|e| e.to_string())?.as_bytes().to_vec()),
             CompiledBody::Form(f) => {
                 let mut ser = url::form_urlencoded::Serializer::new(String::new());
                 for (k, v) in f {
@@ -312,64 +295,60 @@ impl HttpVu {
                 }
                 bytes::Bytes::from(ser.finish())
             }
+            CompiledBody::Multipart(boundary, parts) => {
+                let mut b = Vec::new();
+                for p in parts {
+                    b.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+                    match (&p.value, &p.file) {
+                        (_, Some((fname, content))) => {
+                            b.extend_from_slice(format!("Content-Disposition: form-data; name=\"{}\"; filename=\"{fname}\"\r\n", p.name).as_bytes());
+                            b.extend_from_slice(format!("Content-Type: {}\r\n\r\n", p.content_type.as_deref().unwrap_or("application/octet-stream")).as_bytes());
+                            b.extend_from_slice(content);
+                        }
+                        (Some(v), None) => {
+                            b.extend_from_slice(format!("Content-Disposition: form-data; name=\"{}\"\r\n", p.name).as_bytes());
+                            if let Some(ct) = &p.content_type {
+                                b.extend_from_slice(format!("Content-Type: {ct}\r\n").as_bytes());
+                            }
+                            b.extend_from_slice(b"\r\n");
+                            b.extend_from_slice(t.render(v, &self.scope).map_err(|e| e.to_string())?.as_bytes());
+                        }
+                        (None, None) => {}
+                    }
+                    b.extend_from_slice(b"\r\n");
+                }
+                b.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+                bytes::Bytes::from(b)
+            }
         };
-        let _ = needs_body;
-        Ok(HttpRequest {
-            method: r.method.clone(),
-            url,
-            headers,
-            body,
-            timeout: r.timeout,
-        })
+        Ok(HttpRequest { method: r.method.clone(), url, headers, body, timeout: r.timeout })
     }
 
-    /// Send one request and record everything about it. Returns the response.
-    async fn send(
-        &mut self,
-        op: usize,
-        step: usize,
-        req: &CompiledRequest,
-        lag: Duration,
-    ) -> Option<HttpResponse> {
+    /// Send one request and record everything about it. `None` when the
+    /// request could not be rendered (a missing capture): counted, not sent.
+    async fn send(&mut self, place: Place, step: &CompiledStep, req: &CompiledRequest, lag: Duration) -> Option<HttpResponse> {
         let workload = self.shared.workload.clone();
-        let step_def = &workload.ops[op].steps[step];
-        let built = self.build(&workload.templates, req, step_def.needs_body);
-        let request = match built {
+        let request = match self.build(&workload.templates, req) {
             Ok(r) => r,
             Err(_) => {
-                // A template that cannot render (a capture that found nothing) is
-                // counted; the rest of the iteration is skipped by the caller.
-                let tags = self.group_tags(op);
+                let tags = self.group_tags(place);
                 let ids = self.shared.ids.clone();
-                self.recorder
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .add_counter(
-                        SeriesKey {
-                            metric: ids.capture_failures,
-                            tags,
-                        },
-                        1.0,
-                    );
+                self.recorder.lock().unwrap_or_else(|p| p.into_inner()).add_counter(SeriesKey { metric: ids.capture_failures, tags }, 1.0);
                 return None;
             }
         };
         let method = request.method.clone();
         let resp = self.session.send(request).await;
-        let expected = resp.error.is_none()
-            && req
-                .expected
-                .iter()
-                .any(|(a, b)| (*a..=*b).contains(&resp.status));
+        let expected = resp.error.is_none() && req.expected.iter().any(|(a, b)| (*a..=*b).contains(&resp.status));
         let key = ReqTagKey {
-            op: op as u16,
-            step: step as u16,
+            op: place.key(),
+            step: step_key(&workload, place, step),
             status: resp.status,
             error: resp.error.as_ref().map(|e| e.kind.as_str()),
             expected,
             http2: resp.version == http::Version::HTTP_2,
         };
-        let tags = self.request_tags(op, step, step_def, &method, key);
+        let tags = self.request_tags(place, step, req, &method, key);
         let ids = self.shared.ids.clone();
         let t = &resp.timings;
         let duration = t.duration();
@@ -393,95 +372,59 @@ impl HttpVu {
         Some(resp)
     }
 
-    /// Run checks and captures on a response; `false` if a check failed or a capture found nothing.
-    fn inspect(&mut self, op: usize, step: usize, resp: &HttpResponse) -> (bool, bool) {
+    /// Run checks and captures; returns (all checks passed, every capture found).
+    fn inspect(&mut self, place: Place, si: usize, step: &CompiledStep, resp: &HttpResponse) -> (bool, bool) {
         let workload = self.shared.workload.clone();
-        let s = &workload.ops[op].steps[step];
-        let view = ResponseView {
-            status: resp.status,
-            headers: &resp.headers,
-            body: &resp.body,
-            duration: resp.timings.duration(),
-        };
+        let view = ResponseView { status: resp.status, headers: &resp.headers, body: &resp.body, duration: resp.timings.duration() };
         let mut json = LazyJson::default();
         let mut all_ok = true;
-        let mut results = Vec::with_capacity(s.checks.len());
-        for (i, (name, c)) in s.checks.iter().enumerate() {
-            let ok = resp.error.is_none()
-                && flow::check(c, &view, &mut json, &workload.templates, &self.scope);
+        let mut results = Vec::with_capacity(step.checks.len() + step.captures.len());
+        for (i, (name, c)) in step.checks.iter().enumerate() {
+            let ok = resp.error.is_none() && flow::check(c, &view, &mut json, &workload.templates, &self.scope);
             all_ok &= ok;
-            let tag = self.check_tag(op, step, i, &s.name, name);
-            results.push((tag, ok));
+            results.push((self.check_tag(place, si, i, &step.name, name), ok));
         }
         let mut captured = true;
-        for (name, c) in &s.captures {
+        for (ci, (name, c)) in step.captures.iter().enumerate() {
             match flow::capture(c, &view, &mut json) {
                 Some(v) => {
                     self.scope.insert(name.to_string(), v);
                 }
                 None => {
+                    // A capture that finds nothing fails a check named after it.
                     self.scope.remove(&**name);
                     captured = false;
+                    let tag = self.check_tag(place, si, 1000 + ci, &step.name, &format!("captured {name}"));
+                    results.push((tag, false));
                 }
             }
         }
         let ids = self.shared.ids.clone();
-        let gtag = self.group_tags(op);
+        let gtag = self.group_tags(place);
         let mut r = self.recorder.lock().unwrap_or_else(|p| p.into_inner());
         for (tag, ok) in results {
-            r.add_rate(
-                SeriesKey {
-                    metric: ids.checks,
-                    tags: tag,
-                },
-                ok,
-            );
+            r.add_rate(SeriesKey { metric: ids.checks, tags: tag }, ok);
         }
         if !captured {
-            r.add_counter(
-                SeriesKey {
-                    metric: ids.capture_failures,
-                    tags: gtag,
-                },
-                1.0,
-            );
+            r.add_counter(SeriesKey { metric: ids.capture_failures, tags: gtag }, 1.0);
         }
         (all_ok, captured)
     }
 
-    async fn poll(&mut self, op: usize, step: usize, lag: Duration) -> bool {
+    /// Repeat a request until its `until` checks pass or the timeout passes;
+    /// the wait goes to the poll's metric and a check `<step> completed`.
+    async fn poll(&mut self, place: Place, si: usize, step: &CompiledStep, lag: Duration) -> bool {
         let workload = self.shared.workload.clone();
-        let s = &workload.ops[op].steps[step];
-        let CompiledAction::Poll {
-            request,
-            until,
-            interval,
-            timeout,
-            metric,
-        } = &s.action
-        else {
-            return false;
-        };
+        let CompiledAction::Poll { request, until, interval, timeout, metric } = &step.action else { return false };
         let start = Instant::now();
         let mut lag = lag;
         let done = loop {
-            let Some(resp) = self.send(op, step, request, lag).await else {
-                break false;
-            };
+            let Some(resp) = self.send(place, step, request, lag).await else { break false };
             lag = Duration::ZERO;
-            let view = ResponseView {
-                status: resp.status,
-                headers: &resp.headers,
-                body: &resp.body,
-                duration: resp.timings.duration(),
-            };
+            let view = ResponseView { status: resp.status, headers: &resp.headers, body: &resp.body, duration: resp.timings.duration() };
             let mut json = LazyJson::default();
-            if resp.error.is_none()
-                && until.iter().all(|(_, c)| {
-                    flow::check(c, &view, &mut json, &workload.templates, &self.scope)
-                })
-            {
-                let _ = self.inspect(op, step, &resp);
+            if resp.error.is_none() && until.iter().all(|(_, c)| flow::check(c, &view, &mut json, &workload.templates, &self.scope)) {
+                let _ = self.inspect(place, si, step, &resp);
                 break true;
             }
             if start.elapsed() + *interval > *timeout {
@@ -489,85 +432,111 @@ impl HttpVu {
             }
             tokio::time::sleep(*interval).await;
         };
-        if let Some(id) = self.shared.ids.custom.get(metric).copied() {
-            let tags = self.group_tags(op);
-            self.recorder
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .record_trend(SeriesKey { metric: id, tags }, us(start.elapsed()));
+        let ids = self.shared.ids.clone();
+        let done_tag = self.check_tag(place, si, 2000, &step.name, &format!("{} completed", step.name));
+        let gtag = self.group_tags(place);
+        let mut r = self.recorder.lock().unwrap_or_else(|p| p.into_inner());
+        r.add_rate(SeriesKey { metric: ids.checks, tags: done_tag }, done);
+        if let Some(id) = ids.custom.get(metric).copied() {
+            r.record_trend(SeriesKey { metric: id, tags: gtag }, us(start.elapsed()));
         }
         done
     }
+
+    /// Run a sequence of steps; `Err` names the first step that failed.
+    async fn run_steps(&mut self, place: Place, steps: &[CompiledStep], mut lag: Duration, strict: bool) -> Result<(), String> {
+        let mut first_failure = None;
+        for (si, step) in steps.iter().enumerate() {
+            let ok = match &step.action {
+                CompiledAction::Request(req) => match self.send(place, step, req, lag).await {
+                    Some(resp) => {
+                        let (checks_ok, captured) = self.inspect(place, si, step, &resp);
+                        if strict && (resp.error.is_some() || !checks_ok) {
+                            let why = resp.error.as_ref().map(|e| e.message.clone()).unwrap_or_else(|| format!("a check failed (status {})", resp.status));
+                            return Err(format!("step `{}`: {why}", step.name));
+                        }
+                        captured && (checks_ok || !step.end_on_check_failure)
+                    }
+                    None => {
+                        // A template needs a capture that found nothing: skip this
+                        // step (counted) and go on with those that do not need it.
+                        first_failure.get_or_insert_with(|| format!("step `{}` needs a value that was not captured", step.name));
+                        true
+                    }
+                },
+                CompiledAction::Poll { .. } => self.poll(place, si, step, lag).await,
+            };
+            lag = Duration::ZERO;
+            if !ok {
+                return Err(first_failure.unwrap_or_else(|| format!("step `{}` failed", step.name)));
+            }
+            if let Some(tt) = &step.think_time {
+                tokio::time::sleep(flow::think(tt, &mut self.rng)).await;
+            }
+        }
+        match (strict, first_failure) {
+            (true, Some(f)) => Err(f),
+            _ => Ok(()),
+        }
+    }
+
+    /// Draw one row of each feeder the steps read.
+    fn feed(&mut self, feeds: &[usize]) -> Result<(), IterationEnd> {
+        let workload = self.shared.workload.clone();
+        for &i in feeds {
+            let d = &workload.data[i];
+            match d.draw(self.id, &mut self.rng) {
+                Draw::Row(v) => {
+                    self.scope.insert(d.name.clone(), v);
+                }
+                Draw::StopVu => return Err(IterationEnd::StopVu),
+                Draw::StopTest => return Err(IterationEnd::StopTest),
+            }
+        }
+        Ok(())
+    }
+
+    /// Run the plan's `setup` steps once; their captures become `setup.<name>`.
+    pub async fn run_setup(&mut self) -> Result<Value, SetupError> {
+        let workload = self.shared.workload.clone();
+        let feeds = workload.setup_feeds.clone();
+        self.feed(&feeds).map_err(|_| SetupError("a data feeder had no row for setup".into()))?;
+        let before: Vec<String> = self.scope.keys().cloned().collect();
+        self.run_steps(Place::Setup, &workload.setup, Duration::ZERO, true).await.map_err(SetupError)?;
+        let captured: std::collections::BTreeMap<String, Value> = self.scope.iter().filter(|(k, _)| !before.contains(k)).map(|(k, v)| (k.clone(), v.clone())).collect();
+        Ok(Value::from(captured))
+    }
+
+    /// Run the plan's `teardown` steps once.
+    pub async fn run_teardown(&mut self) -> Result<(), SetupError> {
+        let workload = self.shared.workload.clone();
+        self.run_steps(Place::Teardown, &workload.teardown, Duration::ZERO, false).await.map_err(SetupError)
+    }
+}
+
+fn step_key(w: &Workload, place: Place, step: &CompiledStep) -> u16 {
+    let steps = match place {
+        Place::Op(i) => &w.ops[i].steps,
+        Place::Setup => &w.setup,
+        Place::Teardown => &w.teardown,
+    };
+    steps.iter().position(|s| std::ptr::eq(s, step)).unwrap_or(0) as u16
 }
 
 impl VirtualUser for HttpVu {
     async fn iterate(&mut self, it: Iteration) -> IterationEnd {
         let started = Instant::now();
         self.iterations += 1;
-        self.scope
-            .insert("iter".into(), Value::from(self.iterations - 1));
+        self.scope.insert("iter".into(), Value::from(self.iterations - 1));
         let workload = self.shared.workload.clone();
         let op = workload.mixes[self.scenario].pick(&mut self.rng);
-        let Some(op_def) = workload.ops.get(op) else {
-            return IterationEnd::Completed;
-        };
-        let mut lag = if it.open_model {
-            started.saturating_duration_since(it.intended_start)
-        } else {
-            Duration::ZERO
-        };
-        for (si, step) in op_def.steps.iter().enumerate() {
-            let ok = match &step.action {
-                CompiledAction::Request(req) => match self.send(op, si, req, lag).await {
-                    Some(resp) => {
-                        let (checks_ok, captured) = self.inspect(op, si, &resp);
-                        captured && (checks_ok || !step.end_on_check_failure)
-                    }
-                    None => false,
-                },
-                CompiledAction::Poll { .. } => self.poll(op, si, lag).await,
-            };
-            lag = Duration::ZERO;
-            if !ok {
-                break;
-            }
-            if let Some(tt) = &step.think_time {
-                tokio::time::sleep(flow::think(tt, &mut self.rng)).await;
-            }
+        let Some(op_def) = workload.ops.get(op) else { return IterationEnd::Completed };
+        if let Err(end) = self.feed(&op_def.feeds) {
+            return end;
         }
+        let lag = if it.open_model { started.saturating_duration_since(it.intended_start) } else { Duration::ZERO };
+        let _ = self.run_steps(Place::Op(op), &op_def.steps, lag, false).await;
         let group_time = started.elapsed();
-        let ids = self.shared.ids.clone();
-        let gtag = self.group_tags(op);
-        {
-            let correction = if it.open_model {
-                started.saturating_duration_since(it.intended_start)
-            } else {
-                Duration::ZERO
-            };
-            let mut r = self.recorder.lock().unwrap_or_else(|p| p.into_inner());
-            r.record_trend(
-                SeriesKey {
-                    metric: ids.group_duration,
-                    tags: gtag,
-                },
-                us(group_time),
-            );
-            r.record_latency(
-                SeriesKey {
-                    metric: ids.iteration_duration,
-                    tags: gtag,
-                },
-                us(group_time + correction),
-                us(group_time),
-            );
-            r.add_counter(
-                SeriesKey {
-                    metric: ids.iterations,
-                    tags: gtag,
-                },
-                1.0,
-            );
-        }
         // Think time after the operation (k6's sleep at the end of the default function).
         if let Some(tt) = op_def.think_time.as_ref().or(workload.think_time.as_ref()) {
             tokio::time::sleep(flow::think(tt, &mut self.rng)).await;
@@ -575,7 +544,14 @@ impl VirtualUser for HttpVu {
         if let Some(p) = op_def.pacing {
             tokio::time::sleep_until(started + p).await;
         }
-        let _ = self.id;
+        // As in k6, the iteration's duration includes its closing think time.
+        let iter_time = started.elapsed();
+        let ids = self.shared.ids.clone();
+        let gtag = self.group_tags(Place::Op(op));
+        let mut r = self.recorder.lock().unwrap_or_else(|p| p.into_inner());
+        r.record_trend(SeriesKey { metric: ids.group_duration, tags: gtag }, us(group_time));
+        r.record_latency(SeriesKey { metric: ids.iteration_duration, tags: gtag }, us(iter_time + lag), us(iter_time));
+        r.add_counter(SeriesKey { metric: ids.iterations, tags: gtag }, 1.0);
         IterationEnd::Completed
     }
 

@@ -299,16 +299,14 @@ async fn run_async(
             return Ok(Exit::TargetUnavailable);
         }
     };
-    let workload = match Workload::compile(&plan) {
+    let base_dir = args.plan.as_ref().and_then(|p| p.parent().map(PathBuf::from)).unwrap_or_else(|| PathBuf::from("."));
+    let workload = match Workload::compile(&plan, &base_dir) {
         Ok(w) => Arc::new(w),
         Err(e) => {
             eprintln!("error: {e}");
             return Ok(Exit::InvalidPlan);
         }
     };
-    if plan.setup.is_some() || plan.teardown.is_some() {
-        eprintln!("warning: setup/teardown steps are validated but not run yet in this version");
-    }
     let shards = workers * 4;
     let collector = Collector::new(&plan, shards);
     let shared = Arc::new(Shared::new(
@@ -319,10 +317,23 @@ async fn run_async(
         &collector,
         shards,
     ));
-    let factory = Arc::new(HttpVuFactory {
-        shared,
-        seed: plan.options.seed,
-    });
+    let factory = Arc::new(HttpVuFactory { shared: shared.clone(), seed: plan.options.seed });
+    // Setup runs once, before any scenario; what it captures is `setup.<name>` for everyone.
+    if plan.setup.is_some() {
+        let mut vu = gauntlet_engine::executor::VuFactory::create(&*factory, 0, 0);
+        match vu.run_setup().await {
+            Ok(values) => {
+                let _ = shared.setup.set(values);
+            }
+            Err(e) => {
+                eprintln!("error: setup failed: {e}");
+                if let Some(d) = demo {
+                    d.shutdown().await;
+                }
+                return Ok(Exit::SetupFailed);
+            }
+        }
+    }
     // Signals: first graceful, second hard.
     let stop = StopControl::default();
     let sig = stop.clone();
@@ -378,6 +389,12 @@ async fn run_async(
     )
     .await;
     signals.abort();
+    if plan.teardown.is_some() {
+        let mut vu = gauntlet_engine::executor::VuFactory::create(&*factory, 0, 0);
+        if let Err(e) = vu.run_teardown().await {
+            eprintln!("warning: teardown: {e}");
+        }
+    }
     if let Some(d) = demo {
         d.shutdown().await;
     }
