@@ -139,6 +139,8 @@ pub(crate) fn router(state: Shared) -> Router {
         )
         .route("/api/jobs", axum::routing::post(create_job))
         .route("/api/jobs/{id}", get(get_job))
+        .route("/api/login", axum::routing::post(login))
+        .route("/api/me", get(me))
         .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/metrics", get(metrics))
         .fallback(|| async { ApiError::not_found("route") })
@@ -499,4 +501,50 @@ async fn get_job(
     let jobs = s.jobs.lock().unwrap_or_else(|p| p.into_inner());
     let job = jobs.get(&id).ok_or_else(|| ApiError::not_found("job"))?;
     Ok(Json(job_json(id, job)).into_response())
+}
+
+/// `POST /api/login`: a user logs in with the password `pw-<username>` (so a
+/// CSV of test users is easy to write) and gets a bearer token.
+async fn login(body: Result<Json<Value>, JsonRejection>) -> Result<Response, ApiError> {
+    let Json(body) = body.map_err(json_rejection)?;
+    let user = body.get("username").and_then(Value::as_str).unwrap_or("");
+    let pass = body.get("password").and_then(Value::as_str).unwrap_or("");
+    if user.is_empty()
+        || user.len() > 100
+        || !user
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-')
+    {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            "`username` must be 1 to 100 letters, digits, `_`, `.` or `-`",
+        ));
+    }
+    if pass != format!("pw-{user}") {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+            "wrong username or password",
+        ));
+    }
+    Ok(Json(json!({"token": format!("tok-{user}"), "username": user})).into_response())
+}
+
+/// `GET /api/me`: who the bearer token belongs to.
+async fn me(headers: axum::http::HeaderMap) -> Result<Response, ApiError> {
+    let user = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(|t| t.strip_prefix("tok-"))
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "send Authorization: Bearer <token from /api/login>",
+            )
+        })?;
+    Ok(Json(json!({"username": user})).into_response())
 }

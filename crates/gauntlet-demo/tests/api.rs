@@ -293,3 +293,38 @@ async fn injected_faults() {
         "the first request lands in the stall"
     );
 }
+
+#[tokio::test]
+async fn login_and_me() {
+    let api = Api::start(DemoConfig::default()).await;
+    let r = api
+        .call(
+            "POST",
+            "/api/login",
+            Some(r#"{"username": "ann", "password": "pw-ann"}"#),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.json()["token"].as_str()),
+        (200, Some("tok-ann"))
+    );
+    let r = api
+        .call(
+            "POST",
+            "/api/login",
+            Some(r#"{"username": "ann", "password": "nope"}"#),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (401, "invalid_credentials")
+    );
+    let req = http::Request::builder()
+        .uri(format!("{}/api/me", api.server.base_url()))
+        .header("authorization", "Bearer tok-ann")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let resp = api.client.request(req).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(api.call("GET", "/api/me", None).await.status, 401);
+}
