@@ -382,7 +382,7 @@ async fn run_async(
     };
     let outcome = run_plan(
         plan.clone(),
-        factory,
+        factory.clone(),
         stop.clone(),
         &mut monitor,
         Duration::from_secs(1),
