@@ -478,3 +478,68 @@ fn coordinated_omission_stall_is_measured_from_the_intended_start() {
     assert!((p(99.0) - 950.0).abs() < 80.0, "p99 {}", p(99.0));
     assert_eq!(r["summary"]["scenarios"][0]["dropped"], 0);
 }
+
+#[test]
+fn login_feeder_example_uses_each_csv_row_once_for_signups() {
+    let dir = tempfile::tempdir().unwrap();
+    let res = dir.path().join("r.json");
+    let o = run(&["run", repo().join("examples/login-feeder.yaml").to_str().unwrap(), "-q", "--out", &format!("json={}", res.display())]);
+    assert_eq!(o.status.code(), Some(0), "{}\n{}", text(&o.stdout), text(&o.stderr));
+    let r = json(&res);
+    let ops = r["summary"]["operations"].as_array().unwrap();
+    let count = |n: &str| ops.iter().find(|o| o["name"] == n).map(|o| o["requests"].as_u64().unwrap()).unwrap_or(0);
+    assert_eq!(count("signup_once"), 8, "one signup per CSV row");
+    assert_eq!(count("service_is_up"), 1, "setup runs once");
+    assert!(count("login") > 10 && count("login") == count("me"));
+    let checks = r["summary"]["checks"].as_array().unwrap();
+    assert!(checks.iter().all(|c| c["fails"] == 0), "{checks:#?}");
+    assert!(checks.iter().any(|c| c["name"].as_str().unwrap().contains("$.username ==")), "the profile matched the CSV user");
+}
+
+#[test]
+fn a_unique_feeder_that_runs_out_stops_its_vus() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("three.csv"), "name\na\nb\nc\n").unwrap();
+    let plan = write(
+        dir.path(),
+        "unique.yaml",
+        "target: demo\ndata:\n  rows: {file: three.csv, mode: unique}\nworkload: {operations: {create: {request: {method: POST, url: /api/items, json: {name: '{{ rows.name }}'}}}}}\nscenarios: {s: {executor: constant-vus, vus: 2, duration: 30s}}\n",
+    );
+    let res = dir.path().join("r.json");
+    let t = Instant::now();
+    let o = run(&["run", plan.to_str().unwrap(), "-q", "--out", &format!("json={}", res.display())]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert!(t.elapsed() < Duration::from_secs(20), "both VUs stopped when the rows ran out");
+    let r = json(&res);
+    assert_eq!(r["summary"]["scenarios"][0]["iterations"], 3 + 2, "three rows used, then each VU's last draw stopped it");
+    let reqs = r["summary"]["metrics"].as_array().unwrap().iter().find(|m| m["name"] == "http_reqs").unwrap()["values"]["count"].as_f64().unwrap();
+    assert_eq!(reqs, 3.0);
+}
+
+#[test]
+fn async_jobs_are_measured_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let res = dir.path().join("r.json");
+    let o = run(&["run", repo().join("examples/async-jobs.yaml").to_str().unwrap(), "-q", "--out", &format!("json={}", res.display())]);
+    assert_eq!(o.status.code(), Some(0), "{}\n{}", text(&o.stdout), text(&o.stderr));
+    let r = json(&res);
+    let job = r["summary"]["metrics"].as_array().unwrap().iter().find(|m| m["name"] == "job_duration").unwrap().clone();
+    let med = job["values"]["stats"]["med"].as_f64().unwrap();
+    assert!((1400.0..3000.0).contains(&med), "a 1.5 s job polled every 250 ms: {med}");
+    let sla = &r["summary"]["verdict"]["slas"][0];
+    assert_eq!(sla["status"], "pass");
+    assert_eq!(sla["metric"], "job_duration");
+}
+
+#[test]
+fn setup_failure_stops_before_any_scenario() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = write(
+        dir.path(),
+        "setup.yaml",
+        "target: demo\nsetup:\n  - name: login\n    request: {method: POST, url: /api/login, json: {username: ann, password: wrong}}\n    checks: [{status: 200}]\nworkload: {operations: {list: GET /api/items}}\nscenarios: {s: {executor: constant-vus, vus: 1, duration: 30s}}\n",
+    );
+    let o = run(&["run", plan.to_str().unwrap(), "-q"]);
+    assert_eq!(o.status.code(), Some(107), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("setup failed: step `login`"), "{}", text(&o.stderr));
+}
