@@ -483,17 +483,39 @@ fn coordinated_omission_stall_is_measured_from_the_intended_start() {
 fn login_feeder_example_uses_each_csv_row_once_for_signups() {
     let dir = tempfile::tempdir().unwrap();
     let res = dir.path().join("r.json");
-    let o = run(&["run", repo().join("examples/login-feeder.yaml").to_str().unwrap(), "-q", "--out", &format!("json={}", res.display())]);
-    assert_eq!(o.status.code(), Some(0), "{}\n{}", text(&o.stdout), text(&o.stderr));
+    let o = run(&[
+        "run",
+        repo().join("examples/login-feeder.yaml").to_str().unwrap(),
+        "-q",
+        "--out",
+        &format!("json={}", res.display()),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}\n{}",
+        text(&o.stdout),
+        text(&o.stderr)
+    );
     let r = json(&res);
     let ops = r["summary"]["operations"].as_array().unwrap();
-    let count = |n: &str| ops.iter().find(|o| o["name"] == n).map(|o| o["requests"].as_u64().unwrap()).unwrap_or(0);
+    let count = |n: &str| {
+        ops.iter()
+            .find(|o| o["name"] == n)
+            .map(|o| o["requests"].as_u64().unwrap())
+            .unwrap_or(0)
+    };
     assert_eq!(count("signup_once"), 8, "one signup per CSV row");
     assert_eq!(count("service_is_up"), 1, "setup runs once");
     assert!(count("login") > 10 && count("login") == count("me"));
     let checks = r["summary"]["checks"].as_array().unwrap();
     assert!(checks.iter().all(|c| c["fails"] == 0), "{checks:#?}");
-    assert!(checks.iter().any(|c| c["name"].as_str().unwrap().contains("$.username ==")), "the profile matched the CSV user");
+    assert!(
+        checks
+            .iter()
+            .any(|c| c["name"].as_str().unwrap().contains("$.username ==")),
+        "the profile matched the CSV user"
+    );
 }
 
 #[test]
@@ -507,12 +529,32 @@ fn a_unique_feeder_that_runs_out_stops_its_vus() {
     );
     let res = dir.path().join("r.json");
     let t = Instant::now();
-    let o = run(&["run", plan.to_str().unwrap(), "-q", "--out", &format!("json={}", res.display())]);
+    let o = run(&[
+        "run",
+        plan.to_str().unwrap(),
+        "-q",
+        "--out",
+        &format!("json={}", res.display()),
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
-    assert!(t.elapsed() < Duration::from_secs(20), "both VUs stopped when the rows ran out");
+    assert!(
+        t.elapsed() < Duration::from_secs(20),
+        "both VUs stopped when the rows ran out"
+    );
     let r = json(&res);
-    assert_eq!(r["summary"]["scenarios"][0]["iterations"], 3 + 2, "three rows used, then each VU's last draw stopped it");
-    let reqs = r["summary"]["metrics"].as_array().unwrap().iter().find(|m| m["name"] == "http_reqs").unwrap()["values"]["count"].as_f64().unwrap();
+    assert_eq!(
+        r["summary"]["scenarios"][0]["iterations"],
+        3 + 2,
+        "three rows used, then each VU's last draw stopped it"
+    );
+    let reqs = r["summary"]["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "http_reqs")
+        .unwrap()["values"]["count"]
+        .as_f64()
+        .unwrap();
     assert_eq!(reqs, 3.0);
 }
 
@@ -520,12 +562,33 @@ fn a_unique_feeder_that_runs_out_stops_its_vus() {
 fn async_jobs_are_measured_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
     let res = dir.path().join("r.json");
-    let o = run(&["run", repo().join("examples/async-jobs.yaml").to_str().unwrap(), "-q", "--out", &format!("json={}", res.display())]);
-    assert_eq!(o.status.code(), Some(0), "{}\n{}", text(&o.stdout), text(&o.stderr));
+    let o = run(&[
+        "run",
+        repo().join("examples/async-jobs.yaml").to_str().unwrap(),
+        "-q",
+        "--out",
+        &format!("json={}", res.display()),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}\n{}",
+        text(&o.stdout),
+        text(&o.stderr)
+    );
     let r = json(&res);
-    let job = r["summary"]["metrics"].as_array().unwrap().iter().find(|m| m["name"] == "job_duration").unwrap().clone();
+    let job = r["summary"]["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "job_duration")
+        .unwrap()
+        .clone();
     let med = job["values"]["stats"]["med"].as_f64().unwrap();
-    assert!((1400.0..3000.0).contains(&med), "a 1.5 s job polled every 250 ms: {med}");
+    assert!(
+        (1400.0..3000.0).contains(&med),
+        "a 1.5 s job polled every 250 ms: {med}"
+    );
     let sla = &r["summary"]["verdict"]["slas"][0];
     assert_eq!(sla["status"], "pass");
     assert_eq!(sla["metric"], "job_duration");
@@ -541,5 +604,9 @@ fn setup_failure_stops_before_any_scenario() {
     );
     let o = run(&["run", plan.to_str().unwrap(), "-q"]);
     assert_eq!(o.status.code(), Some(107), "{}", text(&o.stderr));
-    assert!(text(&o.stderr).contains("setup failed: step `login`"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("setup failed: step `login`"),
+        "{}",
+        text(&o.stderr)
+    );
 }

@@ -72,28 +72,58 @@ impl DataSet {
     pub fn load(f: &Feeder, base: &Path) -> Result<DataSet, DataError> {
         let path = base.join(&f.file);
         let shown = path.display().to_string();
-        let read_err = |m: String| DataError::Read { name: f.name.clone(), path: shown.clone(), message: m };
-        let fmt_err = |m: String| DataError::Format { name: f.name.clone(), path: shown.clone(), message: m };
+        let read_err = |m: String| DataError::Read {
+            name: f.name.clone(),
+            path: shown.clone(),
+            message: m,
+        };
+        let fmt_err = |m: String| DataError::Format {
+            name: f.name.clone(),
+            path: shown.clone(),
+            message: m,
+        };
         let bytes = std::fs::read(&path).map_err(|e| read_err(e.to_string()))?;
         let rows: Vec<Value> = match f.format {
             DataFormat::Json => {
-                let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| fmt_err(e.to_string()))?;
-                let arr = v.as_array().ok_or_else(|| fmt_err("a JSON data file must be an array of objects".into()))?;
+                let v: serde_json::Value =
+                    serde_json::from_slice(&bytes).map_err(|e| fmt_err(e.to_string()))?;
+                let arr = v.as_array().ok_or_else(|| {
+                    fmt_err("a JSON data file must be an array of objects".into())
+                })?;
                 arr.iter()
                     .enumerate()
-                    .map(|(i, r)| if r.is_object() { Ok(Value::from(minijinja::value::Serde(r.clone()))) } else { Err(fmt_err(format!("item {i} is not an object"))) })
+                    .map(|(i, r)| {
+                        if r.is_object() {
+                            Ok(Value::from(minijinja::value::Serde(r.clone())))
+                        } else {
+                            Err(fmt_err(format!("item {i} is not an object")))
+                        }
+                    })
                     .collect::<Result<_, _>>()?
             }
             _ => {
-                let mut rdr = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(&bytes[..]);
-                let headers: Vec<String> = rdr.headers().map_err(|e| fmt_err(e.to_string()))?.iter().map(str::to_owned).collect();
+                let mut rdr = csv::ReaderBuilder::new()
+                    .trim(csv::Trim::All)
+                    .from_reader(&bytes[..]);
+                let headers: Vec<String> = rdr
+                    .headers()
+                    .map_err(|e| fmt_err(e.to_string()))?
+                    .iter()
+                    .map(str::to_owned)
+                    .collect();
                 if headers.is_empty() {
-                    return Err(fmt_err("the CSV needs a header row naming its columns".into()));
+                    return Err(fmt_err(
+                        "the CSV needs a header row naming its columns".into(),
+                    ));
                 }
                 let mut rows = Vec::new();
                 for (i, rec) in rdr.records().enumerate() {
                     let rec = rec.map_err(|e| fmt_err(format!("row {}: {e}", i + 2)))?;
-                    let map: std::collections::BTreeMap<String, Value> = headers.iter().cloned().zip(rec.iter().map(Value::from)).collect();
+                    let map: std::collections::BTreeMap<String, Value> = headers
+                        .iter()
+                        .cloned()
+                        .zip(rec.iter().map(Value::from))
+                        .collect();
                     rows.push(Value::from(map));
                 }
                 rows
@@ -102,7 +132,13 @@ impl DataSet {
         if rows.is_empty() {
             return Err(fmt_err("the file has no rows".into()));
         }
-        Ok(DataSet { name: f.name.clone(), rows: rows.into(), mode: f.mode, on_exhausted: f.on_exhausted, cursor: AtomicUsize::new(0) })
+        Ok(DataSet {
+            name: f.name.clone(),
+            rows: rows.into(),
+            mode: f.mode,
+            on_exhausted: f.on_exhausted,
+            cursor: AtomicUsize::new(0),
+        })
     }
 
     /// Rows in the file.
@@ -121,7 +157,9 @@ impl DataSet {
         match self.mode {
             FeedMode::Random => Draw::Row(self.rows[rng.random_range(0..n)].clone()),
             FeedMode::PerVu => Draw::Row(self.rows[(vu.saturating_sub(1) as usize) % n].clone()),
-            FeedMode::Circular => Draw::Row(self.rows[self.cursor.fetch_add(1, Ordering::Relaxed) % n].clone()),
+            FeedMode::Circular => {
+                Draw::Row(self.rows[self.cursor.fetch_add(1, Ordering::Relaxed) % n].clone())
+            }
             _ => {
                 let i = self.cursor.fetch_add(1, Ordering::Relaxed);
                 if i < n {
@@ -142,7 +180,13 @@ mod tests {
     use super::*;
 
     fn feeder(file: &str, format: DataFormat, mode: FeedMode, on: OnExhausted) -> Feeder {
-        Feeder { name: "users".into(), file: file.into(), format, mode, on_exhausted: on }
+        Feeder {
+            name: "users".into(),
+            file: file.into(),
+            format,
+            mode,
+            on_exhausted: on,
+        }
     }
 
     fn names(d: &DataSet, vu: u64, k: usize) -> Vec<String> {
@@ -157,31 +201,97 @@ mod tests {
 
     fn setup() -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("u.csv"), "name, password\nann,pw-ann\nbob,pw-bob\ncid,pw-cid\n").unwrap();
-        std::fs::write(dir.path().join("u.json"), r#"[{"name": "ann"}, {"name": "bob"}]"#).unwrap();
+        std::fs::write(
+            dir.path().join("u.csv"),
+            "name, password\nann,pw-ann\nbob,pw-bob\ncid,pw-cid\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("u.json"),
+            r#"[{"name": "ann"}, {"name": "bob"}]"#,
+        )
+        .unwrap();
         dir
     }
 
     #[test]
     fn sequential_recycles_and_unique_runs_out() {
         let dir = setup();
-        let seq = DataSet::load(&feeder("u.csv", DataFormat::Csv, FeedMode::Sequential, OnExhausted::Recycle), dir.path()).unwrap();
+        let seq = DataSet::load(
+            &feeder(
+                "u.csv",
+                DataFormat::Csv,
+                FeedMode::Sequential,
+                OnExhausted::Recycle,
+            ),
+            dir.path(),
+        )
+        .unwrap();
         assert_eq!(names(&seq, 1, 4), ["ann", "bob", "cid", "ann"]);
-        let uniq = DataSet::load(&feeder("u.csv", DataFormat::Csv, FeedMode::Unique, OnExhausted::StopVu), dir.path()).unwrap();
+        let uniq = DataSet::load(
+            &feeder(
+                "u.csv",
+                DataFormat::Csv,
+                FeedMode::Unique,
+                OnExhausted::StopVu,
+            ),
+            dir.path(),
+        )
+        .unwrap();
         assert_eq!(names(&uniq, 1, 4), ["ann", "bob", "cid", "StopVu"]);
-        let stop = DataSet::load(&feeder("u.csv", DataFormat::Csv, FeedMode::Unique, OnExhausted::StopTest), dir.path()).unwrap();
+        let stop = DataSet::load(
+            &feeder(
+                "u.csv",
+                DataFormat::Csv,
+                FeedMode::Unique,
+                OnExhausted::StopTest,
+            ),
+            dir.path(),
+        )
+        .unwrap();
         assert_eq!(names(&stop, 1, 4)[3], "StopTest");
     }
 
     #[test]
     fn circular_per_vu_random_and_json() {
         let dir = setup();
-        let c = DataSet::load(&feeder("u.json", DataFormat::Json, FeedMode::Circular, OnExhausted::StopVu), dir.path()).unwrap();
-        assert_eq!(names(&c, 1, 5), ["ann", "bob", "ann", "bob", "ann"], "circular never runs out");
-        let p = DataSet::load(&feeder("u.csv", DataFormat::Csv, FeedMode::PerVu, OnExhausted::Recycle), dir.path()).unwrap();
+        let c = DataSet::load(
+            &feeder(
+                "u.json",
+                DataFormat::Json,
+                FeedMode::Circular,
+                OnExhausted::StopVu,
+            ),
+            dir.path(),
+        )
+        .unwrap();
+        assert_eq!(
+            names(&c, 1, 5),
+            ["ann", "bob", "ann", "bob", "ann"],
+            "circular never runs out"
+        );
+        let p = DataSet::load(
+            &feeder(
+                "u.csv",
+                DataFormat::Csv,
+                FeedMode::PerVu,
+                OnExhausted::Recycle,
+            ),
+            dir.path(),
+        )
+        .unwrap();
         assert_eq!(names(&p, 2, 3), ["bob", "bob", "bob"]);
         assert_eq!(names(&p, 4, 1), ["ann"]);
-        let r = DataSet::load(&feeder("u.csv", DataFormat::Csv, FeedMode::Random, OnExhausted::Recycle), dir.path()).unwrap();
+        let r = DataSet::load(
+            &feeder(
+                "u.csv",
+                DataFormat::Csv,
+                FeedMode::Random,
+                OnExhausted::Recycle,
+            ),
+            dir.path(),
+        )
+        .unwrap();
         let drawn = names(&r, 1, 300);
         for n in ["ann", "bob", "cid"] {
             assert!(drawn.iter().any(|d| d == n));
@@ -192,9 +302,27 @@ mod tests {
     fn bad_files_say_why() {
         let dir = setup();
         std::fs::write(dir.path().join("bad.json"), r#"{"name": 1}"#).unwrap();
-        let e = DataSet::load(&feeder("bad.json", DataFormat::Json, FeedMode::Sequential, OnExhausted::Recycle), dir.path()).unwrap_err();
+        let e = DataSet::load(
+            &feeder(
+                "bad.json",
+                DataFormat::Json,
+                FeedMode::Sequential,
+                OnExhausted::Recycle,
+            ),
+            dir.path(),
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("array of objects"), "{e}");
-        let e = DataSet::load(&feeder("missing.csv", DataFormat::Csv, FeedMode::Sequential, OnExhausted::Recycle), dir.path()).unwrap_err();
+        let e = DataSet::load(
+            &feeder(
+                "missing.csv",
+                DataFormat::Csv,
+                FeedMode::Sequential,
+                OnExhausted::Recycle,
+            ),
+            dir.path(),
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("cannot read"), "{e}");
     }
 }

@@ -309,14 +309,23 @@ impl Compiler<'_> {
                 )
             }
             plan::Body::Multipart(parts) => {
-                let boundary: Arc<str> = Arc::from(format!("gauntlet-{}", uuid::Uuid::new_v4().simple()).as_str());
+                let boundary: Arc<str> =
+                    Arc::from(format!("gauntlet-{}", uuid::Uuid::new_v4().simple()).as_str());
                 let mut out = Vec::new();
                 for p in parts {
                     let file = match &p.file {
                         Some(f) => {
                             let path = self.base.join(f);
-                            let bytes = std::fs::read(&path).map_err(|e| CompileError::Invalid(format!("multipart file {}: {e}", path.display())))?;
-                            let fname = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| f.clone());
+                            let bytes = std::fs::read(&path).map_err(|e| {
+                                CompileError::Invalid(format!(
+                                    "multipart file {}: {e}",
+                                    path.display()
+                                ))
+                            })?;
+                            let fname = path
+                                .file_name()
+                                .map(|n| n.to_string_lossy().into_owned())
+                                .unwrap_or_else(|| f.clone());
                             Some((fname, bytes::Bytes::from(bytes)))
                         }
                         None => None,
@@ -325,10 +334,20 @@ impl Compiler<'_> {
                         Some(v) => Some(self.text(v)?),
                         None => None,
                     };
-                    out.push(MultipartPart { name: p.name.clone(), value, file, content_type: p.content_type.clone() });
+                    out.push(MultipartPart {
+                        name: p.name.clone(),
+                        value,
+                        file,
+                        content_type: p.content_type.clone(),
+                    });
                 }
                 headers.retain(|(h, _)| h != http::header::CONTENT_TYPE);
-                headers.push((http::header::CONTENT_TYPE, Text::Static(Arc::from(format!("multipart/form-data; boundary={boundary}").as_str()))));
+                headers.push((
+                    http::header::CONTENT_TYPE,
+                    Text::Static(Arc::from(
+                        format!("multipart/form-data; boundary={boundary}").as_str(),
+                    )),
+                ));
                 CompiledBody::Multipart(boundary, out)
             }
             _ => return Err(CompileError::Invalid("unsupported body".into())),
@@ -453,7 +472,10 @@ impl Workload {
         let data = p
             .data
             .iter()
-            .map(|f| crate::data::DataSet::load(f, base).map_err(|e| CompileError::Invalid(e.to_string())))
+            .map(|f| {
+                crate::data::DataSet::load(f, base)
+                    .map_err(|e| CompileError::Invalid(e.to_string()))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let names: Vec<&str> = data.iter().map(|d| d.name.as_str()).collect();
         let mut c = Compiler {
@@ -498,7 +520,10 @@ impl Workload {
             teardown,
             mixes: p.scenarios.iter().map(|s| Mix::new(&s.mix)).collect(),
             think_time: p.workload.think_time,
-            setup_feeds: feeds_of(&names, p.setup.iter().flatten().chain(p.teardown.iter().flatten())),
+            setup_feeds: feeds_of(
+                &names,
+                p.setup.iter().flatten().chain(p.teardown.iter().flatten()),
+            ),
             data,
         })
     }
@@ -510,7 +535,11 @@ fn feeds_of<'a>(names: &[&str], steps: impl Iterator<Item = &'a plan::Step>) -> 
     names
         .iter()
         .enumerate()
-        .filter(|(_, n)| texts.iter().any(|t| t.contains(&format!("{n}.")) || t.contains(&format!("{n}["))))
+        .filter(|(_, n)| {
+            texts
+                .iter()
+                .any(|t| t.contains(&format!("{n}.")) || t.contains(&format!("{n}[")))
+        })
         .map(|(i, _)| i)
         .collect()
 }

@@ -121,7 +121,9 @@ impl Templates {
                 .map(|d| d.as_millis() as u64)
                 .unwrap_or(0)
         });
-        env.add_function("fake", |kind: String| -> Result<String, Error> { fake_value(&kind) });
+        env.add_function("fake", |kind: String| -> Result<String, Error> {
+            fake_value(&kind)
+        });
         env.add_function("payload", |size: String| -> Result<Value, Error> {
             payload(&size).map(|v| Value::from(minijinja::value::Serde(v)))
         });
@@ -252,7 +254,10 @@ fn has_template(v: &serde_json::Value) -> bool {
 /// Realistic fake data for request bodies: `fake('name')`, `fake('email')`, …
 pub fn fake_value(kind: &str) -> Result<String, Error> {
     use fake::Fake;
-    use fake::faker::{address::en as address, company::en as company, internet::en as internet, lorem::en as lorem, name::en as name, phone_number::en as phone};
+    use fake::faker::{
+        address::en as address, company::en as company, internet::en as internet,
+        lorem::en as lorem, name::en as name, phone_number::en as phone,
+    };
     Ok(match kind {
         "name" => name::Name().fake(),
         "first_name" => name::FirstName().fake(),
@@ -276,7 +281,9 @@ pub fn fake_value(kind: &str) -> Result<String, Error> {
         other => {
             return Err(Error::new(
                 ErrorKind::InvalidOperation,
-                format!("fake('{other}'): use name, first_name, last_name, email, username, phone, address, city, country, company, word, sentence or paragraph"),
+                format!(
+                    "fake('{other}'): use name, first_name, last_name, email, username, phone, address, city, country, company, word, sentence or paragraph"
+                ),
             ));
         }
     })

@@ -211,14 +211,23 @@ impl HttpVu {
         let mut v = match place {
             Place::Op(_) => {
                 let mut v = vec![(TagKey::Scenario, Arc::<str>::from(sc.name.as_str()))];
-                v.extend(sc.tags.iter().map(|(k, val)| (TagKey::parse(k), Arc::<str>::from(val.as_str()))));
+                v.extend(
+                    sc.tags
+                        .iter()
+                        .map(|(k, val)| (TagKey::parse(k), Arc::<str>::from(val.as_str()))),
+                );
                 v
             }
             _ => vec![(TagKey::Scenario, self.group_name(place))],
         };
         v.push((TagKey::Group, self.group_name(place)));
         if let Place::Op(i) = place {
-            v.extend(self.shared.plan.workload.operations[i].tags.iter().map(|(k, val)| (TagKey::parse(k), Arc::<str>::from(val.as_str()))));
+            v.extend(
+                self.shared.plan.workload.operations[i]
+                    .tags
+                    .iter()
+                    .map(|(k, val)| (TagKey::parse(k), Arc::<str>::from(val.as_str()))),
+            );
         }
         v
     }
@@ -227,12 +236,22 @@ impl HttpVu {
         if let Some(t) = self.plain_tags.get(&place.key()) {
             return *t;
         }
-        let id = self.shared.interner.intern(TagSet::new(self.base_tags(place)));
+        let id = self
+            .shared
+            .interner
+            .intern(TagSet::new(self.base_tags(place)));
         self.plain_tags.insert(place.key(), id);
         id
     }
 
-    fn request_tags(&mut self, place: Place, step: &CompiledStep, req: &CompiledRequest, method: &http::Method, k: ReqTagKey) -> TagSetId {
+    fn request_tags(
+        &mut self,
+        place: Place,
+        step: &CompiledStep,
+        req: &CompiledRequest,
+        method: &http::Method,
+        k: ReqTagKey,
+    ) -> TagSetId {
         if let Some(t) = self.tag_cache.get(&k) {
             return *t;
         }
@@ -240,18 +259,35 @@ impl HttpVu {
         tags.push((TagKey::Name, Arc::from(&*step.name)));
         tags.push((TagKey::Method, Arc::from(method.as_str())));
         tags.push((TagKey::Status, Arc::from(k.status.to_string().as_str())));
-        tags.push((TagKey::ExpectedResponse, Arc::from(if k.expected { "true" } else { "false" })));
-        tags.push((TagKey::Proto, Arc::from(if k.http2 { "HTTP/2.0" } else { "HTTP/1.1" })));
+        tags.push((
+            TagKey::ExpectedResponse,
+            Arc::from(if k.expected { "true" } else { "false" }),
+        ));
+        tags.push((
+            TagKey::Proto,
+            Arc::from(if k.http2 { "HTTP/2.0" } else { "HTTP/1.1" }),
+        ));
         if let Some(e) = k.error {
             tags.push((TagKey::ErrorCode, Arc::from(e)));
         }
-        tags.extend(req.tags.iter().map(|(k, v)| (TagKey::parse(k), Arc::<str>::from(v.as_str()))));
+        tags.extend(
+            req.tags
+                .iter()
+                .map(|(k, v)| (TagKey::parse(k), Arc::<str>::from(v.as_str()))),
+        );
         let id = self.shared.interner.intern(TagSet::new(tags));
         self.tag_cache.insert(k, id);
         id
     }
 
-    fn check_tag(&mut self, place: Place, step: usize, check: usize, name: &str, check_name: &str) -> TagSetId {
+    fn check_tag(
+        &mut self,
+        place: Place,
+        step: usize,
+        check: usize,
+        name: &str,
+        check_name: &str,
+    ) -> TagSetId {
         let key = (place.key(), step as u16, check as u16);
         if let Some(t) = self.check_tags.get(&key) {
             return *t;
@@ -282,12 +318,21 @@ impl HttpVu {
         let mut headers = http::HeaderMap::with_capacity(r.headers.len());
         for (k, v) in &r.headers {
             let val = t.render(v, &self.scope).map_err(|e| e.to_string())?;
-            headers.append(k.clone(), http::HeaderValue::from_str(&val).map_err(|_| format!("header {k}: invalid value"))?);
+            headers.append(
+                k.clone(),
+                http::HeaderValue::from_str(&val)
+                    .map_err(|_| format!("header {k}: invalid value"))?,
+            );
         }
         let body = match &r.body {
             CompiledBody::Empty => bytes::Bytes::new(),
             CompiledBody::Json(j) => t.render_json(j, &self.scope).map_err(|e| e.to_string())?,
-            CompiledBody::Raw(x) => bytes::Bytes::from(t.render(x, &self.scope).map_err(|e| e.to_string())?.as_bytes().to_vec()),
+            CompiledBody::Raw(x) => bytes::Bytes::from(
+                t.render(x, &self.scope)
+                    .map_err(|e| e.to_string())?
+                    .as_bytes()
+                    .to_vec(),
+            ),
             CompiledBody::Form(f) => {
                 let mut ser = url::form_urlencoded::Serializer::new(String::new());
                 for (k, v) in f {
@@ -302,16 +347,31 @@ impl HttpVu {
                     match (&p.value, &p.file) {
                         (_, Some((fname, content))) => {
                             b.extend_from_slice(format!("Content-Disposition: form-data; name=\"{}\"; filename=\"{fname}\"\r\n", p.name).as_bytes());
-                            b.extend_from_slice(format!("Content-Type: {}\r\n\r\n", p.content_type.as_deref().unwrap_or("application/octet-stream")).as_bytes());
+                            b.extend_from_slice(
+                                format!(
+                                    "Content-Type: {}\r\n\r\n",
+                                    p.content_type
+                                        .as_deref()
+                                        .unwrap_or("application/octet-stream")
+                                )
+                                .as_bytes(),
+                            );
                             b.extend_from_slice(content);
                         }
                         (Some(v), None) => {
-                            b.extend_from_slice(format!("Content-Disposition: form-data; name=\"{}\"\r\n", p.name).as_bytes());
+                            b.extend_from_slice(
+                                format!("Content-Disposition: form-data; name=\"{}\"\r\n", p.name)
+                                    .as_bytes(),
+                            );
                             if let Some(ct) = &p.content_type {
                                 b.extend_from_slice(format!("Content-Type: {ct}\r\n").as_bytes());
                             }
                             b.extend_from_slice(b"\r\n");
-                            b.extend_from_slice(t.render(v, &self.scope).map_err(|e| e.to_string())?.as_bytes());
+                            b.extend_from_slice(
+                                t.render(v, &self.scope)
+                                    .map_err(|e| e.to_string())?
+                                    .as_bytes(),
+                            );
                         }
                         (None, None) => {}
                     }
@@ -321,25 +381,50 @@ impl HttpVu {
                 bytes::Bytes::from(b)
             }
         };
-        Ok(HttpRequest { method: r.method.clone(), url, headers, body, timeout: r.timeout })
+        Ok(HttpRequest {
+            method: r.method.clone(),
+            url,
+            headers,
+            body,
+            timeout: r.timeout,
+        })
     }
 
     /// Send one request and record everything about it. `None` when the
     /// request could not be rendered (a missing capture): counted, not sent.
-    async fn send(&mut self, place: Place, step: &CompiledStep, req: &CompiledRequest, lag: Duration) -> Option<HttpResponse> {
+    async fn send(
+        &mut self,
+        place: Place,
+        step: &CompiledStep,
+        req: &CompiledRequest,
+        lag: Duration,
+    ) -> Option<HttpResponse> {
         let workload = self.shared.workload.clone();
         let request = match self.build(&workload.templates, req) {
             Ok(r) => r,
             Err(_) => {
                 let tags = self.group_tags(place);
                 let ids = self.shared.ids.clone();
-                self.recorder.lock().unwrap_or_else(|p| p.into_inner()).add_counter(SeriesKey { metric: ids.capture_failures, tags }, 1.0);
+                self.recorder
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .add_counter(
+                        SeriesKey {
+                            metric: ids.capture_failures,
+                            tags,
+                        },
+                        1.0,
+                    );
                 return None;
             }
         };
         let method = request.method.clone();
         let resp = self.session.send(request).await;
-        let expected = resp.error.is_none() && req.expected.iter().any(|(a, b)| (*a..=*b).contains(&resp.status));
+        let expected = resp.error.is_none()
+            && req
+                .expected
+                .iter()
+                .any(|(a, b)| (*a..=*b).contains(&resp.status));
         let key = ReqTagKey {
             op: place.key(),
             step: step_key(&workload, place, step),
@@ -373,14 +458,26 @@ impl HttpVu {
     }
 
     /// Run checks and captures; returns (all checks passed, every capture found).
-    fn inspect(&mut self, place: Place, si: usize, step: &CompiledStep, resp: &HttpResponse) -> (bool, bool) {
+    fn inspect(
+        &mut self,
+        place: Place,
+        si: usize,
+        step: &CompiledStep,
+        resp: &HttpResponse,
+    ) -> (bool, bool) {
         let workload = self.shared.workload.clone();
-        let view = ResponseView { status: resp.status, headers: &resp.headers, body: &resp.body, duration: resp.timings.duration() };
+        let view = ResponseView {
+            status: resp.status,
+            headers: &resp.headers,
+            body: &resp.body,
+            duration: resp.timings.duration(),
+        };
         let mut json = LazyJson::default();
         let mut all_ok = true;
         let mut results = Vec::with_capacity(step.checks.len() + step.captures.len());
         for (i, (name, c)) in step.checks.iter().enumerate() {
-            let ok = resp.error.is_none() && flow::check(c, &view, &mut json, &workload.templates, &self.scope);
+            let ok = resp.error.is_none()
+                && flow::check(c, &view, &mut json, &workload.templates, &self.scope);
             all_ok &= ok;
             results.push((self.check_tag(place, si, i, &step.name, name), ok));
         }
@@ -394,7 +491,13 @@ impl HttpVu {
                     // A capture that finds nothing fails a check named after it.
                     self.scope.remove(&**name);
                     captured = false;
-                    let tag = self.check_tag(place, si, 1000 + ci, &step.name, &format!("captured {name}"));
+                    let tag = self.check_tag(
+                        place,
+                        si,
+                        1000 + ci,
+                        &step.name,
+                        &format!("captured {name}"),
+                    );
                     results.push((tag, false));
                 }
             }
@@ -403,10 +506,22 @@ impl HttpVu {
         let gtag = self.group_tags(place);
         let mut r = self.recorder.lock().unwrap_or_else(|p| p.into_inner());
         for (tag, ok) in results {
-            r.add_rate(SeriesKey { metric: ids.checks, tags: tag }, ok);
+            r.add_rate(
+                SeriesKey {
+                    metric: ids.checks,
+                    tags: tag,
+                },
+                ok,
+            );
         }
         if !captured {
-            r.add_counter(SeriesKey { metric: ids.capture_failures, tags: gtag }, 1.0);
+            r.add_counter(
+                SeriesKey {
+                    metric: ids.capture_failures,
+                    tags: gtag,
+                },
+                1.0,
+            );
         }
         (all_ok, captured)
     }
@@ -415,15 +530,35 @@ impl HttpVu {
     /// the wait goes to the poll's metric and a check `<step> completed`.
     async fn poll(&mut self, place: Place, si: usize, step: &CompiledStep, lag: Duration) -> bool {
         let workload = self.shared.workload.clone();
-        let CompiledAction::Poll { request, until, interval, timeout, metric } = &step.action else { return false };
+        let CompiledAction::Poll {
+            request,
+            until,
+            interval,
+            timeout,
+            metric,
+        } = &step.action
+        else {
+            return false;
+        };
         let start = Instant::now();
         let mut lag = lag;
         let done = loop {
-            let Some(resp) = self.send(place, step, request, lag).await else { break false };
+            let Some(resp) = self.send(place, step, request, lag).await else {
+                break false;
+            };
             lag = Duration::ZERO;
-            let view = ResponseView { status: resp.status, headers: &resp.headers, body: &resp.body, duration: resp.timings.duration() };
+            let view = ResponseView {
+                status: resp.status,
+                headers: &resp.headers,
+                body: &resp.body,
+                duration: resp.timings.duration(),
+            };
             let mut json = LazyJson::default();
-            if resp.error.is_none() && until.iter().all(|(_, c)| flow::check(c, &view, &mut json, &workload.templates, &self.scope)) {
+            if resp.error.is_none()
+                && until.iter().all(|(_, c)| {
+                    flow::check(c, &view, &mut json, &workload.templates, &self.scope)
+                })
+            {
                 let _ = self.inspect(place, si, step, &resp);
                 break true;
             }
@@ -433,18 +568,42 @@ impl HttpVu {
             tokio::time::sleep(*interval).await;
         };
         let ids = self.shared.ids.clone();
-        let done_tag = self.check_tag(place, si, 2000, &step.name, &format!("{} completed", step.name));
+        let done_tag = self.check_tag(
+            place,
+            si,
+            2000,
+            &step.name,
+            &format!("{} completed", step.name),
+        );
         let gtag = self.group_tags(place);
         let mut r = self.recorder.lock().unwrap_or_else(|p| p.into_inner());
-        r.add_rate(SeriesKey { metric: ids.checks, tags: done_tag }, done);
+        r.add_rate(
+            SeriesKey {
+                metric: ids.checks,
+                tags: done_tag,
+            },
+            done,
+        );
         if let Some(id) = ids.custom.get(metric).copied() {
-            r.record_trend(SeriesKey { metric: id, tags: gtag }, us(start.elapsed()));
+            r.record_trend(
+                SeriesKey {
+                    metric: id,
+                    tags: gtag,
+                },
+                us(start.elapsed()),
+            );
         }
         done
     }
 
     /// Run a sequence of steps; `Err` names the first step that failed.
-    async fn run_steps(&mut self, place: Place, steps: &[CompiledStep], mut lag: Duration, strict: bool) -> Result<(), String> {
+    async fn run_steps(
+        &mut self,
+        place: Place,
+        steps: &[CompiledStep],
+        mut lag: Duration,
+        strict: bool,
+    ) -> Result<(), String> {
         let mut first_failure = None;
         for (si, step) in steps.iter().enumerate() {
             let ok = match &step.action {
@@ -452,7 +611,13 @@ impl HttpVu {
                     Some(resp) => {
                         let (checks_ok, captured) = self.inspect(place, si, step, &resp);
                         if strict && (resp.error.is_some() || !checks_ok) {
-                            let why = resp.error.as_ref().map(|e| e.message.clone()).unwrap_or_else(|| format!("a check failed (status {})", resp.status));
+                            let why = resp
+                                .error
+                                .as_ref()
+                                .map(|e| e.message.clone())
+                                .unwrap_or_else(|| {
+                                    format!("a check failed (status {})", resp.status)
+                                });
                             return Err(format!("step `{}`: {why}", step.name));
                         }
                         captured && (checks_ok || !step.end_on_check_failure)
@@ -460,7 +625,9 @@ impl HttpVu {
                     None => {
                         // A template needs a capture that found nothing: skip this
                         // step (counted) and go on with those that do not need it.
-                        first_failure.get_or_insert_with(|| format!("step `{}` needs a value that was not captured", step.name));
+                        first_failure.get_or_insert_with(|| {
+                            format!("step `{}` needs a value that was not captured", step.name)
+                        });
                         true
                     }
                 },
@@ -500,17 +667,27 @@ impl HttpVu {
     pub async fn run_setup(&mut self) -> Result<Value, SetupError> {
         let workload = self.shared.workload.clone();
         let feeds = workload.setup_feeds.clone();
-        self.feed(&feeds).map_err(|_| SetupError("a data feeder had no row for setup".into()))?;
+        self.feed(&feeds)
+            .map_err(|_| SetupError("a data feeder had no row for setup".into()))?;
         let before: Vec<String> = self.scope.keys().cloned().collect();
-        self.run_steps(Place::Setup, &workload.setup, Duration::ZERO, true).await.map_err(SetupError)?;
-        let captured: std::collections::BTreeMap<String, Value> = self.scope.iter().filter(|(k, _)| !before.contains(k)).map(|(k, v)| (k.clone(), v.clone())).collect();
+        self.run_steps(Place::Setup, &workload.setup, Duration::ZERO, true)
+            .await
+            .map_err(SetupError)?;
+        let captured: std::collections::BTreeMap<String, Value> = self
+            .scope
+            .iter()
+            .filter(|(k, _)| !before.contains(k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         Ok(Value::from(captured))
     }
 
     /// Run the plan's `teardown` steps once.
     pub async fn run_teardown(&mut self) -> Result<(), SetupError> {
         let workload = self.shared.workload.clone();
-        self.run_steps(Place::Teardown, &workload.teardown, Duration::ZERO, false).await.map_err(SetupError)
+        self.run_steps(Place::Teardown, &workload.teardown, Duration::ZERO, false)
+            .await
+            .map_err(SetupError)
     }
 }
 
@@ -520,22 +697,34 @@ fn step_key(w: &Workload, place: Place, step: &CompiledStep) -> u16 {
         Place::Setup => &w.setup,
         Place::Teardown => &w.teardown,
     };
-    steps.iter().position(|s| std::ptr::eq(s, step)).unwrap_or(0) as u16
+    steps
+        .iter()
+        .position(|s| std::ptr::eq(s, step))
+        .unwrap_or(0) as u16
 }
 
 impl VirtualUser for HttpVu {
     async fn iterate(&mut self, it: Iteration) -> IterationEnd {
         let started = Instant::now();
         self.iterations += 1;
-        self.scope.insert("iter".into(), Value::from(self.iterations - 1));
+        self.scope
+            .insert("iter".into(), Value::from(self.iterations - 1));
         let workload = self.shared.workload.clone();
         let op = workload.mixes[self.scenario].pick(&mut self.rng);
-        let Some(op_def) = workload.ops.get(op) else { return IterationEnd::Completed };
+        let Some(op_def) = workload.ops.get(op) else {
+            return IterationEnd::Completed;
+        };
         if let Err(end) = self.feed(&op_def.feeds) {
             return end;
         }
-        let lag = if it.open_model { started.saturating_duration_since(it.intended_start) } else { Duration::ZERO };
-        let _ = self.run_steps(Place::Op(op), &op_def.steps, lag, false).await;
+        let lag = if it.open_model {
+            started.saturating_duration_since(it.intended_start)
+        } else {
+            Duration::ZERO
+        };
+        let _ = self
+            .run_steps(Place::Op(op), &op_def.steps, lag, false)
+            .await;
         let group_time = started.elapsed();
         // Think time after the operation (k6's sleep at the end of the default function).
         if let Some(tt) = op_def.think_time.as_ref().or(workload.think_time.as_ref()) {
@@ -549,9 +738,28 @@ impl VirtualUser for HttpVu {
         let ids = self.shared.ids.clone();
         let gtag = self.group_tags(Place::Op(op));
         let mut r = self.recorder.lock().unwrap_or_else(|p| p.into_inner());
-        r.record_trend(SeriesKey { metric: ids.group_duration, tags: gtag }, us(group_time));
-        r.record_latency(SeriesKey { metric: ids.iteration_duration, tags: gtag }, us(iter_time + lag), us(iter_time));
-        r.add_counter(SeriesKey { metric: ids.iterations, tags: gtag }, 1.0);
+        r.record_trend(
+            SeriesKey {
+                metric: ids.group_duration,
+                tags: gtag,
+            },
+            us(group_time),
+        );
+        r.record_latency(
+            SeriesKey {
+                metric: ids.iteration_duration,
+                tags: gtag,
+            },
+            us(iter_time + lag),
+            us(iter_time),
+        );
+        r.add_counter(
+            SeriesKey {
+                metric: ids.iterations,
+                tags: gtag,
+            },
+            1.0,
+        );
         IterationEnd::Completed
     }
 

@@ -168,15 +168,18 @@ pub enum HttpVersion {
     H2c,
 }
 
-/// How important an SLA is for the go/no-go decision.
+/// How important an SLA is. Every SLA is a threshold (a broken limit, or a
+/// missed objective without a limit, fails the run with exit code 99 and a
+/// no-go); priority orders and labels the SLA rows and the reasons of the
+/// verdict, as seed 002's tables do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum Priority {
-    /// Missing it is a no-go.
+    /// Must hold for a release.
     High,
-    /// Missing it is a conditional go.
+    /// Should hold.
     Medium,
-    /// Reported only.
+    /// Nice to hold.
     Low,
 }
 

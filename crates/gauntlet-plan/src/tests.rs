@@ -380,3 +380,34 @@ fn no_scenarios_means_one_iteration_like_k6() {
     let plan = parse("workload: {operations: {a: GET /}}\n").unwrap().plan;
     assert_eq!(plan.scenarios[0].executor.expected_iterations(), Some(1.0));
 }
+
+#[test]
+fn review_findings_are_errors_at_validation() {
+    // Step-level keys on an operation with steps.
+    let e = errors(
+        "workload:\n  operations:\n    a:\n      steps: [{request: GET /}]\n      checks: [{status: 200}]\n",
+    );
+    assert!(e[0].message.contains("`checks` belongs to a step"), "{e:?}");
+    // A default poll metric that collides with a built-in.
+    let e = errors(
+        "workload:\n  operations:\n    a:\n      steps:\n        - name: iteration\n          poll: {request: GET /, until: [{status: 200}]}\n",
+    );
+    assert!(e[0].message.contains("iteration_duration"), "{e:?}");
+    // Undefined variable in a target header.
+    let e = errors(
+        "target: {url: demo, headers: {Authorization: 'Bearer {{ tokn }}'}}\nworkload: {operations: {a: GET /}}\n",
+    );
+    assert!(e[0].message.contains("`tokn` is not defined"), "{e:?}");
+    // Demo latency checked now, not at run time.
+    let e =
+        errors("target: {url: demo, demo: {latency: fast}}\nworkload: {operations: {a: GET /}}\n");
+    assert!(e[0].message.contains("latency"), "{e:?}");
+    // Zero maxDuration.
+    let e = errors(
+        "workload: {operations: {a: GET /}}\nscenarios: {s: {executor: shared-iterations, maxDuration: 0s}}\n",
+    );
+    assert!(e[0].message.contains("must be longer than 0"), "{e:?}");
+    // Functions that do not exist are not accepted.
+    let e = errors("workload: {operations: {a: 'GET /{{ sha256(1) }}'}}\n");
+    assert!(e[0].message.contains("`sha256` is not defined"), "{e:?}");
+}

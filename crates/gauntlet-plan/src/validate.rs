@@ -186,8 +186,7 @@ pub(crate) const TEMPLATE_GLOBALS: &[&str] = &[
     "timestamp",
     "payload",
     "fake",
-    "base64",
-    "sha256", // minijinja built-in globals
+    // minijinja's built-in globals
     "range",
     "dict",
     "namespace",
@@ -204,6 +203,8 @@ pub(crate) struct Validator<'s> {
     feeder_names: Vec<String>,
     has_setup: bool,
     setup_captures: Vec<String>,
+    /// Templated target headers, checked once feeders and setup are known.
+    header_templates: Vec<(String, Span)>,
 }
 
 fn dur(node: &Node, cx: &mut Cx, what: &str) -> Option<Duration> {
@@ -290,6 +291,7 @@ impl<'s> Validator<'s> {
             feeder_names: Vec::new(),
             has_setup: false,
             setup_captures: Vec::new(),
+            header_templates: Vec::new(),
         }
     }
 
@@ -361,6 +363,9 @@ impl<'s> Validator<'s> {
             self.check_step_templates(&steps, "teardown", true);
             steps
         });
+        for (text, span) in std::mem::take(&mut self.header_templates) {
+            self.check_template(&text, span, &[], &[], "target headers", true);
+        }
         let workload = match f.get("workload") {
             Some(n) => self.workload(n),
             None => {
@@ -451,7 +456,14 @@ impl<'s> Validator<'s> {
         let url = f.require("url", cx, "set `url: demo` for the embedded demo service, or a base URL such as `http://127.0.0.1:8080`");
         let url = url.and_then(|n| string(n, cx, "target.url"));
         if let Some(h) = f.get("headers") {
-            t.headers = string_map(h, cx, "headers")
+            let pairs = string_map(h, cx, "headers");
+            self.header_templates.extend(
+                pairs
+                    .iter()
+                    .filter(|(_, v)| v.value.contains("{{") || v.value.contains("{%"))
+                    .map(|(_, v)| (v.value.clone(), v.span)),
+            );
+            t.headers = pairs
                 .into_iter()
                 .map(|(k, v)| (k.value, Template::new(v.value)))
                 .collect();
@@ -575,7 +587,17 @@ impl<'s> Validator<'s> {
         d.latency = f
             .get("latency")
             .and_then(|n| text(n, cx, "latency"))
-            .map(|s| s.value);
+            .and_then(|s| match check_latency(&s.value) {
+                Ok(()) => Some(s.value),
+                Err(e) => {
+                    cx.error_help(
+                        s.span,
+                        format!("`latency`: {e}"),
+                        "write `5ms`, `2ms..8ms` (uniform) or `lognormal:20ms:200ms` (median:p99)",
+                    );
+                    None
+                }
+            });
         if let Some(v) = f.get("errorRate").and_then(|n| number(n, cx, "errorRate")) {
             if !(0.0..=1.0).contains(&v.value) {
                 cx.error_help(
@@ -836,6 +858,16 @@ impl<'s> Validator<'s> {
                     "an operation has either `steps:` or a single `request:`/`poll:`, not both",
                     "move the request into the step list",
                 );
+            }
+            for key in ["checks", "capture", "onCheckFailure"] {
+                if let Some(span) = f.key_span(key) {
+                    let _ = f.get(key);
+                    self.cx.error_help(
+                        span,
+                        format!("`{key}` belongs to a step: this operation has `steps:`"),
+                        format!("move `{key}` into the step it applies to"),
+                    );
+                }
             }
             self.steps_field(steps_node, name)
         } else if single {
@@ -1202,7 +1234,17 @@ impl<'s> Validator<'s> {
                 }
                 m.value
             }
-            None => format!("{}_duration", sanitize_metric(step_name)),
+            None => {
+                let name = format!("{}_duration", sanitize_metric(step_name));
+                if catalog::builtin(&name).is_some() {
+                    self.cx.error_help(
+                        f.span,
+                        format!("this poll's default metric `{name}` is a built-in metric"),
+                        "name its metric, e.g. `metric: job_duration`",
+                    );
+                }
+                name
+            }
         };
         f.finish(&mut self.cx);
         if !self.custom_metrics.iter().any(|c| c.name == metric) {
@@ -1825,7 +1867,8 @@ impl<'s> Validator<'s> {
             match f.get(key) {
                 Some(n) => {
                     let d = dur(n, cx, key)?;
-                    if d.is_zero() && default.is_none() {
+                    // Every executor duration must be positive (timeUnit too).
+                    if d.is_zero() {
                         cx.error_help(
                             n.span,
                             format!("`{key}` must be longer than 0"),
@@ -2342,6 +2385,31 @@ fn find_var(text: &str, var: &str) -> Option<usize> {
         from = end;
     }
     None
+}
+
+/// The demo's latency forms: `none`, `5ms`, `2ms..8ms`, `lognormal:MEDIAN:P99`.
+fn check_latency(s: &str) -> Result<(), String> {
+    let s = s.trim();
+    if s == "none" || s == "0" {
+        return Ok(());
+    }
+    if let Some(rest) = s.strip_prefix("lognormal:") {
+        let (m, p) = rest.split_once(':').ok_or("lognormal needs MEDIAN:P99")?;
+        let (m, p) = (parse_duration(m)?, parse_duration(p)?);
+        return if m.is_zero() || p < m {
+            Err("lognormal needs 0 < median <= p99".into())
+        } else {
+            Ok(())
+        };
+    }
+    if let Some((a, b)) = s.split_once("..") {
+        return if parse_duration(a)? <= parse_duration(b)? {
+            Ok(())
+        } else {
+            Err("the range's lower bound is above its upper bound".into())
+        };
+    }
+    parse_duration(s).map(|_| ())
 }
 
 fn parse_status_range(s: &str) -> Option<(u16, u16)> {

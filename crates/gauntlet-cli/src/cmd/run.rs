@@ -299,7 +299,11 @@ async fn run_async(
             return Ok(Exit::TargetUnavailable);
         }
     };
-    let base_dir = args.plan.as_ref().and_then(|p| p.parent().map(PathBuf::from)).unwrap_or_else(|| PathBuf::from("."));
+    let base_dir = args
+        .plan
+        .as_ref()
+        .and_then(|p| p.parent().map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("."));
     let workload = match Workload::compile(&plan, &base_dir) {
         Ok(w) => Arc::new(w),
         Err(e) => {
@@ -317,7 +321,10 @@ async fn run_async(
         &collector,
         shards,
     ));
-    let factory = Arc::new(HttpVuFactory { shared: shared.clone(), seed: plan.options.seed });
+    let factory = Arc::new(HttpVuFactory {
+        shared: shared.clone(),
+        seed: plan.options.seed,
+    });
     // Setup runs once, before any scenario; what it captures is `setup.<name>` for everyone.
     if plan.setup.is_some() {
         let mut vu = gauntlet_engine::executor::VuFactory::create(&*factory, 0, 0);
