@@ -91,7 +91,8 @@ pub(crate) struct RunArgs {
     /// Write the end-of-test summary in k6's summary JSON shape.
     #[arg(long, value_name = "FILE")]
     pub(crate) summary_export: Option<PathBuf>,
-    /// Write results: json=FILE (full result: timeline and lossless histograms). Repeatable.
+    /// Write results, repeatable: json=FILE (full result: timeline and lossless histograms),
+    /// junit=FILE (thresholds and SLAs as test cases for CI), md=FILE (pull-request summary).
     #[arg(long = "out", short = 'o', value_name = "FORMAT=FILE")]
     pub(crate) out: Vec<String>,
     /// Print nothing while running (the summary still prints at the end).

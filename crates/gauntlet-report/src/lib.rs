@@ -7,6 +7,8 @@
 
 pub mod build;
 pub mod json;
+pub mod junit;
 pub mod k6;
+pub mod markdown;
 pub mod model;
 pub mod terminal;

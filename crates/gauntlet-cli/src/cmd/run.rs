@@ -31,6 +31,8 @@ use std::time::Duration;
 #[derive(Debug)]
 enum Out {
     Json(PathBuf),
+    Junit(PathBuf),
+    Markdown(PathBuf),
 }
 
 fn parse_outs(outs: &[String]) -> anyhow::Result<Vec<Out>> {
@@ -41,7 +43,9 @@ fn parse_outs(outs: &[String]) -> anyhow::Result<Vec<Out>> {
             })?;
             match kind {
                 "json" => Ok(Out::Json(PathBuf::from(path))),
-                other => anyhow::bail!("--out `{other}`: unknown format (supported: json)"),
+                "junit" => Ok(Out::Junit(PathBuf::from(path))),
+                "md" | "markdown" => Ok(Out::Markdown(PathBuf::from(path))),
+                other => anyhow::bail!("--out `{other}`: unknown format (supported: json, junit, md)"),
             }
         })
         .collect()
@@ -469,6 +473,18 @@ async fn run_async(
                 );
                 if let Err(e) = write_json(path, &doc) {
                     eprintln!("error: --out json={}: {e}", path.display());
+                    write_failed = true;
+                }
+            }
+            Out::Junit(path) => {
+                if let Err(e) = std::fs::write(path, gauntlet_report::junit::render(&summary)) {
+                    eprintln!("error: --out junit={}: {e}", path.display());
+                    write_failed = true;
+                }
+            }
+            Out::Markdown(path) => {
+                if let Err(e) = std::fs::write(path, gauntlet_report::markdown::render(&summary)) {
+                    eprintln!("error: --out md={}: {e}", path.display());
                     write_failed = true;
                 }
             }
