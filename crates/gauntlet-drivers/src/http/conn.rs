@@ -1,626 +1,833 @@
-//! Connections: resolve, connect, TLS, hyper handshake, and the IO wrapper
-//! that timestamps the last byte written and the first byte read.
+//! Connections: resolve → TCP connect → TLS → hyper handshake, the I/O tap
+//! that counts wire bytes and timestamps writes and reads, and one request
+//! exchange with its phase record ([`Hop`]).
+//!
+//! The tap sits twice on a TLS connection: under TLS it only counts bytes
+//! (so handshake and record overhead are included, like k6's
+//! `data_sent`/`data_received`); above TLS it only timestamps (so TLS
+//! session tickets or alerts read by rustls are not mistaken for the first
+//! response byte). On cleartext one tap does both.
 
-use super::{ErrorKind, HttpConfig, HttpConfigError, HttpError, HttpVersionPref, Timings};
-use bytes::Bytes;
-use http::{HeaderMap, Method, Request, Version, header};
-use http_body_util::{BodyExt, Full};
+use super::error::{ErrorKind, HttpError, hyper_kind, io_kind, tls_handshake_kind};
+use super::{HttpVersionPref, Resolver, Shared, Timings};
+use bytes::{Bytes, BytesMut};
+use http::uri::{Authority, Scheme};
+use http::{HeaderMap, HeaderValue, Request, Version};
+use http_body_util::BodyExt;
+use hyper::body::{Body, Frame, SizeHint};
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use std::collections::HashMap;
+use std::convert::Infallible;
+use std::fmt;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::task::{Context, Poll};
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use url::Url;
 
-/// How host names become addresses.
-#[derive(Debug, Clone, Default)]
-#[non_exhaustive]
-pub enum Resolver {
-    /// The system resolver (getaddrinfo); `localhost` and IP literals never query.
-    #[default]
-    System,
-    /// Fixed answers; names not listed fail (for tests: no real DNS traffic).
-    Static(HashMap<String, Vec<IpAddr>>),
-}
+/// With several addresses, each gets at least this much of the connect
+/// timeout (unless less remains), so one black-holed address cannot starve
+/// the others — and at most its fair share, so it cannot eat all of it.
+const MIN_PER_ADDRESS: Duration = Duration::from_secs(2);
 
-impl Resolver {
-    async fn resolve(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, HttpError> {
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        if let Ok(ip) = host.parse::<IpAddr>() {
-            return Ok(vec![SocketAddr::new(ip, port)]);
-        }
-        if host.eq_ignore_ascii_case("localhost") {
-            // IPv4 first: most local servers listen on 127.0.0.1 only.
-            return Ok(vec![
-                SocketAddr::new(IpAddr::from([127, 0, 0, 1]), port),
-                SocketAddr::new(IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1]), port),
-            ]);
-        }
-        match self {
-            Resolver::Static(map) => map
-                .get(host)
-                .map(|ips| ips.iter().map(|ip| SocketAddr::new(*ip, port)).collect())
-                .ok_or_else(|| {
-                    HttpError::new(ErrorKind::DnsFailure, format!("`{host}` does not resolve"))
-                }),
-            Resolver::System => {
-                let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
-                    .await
-                    .map_err(|e| HttpError::new(ErrorKind::DnsFailure, format!("`{host}`: {e}")))?
-                    .collect();
-                if addrs.is_empty() {
-                    return Err(HttpError::new(
-                        ErrorKind::DnsFailure,
-                        format!("`{host}` has no address"),
-                    ));
-                }
-                Ok(addrs)
-            }
-        }
-    }
-}
-
-/// Scheme, host and port: what a connection is for.
+/// Scheme, host and port: what a connection can serve.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Origin {
     tls: bool,
+    /// As in the URL (IPv6 literals in brackets, domains lower-case).
     host: String,
     port: u16,
 }
 
 impl Origin {
-    pub(crate) fn of(url: &Url) -> Option<Origin> {
+    pub(crate) fn of(url: &Url) -> Result<Origin, HttpError> {
         let tls = match url.scheme() {
             "https" => true,
             "http" => false,
-            _ => return None,
+            other => {
+                return Err(HttpError::new(
+                    ErrorKind::InvalidUrl,
+                    format!("unsupported scheme `{other}` in `{url}`"),
+                ));
+            }
         };
-        Some(Origin {
+        let host = url
+            .host_str()
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| HttpError::new(ErrorKind::InvalidUrl, format!("no host in `{url}`")))?;
+        let port = url
+            .port_or_known_default()
+            .ok_or_else(|| HttpError::new(ErrorKind::InvalidUrl, format!("no port for `{url}`")))?;
+        Ok(Origin {
             tls,
-            host: url.host_str()?.to_owned(),
-            port: url.port_or_known_default()?,
+            host: host.to_owned(),
+            port,
         })
     }
-}
 
-/// Configuration built once per run.
-pub(crate) struct Shared {
-    pub(crate) cfg: HttpConfig,
-    tls: Option<tokio_rustls::TlsConnector>,
-}
-
-impl std::fmt::Debug for Shared {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shared").field("cfg", &self.cfg).finish()
-    }
-}
-
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
-}
-
-fn read_pem(path: &std::path::Path) -> Result<Vec<u8>, HttpConfigError> {
-    std::fs::read(path).map_err(|e| HttpConfigError::Pem {
-        path: path.to_owned(),
-        message: e.to_string(),
-    })
-}
-
-impl Shared {
-    pub(crate) fn new(cfg: HttpConfig) -> Result<Shared, HttpConfigError> {
-        use rustls::pki_types::pem::PemObject;
-        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-        let mut roots = rustls::RootCertStore::empty();
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        for p in &cfg.ca_certs {
-            let pem = read_pem(p)?;
-            let mut any = false;
-            for c in CertificateDer::pem_slice_iter(&pem) {
-                let c = c.map_err(|e| HttpConfigError::Pem {
-                    path: p.clone(),
-                    message: e.to_string(),
-                })?;
-                roots.add(c).map_err(|e| HttpConfigError::Pem {
-                    path: p.clone(),
-                    message: e.to_string(),
-                })?;
-                any = true;
-            }
-            if !any {
-                return Err(HttpConfigError::Pem {
-                    path: p.clone(),
-                    message: "no certificate in file".into(),
-                });
-            }
-        }
-        let builder = rustls::ClientConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| HttpConfigError::Tls(e.to_string()))?
-            .with_root_certificates(roots);
-        let mut config = match &cfg.client_cert {
-            Some(cc) => {
-                let certs = CertificateDer::pem_slice_iter(&read_pem(&cc.cert)?)
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| HttpConfigError::Pem {
-                        path: cc.cert.clone(),
-                        message: e.to_string(),
-                    })?;
-                let key = PrivateKeyDer::from_pem_slice(&read_pem(&cc.key)?).map_err(|e| {
-                    HttpConfigError::Pem {
-                        path: cc.key.clone(),
-                        message: e.to_string(),
-                    }
-                })?;
-                builder
-                    .with_client_auth_cert(certs, key)
-                    .map_err(|e| HttpConfigError::Tls(e.to_string()))?
-            }
-            None => builder.with_no_client_auth(),
+    /// Whether `url` can be sent on a connection to this origin (no allocation).
+    pub(crate) fn matches(&self, url: &Url) -> bool {
+        let tls = match url.scheme() {
+            "https" => true,
+            "http" => false,
+            _ => return false,
         };
-        if cfg.insecure_skip_tls_verify {
-            config
-                .dangerous()
-                .set_certificate_verifier(Arc::new(AcceptAll(provider())));
-        }
-        config.alpn_protocols = match cfg.version {
-            HttpVersionPref::Http1 => vec![b"http/1.1".to_vec()],
-            HttpVersionPref::Http2 => vec![b"h2".to_vec()],
-            _ => vec![b"h2".to_vec(), b"http/1.1".to_vec()],
-        };
-        Ok(Shared {
-            tls: Some(tokio_rustls::TlsConnector::from(Arc::new(config))),
-            cfg,
-        })
+        tls == self.tls
+            && url.port_or_known_default() == Some(self.port)
+            && url.host_str() == Some(self.host.as_str())
+    }
+
+    fn default_port(&self) -> bool {
+        self.port == if self.tls { 443 } else { 80 }
+    }
+
+    fn bare_host(&self) -> &str {
+        self.host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(&self.host)
     }
 }
 
-/// `insecureSkipTLSVerify`: accept any certificate, still check signatures.
-#[derive(Debug)]
-struct AcceptAll(Arc<rustls::crypto::CryptoProvider>);
-
-impl rustls::client::danger::ServerCertVerifier for AcceptAll {
-    fn verify_server_cert(
-        &self,
-        _: &rustls::pki_types::CertificateDer<'_>,
-        _: &[rustls::pki_types::CertificateDer<'_>],
-        _: &rustls::pki_types::ServerName<'_>,
-        _: &[u8],
-        _: rustls::pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-    fn verify_tls12_signature(
-        &self,
-        m: &[u8],
-        c: &rustls::pki_types::CertificateDer<'_>,
-        d: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(m, c, d, &self.0.signature_verification_algorithms)
-    }
-    fn verify_tls13_signature(
-        &self,
-        m: &[u8],
-        c: &rustls::pki_types::CertificateDer<'_>,
-        d: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(m, c, d, &self.0.signature_verification_algorithms)
-    }
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = if self.tls { "https" } else { "http" };
+        write!(f, "{scheme}://{}:{}", self.host, self.port)
     }
 }
 
-/// Byte counts and the two instants the phase split needs, as nanoseconds
-/// since the connection's creation (atomics: the h2 connection task writes
-/// them from another task).
+/// Counters and instants shared between the session and the connection task
+/// (which may run on another worker thread, hence atomics). Instants are
+/// nanoseconds since `base` plus one, so 0 means "not yet".
 #[derive(Debug)]
 pub(crate) struct IoStats {
     base: Instant,
+    /// Wire bytes (below TLS).
     written: AtomicU64,
     read: AtomicU64,
-    last_write_ns: AtomicU64,
-    first_read_ns: AtomicU64,
+    /// Last completed write/flush since [`IoStats::mark`].
+    last_write: AtomicU64,
+    /// First byte read since [`IoStats::mark`].
+    first_read: AtomicU64,
+    /// When the request body was fully handed to hyper (at submission for
+    /// bodiless requests).
+    handed: AtomicU64,
+    /// First write completion after `handed`: the request is on the wire.
+    sent: AtomicU64,
 }
 
 impl IoStats {
-    fn now_ns(&self) -> u64 {
-        self.base.elapsed().as_nanos() as u64 + 1
+    fn new() -> Arc<IoStats> {
+        Arc::new(IoStats {
+            base: Instant::now(),
+            written: AtomicU64::new(0),
+            read: AtomicU64::new(0),
+            last_write: AtomicU64::new(0),
+            first_read: AtomicU64::new(0),
+            handed: AtomicU64::new(0),
+            sent: AtomicU64::new(0),
+        })
     }
-    fn mark(&self) {
-        self.last_write_ns.store(0, Ordering::Relaxed);
-        self.first_read_ns.store(0, Ordering::Relaxed);
+
+    fn stamp(&self) -> u64 {
+        u64::try_from(self.base.elapsed().as_nanos())
+            .unwrap_or(u64::MAX - 1)
+            .saturating_add(1)
     }
-    fn at(&self, ns: u64) -> Option<Instant> {
-        (ns > 0).then(|| self.base + std::time::Duration::from_nanos(ns - 1))
+
+    fn at(&self, v: &AtomicU64) -> Option<Instant> {
+        match v.load(Relaxed) {
+            0 => None,
+            ns => Some(self.base + Duration::from_nanos(ns - 1)),
+        }
+    }
+
+    /// Start of a request: forget the previous request's instants.
+    fn mark(&self, bodiless: bool) {
+        self.last_write.store(0, Relaxed);
+        self.first_read.store(0, Relaxed);
+        self.sent.store(0, Relaxed);
+        let handed = if bodiless { self.stamp() } else { 0 };
+        self.handed.store(handed, Relaxed);
+    }
+
+    fn counts(&self) -> (u64, u64) {
+        (self.written.load(Relaxed), self.read.load(Relaxed))
+    }
+
+    fn wrote(&self) -> bool {
+        let now = self.stamp();
+        self.last_write.store(now, Relaxed);
+        let sent_now = self.handed.load(Relaxed) != 0 && self.sent.load(Relaxed) == 0;
+        if sent_now {
+            self.sent.store(now, Relaxed);
+        }
+        sent_now
     }
 }
 
-/// Counts bytes and timestamps writes and the first read after a request.
-pub(crate) struct TimedIo<T> {
+/// The I/O tap: counts bytes (`count`) and/or timestamps (`time`).
+struct Tap<T> {
     inner: T,
     stats: Arc<IoStats>,
+    count: bool,
+    time: bool,
+    /// Written since the last flush (timestamps move to the flush).
+    dirty: bool,
+    /// The write that set `sent` has not been flushed yet.
+    sent_unflushed: bool,
 }
 
-impl<T: AsyncRead + Unpin> AsyncRead for TimedIo<T> {
+impl<T> Tap<T> {
+    fn new(inner: T, stats: Arc<IoStats>, count: bool, time: bool) -> Tap<T> {
+        Tap {
+            inner,
+            stats,
+            count,
+            time,
+            dirty: false,
+            sent_unflushed: false,
+        }
+    }
+
+    fn on_written(&mut self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        if self.count {
+            self.stats.written.fetch_add(n as u64, Relaxed);
+        }
+        if self.time {
+            self.dirty = true;
+            if self.stats.wrote() {
+                self.sent_unflushed = true;
+            }
+        }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Tap<T> {
     fn poll_read(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
         let before = buf.filled().len();
-        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
-        let n = buf.filled().len() - before;
+        let r = Pin::new(&mut this.inner).poll_read(cx, buf);
+        let n = buf.filled().len().saturating_sub(before);
         if n > 0 {
-            self.stats.read.fetch_add(n as u64, Ordering::Relaxed);
-            if self.stats.first_read_ns.load(Ordering::Relaxed) == 0 {
-                let now = self.stats.now_ns();
-                self.stats.first_read_ns.store(now, Ordering::Relaxed);
+            if this.count {
+                this.stats.read.fetch_add(n as u64, Relaxed);
+            }
+            if this.time && this.stats.first_read.load(Relaxed) == 0 {
+                let now = this.stats.stamp();
+                this.stats.first_read.store(now, Relaxed);
             }
         }
         r
     }
 }
 
-impl<T: AsyncWrite + Unpin> AsyncWrite for TimedIo<T> {
+impl<T: AsyncWrite + Unpin> AsyncWrite for Tap<T> {
     fn poll_write(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let r = Pin::new(&mut self.inner).poll_write(cx, buf);
-        if let Poll::Ready(Ok(n)) = &r
-            && *n > 0
-        {
-            self.stats.written.fetch_add(*n as u64, Ordering::Relaxed);
-            let now = self.stats.now_ns();
-            self.stats.last_write_ns.store(now, Ordering::Relaxed);
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.inner).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = &r {
+            this.on_written(*n);
         }
         r
     }
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
+
     fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        if let Poll::Ready(Ok(n)) = &r
-            && *n > 0
-        {
-            self.stats.written.fetch_add(*n as u64, Ordering::Relaxed);
-            let now = self.stats.now_ns();
-            self.stats.last_write_ns.store(now, Ordering::Relaxed);
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        if let Poll::Ready(Ok(n)) = &r {
+            this.on_written(*n);
         }
         r
     }
+
     fn is_write_vectored(&self) -> bool {
         self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.inner).poll_flush(cx);
+        if let Poll::Ready(Ok(())) = &r
+            && this.dirty
+        {
+            // Buffered layers (TLS) put bytes on the socket at flush time.
+            this.dirty = false;
+            let now = this.stats.stamp();
+            this.stats.last_write.store(now, Relaxed);
+            if std::mem::take(&mut this.sent_unflushed) {
+                this.stats.sent.store(now, Relaxed);
+            }
+        }
+        r
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+/// The request body: one `Bytes` chunk, which records when hyper took it
+/// (the HTTP/2 "sending" end is the first write after that).
+pub(crate) struct ReqBody {
+    data: Option<Bytes>,
+    stats: Arc<IoStats>,
+}
+
+impl Body for ReqBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let this = self.get_mut();
+        match this.data.take() {
+            Some(d) => {
+                let now = this.stats.stamp();
+                this.stats.handed.store(now, Relaxed);
+                Poll::Ready(Some(Ok(Frame::data(d))))
+            }
+            None => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.data.is_none()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.data.as_ref().map_or(0, |d| d.len() as u64))
     }
 }
 
 enum Sender {
-    H1(http1::SendRequest<Full<Bytes>>),
-    H2(http2::SendRequest<Full<Bytes>>),
+    H1(http1::SendRequest<ReqBody>),
+    H2(http2::SendRequest<ReqBody>),
 }
 
-/// An open connection.
+/// An open connection of one session.
 pub(crate) struct Conn {
+    pub(crate) origin: Origin,
     sender: Sender,
     stats: Arc<IoStats>,
-    host_header: http::HeaderValue,
+    /// `Host` for HTTP/1 requests (port only when not the default).
+    host: HeaderValue,
+    /// Authority for HTTP/2 absolute URIs.
+    authority: Authority,
+    /// Wire bytes already attributed to requests.
+    accounted: (u64, u64),
 }
 
-impl std::fmt::Debug for Conn {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Debug for Conn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Conn")
-            .field("h2", &matches!(self.sender, Sender::H2(_)))
+            .field("origin", &self.origin)
+            .field("h2", &self.is_h2())
             .finish()
     }
 }
 
-fn io_kind(e: &io::Error) -> ErrorKind {
-    match e.kind() {
-        io::ErrorKind::ConnectionRefused => ErrorKind::ConnectionRefused,
-        io::ErrorKind::ConnectionReset
-        | io::ErrorKind::ConnectionAborted
-        | io::ErrorKind::BrokenPipe
-        | io::ErrorKind::UnexpectedEof => ErrorKind::ConnectionReset,
-        io::ErrorKind::TimedOut => ErrorKind::ConnectTimeout,
-        io::ErrorKind::InvalidData => {
-            let cert = e
-                .get_ref()
-                .and_then(|i| i.downcast_ref::<rustls::Error>())
-                .is_some_and(|r| matches!(r, rustls::Error::InvalidCertificate(_)));
-            if cert {
-                ErrorKind::TlsCertificate
-            } else {
-                ErrorKind::TlsHandshake
-            }
+/// The record of one hop (one request/response exchange), owned by the
+/// caller so that it survives a timeout that drops the hop's future.
+#[derive(Debug, Default)]
+pub(crate) struct Hop {
+    pub(crate) t: Timings,
+    begin: Option<Instant>,
+    ready_at: Option<Instant>,
+    submitted: Option<Instant>,
+    head_at: Option<Instant>,
+    done_at: Option<Instant>,
+    h2: bool,
+    /// Timestamps of the connection in use.
+    stats: Option<Arc<IoStats>>,
+    /// Byte counters not yet attributed: connection stats and their base.
+    unsettled: Option<(Arc<IoStats>, u64, u64)>,
+    /// Bytes already attributed to this hop.
+    bytes: (u64, u64),
+    /// Response head, when one arrived.
+    pub(crate) status: u16,
+    pub(crate) version: Version,
+    pub(crate) headers: HeaderMap,
+    /// Body bytes received (before decoding), kept or not.
+    pub(crate) body_size: u64,
+}
+
+impl Hop {
+    /// The caller starts asking for a connection now.
+    pub(crate) fn begin(&mut self) {
+        self.begin = Some(Instant::now());
+    }
+
+    /// Use this connection's counters from `base` on.
+    fn track(&mut self, stats: &Arc<IoStats>, base: (u64, u64), h2: bool) {
+        self.settle();
+        self.unsettled = Some((stats.clone(), base.0, base.1));
+        self.stats = Some(stats.clone());
+        self.h2 = h2;
+    }
+
+    /// Attribute the bytes counted so far to this hop.
+    fn settle(&mut self) -> (u64, u64) {
+        if let Some((stats, bw, br)) = self.unsettled.take() {
+            let (w, r) = stats.counts();
+            self.bytes.0 += w.saturating_sub(bw);
+            self.bytes.1 += r.saturating_sub(br);
+            return (w, r);
         }
-        _ => ErrorKind::Io,
+        (0, 0)
+    }
+
+    /// The connection is usable (end of `blocked`).
+    pub(crate) fn ready(&mut self) {
+        self.ready_at = Some(Instant::now());
+    }
+
+    /// Close the record at `done` (now, or the timeout): fill `blocked`,
+    /// `sending`, `waiting`, `receiving`; return the wire bytes (sent, received).
+    pub(crate) fn finish(&mut self, done: Instant) -> (u64, u64) {
+        self.settle();
+        let done = self.done_at.unwrap_or(done);
+        if let Some(begin) = self.begin {
+            let ready = self.ready_at.unwrap_or(done);
+            self.t.blocked = ready.saturating_duration_since(begin);
+        }
+        if let Some(start) = self.submitted {
+            let head = self.head_at.unwrap_or(done).max(start);
+            let stats = self.stats.as_deref();
+            let (sent, first) = if self.h2 {
+                let sent = stats.and_then(|s| s.at(&s.sent)).unwrap_or(start);
+                let sent = sent.max(start).min(head);
+                (sent, head)
+            } else {
+                let first = stats.and_then(|s| s.at(&s.first_read));
+                let upper = first.unwrap_or(head).max(start).min(head);
+                let sent = stats.and_then(|s| s.at(&s.last_write)).unwrap_or(start);
+                let sent = sent.max(start).min(upper);
+                (sent, upper)
+            };
+            self.t.sending = sent - start;
+            self.t.waiting = first - sent;
+            self.t.receiving = done.saturating_duration_since(first);
+        }
+        self.bytes
     }
 }
 
-/// Open a connection to `origin`, filling dns/connecting/tls timings.
+/// How to treat the response body of one hop.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BodyPolicy {
+    /// Keep the bytes (else count and drop them).
+    pub(crate) keep: bool,
+    /// Redirects will be followed: a redirect's body is never kept.
+    pub(crate) follow_redirects: bool,
+    /// Larger kept bodies fail with `body_too_large`.
+    pub(crate) max: usize,
+}
+
+/// A failed exchange, with what a retry decision needs.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    pub(crate) error: HttpError,
+    /// hyper handed the request back: it never reached the connection.
+    pub(crate) unsent: bool,
+    /// Nothing of a response arrived.
+    pub(crate) before_response: bool,
+}
+
+/// A hyper error with its causes, for the human detail.
+pub(crate) fn describe(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(c) = src {
+        let m = c.to_string();
+        if !s.contains(&m) {
+            s.push_str(": ");
+            s.push_str(&m);
+        }
+        src = c.source();
+    }
+    s
+}
+
+/// Open a connection to `origin`, filling dns/connecting/tls_handshaking.
 pub(crate) async fn connect(
     shared: &Shared,
-    origin: &Origin,
-    t: &mut Timings,
+    origin: Origin,
+    hop: &mut Hop,
 ) -> Result<Conn, HttpError> {
-    let cfg = &shared.cfg;
-    let work = async {
-        let t0 = Instant::now();
-        let addrs = cfg.resolver.resolve(&origin.host, origin.port).await?;
-        let t1 = Instant::now();
-        t.dns = t1 - t0;
-        let mut last = HttpError::new(ErrorKind::ConnectionRefused, "no address to connect to");
-        let mut stream = None;
-        for a in addrs {
-            match TcpStream::connect(a).await {
-                Ok(s) => {
-                    stream = Some(s);
-                    break;
-                }
-                Err(e) => last = HttpError::new(io_kind(&e), format!("{a}: {e}")),
-            }
-        }
-        let stream = stream.ok_or(last)?;
-        let _ = stream.set_nodelay(true);
-        let t2 = Instant::now();
-        t.connecting = t2 - t1;
-        let stats = Arc::new(IoStats {
-            base: Instant::now(),
-            written: AtomicU64::new(0),
-            read: AtomicU64::new(0),
-            last_write_ns: AtomicU64::new(0),
-            first_read_ns: AtomicU64::new(0),
-        });
-        let host_header = http::HeaderValue::from_str(&if matches!(
-            (origin.tls, origin.port),
-            (true, 443) | (false, 80)
-        ) {
-            origin.host.clone()
-        } else {
-            format!("{}:{}", origin.host, origin.port)
-        })
-        .map_err(|_| HttpError::new(ErrorKind::InvalidUrl, "bad host"))?;
-        let sender = if origin.tls {
-            let connector = shared
-                .tls
-                .as_ref()
-                .ok_or_else(|| HttpError::new(ErrorKind::TlsHandshake, "TLS unavailable"))?;
-            let name = rustls::pki_types::ServerName::try_from(origin.host.clone())
-                .map_err(|e| HttpError::new(ErrorKind::InvalidUrl, e.to_string()))?;
-            let tls = connector
-                .connect(name, stream)
-                .await
-                .map_err(|e| HttpError::new(io_kind(&e), e.to_string()))?;
-            t.tls_handshaking = t2.elapsed();
-            let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-            if cfg.version == HttpVersionPref::Http2 && !h2 {
-                return Err(HttpError::new(
-                    ErrorKind::TlsHandshake,
-                    "the server did not agree to HTTP/2 (ALPN)",
-                ));
-            }
-            handshake(
-                TimedIo {
-                    inner: tls,
-                    stats: stats.clone(),
-                },
-                h2,
-            )
-            .await?
-        } else {
-            handshake(
-                TimedIo {
-                    inner: stream,
-                    stats: stats.clone(),
-                },
-                cfg.version == HttpVersionPref::H2c,
-            )
-            .await?
-        };
-        Ok(Conn {
+    let limit = shared.cfg.connect_timeout;
+    let deadline = Instant::now() + limit;
+    match tokio::time::timeout_at(deadline, connect_inner(shared, &origin, hop, deadline)).await {
+        Ok(Ok((sender, stats, host, authority))) => Ok(Conn {
+            origin,
             sender,
             stats,
-            host_header,
-        })
-    };
-    match tokio::time::timeout(cfg.connect_timeout, work).await {
-        Ok(r) => r,
+            host,
+            authority,
+            accounted: (0, 0),
+        }),
+        Ok(Err(e)) => Err(e),
         Err(_) => Err(HttpError::new(
             ErrorKind::ConnectTimeout,
-            "connection not established within the connect timeout",
+            format!("no connection to {origin} within {limit:?} (dns + connect + tls)"),
         )),
     }
 }
 
-async fn handshake<T: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
-    io: T,
-    h2: bool,
-) -> Result<Sender, HttpError> {
+type Parts = (Sender, Arc<IoStats>, HeaderValue, Authority);
+
+async fn connect_inner(
+    shared: &Shared,
+    origin: &Origin,
+    hop: &mut Hop,
+    deadline: Instant,
+) -> Result<Parts, HttpError> {
+    let cfg = &shared.cfg;
+    let addrs;
+    let t1 = match Resolver::literal(&origin.host, origin.port) {
+        Some(a) => {
+            addrs = a;
+            Instant::now()
+        }
+        None => {
+            let t0 = Instant::now();
+            addrs = cfg.resolver.resolve(&origin.host, origin.port).await?;
+            let t1 = Instant::now();
+            hop.t.dns = t1 - t0;
+            t1
+        }
+    };
+    let stream = tcp_connect(&addrs, deadline).await?;
+    // Small requests must not wait for Nagle's algorithm.
+    let _ = stream.set_nodelay(true);
+    let t2 = Instant::now();
+    hop.t.connecting = t2 - t1;
+    let stats = IoStats::new();
+    hop.track(&stats, (0, 0), false);
+    let authority = Authority::try_from(if origin.default_port() {
+        origin.host.clone()
+    } else {
+        format!("{}:{}", origin.host, origin.port)
+    })
+    .map_err(|e| {
+        HttpError::new(
+            ErrorKind::InvalidUrl,
+            format!("host `{}`: {e}", origin.host),
+        )
+    })?;
+    let host = HeaderValue::from_str(authority.as_str()).map_err(|e| {
+        HttpError::new(
+            ErrorKind::InvalidUrl,
+            format!("host `{}`: {e}", origin.host),
+        )
+    })?;
+    let sender = if origin.tls {
+        let name = match origin.bare_host().parse::<IpAddr>() {
+            Ok(ip) => rustls::pki_types::ServerName::IpAddress(ip.into()),
+            Err(_) => rustls::pki_types::ServerName::try_from(origin.bare_host().to_owned())
+                .map_err(|e| {
+                    HttpError::new(
+                        ErrorKind::InvalidUrl,
+                        format!("host `{}`: {e}", origin.host),
+                    )
+                })?,
+        };
+        let tls = shared
+            .tls
+            .connect(name, Tap::new(stream, stats.clone(), true, false))
+            .await
+            .map_err(|e| {
+                HttpError::new(tls_handshake_kind(&e), format!("TLS with {origin}: {e}"))
+            })?;
+        hop.t.tls_handshaking = t2.elapsed();
+        let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+        if cfg.version == HttpVersionPref::Http2 && !h2 {
+            return Err(HttpError::new(
+                ErrorKind::TlsAlpn,
+                format!("{origin} did not agree to HTTP/2 in ALPN"),
+            ));
+        }
+        handshake(Tap::new(tls, stats.clone(), false, true), h2).await?
+    } else {
+        let h2 = matches!(cfg.version, HttpVersionPref::H2c | HttpVersionPref::Http2);
+        handshake(Tap::new(stream, stats.clone(), true, true), h2).await?
+    };
+    hop.h2 = matches!(sender, Sender::H2(_));
+    Ok((sender, stats, host, authority))
+}
+
+/// Try each address in order until one accepts.
+async fn tcp_connect(addrs: &[SocketAddr], deadline: Instant) -> Result<TcpStream, HttpError> {
+    let mut last = HttpError::new(ErrorKind::ConnectionRefused, "no address to connect to");
+    for (i, addr) in addrs.iter().enumerate() {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let left = u32::try_from(addrs.len() - i).unwrap_or(u32::MAX);
+        let budget = if left > 1 {
+            (remaining / left).max(MIN_PER_ADDRESS.min(remaining))
+        } else {
+            remaining
+        };
+        match tokio::time::timeout(budget, TcpStream::connect(addr)).await {
+            Ok(Ok(s)) => return Ok(s),
+            Ok(Err(e)) => last = HttpError::new(io_kind(&e), format!("connect {addr}: {e}")),
+            Err(_) => {
+                last = HttpError::new(
+                    ErrorKind::ConnectTimeout,
+                    format!("connect {addr}: no answer within {budget:?}"),
+                )
+            }
+        }
+    }
+    Err(last)
+}
+
+async fn handshake<I>(io: I, h2: bool) -> Result<Sender, HttpError>
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let io = TokioIo::new(io);
     if h2 {
-        let (s, c) = http2::handshake(TokioExecutor::new(), io)
+        let (sender, conn) = http2::Builder::new(TokioExecutor::new())
+            .handshake(io)
             .await
-            .map_err(|e| HttpError::new(ErrorKind::Http2Protocol, e.to_string()))?;
+            .map_err(|e| HttpError::new(hyper_kind(&e, true), describe(&e)))?;
         tokio::spawn(async move {
-            let _ = c.await;
+            // Errors reach the request that observes them.
+            let _ = conn.await;
         });
-        Ok(Sender::H2(s))
+        Ok(Sender::H2(sender))
     } else {
-        let (s, c) = http1::handshake(io)
+        let (sender, conn) = http1::Builder::new()
+            .handshake(io)
             .await
-            .map_err(|e| HttpError::new(ErrorKind::Io, e.to_string()))?;
+            .map_err(|e| HttpError::new(hyper_kind(&e, false), describe(&e)))?;
         tokio::spawn(async move {
-            let _ = c.await;
+            let _ = conn.await;
         });
-        Ok(Sender::H1(s))
+        Ok(Sender::H1(sender))
     }
 }
 
-fn hyper_kind(e: &hyper::Error) -> ErrorKind {
-    if e.is_parse() || e.is_parse_status() {
-        return ErrorKind::MalformedResponse;
-    }
-    if e.is_incomplete_message() || e.is_closed() || e.is_canceled() {
-        return ErrorKind::ConnectionReset;
-    }
-    let mut src: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
-    while let Some(s) = src {
-        if let Some(io) = s.downcast_ref::<io::Error>() {
-            return io_kind(io);
+/// Collects body frames without copying when the body is one frame.
+#[derive(Default)]
+struct Collect {
+    first: Option<Bytes>,
+    rest: Option<BytesMut>,
+}
+
+impl Collect {
+    fn push(&mut self, data: Bytes, hint: usize) {
+        if let Some(rest) = &mut self.rest {
+            rest.extend_from_slice(&data);
+        } else if let Some(first) = self.first.take() {
+            let mut rest = BytesMut::with_capacity(hint.max(first.len() + data.len()));
+            rest.extend_from_slice(&first);
+            rest.extend_from_slice(&data);
+            self.rest = Some(rest);
+        } else {
+            self.first = Some(data);
         }
-        src = s.source();
     }
-    ErrorKind::Io
-}
 
-type Answer = (u16, Version, HeaderMap, Bytes, u64, u64);
+    fn finish(self) -> Bytes {
+        match (self.first, self.rest) {
+            (_, Some(rest)) => rest.freeze(),
+            (Some(first), None) => first,
+            (None, None) => Bytes::new(),
+        }
+    }
+}
 
 impl Conn {
-    /// Whether the connection can take a request now.
-    pub(crate) fn is_ready(&self) -> bool {
-        match &self.sender {
-            Sender::H1(s) => s.is_ready(),
-            Sender::H2(s) => s.is_ready(),
-        }
+    pub(crate) fn is_h2(&self) -> bool {
+        matches!(self.sender, Sender::H2(_))
     }
 
-    /// Send one request and read the whole response, filling the
-    /// sending/waiting/receiving timings.
-    pub(crate) async fn request(
-        &mut self,
-        method: &Method,
+    /// Wait until the connection can take a request; `false` when it closed
+    /// (the server ended keep-alive, or the connection failed).
+    pub(crate) async fn ready(&mut self, hop: &mut Hop) -> bool {
+        let ok = match &mut self.sender {
+            Sender::H1(s) => !s.is_closed() && s.ready().await.is_ok(),
+            Sender::H2(s) => !s.is_closed() && s.ready().await.is_ok(),
+        };
+        if ok {
+            hop.track(&self.stats, self.accounted, self.is_h2());
+        }
+        ok
+    }
+
+    /// The request for `url` on this connection: origin-form + `Host` on
+    /// HTTP/1, absolute URI on HTTP/2. `headers` are the caller's, complete.
+    pub(crate) fn request(
+        &self,
+        method: &http::Method,
         url: &Url,
         mut headers: HeaderMap,
-        body: Bytes,
-        max_body: usize,
-        t: &mut Timings,
-    ) -> Result<Answer, HttpError> {
-        let h2 = matches!(self.sender, Sender::H2(_));
-        let uri: http::Uri = if h2 {
-            url.as_str().parse()
+        body: &Bytes,
+    ) -> Result<Request<ReqBody>, HttpError> {
+        let pq = &url[url::Position::BeforePath..url::Position::AfterQuery];
+        let pq = if pq.is_empty() { "/" } else { pq };
+        let bad = |e: http::Error| HttpError::new(ErrorKind::InvalidUrl, format!("`{url}`: {e}"));
+        let h2 = self.is_h2();
+        let uri = if h2 {
+            let scheme = if self.origin.tls {
+                Scheme::HTTPS
+            } else {
+                Scheme::HTTP
+            };
+            http::Uri::builder()
+                .scheme(scheme)
+                .authority(self.authority.clone())
+                .path_and_query(pq)
+                .build()
+                .map_err(bad)?
         } else {
-            let pq = match url.query() {
-                Some(q) => format!("{}?{q}", url.path()),
-                None => url.path().to_owned(),
-            };
-            pq.parse()
-        }
-        .map_err(|_| HttpError::new(ErrorKind::InvalidUrl, format!("bad URL `{url}`")))?;
-        if !h2 && !headers.contains_key(header::HOST) {
-            headers.insert(header::HOST, self.host_header.clone());
-        }
-        let mut req = Request::builder()
-            .method(method.clone())
-            .uri(uri)
-            .version(if h2 {
-                Version::HTTP_2
-            } else {
-                Version::HTTP_11
-            })
-            .body(Full::new(body))
-            .map_err(|e| HttpError::new(ErrorKind::InvalidUrl, e.to_string()))?;
+            if !headers.contains_key(http::header::HOST) {
+                headers.insert(http::header::HOST, self.host.clone());
+            }
+            http::Uri::try_from(pq).map_err(|e| bad(e.into()))?
+        };
+        let mut req = Request::new(ReqBody {
+            data: (!body.is_empty()).then(|| body.clone()),
+            stats: self.stats.clone(),
+        });
+        *req.method_mut() = method.clone();
+        *req.uri_mut() = uri;
+        *req.version_mut() = if h2 {
+            Version::HTTP_2
+        } else {
+            Version::HTTP_11
+        };
         *req.headers_mut() = headers;
-        let (w0, r0) = (
-            self.stats.written.load(Ordering::Relaxed),
-            self.stats.read.load(Ordering::Relaxed),
-        );
-        self.stats.mark();
-        let start = Instant::now();
-        let resp = match &mut self.sender {
-            Sender::H1(s) => s.send_request(req).await,
-            Sender::H2(s) => s.send_request(req).await,
-        }
-        .map_err(|e| {
-            let k = hyper_kind(&e);
-            // On HTTP/2, errors that are not I/O are protocol errors (stream reset, GOAWAY).
-            let k = if h2 && k == ErrorKind::Io {
-                ErrorKind::Http2Protocol
-            } else {
-                k
-            };
-            HttpError::new(k, e.to_string())
-        })?;
-        let headers_at = Instant::now();
-        let status = resp.status().as_u16();
-        let version = resp.version();
+        Ok(req)
+    }
+
+    /// Send `req` and read the whole response into `hop`; the body is returned.
+    pub(crate) async fn exchange(
+        &mut self,
+        req: Request<ReqBody>,
+        hop: &mut Hop,
+        policy: BodyPolicy,
+    ) -> Result<Bytes, Failure> {
+        let h2 = self.is_h2();
+        self.stats.mark(req.body().is_end_stream());
+        hop.submitted = Some(Instant::now());
+        let sent = match &mut self.sender {
+            Sender::H1(s) => s.try_send_request(req).await,
+            Sender::H2(s) => s.try_send_request(req).await,
+        };
+        let resp = match sent {
+            Ok(r) => r,
+            Err(mut e) => {
+                let unsent = e.take_message().is_some();
+                let err = e.into_error();
+                return Err(Failure {
+                    error: HttpError::new(hyper_kind(&err, h2), describe(&err)),
+                    unsent,
+                    before_response: h2 || self.stats.first_read.load(Relaxed) == 0,
+                });
+            }
+        };
+        hop.head_at = Some(Instant::now());
         let (parts, mut body) = resp.into_parts();
-        let mut buf = bytes::BytesMut::new();
+        hop.status = parts.status.as_u16();
+        hop.version = parts.version;
+        hop.headers = parts.headers;
+        let redirect = policy.follow_redirects
+            && super::is_redirect(hop.status)
+            && hop.headers.contains_key(http::header::LOCATION);
+        let keep = policy.keep && !redirect;
+        let hint = hop
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(0)
+            .min(policy.max);
+        let mut out = Collect::default();
+        let fail = |error: HttpError| Failure {
+            error,
+            unsent: false,
+            before_response: false,
+        };
         while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| HttpError::new(hyper_kind(&e), e.to_string()))?;
-            if let Ok(data) = frame.into_data() {
-                if buf.len() + data.len() > max_body {
-                    return Err(HttpError::new(
+            let frame =
+                frame.map_err(|e| fail(HttpError::new(hyper_kind(&e, h2), describe(&e))))?;
+            let Ok(data) = frame.into_data() else {
+                continue; // trailers
+            };
+            hop.body_size += data.len() as u64;
+            if keep {
+                if hop.body_size > policy.max as u64 {
+                    return Err(fail(HttpError::new(
                         ErrorKind::BodyTooLarge,
-                        format!("body larger than {max_body} bytes"),
-                    ));
+                        format!("response body larger than {} bytes", policy.max),
+                    )));
                 }
-                buf.extend_from_slice(&data);
+                out.push(data, hint);
             }
         }
-        let done = Instant::now();
-        let written = self
-            .stats
-            .at(self.stats.last_write_ns.load(Ordering::Relaxed))
-            .unwrap_or(start)
-            .clamp(start, headers_at);
-        let first = self
-            .stats
-            .at(self.stats.first_read_ns.load(Ordering::Relaxed))
-            .unwrap_or(headers_at)
-            .clamp(written, headers_at);
-        t.sending = written - start;
-        t.waiting = first - written;
-        t.receiving = done - first;
-        let sent = self.stats.written.load(Ordering::Relaxed) - w0;
-        let received = self.stats.read.load(Ordering::Relaxed) - r0;
-        Ok((status, version, parts.headers, buf.freeze(), sent, received))
+        hop.done_at = Some(Instant::now());
+        self.accounted = hop.settle();
+        Ok(out.finish())
     }
 }
 
-/// Decode a gzip/deflate body.
-pub(crate) fn decode_body(headers: &HeaderMap, body: Bytes) -> Result<Bytes, HttpError> {
-    use std::io::Read;
-    let enc = headers
-        .get(header::CONTENT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    let mut out = Vec::new();
-    let r = match enc.as_str() {
-        "gzip" | "x-gzip" => flate2::read::MultiGzDecoder::new(&body[..]).read_to_end(&mut out),
-        "deflate" => {
-            // Servers send either zlib-wrapped or raw deflate; try zlib first.
-            match flate2::read::ZlibDecoder::new(&body[..]).read_to_end(&mut out) {
-                Ok(n) => Ok(n),
-                Err(_) => {
-                    out.clear();
-                    flate2::read::DeflateDecoder::new(&body[..]).read_to_end(&mut out)
-                }
-            }
+/// Nothing to test in isolation here that the driver tests do not cover
+/// end to end, except the allocation-free body collection.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn collect_keeps_a_single_frame_and_joins_several() {
+        let mut c = Collect::default();
+        let one = Bytes::from_static(b"abc");
+        c.push(one.clone(), 0);
+        let out = c.finish();
+        assert_eq!(out.as_ptr(), one.as_ptr(), "no copy for one frame");
+        let mut c = Collect::default();
+        for part in [&b"ab"[..], b"cd", b"e"] {
+            c.push(Bytes::copy_from_slice(part), 5);
         }
-        _ => return Ok(body),
-    };
-    r.map(|_| Bytes::from(out)).map_err(|e| {
-        HttpError::new(
-            ErrorKind::MalformedResponse,
-            format!("cannot decode {enc} body: {e}"),
-        )
-    })
+        assert_eq!(&c.finish()[..], b"abcde");
+        assert!(Collect::default().finish().is_empty());
+    }
+
+    #[test]
+    fn origin_matching() {
+        let o = Origin::of(&Url::parse("https://Example.test/a").unwrap()).unwrap();
+        assert!(o.matches(&Url::parse("https://example.test:443/b?c").unwrap()));
+        assert!(!o.matches(&Url::parse("http://example.test/").unwrap()));
+        assert!(!o.matches(&Url::parse("https://example.test:8443/").unwrap()));
+        assert!(!o.matches(&Url::parse("https://other.test/").unwrap()));
+        let e = Origin::of(&Url::parse("ftp://example.test/").unwrap()).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::InvalidUrl);
+        let v6 = Origin::of(&Url::parse("http://[::1]:8080/").unwrap()).unwrap();
+        assert_eq!(v6.bare_host(), "::1");
+        assert!(!v6.default_port());
+    }
 }

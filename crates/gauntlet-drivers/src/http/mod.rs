@@ -1,107 +1,237 @@
-//! HTTP/1.1, HTTP/2 (ALPN), h2c and TLS on `hyper::client::conn` + rustls,
-//! with k6's per-phase timings.
+//! The HTTP driver: HTTP/1.1, HTTP/2 (TLS ALPN), h2c and TLS/mTLS on
+//! `hyper::client::conn` + rustls, with k6's per-phase timings.
 //!
-//! We own the connections (one keep-alive connection per origin per VU
-//! session) instead of using a pooled client, because only then can every
-//! phase be timed and attributed to the request that caused it:
+//! # Design
 //!
-//! | phase | measured from → to |
+//! A pooled client (reqwest, hyper-util's legacy `Client`) hides when a
+//! connection is opened, so its cost cannot be attributed to the request that
+//! paid it. This driver owns its connections instead:
+//!
+//! * [`HttpClient`] is built once per run and shared (an `Arc` inside): the
+//!   configuration, the rustls config (roots parsed once), precomputed
+//!   header values.
+//! * [`HttpSession`] is one virtual user: at most one keep-alive connection
+//!   per origin (scheme, host, port) and a cookie jar. It is `Send` and is
+//!   used by one task at a time (`&mut self`), so no locks are taken per
+//!   request.
+//! * [`HttpSession::send`] never fails and never panics: failures are data
+//!   ([`HttpResponse::error`], with a typed [`ErrorKind`]).
+//!
+//! A request goes: resolve (`dns`) → `TcpStream::connect` with `TCP_NODELAY`
+//! (`connecting`) → TLS handshake with ALPN (`tls_handshaking`) → hyper
+//! handshake, its connection task spawned on the current runtime → request.
+//! A reused connection skips the first four. A connection the server closed
+//! while idle is noticed before use and replaced transparently; if the
+//! server closes it at the very moment the request goes out, the request is
+//! retried once on a new connection when that is safe (hyper handed the
+//! request back unsent, or the method is idempotent and nothing of a
+//! response arrived). Either way the reconnect shows in that request's
+//! `blocked` and `connecting`.
+//!
+//! # Phase timings (spec)
+//!
+//! All phases are [`Duration`]s of the **last hop** in [`HttpResponse::timings`]
+//! and summed over all hops (redirects) in [`HttpResponse::total_timings`].
+//!
+//! | phase | from → to |
 //! |---|---|
-//! | `blocked` | asking for a connection → having one (includes dns, connecting, tls_handshaking for a new connection; ~0 on reuse) |
-//! | `dns` | name resolution (0 for IP literals and reused connections) |
-//! | `connecting` | TCP connect |
-//! | `tls_handshaking` | TLS handshake |
-//! | `sending` | request handed to the connection → last request byte written |
-//! | `waiting` | last request byte written → first response byte read (TTFB) |
-//! | `receiving` | first response byte → body complete |
+//! | `blocked` | asking for a connection → a usable connection (k6's GetConn → GotConn). Includes `dns`, `connecting`, `tls_handshaking` and the HTTP handshake for a new connection; ≈ 0 on reuse |
+//! | `dns` | name resolution (0 for IP literals, `localhost`, and reused connections) |
+//! | `connecting` | TCP connect, all addresses tried (0 on reuse) |
+//! | `tls_handshaking` | TLS handshake (0 for cleartext and reuse) |
+//! | `sending` | request handed to hyper → request on the wire (see below) |
+//! | `waiting` | request on the wire → first response byte (HTTP/1) or response head (HTTP/2): TTFB |
+//! | `receiving` | end of `waiting` → last body byte |
 //!
-//! `duration = sending + waiting + receiving` (k6's definition: excludes
-//! connection setup); `total` adds `blocked`. With HTTP/2 the connection
-//! task writes frames, so "last byte written" is the last write the task
-//! made for this request: exact for one request at a time per connection.
+//! * [`Timings::duration`] = `sending + waiting + receiving`, k6's
+//!   `http_req_duration` (excludes connection setup).
+//! * [`Timings::total`] = `blocked + duration`: everything, connection setup
+//!   included (`blocked` already contains `dns`, `connecting` and
+//!   `tls_handshaking`, so they are not added twice).
+//! * **HTTP/1**: an I/O tap records the last completed write (or flush, for
+//!   TLS which buffers) and the first byte read after the request was
+//!   submitted: `sending` ends at the last write before the first response
+//!   byte and `waiting` at that first byte.
+//! * **HTTP/2** multiplexes and exchanges control frames at any time, so a
+//!   first read is not necessarily the response: `sending` ends at the first
+//!   write after the request body was handed to the stream (for a bodiless
+//!   request: the first write after submission, i.e. the HEADERS frame),
+//!   `waiting` ends when the response head is decoded, `receiving` is the
+//!   body.
+//! * Decompression runs after `receiving` ends and is in no phase.
+//! * On a request timeout the phases are closed at the timeout: time after
+//!   the request went out is `waiting` (or `receiving` once the head
+//!   arrived), so a timed-out request has a duration close to the timeout.
+//!
+//! # Bytes
+//!
+//! [`HttpResponse::bytes_sent`] and [`HttpResponse::bytes_received`] are wire
+//! bytes summed over all hops, counted under TLS: headers, bodies as sent
+//! (compressed), TLS handshake and record overhead, HTTP/2 framing. The
+//! handshake bytes go to the first request on the connection; control
+//! frames exchanged between two requests go to the second. k6's
+//! `data_sent`/`data_received`.
+//!
+//! # Versions
+//!
+//! | [`HttpVersionPref`] | `https://` | `http://` |
+//! |---|---|---|
+//! | `Auto` | ALPN `h2`, `http/1.1`: the server chooses | HTTP/1.1 |
+//! | `Http1` | ALPN `http/1.1` | HTTP/1.1 |
+//! | `Http2` | ALPN `h2` only; anything else is `tls_alpn` | HTTP/2 prior knowledge (h2c) |
+//! | `H2c` | as `Auto` | HTTP/2 prior knowledge (h2c) |
+//!
+//! # Redirects, cookies, compression
+//!
+//! * Up to `max_redirects` redirects (301, 302, 303, 307, 308 with a
+//!   `Location`) are followed; `Location` is resolved against the current
+//!   URL. 301/302/303 turn any method but `HEAD` into `GET` and drop the body
+//!   and its headers (`Content-Type`, `Content-Length`, `Content-Encoding`);
+//!   307/308 repeat the method and body. `Authorization` and a caller's
+//!   `Cookie` header are dropped when the host changes. One more redirect
+//!   than allowed returns that 3xx with `too_many_redirects`; with
+//!   `max_redirects = 0` the 3xx is returned as a normal response. The
+//!   request timeout covers all hops.
+//! * The cookie jar (when `cookies`) stores `Set-Cookie` of every hop and
+//!   sends matching cookies on every hop (domain, path, expiry, `Secure`;
+//!   no public-suffix list). A `Cookie` header set by the caller is kept and
+//!   the jar's cookies are appended to it.
+//! * With `decompress`, `Accept-Encoding: gzip, deflate, br` is sent unless
+//!   the request has its own, and gzip/deflate/br bodies are decoded (headers
+//!   are left as received, `Content-Encoding` included). The decoded size is
+//!   bounded by `max_body_bytes` too.
 //!
 //! # Error codes (spec)
-//! Errors are data: each failed request carries an [`ErrorKind`] whose
-//! `as_str()` is the `error_code` tag and whose `code()` is stable:
 //!
-//! | code | `error_code` | meaning |
-//! |---:|---|---|
-//! | 1000 | `io_error` | another I/O error |
-//! | 1020 | `invalid_url` | the URL cannot be requested (no host, bad scheme) |
-//! | 1050 | `request_timeout` | no complete response within the request timeout |
-//! | 1100 | `dns_failure` | the name did not resolve |
-//! | 1210 | `connect_timeout` | TCP connect + TLS did not finish within the connect timeout |
-//! | 1211 | `connection_refused` | nothing listens on the port |
-//! | 1220 | `connection_reset` | the peer closed or reset the connection mid-request |
-//! | 1300 | `tls_handshake` | the TLS handshake failed (protocol, ALPN, client cert refused) |
-//! | 1310 | `tls_certificate` | the server certificate is not trusted or does not match |
-//! | 1400 | `malformed_response` | the response is not valid HTTP |
-//! | 1410 | `http2_protocol` | an HTTP/2 protocol error (stream reset, GOAWAY) |
-//! | 1500 | `body_too_large` | the body is larger than the configured maximum |
-//! | 1510 | `too_many_redirects` | more redirects than allowed |
+//! Errors are data: a failed request carries an [`ErrorKind`] whose
+//! [`as_str`](ErrorKind::as_str) is the `error_code` tag and whose
+//! [`code`](ErrorKind::code) is a stable number. Groups: 10xx generic,
+//! 11xx DNS, 12xx TCP, 13xx TLS, 14xx HTTP protocol, 15xx body. Numbers and
+//! names never change meaning; new kinds get new numbers.
+//!
+//! | code | `error_code` | meaning | typical cause |
+//! |---:|---|---|---|
+//! | 1000 | `io_error` | an I/O error that fits no other kind | local resource exhaustion (file descriptors, ports) |
+//! | 1001 | `invalid_url` | the URL cannot be requested | scheme not http/https, no host, a bad redirect `Location` |
+//! | 1002 | `invalid_request` | hyper refused the request before sending | a header not allowed by the protocol |
+//! | 1050 | `request_timeout` | no complete response within the request timeout | overloaded server, a server that never answers |
+//! | 1100 | `dns_failure` | the host name has no address | typo in the host, resolver down |
+//! | 1200 | `connect_timeout` | dns + connect + TLS exceeded the connect timeout | SYN dropped by a firewall, listen backlog full, TLS never answered |
+//! | 1201 | `connection_refused` | nothing listens on the port | server down or restarting, wrong port |
+//! | 1202 | `network_unreachable` | no route to the host or network | IPv6 address without IPv6 connectivity |
+//! | 1210 | `connection_reset` | the peer closed or reset the connection before the response was complete | server crash, proxy idle timeout, server-side connection limit |
+//! | 1300 | `tls_handshake` | the TLS handshake failed | no common protocol/cipher, client certificate refused, not a TLS port |
+//! | 1301 | `tls_certificate` | the server certificate was rejected | self-signed or unknown CA, expired, wrong host name |
+//! | 1302 | `tls_alpn` | HTTP/2 was required but ALPN chose another protocol | server or proxy without HTTP/2 |
+//! | 1400 | `malformed_response` | the response is not valid HTTP/1 | not an HTTP server, a broken proxy, a head too large |
+//! | 1401 | `http2_protocol` | an HTTP/2 protocol error | stream reset, GOAWAY, h2c sent to an HTTP/1-only server |
+//! | 1410 | `too_many_redirects` | more redirects than `max_redirects` | a redirect loop |
+//! | 1500 | `body_too_large` | the body (wire or decoded) exceeds `max_body_bytes` | an unexpectedly large download, a decompression bomb |
+//! | 1501 | `body_decode` | the body cannot be decoded per its `Content-Encoding` | corrupt or mislabelled compressed body |
+//!
+//! An HTTP status (404, 500…) is not an error here: it is data in
+//! [`HttpResponse::status`], for checks and expected-status rules to judge.
+//!
+//! # Hot path
+//!
+//! Per request the driver allocates what hyper needs (the request target,
+//! a copy of the caller's `HeaderMap` for redirects and retries, hyper's
+//! own buffers) and nothing else: default header values are built once per
+//! client, a one-frame body is passed on without copying, the cookie jar
+//! costs nothing while empty, and connections are looked up without
+//! allocating. Build [`HttpRequest`]s by moving a `Url`, `HeaderMap` and
+//! `Bytes` in; pass [`SendOptions::discard_body`] when nothing reads the
+//! body. The session must run inside a tokio runtime with timers enabled
+//! (connection tasks are `tokio::spawn`ed).
+//!
+//! # Limits
+//!
+//! No proxies, no HTTP/3, no credentials taken from the URL's userinfo, no
+//! happy-eyeballs (addresses are tried one after the other, each with a
+//! share of the connect timeout), no TLS session resumption (like k6: every
+//! new connection pays a full handshake), no public-suffix list in the jar.
 
 mod conn;
 mod cookies;
+mod decode;
+mod error;
+mod resolve;
+mod tls;
+
+pub use error::{ErrorKind, HttpConfigError, HttpError};
+pub use resolve::Resolver;
 
 use bytes::Bytes;
-pub use conn::Resolver;
+use conn::{BodyPolicy, Conn, Hop};
 use http::{HeaderMap, HeaderValue, Method, Version, header};
+use std::ops::AddAssign;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 use url::Url;
 
-/// Which HTTP version to speak.
+/// At most this many open connections per session; the oldest is closed
+/// first. Bounds memory and sockets when a virtual user visits many origins.
+const MAX_CONNS_PER_SESSION: usize = 16;
+
+/// Which HTTP version to speak (see the version table in the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum HttpVersionPref {
-    /// HTTP/2 when TLS ALPN agrees, else HTTP/1.1.
+    /// HTTP/2 when TLS ALPN agrees, HTTP/1.1 otherwise (and on cleartext).
     #[default]
     Auto,
     /// HTTP/1.1 only.
     Http1,
-    /// HTTP/2 over TLS only.
+    /// HTTP/2 only: ALPN must select `h2`; cleartext uses prior knowledge.
     Http2,
-    /// Cleartext HTTP/2 with prior knowledge.
+    /// Cleartext HTTP/2 with prior knowledge; TLS origins behave as `Auto`.
     H2c,
 }
 
-/// A client certificate for mutual TLS (PEM files).
+/// A client certificate for mutual TLS, as PEM files.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientCert {
-    /// Certificate chain.
+    /// Certificate chain, leaf first.
     pub cert: PathBuf,
-    /// Private key.
+    /// Private key (PKCS#8, PKCS#1 or SEC1).
     pub key: PathBuf,
 }
 
 /// Client settings shared by every session of a run.
 #[derive(Debug, Clone)]
 pub struct HttpConfig {
-    /// DNS + connect + TLS timeout.
+    /// Bound on dns + TCP connect + TLS handshake of a new connection.
     pub connect_timeout: Duration,
-    /// Whole-request timeout (k6 default 60s).
+    /// Bound on a whole request, connection setup, body and redirects
+    /// included (k6's default: 60 s). [`HttpRequest::timeout`] overrides it.
     pub request_timeout: Duration,
-    /// Accept any server certificate (k6 `insecureSkipTLSVerify`).
+    /// Accept any server certificate (k6 `insecureSkipTLSVerify`); handshake
+    /// signatures are still verified.
     pub insecure_skip_tls_verify: bool,
-    /// Extra trusted CA certificates (PEM).
+    /// Extra trusted CA certificates (PEM files), added to the webpki roots.
     pub ca_certs: Vec<PathBuf>,
     /// Client certificate for mutual TLS.
     pub client_cert: Option<ClientCert>,
     /// HTTP version preference.
     pub version: HttpVersionPref,
-    /// Redirects followed; 0 returns the 3xx itself.
+    /// Redirects followed per request (k6 default 10); 0 returns the 3xx.
     pub max_redirects: u32,
-    /// Per-session cookie jar.
+    /// Keep a cookie jar per session.
     pub cookies: bool,
-    /// Ask for and decode gzip/deflate responses.
+    /// Advertise and decode gzip, deflate and br.
     pub decompress: bool,
-    /// Larger bodies fail with `body_too_large`.
+    /// Kept bodies (wire or decoded) larger than this fail with
+    /// `body_too_large`; discarded bodies are only counted.
     pub max_body_bytes: usize,
-    /// `User-Agent` when a request has none.
+    /// Count response bodies but do not keep them (no memory, no
+    /// decompression): for runs where no check or capture reads bodies.
+    /// [`SendOptions::discard_body`] does the same per request.
+    pub discard_body: bool,
+    /// `User-Agent` sent when a request has none; `None` sends none.
     pub user_agent: Option<String>,
-    /// How names are resolved (tests inject a resolver; never real DNS in tests).
+    /// How host names are resolved (tests inject fixed answers).
     pub resolver: Resolver,
 }
 
@@ -118,238 +248,161 @@ impl Default for HttpConfig {
             cookies: true,
             decompress: true,
             max_body_bytes: 64 * 1024 * 1024,
+            discard_body: false,
             user_agent: Some(concat!("gauntlet/", env!("CARGO_PKG_VERSION")).to_owned()),
             resolver: Resolver::System,
         }
     }
 }
 
-/// Why a client could not be built (bad TLS files).
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum HttpConfigError {
-    /// A certificate or key file could not be read or parsed.
-    #[error("{path}: {message}")]
-    Pem {
-        /// File.
-        path: PathBuf,
-        /// Why.
-        message: String,
-    },
-    /// rustls refused the configuration.
-    #[error("TLS configuration: {0}")]
-    Tls(String),
-}
-
-/// Kinds of request failure, counted by kind and shown in the summary.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum ErrorKind {
-    /// Another I/O error.
-    Io,
-    /// The URL cannot be requested.
-    InvalidUrl,
-    /// No complete response within the request timeout.
-    RequestTimeout,
-    /// The name did not resolve.
-    DnsFailure,
-    /// Connect + TLS too slow.
-    ConnectTimeout,
-    /// Nothing listens.
-    ConnectionRefused,
-    /// Closed or reset mid-request.
-    ConnectionReset,
-    /// TLS handshake failed.
-    TlsHandshake,
-    /// Certificate not trusted.
-    TlsCertificate,
-    /// Not valid HTTP.
-    MalformedResponse,
-    /// HTTP/2 protocol error.
-    Http2Protocol,
-    /// Body over the limit.
-    BodyTooLarge,
-    /// Too many redirects.
-    TooManyRedirects,
-}
-
-impl ErrorKind {
-    /// Every kind, for documentation and tests.
-    pub fn all() -> &'static [ErrorKind] {
-        use ErrorKind::*;
-        &[
-            Io,
-            InvalidUrl,
-            RequestTimeout,
-            DnsFailure,
-            ConnectTimeout,
-            ConnectionRefused,
-            ConnectionReset,
-            TlsHandshake,
-            TlsCertificate,
-            MalformedResponse,
-            Http2Protocol,
-            BodyTooLarge,
-            TooManyRedirects,
-        ]
-    }
-
-    /// Stable numeric code.
-    pub fn code(self) -> u16 {
-        use ErrorKind::*;
-        match self {
-            Io => 1000,
-            InvalidUrl => 1020,
-            RequestTimeout => 1050,
-            DnsFailure => 1100,
-            ConnectTimeout => 1210,
-            ConnectionRefused => 1211,
-            ConnectionReset => 1220,
-            TlsHandshake => 1300,
-            TlsCertificate => 1310,
-            MalformedResponse => 1400,
-            Http2Protocol => 1410,
-            BodyTooLarge => 1500,
-            TooManyRedirects => 1510,
-        }
-    }
-
-    /// Stable name: the `error_code` tag value.
-    pub fn as_str(self) -> &'static str {
-        use ErrorKind::*;
-        match self {
-            Io => "io_error",
-            InvalidUrl => "invalid_url",
-            RequestTimeout => "request_timeout",
-            DnsFailure => "dns_failure",
-            ConnectTimeout => "connect_timeout",
-            ConnectionRefused => "connection_refused",
-            ConnectionReset => "connection_reset",
-            TlsHandshake => "tls_handshake",
-            TlsCertificate => "tls_certificate",
-            MalformedResponse => "malformed_response",
-            Http2Protocol => "http2_protocol",
-            BodyTooLarge => "body_too_large",
-            TooManyRedirects => "too_many_redirects",
-        }
-    }
-}
-
-/// A failed request: kind plus detail.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HttpError {
-    /// Kind.
-    pub kind: ErrorKind,
-    /// Detail for logs.
-    pub message: String,
-}
-
-impl HttpError {
-    pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> HttpError {
-        HttpError {
-            kind,
-            message: message.into(),
-        }
-    }
-}
-
-/// A request to send.
+/// A request to send. Cheap to build: `Bytes` and `HeaderMap` move in, and
+/// the driver adds `Host`, `User-Agent`, `Accept-Encoding` and `Cookie`
+/// itself.
 #[derive(Debug, Clone)]
 pub struct HttpRequest {
     /// Method.
     pub method: Method,
-    /// Absolute URL.
+    /// Absolute `http://` or `https://` URL (the fragment is not sent).
     pub url: Url,
-    /// Headers.
+    /// Headers set by the caller; they win over the driver's defaults.
     pub headers: HeaderMap,
-    /// Body.
+    /// Body (empty for none); resent on 307/308 redirects and retries.
     pub body: Bytes,
-    /// Timeout override.
+    /// Overrides [`HttpConfig::request_timeout`] for this request.
     pub timeout: Option<Duration>,
 }
 
-/// Phase timings of a request (see the module table).
+/// Per-call options of [`HttpSession::send_with`]: what the engine knows
+/// about one request that the configuration cannot.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[allow(missing_docs)]
+pub struct SendOptions {
+    /// Count the response body but do not keep it (no check or capture
+    /// reads it). Also on when [`HttpConfig::discard_body`] is.
+    pub discard_body: bool,
+}
+
+/// Phase timings of a request (see the phase table in the module docs).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Timings {
+    /// Waiting for a usable connection, new-connection setup included.
     pub blocked: Duration,
+    /// Name resolution.
     pub dns: Duration,
+    /// TCP connect.
     pub connecting: Duration,
+    /// TLS handshake.
     pub tls_handshaking: Duration,
+    /// Writing the request.
     pub sending: Duration,
+    /// Time to first byte after the request was sent.
     pub waiting: Duration,
+    /// Reading the response after its first byte.
     pub receiving: Duration,
 }
 
 impl Timings {
-    /// `sending + waiting + receiving` (k6's `http_req_duration`).
+    /// `sending + waiting + receiving`: k6's `http_req_duration`.
     pub fn duration(&self) -> Duration {
         self.sending + self.waiting + self.receiving
     }
 
-    /// Everything, connection setup included (`http_req_total`).
+    /// `blocked + duration`: the whole request, connection setup included.
     pub fn total(&self) -> Duration {
         self.blocked + self.duration()
     }
 }
 
-/// What came back. Never an `Err`: failures are in `error`.
+impl AddAssign for Timings {
+    fn add_assign(&mut self, o: Timings) {
+        self.blocked += o.blocked;
+        self.dns += o.dns;
+        self.connecting += o.connecting;
+        self.tls_handshaking += o.tls_handshaking;
+        self.sending += o.sending;
+        self.waiting += o.waiting;
+        self.receiving += o.receiving;
+    }
+}
+
+/// What came back. Never an `Err`: failures are in [`HttpResponse::error`].
 #[derive(Debug, Clone)]
 pub struct HttpResponse {
-    /// Status (0 without a response).
+    /// Status code; 0 when no response head arrived.
     pub status: u16,
-    /// Protocol version.
+    /// Protocol version of the response (HTTP/1.1 when none arrived).
     pub version: Version,
-    /// Headers.
+    /// Response headers as received (empty when none arrived).
     pub headers: HeaderMap,
-    /// Body, decompressed.
+    /// Body, decompressed; empty when discarded, on error, or for a
+    /// redirect that was followed.
     pub body: Bytes,
-    /// Timings of the last hop.
+    /// Body bytes received on the last hop before decoding, also when the
+    /// body was discarded.
+    pub body_size: u64,
+    /// Phase timings of the last hop.
     pub timings: Timings,
+    /// Phase timings summed over all hops (equal to `timings` without redirects).
+    pub total_timings: Timings,
     /// Wire bytes sent, all hops.
     pub bytes_sent: u64,
     /// Wire bytes received, all hops.
     pub bytes_received: u64,
-    /// Failure, if any.
+    /// Why the request failed, if it did. A response with an error may still
+    /// carry the status and headers that arrived before the failure.
     pub error: Option<HttpError>,
     /// Redirects followed.
     pub redirects: u32,
-    /// Final URL.
+    /// Final URL (after redirects).
     pub url: Url,
 }
 
-impl HttpResponse {
-    fn failed(url: Url, timings: Timings, error: HttpError) -> HttpResponse {
-        HttpResponse {
-            status: 0,
-            version: Version::HTTP_11,
-            headers: HeaderMap::new(),
-            body: Bytes::new(),
-            timings,
-            bytes_sent: 0,
-            bytes_received: 0,
-            error: Some(error),
-            redirects: 0,
-            url,
-        }
+/// Settings derived once from [`HttpConfig`] and shared by every session.
+pub(crate) struct Shared {
+    pub(crate) cfg: HttpConfig,
+    pub(crate) tls: tokio_rustls::TlsConnector,
+    user_agent: Option<HeaderValue>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").field("cfg", &self.cfg).finish()
     }
 }
 
-/// Shared by every session: configuration and TLS settings, built once.
+/// Shared by every session: configuration, TLS settings and resolver, built
+/// once. Cloning is cheap (an `Arc`).
 #[derive(Debug, Clone)]
 pub struct HttpClient {
-    inner: Arc<conn::Shared>,
+    inner: Arc<Shared>,
 }
 
 impl HttpClient {
-    /// Build a client (reads TLS files now, so errors surface before the run).
+    /// Build a client. TLS files are read and checked now, so a bad path or
+    /// key fails before the run instead of on every request. Needs no runtime.
     pub fn new(cfg: HttpConfig) -> Result<HttpClient, HttpConfigError> {
+        let tls = tokio_rustls::TlsConnector::from(tls::client_config(&cfg)?);
+        let user_agent = match &cfg.user_agent {
+            Some(ua) => Some(
+                HeaderValue::from_str(ua).map_err(|_| HttpConfigError::UserAgent(ua.clone()))?,
+            ),
+            None => None,
+        };
         Ok(HttpClient {
-            inner: Arc::new(conn::Shared::new(cfg)?),
+            inner: Arc::new(Shared {
+                cfg,
+                tls,
+                user_agent,
+            }),
         })
     }
 
-    /// A new session: its own connections and cookie jar (one per VU).
+    /// The configuration this client was built from.
+    pub fn config(&self) -> &HttpConfig {
+        &self.inner.cfg
+    }
+
+    /// A new session (one per virtual user): its own connections and cookie
+    /// jar. Cheap: nothing is allocated until the first request.
     pub fn session(&self) -> HttpSession {
         HttpSession {
             shared: self.inner.clone(),
@@ -359,194 +412,255 @@ impl HttpClient {
     }
 }
 
-/// One VU's connections and cookies. `Send`, not shared.
+/// One virtual user's connections and cookies. `Send`; used by one task at
+/// a time. Dropping it closes its connections.
 #[derive(Debug)]
 pub struct HttpSession {
-    shared: Arc<conn::Shared>,
-    conns: Vec<(conn::Origin, conn::Conn)>,
+    shared: Arc<Shared>,
+    conns: Vec<Conn>,
     jar: cookies::Jar,
 }
 
+pub(crate) fn is_redirect(status: u16) -> bool {
+    matches!(status, 301 | 302 | 303 | 307 | 308)
+}
+
 impl HttpSession {
-    /// Drop connections and cookies (after an interrupted request).
+    /// Drop connections and cookies: a fresh user (after an interrupted
+    /// iteration, or when every iteration must start anew).
     pub fn reset(&mut self) {
+        self.close_connections();
+        self.clear_cookies();
+    }
+
+    /// Forget every cookie but keep connections (k6 resets the jar at each
+    /// iteration while reusing connections).
+    pub fn clear_cookies(&mut self) {
+        self.jar.clear();
+    }
+
+    /// Close every connection (the next request to each origin reconnects).
+    pub fn close_connections(&mut self) {
         self.conns.clear();
-        self.jar = cookies::Jar::default();
+    }
+
+    /// Open connections, for diagnostics and tests.
+    pub fn open_connections(&self) -> usize {
+        self.conns.len()
     }
 
     /// Send a request, following redirects. Never panics; errors are data.
     pub async fn send(&mut self, req: HttpRequest) -> HttpResponse {
-        let (request_timeout, max_redirects) = (
-            self.shared.cfg.request_timeout,
-            self.shared.cfg.max_redirects,
-        );
-        let deadline = Instant::now() + req.timeout.unwrap_or(request_timeout);
-        let mut method = req.method;
-        let mut url = req.url;
-        let mut body = req.body;
-        let mut headers = req.headers;
+        self.send_with(req, SendOptions::default()).await
+    }
+
+    /// [`send`](Self::send) with per-request options.
+    pub async fn send_with(&mut self, req: HttpRequest, opts: SendOptions) -> HttpResponse {
+        let HttpRequest {
+            mut method,
+            mut url,
+            mut headers,
+            mut body,
+            timeout,
+        } = req;
+        let shared = self.shared.clone();
+        let cfg = &shared.cfg;
+        let deadline = Instant::now() + timeout.unwrap_or(cfg.request_timeout);
+        let policy = BodyPolicy {
+            keep: !(cfg.discard_body || opts.discard_body),
+            follow_redirects: cfg.max_redirects > 0,
+            max: cfg.max_body_bytes,
+        };
+        let mut total = Timings::default();
         let (mut sent, mut received) = (0u64, 0u64);
         let mut redirects = 0u32;
         loop {
-            let one =
-                tokio::time::timeout_at(deadline, self.once(&method, &url, &headers, &body)).await;
-            let mut resp = match one {
-                Ok(r) => r,
-                Err(_) => {
-                    // The connection is in an unknown state: drop it.
-                    let origin = conn::Origin::of(&url);
-                    self.conns.retain(|(o, _)| Some(o) != origin.as_ref());
-                    HttpResponse::failed(
-                        url.clone(),
-                        Timings::default(),
-                        HttpError::new(
-                            ErrorKind::RequestTimeout,
-                            "no complete response within the request timeout",
-                        ),
-                    )
-                }
+            let mut hop = Hop::default();
+            let outcome = tokio::time::timeout_at(
+                deadline,
+                self.hop(&method, &url, &headers, &body, policy, &mut hop),
+            )
+            .await;
+            let outcome = outcome.unwrap_or_else(|_| {
+                // The connection is mid-request: unusable.
+                self.conns.retain(|c| !c.origin.matches(&url));
+                Err(HttpError::new(
+                    ErrorKind::RequestTimeout,
+                    "no complete response within the request timeout",
+                ))
+            });
+            let (s, r) = hop.finish(Instant::now());
+            sent += s;
+            received += r;
+            total += hop.t;
+            let mut resp = HttpResponse {
+                status: hop.status,
+                version: hop.version,
+                headers: std::mem::take(&mut hop.headers),
+                body: Bytes::new(),
+                body_size: hop.body_size,
+                timings: hop.t,
+                total_timings: total,
+                bytes_sent: sent,
+                bytes_received: received,
+                error: None,
+                redirects,
+                url,
             };
-            sent += resp.bytes_sent;
-            received += resp.bytes_received;
-            resp.bytes_sent = sent;
-            resp.bytes_received = received;
-            resp.redirects = redirects;
-            let is_redirect =
-                matches!(resp.status, 301 | 302 | 303 | 307 | 308) && resp.error.is_none();
-            if !is_redirect || max_redirects == 0 {
+            match outcome {
+                Err(e) => {
+                    resp.error = Some(e);
+                    return resp;
+                }
+                Ok(raw) => {
+                    if policy.keep && cfg.decompress && !raw.is_empty() {
+                        match decode::decode(&resp.headers, raw, cfg.max_body_bytes) {
+                            Ok(b) => resp.body = b,
+                            Err(e) => resp.error = Some(e),
+                        }
+                    } else {
+                        resp.body = raw;
+                    }
+                }
+            }
+            if resp.error.is_some() || !policy.follow_redirects || !is_redirect(resp.status) {
                 return resp;
             }
-            let Some(next) = resp
-                .headers
-                .get(header::LOCATION)
-                .and_then(|l| l.to_str().ok())
-                .and_then(|l| url.join(l).ok())
-            else {
+            let Some(location) = resp.headers.get(header::LOCATION) else {
                 return resp;
             };
-            if redirects >= max_redirects {
+            if redirects >= cfg.max_redirects {
                 resp.error = Some(HttpError::new(
                     ErrorKind::TooManyRedirects,
-                    format!("more than {max_redirects} redirects"),
+                    format!("stopped after {redirects} redirects"),
                 ));
                 return resp;
             }
+            let next = location.to_str().ok().and_then(|l| resp.url.join(l).ok());
+            let Some(next) = next else {
+                resp.error = Some(HttpError::new(
+                    ErrorKind::InvalidUrl,
+                    format!("redirect to an invalid Location {location:?}"),
+                ));
+                return resp;
+            };
             redirects += 1;
-            if matches!(resp.status, 301..=303) && method != Method::HEAD {
-                method = Method::GET;
+            if matches!(resp.status, 301..=303) {
+                if method != Method::HEAD {
+                    method = Method::GET;
+                }
                 body = Bytes::new();
-                headers.remove(header::CONTENT_TYPE);
-                headers.remove(header::CONTENT_LENGTH);
+                for h in [
+                    header::CONTENT_TYPE,
+                    header::CONTENT_LENGTH,
+                    header::CONTENT_ENCODING,
+                    header::TRANSFER_ENCODING,
+                ] {
+                    headers.remove(h);
+                }
             }
-            if next.host_str() != url.host_str() {
+            if next.host_str() != resp.url.host_str() {
                 headers.remove(header::AUTHORIZATION);
+                headers.remove(header::COOKIE);
             }
             url = next;
         }
     }
 
-    /// One hop.
-    async fn once(
+    /// One hop: a connection (reused or new), one exchange, at most one
+    /// safe retry on a fresh connection.
+    async fn hop(
         &mut self,
         method: &Method,
         url: &Url,
         headers: &HeaderMap,
         body: &Bytes,
-    ) -> HttpResponse {
-        let Some(origin) = conn::Origin::of(url) else {
-            return HttpResponse::failed(
-                url.clone(),
-                Timings::default(),
-                HttpError::new(ErrorKind::InvalidUrl, format!("cannot request `{url}`")),
-            );
-        };
-        let mut timings = Timings::default();
-        let t0 = Instant::now();
-        // Reuse the origin's connection if it is still usable.
-        let idx = self.conns.iter().position(|(o, _)| *o == origin);
-        let conn = match idx {
-            Some(i) if self.conns[i].1.is_ready() => i,
-            other => {
-                if let Some(i) = other {
-                    self.conns.swap_remove(i);
-                }
-                match conn::connect(&self.shared, &origin, &mut timings).await {
-                    Ok(c) => {
-                        self.conns.push((origin.clone(), c));
-                        self.conns.len() - 1
+        policy: BodyPolicy,
+        hop: &mut Hop,
+    ) -> Result<Bytes, HttpError> {
+        hop.begin();
+        let mut retried = false;
+        loop {
+            let (idx, reused) = self.acquire(url, hop).await?;
+            hop.ready();
+            let wire_headers = self.request_headers(url, headers);
+            let req = self.conns[idx].request(method, url, wire_headers, body)?;
+            let result = self.conns[idx].exchange(req, hop, policy).await;
+            if self.shared.cfg.cookies && hop.status != 0 {
+                self.jar.store(url, &hop.headers);
+            }
+            match result {
+                Ok(b) => return Ok(b),
+                Err(f) => {
+                    self.conns.swap_remove(idx);
+                    let safe = f.unsent
+                        || (f.before_response
+                            && f.error.kind == ErrorKind::ConnectionReset
+                            && is_idempotent(method));
+                    if reused && !retried && safe {
+                        retried = true;
+                        continue;
                     }
-                    Err(e) => {
-                        timings.blocked = t0.elapsed();
-                        return HttpResponse::failed(url.clone(), timings, e);
-                    }
+                    return Err(f.error);
                 }
             }
-        };
-        timings.blocked = t0.elapsed();
+        }
+    }
+
+    /// The index of a ready connection for `url`'s origin and whether it was
+    /// reused; opens one when needed.
+    async fn acquire(&mut self, url: &Url, hop: &mut Hop) -> Result<(usize, bool), HttpError> {
+        if let Some(i) = self.conns.iter().position(|c| c.origin.matches(url)) {
+            if self.conns[i].ready(hop).await {
+                return Ok((i, true));
+            }
+            self.conns.swap_remove(i);
+        }
+        let origin = conn::Origin::of(url)?;
+        let conn = conn::connect(&self.shared, origin, hop).await?;
+        if self.conns.len() >= MAX_CONNS_PER_SESSION {
+            self.conns.remove(0);
+        }
+        self.conns.push(conn);
+        Ok((self.conns.len() - 1, false))
+    }
+
+    /// The caller's headers plus the driver's defaults.
+    fn request_headers(&mut self, url: &Url, headers: &HeaderMap) -> HeaderMap {
         let cfg = &self.shared.cfg;
         let mut h = headers.clone();
-        if let Some(ua) = &cfg.user_agent
+        if let Some(ua) = &self.shared.user_agent
             && !h.contains_key(header::USER_AGENT)
-            && let Ok(v) = HeaderValue::from_str(ua)
         {
-            h.insert(header::USER_AGENT, v);
+            h.insert(header::USER_AGENT, ua.clone());
         }
         if cfg.decompress && !h.contains_key(header::ACCEPT_ENCODING) {
             h.insert(
                 header::ACCEPT_ENCODING,
-                HeaderValue::from_static("gzip, deflate"),
+                HeaderValue::from_static(decode::ACCEPT_ENCODING),
             );
         }
         if cfg.cookies
-            && let Some(c) = self.jar.header_for(url)
-            && let Ok(v) = HeaderValue::from_str(&c)
+            && !self.jar.is_empty()
+            && let Some(jar) = self.jar.header_for(url)
         {
-            h.insert(header::COOKIE, v);
-        }
-        let c = &mut self.conns[conn].1;
-        let result = c
-            .request(
-                method,
-                url,
-                h,
-                body.clone(),
-                cfg.max_body_bytes,
-                &mut timings,
-            )
-            .await;
-        match result {
-            Ok((status, version, resp_headers, raw_body, sent, received)) => {
-                if cfg.cookies {
-                    self.jar.store(url, &resp_headers);
-                }
-                let body = if cfg.decompress {
-                    conn::decode_body(&resp_headers, raw_body)
-                } else {
-                    Ok(raw_body)
-                };
-                let (body, error) = match body {
-                    Ok(b) => (b, None),
-                    Err(e) => (Bytes::new(), Some(e)),
-                };
-                HttpResponse {
-                    status,
-                    version,
-                    headers: resp_headers,
-                    body,
-                    timings,
-                    bytes_sent: sent,
-                    bytes_received: received,
-                    error,
-                    redirects: 0,
-                    url: url.clone(),
-                }
-            }
-            Err(e) => {
-                self.conns.swap_remove(conn);
-                HttpResponse::failed(url.clone(), timings, e)
+            let value = match h.get(header::COOKIE).and_then(|v| v.to_str().ok()) {
+                Some(own) if !own.is_empty() => HeaderValue::from_str(&format!("{own}; {jar}")),
+                _ => HeaderValue::from_str(&jar),
+            };
+            if let Ok(v) = value {
+                h.insert(header::COOKIE, v);
             }
         }
+        h
     }
+}
+
+fn is_idempotent(m: &Method) -> bool {
+    matches!(
+        *m,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
+    )
 }
 
 #[cfg(test)]
