@@ -17,7 +17,7 @@ use crate::flow::{
     Workload,
 };
 use crate::template::{Scope, Templates};
-use gauntlet_drivers::http::{HttpClient, HttpRequest, HttpResponse, HttpSession};
+use gauntlet_drivers::http::{HttpClient, HttpRequest, HttpResponse, HttpSession, SendOptions};
 use gauntlet_metrics::{Recorder, SeriesKey, TagInterner, TagKey, TagSet, TagSetId};
 use gauntlet_plan::Plan;
 use minijinja::value::Value;
@@ -419,7 +419,8 @@ impl HttpVu {
             }
         };
         let method = request.method.clone();
-        let resp = self.session.send(request).await;
+        // Bodies nobody reads are counted but not kept or decoded.
+        let resp = self.session.send_with(request, SendOptions { discard_body: !step.needs_body }).await;
         let expected = resp.error.is_none()
             && req
                 .expected
