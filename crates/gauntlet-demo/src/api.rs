@@ -1,203 +1,127 @@
-//! Routes, handlers, the fault/metrics middleware and the JSON error shape.
+//! Routes, handlers, and the middleware that injects faults and records
+//! request metrics. The wire contract is specified in the crate docs.
 
-use crate::DemoConfig;
-use crate::metrics::{Metrics, ReqLabels, RouteLabels, StatusLabels};
-use crate::store::{self, DbError, Item, Pool};
-use axum::extract::rejection::{JsonRejection, PathRejection};
+use crate::cache::ItemCache;
+use crate::error::{ApiError, ErrorCode};
+use crate::faults::{Faults, Verdict};
+use crate::jobs::{self, JobStatus, Jobs};
+use crate::metrics::{JobLabels, Method, Metrics, ReqLabels, Route, RouteLabels};
+use crate::store::{self, DbError, ItemInput, Pool};
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
-use rand::RngExt;
+use rusqlite::Connection;
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// A job: its status is derived from its age.
-#[derive(Debug, Clone)]
-struct Job {
-    created: Instant,
-    created_at: String,
-    duration: Duration,
-}
+/// Longest item name, in characters.
+const MAX_NAME_CHARS: usize = 200;
+/// Largest `per_page`.
+const MAX_PER_PAGE: u32 = 100;
+/// Default `per_page`.
+const DEFAULT_PER_PAGE: u32 = 20;
 
 /// Everything the handlers share.
 #[derive(Debug)]
 pub(crate) struct AppState {
-    cfg: DemoConfig,
-    pool: Arc<Pool>,
-    cache: Mutex<HashMap<i64, (Instant, Item)>>,
-    jobs: Mutex<HashMap<u64, Job>>,
-    next_job: AtomicU64,
-    metrics: Metrics,
-    started: Instant,
-}
-
-impl AppState {
-    pub(crate) fn new(cfg: DemoConfig, pool: Arc<Pool>) -> AppState {
-        let metrics = Metrics::new();
-        metrics.pool_size.set(pool.size() as i64);
-        AppState {
-            cfg,
-            pool,
-            cache: Mutex::new(HashMap::new()),
-            jobs: Mutex::new(HashMap::new()),
-            next_job: AtomicU64::new(1),
-            metrics,
-            started: Instant::now(),
-        }
-    }
+    pub(crate) pool: Arc<Pool>,
+    pub(crate) cache: ItemCache,
+    pub(crate) jobs: Jobs,
+    pub(crate) metrics: Metrics,
+    pub(crate) faults: Faults,
+    pub(crate) job_duration: Duration,
 }
 
 type Shared = Arc<AppState>;
 
-/// An error answered as `{"error": {"code", "message"}}`.
-#[derive(Debug)]
-pub(crate) struct ApiError {
-    status: StatusCode,
-    code: &'static str,
-    message: String,
-}
-
-impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError {
-            status,
-            code,
-            message: message.into(),
-        }
-    }
-    fn not_found(what: &str) -> ApiError {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("{what} not found"),
-        )
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        (
-            self.status,
-            Json(json!({"error": {"code": self.code, "message": self.message}})),
-        )
-            .into_response()
-    }
-}
-
-impl From<DbError> for ApiError {
-    fn from(e: DbError) -> ApiError {
-        match e {
-            DbError::PoolTimeout => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "pool_exhausted",
-                "no database connection became free in time",
-            ),
-            DbError::Sql(m) => {
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "database_error", m)
+impl AppState {
+    /// Run a query on a pooled connection, feeding the pool metrics.
+    async fn db<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let (r, waited) = self.pool.run(f).await;
+        self.metrics.pool_wait.observe(waited.as_secs_f64());
+        r.map_err(|e| match e {
+            DbError::PoolTimeout(_) => {
+                self.metrics.pool_timeouts.inc();
+                ApiError::new(ErrorCode::PoolExhausted, e.to_string())
             }
-        }
+            DbError::Sql(_) | DbError::TaskFailed => {
+                ApiError::new(ErrorCode::DatabaseError, e.to_string())
+            }
+        })
     }
 }
 
-fn json_rejection(r: JsonRejection) -> ApiError {
-    match r.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            "request body is too large",
-        ),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "send JSON with Content-Type: application/json",
-        ),
-        _ => ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", r.body_text()),
-    }
-}
-
-fn path_rejection(_: PathRejection) -> ApiError {
-    ApiError::new(
-        StatusCode::BAD_REQUEST,
-        "invalid_id",
-        "ids are positive integers",
-    )
-}
-
-pub(crate) fn router(state: Shared) -> Router {
-    let limit = state.cfg.max_body_bytes;
+/// The service's router, with the body limit and the observing middleware.
+pub(crate) fn router(state: Shared, max_body_bytes: usize) -> Router {
     Router::new()
-        .route("/api/items", get(list_items).post(create_item))
+        .route(Route::Items.template(), get(list_items).post(create_item))
         .route(
-            "/api/items/{id}",
+            Route::Item.template(),
             get(get_item).put(update_item).delete(delete_item),
         )
-        .route("/api/jobs", axum::routing::post(create_job))
-        .route("/api/jobs/{id}", get(get_job))
-        .route("/api/login", axum::routing::post(login))
-        .route("/api/me", get(me))
-        .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
-        .route("/metrics", get(metrics))
+        .route(Route::Jobs.template(), post(create_job))
+        .route(Route::Job.template(), get(get_job))
+        .route(Route::Login.template(), post(login))
+        .route(Route::Me.template(), get(me))
+        .route(Route::Health.template(), get(health))
+        .route(Route::Metrics.template(), get(metrics))
         .fallback(|| async { ApiError::not_found("route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                "method not allowed on this route",
+                ErrorCode::MethodNotAllowed,
+                "this route does not accept that method",
             )
         })
-        .layer(DefaultBodyLimit::max(limit))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
+}
+
+fn is_api(path: &str) -> bool {
+    path == "/api" || path.starts_with("/api/")
 }
 
 /// Faults for `/api/*`, then request metrics for everything.
 async fn observe(State(s): State<Shared>, req: Request, next: Next) -> Response {
     let t0 = Instant::now();
-    // The route template, never the raw path, keeps label cardinality bounded;
-    // `{id}` is written `:id` because some exposition parsers trip on braces.
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().replace("{id}", ":id"))
-        .unwrap_or_else(|| "unmatched".into());
-    let method = req.method().as_str().to_owned();
-    let api = req.uri().path().starts_with("/api/");
-    let resp = if api {
-        if let Some(stall) = s.cfg.stall {
-            let wait = stall.wait(s.started.elapsed());
-            if !wait.is_zero() {
-                tokio::time::sleep(wait).await;
+    let route = Route::from_template(
+        req.extensions()
+            .get::<MatchedPath>()
+            .map(MatchedPath::as_str),
+    );
+    let method = Method::of(req.method());
+    let resp = if is_api(req.uri().path()) && s.faults.any() {
+        let resp = match s.faults.before().await {
+            Verdict::Proceed => next.run(req).await,
+            Verdict::InjectError => {
+                s.metrics.injected_errors.inc();
+                ApiError::new(
+                    ErrorCode::InjectedError,
+                    "error injected by the demo's configured error rate",
+                )
+                .into_response()
             }
-        }
-        let delay = s.cfg.latency.sample();
-        if !delay.is_zero() {
-            tokio::time::sleep(delay).await;
-        }
-        if s.cfg.error_rate > 0.0 && rand::rng().random_bool(s.cfg.error_rate.clamp(0.0, 1.0)) {
-            s.metrics.injected_errors.inc();
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "injected_error",
-                "error injected by the demo's error rate",
-            )
-            .into_response()
-        } else {
-            next.run(req).await
-        }
+        };
+        s.faults.after().await;
+        resp
     } else {
         next.run(req).await
     };
     s.metrics
         .requests
         .get_or_create(&ReqLabels {
-            route: route.clone(),
-            method: method.clone(),
+            route,
+            method,
             status: resp.status().as_u16(),
         })
         .inc();
@@ -208,54 +132,57 @@ async fn observe(State(s): State<Shared>, req: Request, next: Next) -> Response 
     resp
 }
 
+async fn health() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
 async fn metrics(State(s): State<Shared>) -> Response {
-    s.metrics.pool_in_use.set(s.pool.in_use() as i64);
-    s.metrics
-        .cache_entries
-        .set(s.cache.lock().unwrap_or_else(|p| p.into_inner()).len() as i64);
-    let mut counts: HashMap<&str, i64> =
-        HashMap::from([("pending", 0), ("running", 0), ("done", 0)]);
-    for j in s.jobs.lock().unwrap_or_else(|p| p.into_inner()).values() {
-        *counts.entry(job_status(j)).or_default() += 1;
+    let m = &s.metrics;
+    m.pool_in_use
+        .set(i64::try_from(s.pool.in_use()).unwrap_or(i64::MAX));
+    m.cache_entries
+        .set(i64::try_from(s.cache.len()).unwrap_or(i64::MAX));
+    for (status, n) in JobStatus::ALL.into_iter().zip(s.jobs.counts()) {
+        m.jobs.get_or_create(&JobLabels { status }).set(n);
     }
-    for (status, n) in counts {
-        s.metrics
-            .jobs
-            .get_or_create(&StatusLabels {
-                status: status.to_owned(),
-            })
-            .set(n);
-    }
-    let mut r = s.metrics.encode().into_response();
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-    );
-    r
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        m.encode(),
+    )
+        .into_response()
 }
 
-/// Validated item fields.
-struct ItemInput {
-    name: String,
-    data: Value,
-    tags: Value,
-}
-
+/// Validate a create/replace body.
 fn item_input(body: Value) -> Result<ItemInput, ApiError> {
-    let invalid = |m: &str| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", m);
     let Value::Object(mut o) = body else {
-        return Err(invalid("the body must be a JSON object"));
+        return Err(ApiError::invalid("the body must be a JSON object"));
     };
     let name = match o.remove("name") {
-        Some(Value::String(s)) if !s.trim().is_empty() && s.chars().count() <= 200 => s,
-        Some(Value::String(_)) => return Err(invalid("`name` must be 1 to 200 characters")),
-        Some(_) => return Err(invalid("`name` must be a string")),
-        None => return Err(invalid("`name` is required")),
+        Some(Value::String(s)) => {
+            let n = s.chars().count();
+            if n == 0 || n > MAX_NAME_CHARS || s.trim().is_empty() {
+                return Err(ApiError::invalid(format!(
+                    "`name` must be 1 to {MAX_NAME_CHARS} characters and not blank"
+                )));
+            }
+            s
+        }
+        Some(_) => return Err(ApiError::invalid("`name` must be a string")),
+        None => return Err(ApiError::invalid("`name` is required")),
     };
     let tags = match o.remove("tags") {
-        None | Some(Value::Null) => Value::Array(vec![]),
-        Some(Value::Array(a)) if a.iter().all(Value::is_string) => Value::Array(a),
-        Some(_) => return Err(invalid("`tags` must be a list of strings")),
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(a)) => a
+            .into_iter()
+            .map(|t| match t {
+                Value::String(s) => Ok(s),
+                _ => Err(ApiError::invalid("`tags` must be a list of strings")),
+            })
+            .collect::<Result<_, _>>()?,
+        Some(_) => return Err(ApiError::invalid("`tags` must be a list of strings")),
     };
     Ok(ItemInput {
         name,
@@ -264,91 +191,62 @@ fn item_input(body: Value) -> Result<ItemInput, ApiError> {
     })
 }
 
-fn item_created(item: Item) -> Response {
-    let loc = format!("/api/items/{}", item.id);
-    let mut r = (StatusCode::CREATED, Json(item)).into_response();
-    if let Ok(v) = HeaderValue::from_str(&loc) {
+/// A JSON answer from already-serialised bytes (cache hits skip serialising).
+fn json_bytes(status: StatusCode, body: Bytes) -> Response {
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+fn serialize(item: &store::Item) -> Result<Bytes, ApiError> {
+    serde_json::to_vec(item)
+        .map(Bytes::from)
+        .map_err(|e| ApiError::new(ErrorCode::DatabaseError, e.to_string()))
+}
+
+fn with_location(mut r: Response, path: String) -> Response {
+    if let Ok(v) = HeaderValue::try_from(path) {
         r.headers_mut().insert(header::LOCATION, v);
     }
     r
-}
-
-fn observe_pool(s: &AppState, waited: Duration, r: &Result<impl Sized, DbError>) {
-    s.metrics.pool_wait.observe(waited.as_secs_f64());
-    if matches!(r, Err(DbError::PoolTimeout)) {
-        s.metrics.pool_timeouts.inc();
-    }
 }
 
 async fn create_item(
     State(s): State<Shared>,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let Json(body) = body.map_err(json_rejection)?;
+    let Json(body) = body?;
     let input = item_input(body)?;
-    let (r, waited) = s
-        .pool
-        .with(move |c| store::insert(c, &input.name, &input.data, &input.tags))
-        .await;
-    observe_pool(&s, waited, &r);
-    Ok(item_created(r?))
-}
-
-fn cache_get(s: &AppState, id: i64) -> Option<Item> {
-    let cache = s.cache.lock().unwrap_or_else(|p| p.into_inner());
-    cache
-        .get(&id)
-        .filter(|(at, _)| at.elapsed() < s.cfg.cache_ttl)
-        .map(|(_, item)| item.clone())
-}
-
-fn cache_put(s: &AppState, item: &Item) {
-    let mut cache = s.cache.lock().unwrap_or_else(|p| p.into_inner());
-    if cache.len() >= s.cfg.cache_capacity {
-        let ttl = s.cfg.cache_ttl;
-        cache.retain(|_, (at, _)| at.elapsed() < ttl);
-        if cache.len() >= s.cfg.cache_capacity
-            && let Some(k) = cache.keys().next().copied()
-        {
-            cache.remove(&k);
-        }
-    }
-    if s.cfg.cache_capacity > 0 {
-        cache.insert(item.id, (Instant::now(), item.clone()));
-    }
-}
-
-fn cache_drop(s: &AppState, id: i64) {
-    s.cache
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .remove(&id);
+    let item = s.db(move |c| store::insert(c, &input)).await?;
+    let loc = format!("{}/{}", Route::Items.template(), item.id);
+    Ok(with_location(
+        json_bytes(StatusCode::CREATED, serialize(&item)?),
+        loc,
+    ))
 }
 
 async fn get_item(
     State(s): State<Shared>,
     id: Result<Path<i64>, PathRejection>,
 ) -> Result<Response, ApiError> {
-    let Path(id) = id.map_err(path_rejection)?;
-    let (item, hit) = match cache_get(&s, id) {
-        Some(item) => {
+    let Path(id) = id?;
+    let (body, cache) = match s.cache.get(id) {
+        Some(body) => {
             s.metrics.cache_hits.inc();
-            (item, true)
+            (body, "HIT")
         }
         None => {
             s.metrics.cache_misses.inc();
-            let (r, waited) = s.pool.with(move |c| store::get(c, id)).await;
-            observe_pool(&s, waited, &r);
-            let item = r?.ok_or_else(|| ApiError::not_found("item"))?;
-            cache_put(&s, &item);
-            (item, false)
+            let item = s
+                .db(move |c| store::get(c, id))
+                .await?
+                .ok_or_else(|| ApiError::not_found(format_args!("item {id}")))?;
+            let body = serialize(&item)?;
+            s.cache.fill(id, item.version, body.clone());
+            (body, "MISS")
         }
     };
-    let mut r = Json(item).into_response();
-    r.headers_mut().insert(
-        "x-cache",
-        HeaderValue::from_static(if hit { "HIT" } else { "MISS" }),
-    );
+    let mut r = json_bytes(StatusCode::OK, body);
+    r.headers_mut()
+        .insert("x-cache", HeaderValue::from_static(cache));
     Ok(r)
 }
 
@@ -357,194 +255,253 @@ async fn update_item(
     id: Result<Path<i64>, PathRejection>,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let Path(id) = id.map_err(path_rejection)?;
-    let Json(body) = body.map_err(json_rejection)?;
+    let Path(id) = id?;
+    let Json(body) = body?;
     let input = item_input(body)?;
-    let (r, waited) = s
-        .pool
-        .with(move |c| store::update(c, id, &input.name, &input.data, &input.tags))
-        .await;
-    observe_pool(&s, waited, &r);
-    cache_drop(&s, id);
-    let item = r?.ok_or_else(|| ApiError::not_found("item"))?;
-    Ok(Json(item).into_response())
+    let item = s
+        .db(move |c| store::update(c, id, &input))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format_args!("item {id}")))?;
+    s.cache.invalidate(id, item.version);
+    Ok(json_bytes(StatusCode::OK, serialize(&item)?))
 }
 
 async fn delete_item(
     State(s): State<Shared>,
     id: Result<Path<i64>, PathRejection>,
 ) -> Result<Response, ApiError> {
-    let Path(id) = id.map_err(path_rejection)?;
-    let (r, waited) = s.pool.with(move |c| store::delete(c, id)).await;
-    observe_pool(&s, waited, &r);
-    cache_drop(&s, id);
-    if r? {
+    let Path(id) = id?;
+    if s.db(move |c| store::delete(c, id)).await? {
+        s.cache.invalidate(id, i64::MAX);
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {
-        Err(ApiError::not_found("item"))
+        Err(ApiError::not_found(format_args!("item {id}")))
+    }
+}
+
+/// A positive whole-number query parameter, `default` when absent.
+fn query_num(
+    q: &HashMap<String, String>,
+    key: &str,
+    default: u32,
+    max: u32,
+) -> Result<u32, ApiError> {
+    match q.get(key) {
+        None => Ok(default),
+        Some(v) => match v.parse::<u32>() {
+            Ok(n) if (1..=max).contains(&n) => Ok(n),
+            _ => Err(ApiError::new(
+                ErrorCode::InvalidQuery,
+                format!("`{key}` must be a whole number from 1 to {max}, not `{v}`"),
+            )),
+        },
     }
 }
 
 async fn list_items(
     State(s): State<Shared>,
-    q: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
+    q: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let Query(q) = q.map_err(|_| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_query",
-            "malformed query string",
-        )
-    })?;
-    let num = |k: &str, default: u32, max: u32| -> Result<u32, ApiError> {
-        match q.get(k) {
-            None => Ok(default),
-            Some(v) => match v.parse::<u32>() {
-                Ok(n) if n >= 1 && n <= max => Ok(n),
-                _ => Err(ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_query",
-                    format!("`{k}` must be a whole number from 1 to {max}"),
-                )),
-            },
-        }
-    };
-    let page = num("page", 1, 1_000_000)?;
-    let per_page = num("per_page", 20, 100)?;
-    let search = q.get("q").cloned().filter(|s| !s.is_empty());
-    let (r, waited) = s
-        .pool
-        .with(move |c| store::list(c, page, per_page, search.as_deref()))
-        .await;
-    observe_pool(&s, waited, &r);
-    let (items, total) = r?;
+    let Query(q) = q?;
+    let page = query_num(&q, "page", 1, u32::MAX)?;
+    let per_page = query_num(&q, "per_page", DEFAULT_PER_PAGE, MAX_PER_PAGE)?;
+    let search = q.get("q").filter(|s| !s.is_empty()).cloned();
+    let (items, total) = s
+        .db(move |c| store::list(c, page, per_page, search.as_deref()))
+        .await?;
     Ok(
         Json(json!({"items": items, "page": page, "per_page": per_page, "total": total}))
             .into_response(),
     )
 }
 
-fn job_status(j: &Job) -> &'static str {
-    let age = j.created.elapsed();
-    if age >= j.duration {
-        "done"
-    } else if age.as_secs_f64() < j.duration.as_secs_f64() * 0.1 {
-        "pending"
-    } else {
-        "running"
+/// Read the optional `{"duration_ms": N}` body of `POST /api/jobs`.
+fn job_duration(body: &[u8], default: Duration) -> Result<Duration, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(default);
     }
-}
-
-fn job_json(id: u64, j: &Job) -> Value {
-    let status = job_status(j);
-    let completed = (status == "done").then(|| {
-        let done_at = std::time::SystemTime::now() - j.created.elapsed().saturating_sub(j.duration);
-        humantime::format_rfc3339_millis(done_at).to_string()
-    });
-    json!({
-        "id": id,
-        "status": status,
-        "created_at": j.created_at,
-        "completed_at": completed,
-        "result": if status == "done" { json!({"score": (id * 7919) % 100, "duration_ms": j.duration.as_millis() as u64}) } else { Value::Null },
-    })
+    let v: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::new(ErrorCode::MalformedJson, e.to_string()))?;
+    let max_ms = jobs::MAX_DURATION.as_millis();
+    let mut o = match v {
+        Value::Object(o) => o,
+        Value::Null => return Ok(default),
+        _ => return Err(ApiError::invalid("the body must be a JSON object")),
+    };
+    match o.remove("duration_ms") {
+        None | Some(Value::Null) => Ok(default),
+        Some(d) => match d.as_u64() {
+            Some(ms) if u128::from(ms) <= max_ms => Ok(Duration::from_millis(ms)),
+            _ => Err(ApiError::invalid(format!(
+                "`duration_ms` must be a whole number from 0 to {max_ms}"
+            ))),
+        },
+    }
 }
 
 async fn create_job(
     State(s): State<Shared>,
-    body: axum::body::Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let mut duration = s.cfg.job_duration;
-    if !body.iter().all(u8::is_ascii_whitespace) {
-        let v: Value = serde_json::from_slice(&body)
-            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", e.to_string()))?;
-        match v.get("duration_ms") {
-            None | Some(Value::Null) => {}
-            Some(d) => match d.as_u64() {
-                Some(ms) if ms <= 600_000 => duration = Duration::from_millis(ms),
-                _ => {
-                    return Err(ApiError::new(
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        "validation_failed",
-                        "`duration_ms` must be 0 to 600000",
-                    ));
-                }
-            },
-        }
-    }
-    let id = s.next_job.fetch_add(1, Ordering::Relaxed);
-    let job = Job {
-        created: Instant::now(),
-        created_at: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
-        duration,
-    };
-    let body = job_json(id, &job);
-    {
-        let mut jobs = s.jobs.lock().unwrap_or_else(|p| p.into_inner());
-        if jobs.len() >= 100_000 {
-            jobs.retain(|_, j| j.created.elapsed() < j.duration + Duration::from_secs(600));
-        }
-        jobs.insert(id, job);
-    }
-    let mut r = (StatusCode::ACCEPTED, Json(body)).into_response();
-    if let Ok(v) = HeaderValue::from_str(&format!("/api/jobs/{id}")) {
-        r.headers_mut().insert(header::LOCATION, v);
-    }
-    Ok(r)
+    let duration = job_duration(&body?, s.job_duration)?;
+    let (id, view) = s.jobs.create(duration);
+    let loc = format!("{}/{id}", Route::Jobs.template());
+    Ok(with_location(
+        (StatusCode::ACCEPTED, Json(view)).into_response(),
+        loc,
+    ))
 }
 
 async fn get_job(
     State(s): State<Shared>,
     id: Result<Path<u64>, PathRejection>,
 ) -> Result<Response, ApiError> {
-    let Path(id) = id.map_err(path_rejection)?;
-    let jobs = s.jobs.lock().unwrap_or_else(|p| p.into_inner());
-    let job = jobs.get(&id).ok_or_else(|| ApiError::not_found("job"))?;
-    Ok(Json(job_json(id, job)).into_response())
+    let Path(id) = id?;
+    let view = s
+        .jobs
+        .get(id)
+        .ok_or_else(|| ApiError::not_found(format_args!("job {id}")))?;
+    Ok(Json(view).into_response())
 }
 
-/// `POST /api/login`: a user logs in with the password `pw-<username>` (so a
-/// CSV of test users is easy to write) and gets a bearer token.
+/// Longest user name, in bytes (user names are ASCII).
+const MAX_USERNAME: usize = 100;
+
+/// Whether `u` is a user name this service issues tokens for.
+fn valid_username(u: &str) -> bool {
+    !u.is_empty()
+        && u.len() <= MAX_USERNAME
+        && u.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+}
+
+/// `POST /api/login`: every user's password is `pw-<username>` (so a CSV of
+/// test users is trivial to write); the answer carries a bearer token.
+/// There is no user table: session-style workloads need the round trip and
+/// the token, not real accounts.
 async fn login(body: Result<Json<Value>, JsonRejection>) -> Result<Response, ApiError> {
-    let Json(body) = body.map_err(json_rejection)?;
+    let Json(body) = body?;
     let user = body.get("username").and_then(Value::as_str).unwrap_or("");
     let pass = body.get("password").and_then(Value::as_str).unwrap_or("");
-    if user.is_empty()
-        || user.len() > 100
-        || !user
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-')
-    {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
-            "`username` must be 1 to 100 letters, digits, `_`, `.` or `-`",
-        ));
+    if !valid_username(user) {
+        return Err(ApiError::invalid(format!(
+            "`username` must be 1 to {MAX_USERNAME} letters, digits, `_`, `.` or `-`"
+        )));
     }
-    if pass != format!("pw-{user}") {
+    if pass.strip_prefix("pw-") != Some(user) {
         return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid_credentials",
+            ErrorCode::InvalidCredentials,
             "wrong username or password",
         ));
     }
     Ok(Json(json!({"token": format!("tok-{user}"), "username": user})).into_response())
 }
 
-/// `GET /api/me`: who the bearer token belongs to.
+/// `GET /api/me`: whom the bearer token from `/api/login` belongs to.
 async fn me(headers: axum::http::HeaderMap) -> Result<Response, ApiError> {
     let user = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .and_then(|t| t.strip_prefix("tok-"))
-        .filter(|u| !u.is_empty())
+        .and_then(|t| t.trim().strip_prefix("tok-"))
+        .filter(|u| valid_username(u))
         .ok_or_else(|| {
             ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "send Authorization: Bearer <token from /api/login>",
+                ErrorCode::Unauthorized,
+                "send `Authorization: Bearer <token from POST /api/login>`",
             )
         })?;
     Ok(Json(json!({"username": user})).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio_util::sync::CancellationToken;
+
+    fn state(dir: &std::path::Path, pool_size: usize, pool_timeout: Duration) -> AppState {
+        AppState {
+            pool: Pool::open(&dir.join("t.sqlite"), pool_size, pool_timeout).unwrap(),
+            cache: ItemCache::new(Duration::from_secs(60), 100),
+            jobs: Jobs::new(100),
+            metrics: Metrics::new(),
+            faults: Faults::new(
+                crate::LatencyModel::None,
+                0.0,
+                None,
+                CancellationToken::new(),
+            ),
+            job_duration: Duration::from_secs(1),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_exhausted_pool_is_a_503_and_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Arc::new(state(dir.path(), 1, Duration::from_millis(20)));
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let holder = tokio::spawn({
+            let s = s.clone();
+            async move { s.db(move |_| Ok(rx.recv().is_ok())).await.is_ok() }
+        });
+        while s.pool.in_use() == 0 {
+            tokio::task::yield_now().await;
+        }
+        let e = s.db(|_| Ok(())).await.unwrap_err();
+        let r = e.into_response();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(s.metrics.pool_timeouts.get(), 1);
+        tx.send(()).unwrap();
+        assert!(holder.await.unwrap());
+        let text = s.metrics.encode();
+        assert!(
+            text.contains("gauntlet_demo_db_pool_wait_seconds_count 2"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn item_bodies_are_validated() {
+        let ok = item_input(json!({"name": "a", "tags": ["x"], "data": [1]})).unwrap();
+        assert_eq!((ok.name.as_str(), ok.tags.len()), ("a", 1));
+        let ok = item_input(json!({"name": "é".repeat(200)})).unwrap();
+        assert_eq!((ok.data, ok.tags.len()), (Value::Null, 0));
+        for bad in [
+            json!([]),
+            json!({}),
+            json!({"name": ""}),
+            json!({"name": "  "}),
+            json!({"name": "x".repeat(201)}),
+            json!({"name": 5}),
+            json!({"name": "a", "tags": "x"}),
+            json!({"name": "a", "tags": [1]}),
+        ] {
+            assert!(item_input(bad.clone()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn user_names_are_restricted() {
+        assert!(valid_username("ann.b-c_9"));
+        for bad in ["", "a b", "ann\"", &"x".repeat(101), "é"] {
+            assert!(!valid_username(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn job_bodies_are_validated() {
+        let d = Duration::from_secs(2);
+        assert_eq!(job_duration(b"", d).unwrap(), d);
+        assert_eq!(job_duration(b" null ", d).unwrap(), d);
+        assert_eq!(job_duration(b"{}", d).unwrap(), d);
+        assert_eq!(
+            job_duration(br#"{"duration_ms": 200}"#, d).unwrap(),
+            Duration::from_millis(200)
+        );
+        assert!(job_duration(br#"{"duration_ms": 600001}"#, d).is_err());
+        assert!(job_duration(br#"{"duration_ms": -1}"#, d).is_err());
+        assert!(job_duration(br#"{"duration_ms": 1.5}"#, d).is_err());
+        assert!(job_duration(b"[1]", d).is_err());
+        assert!(job_duration(b"{", d).is_err());
+    }
 }

@@ -10,7 +10,7 @@
 
 use axum::Json;
 use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection};
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
@@ -41,6 +41,10 @@ pub(crate) enum ErrorCode {
     DatabaseError,
     /// No pooled connection became free within `pool_timeout` (503).
     PoolExhausted,
+    /// `POST /api/login` with a wrong password (401).
+    InvalidCredentials,
+    /// `GET /api/me` without a valid bearer token (401).
+    Unauthorized,
 }
 
 impl ErrorCode {
@@ -59,6 +63,8 @@ impl ErrorCode {
             ErrorCode::InjectedError => "injected_error",
             ErrorCode::DatabaseError => "database_error",
             ErrorCode::PoolExhausted => "pool_exhausted",
+            ErrorCode::InvalidCredentials => "invalid_credentials",
+            ErrorCode::Unauthorized => "unauthorized",
         }
     }
 
@@ -78,6 +84,7 @@ impl ErrorCode {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
             ErrorCode::PoolExhausted => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::InvalidCredentials | ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
         }
     }
 }
@@ -111,11 +118,18 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
-            self.code.status(),
+        let status = self.code.status();
+        let mut r = (
+            status,
             Json(json!({"error": {"code": self.code.as_str(), "message": self.message}})),
         )
-            .into_response()
+            .into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            // RFC 9110: a 401 names the scheme it wants.
+            r.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        r
     }
 }
 

@@ -1,52 +1,250 @@
-//! SQLite behind a connection pool of fixed size.
+//! SQLite storage of items behind a fixed-size connection pool.
 //!
-//! A small pool written here (a semaphore and a stack of connections) rather
-//! than `r2d2_sqlite`/`deadpool-sqlite`, because those pin older `rusqlite`
-//! versions than the workspace's, and because the demo must *measure* the
-//! pool: wait time and in-use count are what pool-sizing analysis reads.
+//! # Why a pool written here
+//! `deadpool-sqlite` 0.14 and `r2d2_sqlite` 0.35 (the current releases) both
+//! depend on `rusqlite` 0.40, while the workspace uses 0.43; two `rusqlite`
+//! versions link two `libsqlite3-sys` that both claim the native `sqlite3`
+//! library, which cargo refuses. The demo also has to *measure* its pool
+//! (acquire wait and in-use count are what pool-sizing exercises read), and
+//! that is easiest when the pool is ours. It is small: a tokio [`Semaphore`]
+//! with one permit per connection bounds concurrent use and gives a fair,
+//! timed wait; a `Mutex<Vec<Connection>>` holds the idle connections.
+//!
+//! # Invariants
+//! A permit is released only after its connection is back in the idle list,
+//! so a permit holder always finds a connection. Both the permit and the
+//! connection travel into the blocking task inside a [`Lease`] whose `Drop`
+//! gives them back: a request dropped mid-query (client gone) or a panic in
+//! the closure cannot leak a connection or leave `in_use` counted up.
+//!
+//! Every connection runs in WAL mode with `synchronous=NORMAL` (durable
+//! enough for a demo, and readers never block the writer), with a busy
+//! timeout so concurrent writers queue in SQLite instead of failing.
 
 use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
 use serde_json::Value;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-use tokio::sync::Semaphore;
+use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// A stored item.
-#[derive(Debug, Clone, serde::Serialize)]
+/// A stored item, exactly as serialised on the wire.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub(crate) struct Item {
     pub(crate) id: i64,
     pub(crate) name: String,
     pub(crate) data: Value,
-    pub(crate) tags: Value,
+    pub(crate) tags: Vec<String>,
     pub(crate) version: i64,
     pub(crate) created_at: String,
     pub(crate) updated_at: String,
 }
 
+/// The fields a client writes (validated by the API layer).
+#[derive(Debug, Clone)]
+pub(crate) struct ItemInput {
+    pub(crate) name: String,
+    pub(crate) data: Value,
+    pub(crate) tags: Vec<String>,
+}
+
 /// Why a database call failed.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub(crate) enum DbError {
     /// No connection became free within the pool timeout.
-    PoolTimeout,
+    #[error("no database connection became free within {0:?}")]
+    PoolTimeout(Duration),
     /// SQLite failed.
-    Sql(String),
+    #[error("sqlite: {0}")]
+    Sql(#[from] rusqlite::Error),
+    /// The blocking task running the query panicked or was cancelled.
+    #[error("the database task did not finish")]
+    TaskFailed,
 }
 
 /// The pool.
 #[derive(Debug)]
 pub(crate) struct Pool {
-    conns: Mutex<Vec<Connection>>,
-    permits: Semaphore,
+    idle: Mutex<Vec<Connection>>,
+    permits: Arc<Semaphore>,
     timeout: Duration,
     size: usize,
     in_use: AtomicUsize,
 }
 
-fn now() -> String {
-    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
+/// A checked-out connection; gives itself back on drop (see the module docs).
+struct Lease {
+    pool: Arc<Pool>,
+    conn: Option<Connection>,
+    _permit: OwnedSemaphorePermit,
 }
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if let Some(c) = self.conn.take() {
+            self.pool
+                .idle
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(c);
+        }
+        self.pool.in_use.fetch_sub(1, Ordering::Relaxed);
+        // `_permit` is released after this body: the connection is back first.
+    }
+}
+
+/// RFC 3339 UTC with milliseconds, e.g. `2025-01-31T12:00:00.123Z`.
+pub(crate) fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+fn open_one(path: &Path, create_schema: bool) -> rusqlite::Result<Connection> {
+    let c = Connection::open(path)?;
+    c.busy_timeout(Duration::from_secs(10))?;
+    c.pragma_update(None, "journal_mode", "WAL")?;
+    c.pragma_update(None, "synchronous", "NORMAL")?;
+    if create_schema {
+        c.execute_batch(
+            "CREATE TABLE IF NOT EXISTS items (
+                 id INTEGER PRIMARY KEY AUTOINCREMENT,
+                 name TEXT NOT NULL,
+                 data TEXT NOT NULL,
+                 tags TEXT NOT NULL,
+                 version INTEGER NOT NULL,
+                 created_at TEXT NOT NULL,
+                 updated_at TEXT NOT NULL);
+             CREATE INDEX IF NOT EXISTS items_name ON items(name);",
+        )?;
+    }
+    Ok(c)
+}
+
+impl Pool {
+    /// Open `size` connections to `path` (created if missing) and the schema.
+    pub(crate) fn open(path: &Path, size: usize, timeout: Duration) -> rusqlite::Result<Arc<Pool>> {
+        let conns = (0..size)
+            .map(|i| open_one(path, i == 0))
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(Arc::new(Pool {
+            idle: Mutex::new(conns),
+            permits: Arc::new(Semaphore::new(size)),
+            timeout,
+            size,
+            in_use: AtomicUsize::new(0),
+        }))
+    }
+
+    /// Number of connections.
+    pub(crate) fn size(&self) -> usize {
+        self.size
+    }
+
+    /// Connections checked out right now.
+    pub(crate) fn in_use(&self) -> usize {
+        self.in_use.load(Ordering::Relaxed)
+    }
+
+    /// Run `f` on a pooled connection in a blocking task.
+    ///
+    /// Returns the result and the time spent waiting for the connection (the
+    /// whole timeout when it ran out).
+    pub(crate) async fn run<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> (Result<T, DbError>, Duration) {
+        let t0 = Instant::now();
+        let permit =
+            match tokio::time::timeout(self.timeout, self.permits.clone().acquire_owned()).await {
+                Ok(Ok(p)) => p,
+                // The semaphore is never closed; treat it like a timeout anyway.
+                Ok(Err(_)) | Err(_) => {
+                    return (Err(DbError::PoolTimeout(self.timeout)), t0.elapsed());
+                }
+            };
+        let waited = t0.elapsed();
+        self.in_use.fetch_add(1, Ordering::Relaxed);
+        let conn = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let lease = Lease {
+            pool: self.clone(),
+            conn,
+            _permit: permit,
+        };
+        let joined = tokio::task::spawn_blocking(move || match &lease.conn {
+            Some(c) => f(c).map_err(DbError::from),
+            // Unreachable by the permit invariant; an error beats a panic.
+            None => Err(DbError::TaskFailed),
+        })
+        .await;
+        let r = joined.unwrap_or(Err(DbError::TaskFailed));
+        (r, waited)
+    }
+
+    /// Insert `n` generated items in one transaction (blocking: call it at
+    /// startup, before serving).
+    pub(crate) fn seed(&self, n: usize) -> rusqlite::Result<()> {
+        if n == 0 {
+            return Ok(());
+        }
+        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(c) = idle.first() else {
+            return Ok(());
+        };
+        let tx = c.unchecked_transaction()?;
+        {
+            let ts = rfc3339(SystemTime::now());
+            let mut st = tx.prepare_cached(INSERT)?;
+            for i in 0..n {
+                let tag = ["red", "green", "blue"][i % 3];
+                st.query_row(
+                    params![
+                        format!("seed item {i}"),
+                        format!(r#"{{"n":{i}}}"#),
+                        format!(r#"["seed","{tag}"]"#),
+                        ts
+                    ],
+                    |_| Ok(()),
+                )?;
+            }
+        }
+        tx.commit()
+    }
+}
+
+/// The item columns in [`row_to_item`] order (a macro so `concat!` can build
+/// constant SQL: no formatting per query).
+macro_rules! cols {
+    () => {
+        "id, name, data, tags, version, created_at, updated_at"
+    };
+}
+
+const INSERT: &str = concat!(
+    "INSERT INTO items (name, data, tags, version, created_at, updated_at) ",
+    "VALUES (?1, ?2, ?3, 1, ?4, ?4) RETURNING ",
+    cols!()
+);
+
+const UPDATE: &str = concat!(
+    "UPDATE items SET name = ?1, data = ?2, tags = ?3, version = version + 1, updated_at = ?4 ",
+    "WHERE id = ?5 RETURNING ",
+    cols!()
+);
+
+const GET: &str = concat!("SELECT ", cols!(), " FROM items WHERE id = ?1");
+
+const LIST: &str = concat!(
+    "SELECT ",
+    cols!(),
+    " FROM items ORDER BY id LIMIT ?1 OFFSET ?2"
+);
+
+const SEARCH: &str = concat!(
+    "SELECT ",
+    cols!(),
+    " FROM items WHERE name LIKE ?1 ESCAPE '\\' ORDER BY id LIMIT ?2 OFFSET ?3"
+);
 
 fn row_to_item(r: &rusqlite::Row<'_>) -> rusqlite::Result<Item> {
     let data: String = r.get(2)?;
@@ -54,190 +252,223 @@ fn row_to_item(r: &rusqlite::Row<'_>) -> rusqlite::Result<Item> {
     Ok(Item {
         id: r.get(0)?,
         name: r.get(1)?,
+        // Written by us from valid JSON; a hand-edited database degrades to null/[].
         data: serde_json::from_str(&data).unwrap_or(Value::Null),
-        tags: serde_json::from_str(&tags).unwrap_or(Value::Array(vec![])),
+        tags: serde_json::from_str(&tags).unwrap_or_default(),
         version: r.get(4)?,
         created_at: r.get(5)?,
         updated_at: r.get(6)?,
     })
 }
 
-const COLS: &str = "id, name, data, tags, version, created_at, updated_at";
-
-impl Pool {
-    pub(crate) fn open(path: &Path, size: usize, timeout: Duration) -> Result<Arc<Pool>, String> {
-        let mut conns = Vec::with_capacity(size);
-        for i in 0..size {
-            let c = Connection::open(path).map_err(|e| e.to_string())?;
-            c.busy_timeout(Duration::from_secs(10))
-                .map_err(|e| e.to_string())?;
-            c.pragma_update(None, "journal_mode", "WAL")
-                .map_err(|e| e.to_string())?;
-            c.pragma_update(None, "synchronous", "NORMAL")
-                .map_err(|e| e.to_string())?;
-            if i == 0 {
-                c.execute_batch(
-                    "CREATE TABLE IF NOT EXISTS items (
-                        id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, data TEXT NOT NULL,
-                        tags TEXT NOT NULL, version INTEGER NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
-                     CREATE INDEX IF NOT EXISTS items_name ON items(name);",
-                )
-                .map_err(|e| e.to_string())?;
-            }
-            conns.push(c);
-        }
-        Ok(Arc::new(Pool {
-            conns: Mutex::new(conns),
-            permits: Semaphore::new(size),
-            timeout,
-            size,
-            in_use: AtomicUsize::new(0),
-        }))
-    }
-
-    pub(crate) fn size(&self) -> usize {
-        self.size
-    }
-
-    pub(crate) fn in_use(&self) -> usize {
-        self.in_use.load(Ordering::Relaxed)
-    }
-
-    /// Run `f` on a pooled connection; returns its result and the time spent waiting for the connection.
-    pub(crate) async fn with<T: Send + 'static>(
-        self: &Arc<Self>,
-        f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
-    ) -> (Result<T, DbError>, Duration) {
-        let t0 = Instant::now();
-        let permit = match tokio::time::timeout(self.timeout, self.permits.acquire()).await {
-            Ok(Ok(p)) => p,
-            _ => return (Err(DbError::PoolTimeout), t0.elapsed()),
-        };
-        let waited = t0.elapsed();
-        let Some(conn) = self.conns.lock().unwrap_or_else(|p| p.into_inner()).pop() else {
-            return (Err(DbError::Sql("pool empty".into())), waited);
-        };
-        self.in_use.fetch_add(1, Ordering::Relaxed);
-        let pool = self.clone();
-        let r = tokio::task::spawn_blocking(move || {
-            let r = f(&conn);
-            pool.conns
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(conn);
-            r
-        })
-        .await;
-        self.in_use.fetch_sub(1, Ordering::Relaxed);
-        drop(permit);
-        let r = match r {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(DbError::Sql(e.to_string())),
-            Err(e) => Err(DbError::Sql(e.to_string())),
-        };
-        (r, waited)
-    }
-
-    pub(crate) async fn seed(self: &Arc<Self>, n: usize) -> Result<(), String> {
-        let (r, _) = self
-            .with(move |c| {
-                let ts = now();
-                for i in 0..n {
-                    c.execute(
-                        "INSERT INTO items (name, data, tags, version, created_at, updated_at) VALUES (?1, '{}', '[]', 1, ?2, ?2)",
-                        params![format!("seed item {i}"), ts],
-                    )?;
-                }
-                Ok(())
-            })
-            .await;
-        r.map_err(|e| format!("{e:?}"))
-    }
+fn tags_json(tags: &[String]) -> String {
+    serde_json::to_string(tags).unwrap_or_else(|_| "[]".into())
 }
 
-pub(crate) fn insert(
-    c: &Connection,
-    name: &str,
-    data: &Value,
-    tags: &Value,
-) -> rusqlite::Result<Item> {
-    let ts = now();
-    c.execute(
-        "INSERT INTO items (name, data, tags, version, created_at, updated_at) VALUES (?1, ?2, ?3, 1, ?4, ?4)",
-        params![name, data.to_string(), tags.to_string(), ts],
-    )?;
-    let id = c.last_insert_rowid();
-    get(c, id).map(|o| {
-        o.unwrap_or(Item {
-            id,
-            name: name.into(),
-            data: data.clone(),
-            tags: tags.clone(),
-            version: 1,
-            created_at: ts.clone(),
-            updated_at: ts,
-        })
-    })
+/// Store a new item at version 1.
+pub(crate) fn insert(c: &Connection, input: &ItemInput) -> rusqlite::Result<Item> {
+    let mut st = c.prepare_cached(INSERT)?;
+    st.query_row(
+        params![
+            input.name,
+            input.data.to_string(),
+            tags_json(&input.tags),
+            rfc3339(SystemTime::now())
+        ],
+        row_to_item,
+    )
 }
 
+/// One item, if it exists.
 pub(crate) fn get(c: &Connection, id: i64) -> rusqlite::Result<Option<Item>> {
-    c.query_row(
-        &format!("SELECT {COLS} FROM items WHERE id = ?1"),
-        params![id],
+    let mut st = c.prepare_cached(GET)?;
+    st.query_row(params![id], row_to_item).optional()
+}
+
+/// Replace an item's fields and bump its version; `None` if it does not exist.
+pub(crate) fn update(c: &Connection, id: i64, input: &ItemInput) -> rusqlite::Result<Option<Item>> {
+    let mut st = c.prepare_cached(UPDATE)?;
+    st.query_row(
+        params![
+            input.name,
+            input.data.to_string(),
+            tags_json(&input.tags),
+            rfc3339(SystemTime::now()),
+            id
+        ],
         row_to_item,
     )
     .optional()
 }
 
-pub(crate) fn update(
-    c: &Connection,
-    id: i64,
-    name: &str,
-    data: &Value,
-    tags: &Value,
-) -> rusqlite::Result<Option<Item>> {
-    let n = c.execute(
-        "UPDATE items SET name = ?1, data = ?2, tags = ?3, version = version + 1, updated_at = ?4 WHERE id = ?5",
-        params![name, data.to_string(), tags.to_string(), now(), id],
-    )?;
-    if n == 0 { Ok(None) } else { get(c, id) }
-}
-
+/// Delete an item; `false` if it did not exist.
 pub(crate) fn delete(c: &Connection, id: i64) -> rusqlite::Result<bool> {
-    Ok(c.execute("DELETE FROM items WHERE id = ?1", params![id])? > 0)
+    let mut st = c.prepare_cached("DELETE FROM items WHERE id = ?1")?;
+    Ok(st.execute(params![id])? > 0)
 }
 
+/// `LIKE` pattern matching `q` anywhere, with `\`, `%` and `_` taken literally.
+fn contains_pattern(q: &str) -> String {
+    let mut p = String::with_capacity(q.len() + 2);
+    p.push('%');
+    for ch in q.chars() {
+        if matches!(ch, '\\' | '%' | '_') {
+            p.push('\\');
+        }
+        p.push(ch);
+    }
+    p.push('%');
+    p
+}
+
+/// A page of items in id order, and the number of items matching in total.
+///
+/// `q` matches names containing it (SQLite `LIKE`: case-insensitive for ASCII).
 pub(crate) fn list(
     c: &Connection,
     page: u32,
     per_page: u32,
     q: Option<&str>,
 ) -> rusqlite::Result<(Vec<Item>, i64)> {
-    let offset = (page.saturating_sub(1) as i64) * per_page as i64;
-    let pattern = q.map(|q| format!("%{}%", q.replace('%', "\\%").replace('_', "\\_")));
-    let (items, total) = match &pattern {
-        Some(p) => {
-            let mut st = c.prepare_cached(&format!("SELECT {COLS} FROM items WHERE name LIKE ?1 ESCAPE '\\' ORDER BY id LIMIT ?2 OFFSET ?3"))?;
+    let offset = i64::from(page.saturating_sub(1)) * i64::from(per_page);
+    match q {
+        Some(q) => {
+            let pattern = contains_pattern(q);
+            let mut st = c.prepare_cached(SEARCH)?;
             let items = st
-                .query_map(params![p, per_page, offset], row_to_item)?
+                .query_map(params![pattern, per_page, offset], row_to_item)?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
-            let total = c.query_row(
-                "SELECT COUNT(*) FROM items WHERE name LIKE ?1 ESCAPE '\\'",
-                params![p],
-                |r| r.get(0),
-            )?;
-            (items, total)
+            let mut count =
+                c.prepare_cached("SELECT COUNT(*) FROM items WHERE name LIKE ?1 ESCAPE '\\'")?;
+            let total = count.query_row(params![pattern], |r| r.get(0))?;
+            Ok((items, total))
         }
         None => {
-            let mut st = c.prepare_cached(&format!(
-                "SELECT {COLS} FROM items ORDER BY id LIMIT ?1 OFFSET ?2"
-            ))?;
+            let mut st = c.prepare_cached(LIST)?;
             let items = st
                 .query_map(params![per_page, offset], row_to_item)?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
-            let total = c.query_row("SELECT COUNT(*) FROM items", [], |r| r.get(0))?;
-            (items, total)
+            let mut count = c.prepare_cached("SELECT COUNT(*) FROM items")?;
+            let total = count.query_row([], |r| r.get(0))?;
+            Ok((items, total))
         }
-    };
-    Ok((items, total))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pool(size: usize, timeout: Duration) -> (tempfile::TempDir, Arc<Pool>) {
+        let dir = tempfile::tempdir().unwrap();
+        let p = Pool::open(&dir.path().join("t.sqlite"), size, timeout).unwrap();
+        (dir, p)
+    }
+
+    fn input(name: &str) -> ItemInput {
+        ItemInput {
+            name: name.into(),
+            data: json!({"k": [1, 2]}),
+            tags: vec!["t".into()],
+        }
+    }
+
+    #[tokio::test]
+    async fn crud_round_trip() {
+        let (_d, p) = pool(2, Duration::from_secs(1));
+        let (r, _) = p.run(|c| insert(c, &input("a"))).await;
+        let a = r.unwrap();
+        assert_eq!((a.version, a.data.clone()), (1, json!({"k": [1, 2]})));
+        let (r, _) = p.run(move |c| update(c, a.id, &input("b"))).await;
+        let b = r.unwrap().unwrap();
+        assert_eq!((b.name.as_str(), b.version), ("b", 2));
+        let (r, _) = p.run(move |c| get(c, a.id)).await;
+        assert_eq!(r.unwrap(), Some(b));
+        let (r, _) = p.run(move |c| delete(c, a.id)).await;
+        assert!(r.unwrap());
+        let (r, _) = p.run(move |c| update(c, a.id, &input("c"))).await;
+        assert_eq!(r.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn search_takes_wildcards_literally() {
+        let (_d, p) = pool(1, Duration::from_secs(1));
+        for n in ["100% cotton", "100 cotton", "a_b", "axb", r"back\slash"] {
+            p.run(move |c| insert(c, &input(n))).await.0.unwrap();
+        }
+        let count = |q: &'static str| {
+            let p = p.clone();
+            async move { p.run(move |c| list(c, 1, 100, Some(q))).await.0.unwrap().1 }
+        };
+        assert_eq!(count("0%").await, 1);
+        assert_eq!(count("a_b").await, 1);
+        assert_eq!(count(r"k\s").await, 1);
+        assert_eq!(count("COTTON").await, 2, "LIKE ignores ASCII case");
+    }
+
+    #[tokio::test]
+    async fn seeding_inserts_in_one_go() {
+        let (_d, p) = pool(1, Duration::from_secs(1));
+        p.seed(250).unwrap();
+        let (items, total) = p.run(|c| list(c, 3, 100, None)).await.0.unwrap();
+        assert_eq!((items.len(), total), (50, 250));
+        assert_eq!(
+            items[0].tags,
+            vec!["seed".to_owned(), "blue".to_owned()],
+            "item 200"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_busy_pool_times_out() {
+        let (_d, p) = pool(1, Duration::from_millis(50));
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let holder = tokio::spawn({
+            let p = p.clone();
+            async move { p.run(move |_| Ok(rx.recv().is_ok())).await.0 }
+        });
+        // Wait until the holder has the connection.
+        while p.in_use() == 0 {
+            tokio::task::yield_now().await;
+        }
+        let (r, waited) = p.run(|_| Ok(())).await;
+        assert!(matches!(r, Err(DbError::PoolTimeout(_))), "{r:?}");
+        assert!(waited >= Duration::from_millis(50));
+        tx.send(()).unwrap();
+        assert!(holder.await.unwrap().unwrap());
+        assert!(p.run(|_| Ok(())).await.0.is_ok(), "free again");
+        assert_eq!(p.in_use(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_dropped_request_gives_its_connection_back() {
+        let (_d, p) = pool(1, Duration::from_secs(5));
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let caller = tokio::spawn({
+            let p = p.clone();
+            async move { p.run(move |_| Ok(rx.recv().is_ok())).await.0 }
+        });
+        while p.in_use() == 0 {
+            tokio::task::yield_now().await;
+        }
+        // The client goes away while the query runs.
+        caller.abort();
+        assert!(caller.await.unwrap_err().is_cancelled());
+        assert_eq!(p.in_use(), 1, "the query itself still runs");
+        tx.send(()).unwrap();
+        // The next caller waits for the connection and gets it, not an error.
+        let (r, _) = p.run(|c| list(c, 1, 1, None)).await;
+        assert!(r.is_ok(), "{r:?}");
+        assert_eq!(p.in_use(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_panicking_query_gives_its_connection_back() {
+        let (_d, p) = pool(1, Duration::from_secs(5));
+        let (r, _) = p.run(|_| -> rusqlite::Result<()> { panic!("boom") }).await;
+        assert!(matches!(r, Err(DbError::TaskFailed)));
+        assert!(p.run(|_| Ok(())).await.0.is_ok());
+        assert_eq!(p.in_use(), 0);
+    }
 }
