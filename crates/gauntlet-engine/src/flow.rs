@@ -226,6 +226,8 @@ pub struct Workload {
     pub data: Vec<crate::data::DataSet>,
     /// Feeders read by setup and teardown steps.
     pub setup_feeds: Vec<usize>,
+    /// Whether any template reads `env` (else it is left out of the scope).
+    pub uses_env: bool,
 }
 
 fn tmpl_err(source: &str, e: minijinja::Error) -> CompileError {
@@ -520,6 +522,10 @@ impl Workload {
             teardown,
             mixes: p.scenarios.iter().map(|s| Mix::new(&s.mix)).collect(),
             think_time: p.workload.think_time,
+            uses_env: {
+                let all = format!("{:?}{:?}{:?}{:?}", p.workload, p.setup, p.teardown, p.target.headers);
+                all.contains("env.") || all.contains("env[")
+            },
             setup_feeds: feeds_of(
                 &names,
                 p.setup.iter().flatten().chain(p.teardown.iter().flatten()),

@@ -55,7 +55,7 @@ pub enum JsonNode {
 pub struct Templates {
     env: Environment<'static>,
     count: u32,
-    exprs: Vec<String>,
+    names: Vec<String>,
 }
 
 impl std::fmt::Debug for Templates {
@@ -130,7 +130,7 @@ impl Templates {
         Templates {
             env,
             count: 0,
-            exprs: Vec::new(),
+            names: Vec::new(),
         }
     }
 
@@ -144,8 +144,8 @@ impl Templates {
 
     fn add(&mut self, source: String) -> Result<TemplateId, Error> {
         let name = format!("t{}", self.count);
-        self.env.add_template_owned(name, source.clone())?;
-        self.exprs.push(source);
+        self.env.add_template_owned(name.clone(), source)?;
+        self.names.push(name);
         let id = TemplateId(self.count);
         self.count += 1;
         Ok(id)
@@ -170,7 +170,9 @@ impl Templates {
                     && t[2..].find("}}") == Some(t.len() - 4)
                     && !t.contains("{%");
                 if single {
-                    JsonNode::Expr(self.add(s.clone())?)
+                    // Compiled once as `{{ (expr) | tojson }}`: the value keeps its JSON type.
+                    let inner = &t[2..t.len() - 2];
+                    JsonNode::Expr(self.add(format!("{{{{ ({}) | tojson }}}}", inner.trim()))?)
                 } else {
                     JsonNode::Text(self.add(s.clone())?)
                 }
@@ -198,7 +200,7 @@ impl Templates {
     }
 
     fn render_id(&self, id: TemplateId, scope: &Scope) -> Result<String, Error> {
-        let t = self.env.get_template(&format!("t{}", id.0))?;
+        let t = self.env.get_template(&self.names[id.0 as usize])?;
         t.render(scope)
     }
 
@@ -220,12 +222,8 @@ impl Templates {
             JsonNode::Fixed(v) => v.clone(),
             JsonNode::Text(id) => serde_json::Value::String(self.render_id(*id, scope)?),
             JsonNode::Expr(id) => {
-                let src = &self.exprs[id.0 as usize];
-                let inner = src.trim();
-                let inner = &inner[2..inner.len() - 2];
-                let expr = self.env.compile_expression(inner)?;
-                let v = expr.eval(scope)?;
-                serde_json::to_value(&v)
+                let json = self.render_id(*id, scope)?;
+                serde_json::from_str(&json)
                     .map_err(|e| Error::new(ErrorKind::BadSerialization, e.to_string()))?
             }
             JsonNode::Array(a) => serde_json::Value::Array(

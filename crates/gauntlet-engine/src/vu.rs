@@ -167,14 +167,18 @@ impl HttpVu {
         scope.insert("vu".into(), Value::from(id));
         let sc = &shared.plan.scenarios[scenario];
         scope.insert("scenario".into(), Value::from(sc.name.as_str()));
-        let env = if sc.env.is_empty() {
-            shared.env.clone()
-        } else {
-            let mut m: std::collections::BTreeMap<String, String> = std::env::vars().collect();
-            m.extend(sc.env.iter().cloned());
-            Value::from_iter(m)
-        };
-        scope.insert("env".into(), env);
+        // The environment is only put in scope when a template reads it: every
+        // render hands the whole scope to the template engine.
+        if shared.workload.uses_env {
+            let env = if sc.env.is_empty() {
+                shared.env.clone()
+            } else {
+                let mut m: std::collections::BTreeMap<String, String> = std::env::vars().collect();
+                m.extend(sc.env.iter().cloned());
+                Value::from_iter(m)
+            };
+            scope.insert("env".into(), env);
+        }
         if let Some(setup) = shared.setup.get() {
             scope.insert("setup".into(), setup.clone());
         }
