@@ -625,15 +625,38 @@ fn junit_and_markdown_outputs_show_failures_with_values() {
         "target: demo\nsla:\n  - {name: 'fast | reads', metric: http_req_duration, objective: p(95) < 1us, limit: p(95) < 10s}\nworkload: {operations: {list: GET /api/items}}\nscenarios: {s: {executor: shared-iterations, vus: 1, iterations: 5}}\nthresholds:\n  http_req_duration: [\"p(95) < 1us\"]\n  http_req_failed: [\"rate < 1%\"]\n",
     );
     let (junit, md) = (dir.path().join("j.xml"), dir.path().join("s.md"));
-    let o = run(&["run", plan.to_str().unwrap(), "-q", "--out", &format!("junit={}", junit.display()), "--out", &format!("md={}", md.display())]);
+    let o = run(&[
+        "run",
+        plan.to_str().unwrap(),
+        "-q",
+        "--out",
+        &format!("junit={}", junit.display()),
+        "--out",
+        &format!("md={}", md.display()),
+    ]);
     assert_eq!(o.status.code(), Some(99));
     let x = std::fs::read_to_string(&junit).unwrap();
     assert!(x.starts_with("<?xml"), "{x}");
-    assert!(x.contains(r#"<testsuite name="thresholds" tests="2""#) && x.contains(r#"failures="1""#), "{x}");
-    assert!(x.contains("http_req_duration p(95) &lt; 1us failed: observed"), "{x}");
-    assert!(x.contains("objective p(95) &lt; 1us missed, limit held"), "{x}");
+    assert!(
+        x.contains(r#"<testsuite name="thresholds" tests="2""#) && x.contains(r#"failures="1""#),
+        "{x}"
+    );
+    assert!(
+        x.contains("http_req_duration p(95) &lt; 1us failed: observed"),
+        "{x}"
+    );
+    assert!(
+        x.contains("objective p(95) &lt; 1us missed, limit held"),
+        "{x}"
+    );
     let m = std::fs::read_to_string(&md).unwrap();
     assert!(m.starts_with("## gauntlet: mixed — ❌ NO-GO"), "{m}");
-    assert!(m.contains("| ⚠️ | fast \\| reads |"), "a `|` in user text is escaped: {m}");
-    assert!(m.contains("| ❌ | `http_req_duration` | `p(95) &lt; 1us` |"), "{m}");
+    assert!(
+        m.contains("| ⚠️ | fast \\| reads |"),
+        "a `|` in user text is escaped: {m}"
+    );
+    assert!(
+        m.contains("| ❌ | `http_req_duration` | `p(95) &lt; 1us` |"),
+        "{m}"
+    );
 }

@@ -523,7 +523,10 @@ impl Workload {
             mixes: p.scenarios.iter().map(|s| Mix::new(&s.mix)).collect(),
             think_time: p.workload.think_time,
             uses_env: {
-                let all = format!("{:?}{:?}{:?}{:?}", p.workload, p.setup, p.teardown, p.target.headers);
+                let all = format!(
+                    "{:?}{:?}{:?}{:?}",
+                    p.workload, p.setup, p.teardown, p.target.headers
+                );
                 all.contains("env.") || all.contains("env[")
             },
             setup_feeds: feeds_of(
@@ -814,18 +817,33 @@ mod tests {
         let mut rng = rand::rngs::SmallRng::seed_from_u64(7);
         let start = tokio::time::Instant::now();
         for _ in 0..10 {
-            tokio::time::sleep(think(&plan::ThinkTime::Constant(Duration::from_secs(1)), &mut rng)).await;
+            tokio::time::sleep(think(
+                &plan::ThinkTime::Constant(Duration::from_secs(1)),
+                &mut rng,
+            ))
+            .await;
         }
         assert_eq!(start.elapsed(), Duration::from_secs(10), "constant: exact");
         let start = tokio::time::Instant::now();
         for _ in 0..100 {
-            tokio::time::sleep(think(&plan::ThinkTime::Uniform(Duration::from_secs(1), Duration::from_secs(3)), &mut rng)).await;
+            tokio::time::sleep(think(
+                &plan::ThinkTime::Uniform(Duration::from_secs(1), Duration::from_secs(3)),
+                &mut rng,
+            ))
+            .await;
         }
         let e = start.elapsed().as_secs_f64();
-        assert!((180.0..220.0).contains(&e), "uniform 1..3 s averages 2 s: {e}");
+        assert!(
+            (180.0..220.0).contains(&e),
+            "uniform 1..3 s averages 2 s: {e}"
+        );
         let start = tokio::time::Instant::now();
         for _ in 0..400 {
-            tokio::time::sleep(think(&plan::ThinkTime::Exponential(Duration::from_millis(500)), &mut rng)).await;
+            tokio::time::sleep(think(
+                &plan::ThinkTime::Exponential(Duration::from_millis(500)),
+                &mut rng,
+            ))
+            .await;
         }
         let e = start.elapsed().as_secs_f64();
         assert!((170.0..230.0).contains(&e), "exponential mean 0.5 s: {e}");

@@ -424,7 +424,15 @@ impl HttpVu {
         };
         let method = request.method.clone();
         // Bodies nobody reads are counted but not kept or decoded.
-        let resp = self.session.send_with(request, SendOptions { discard_body: !step.needs_body }).await;
+        let resp = self
+            .session
+            .send_with(
+                request,
+                SendOptions {
+                    discard_body: !step.needs_body,
+                },
+            )
+            .await;
         let expected = resp.error.is_none()
             && req
                 .expected

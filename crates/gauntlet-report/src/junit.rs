@@ -17,7 +17,10 @@ use std::time::Duration;
 fn observed(v: Option<f64>) -> String {
     match v {
         None => "no data".into(),
-        Some(v) => format!("{v:.3}").trim_end_matches('0').trim_end_matches('.').to_owned(),
+        Some(v) => format!("{v:.3}")
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_owned(),
     }
 }
 
@@ -33,7 +36,12 @@ pub fn render(s: &Summary) -> String {
             TestCaseStatus::success()
         } else {
             let mut st = TestCaseStatus::non_success(NonSuccessKind::Failure);
-            st.set_message(format!("{} {} failed: observed {}", t.metric, t.expression, observed(t.observed)));
+            st.set_message(format!(
+                "{} {} failed: observed {}",
+                t.metric,
+                t.expression,
+                observed(t.observed)
+            ));
             st.set_type("threshold");
             st
         };
@@ -52,7 +60,11 @@ pub fn render(s: &Summary) -> String {
         let status = match sla.status {
             SlaStatus::Fail => {
                 let mut st = TestCaseStatus::non_success(NonSuccessKind::Failure);
-                st.set_message(format!("{} {goal} failed: observed {}", sla.metric, observed(sla.observed)));
+                st.set_message(format!(
+                    "{} {goal} failed: observed {}",
+                    sla.metric,
+                    observed(sla.observed)
+                ));
                 st.set_type(format!("sla, {} priority", sla.priority));
                 st
             }
@@ -62,7 +74,11 @@ pub fn render(s: &Summary) -> String {
                 st
             }
             SlaStatus::Warn => {
-                note = Some(format!("objective {} missed, limit held: observed {}", sla.objective, observed(sla.observed)));
+                note = Some(format!(
+                    "objective {} missed, limit held: observed {}",
+                    sla.objective,
+                    observed(sla.observed)
+                ));
                 TestCaseStatus::success()
             }
             _ => TestCaseStatus::success(),

@@ -14,14 +14,22 @@ use gauntlet_analysis::{Decision, SlaStatus};
 use std::fmt::Write as _;
 
 fn cell(s: &str) -> String {
-    s.replace('&', "&amp;").replace('|', "\\|").replace('<', "&lt;").replace('>', "&gt;").replace('`', "'").replace('\n', " ")
+    s.replace('&', "&amp;")
+        .replace('|', "\\|")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('`', "'")
+        .replace('\n', " ")
 }
 
 fn num(v: Option<f64>) -> String {
     match v {
         None => "no data".into(),
         Some(v) if v.abs() >= 100.0 => format!("{v:.0}"),
-        Some(v) => format!("{v:.3}").trim_end_matches('0').trim_end_matches('.').to_owned(),
+        Some(v) => format!("{v:.3}")
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_owned(),
     }
 }
 
@@ -34,16 +42,28 @@ pub fn render(s: &Summary) -> String {
         _ => "❌ NO-GO",
     };
     let _ = writeln!(o, "## gauntlet: {} — {verdict}\n", cell(&s.plan));
-    let _ = writeln!(o, "Target {}, {} run.", cell(&s.target), fmt_ms(s.duration_ms as f64));
+    let _ = writeln!(
+        o,
+        "Target {}, {} run.",
+        cell(&s.target),
+        fmt_ms(s.duration_ms as f64)
+    );
     if let Some(i) = &s.interrupted {
-        let _ = writeln!(o, "\n> Run interrupted: {}. The numbers cover what ran.", cell(i));
+        let _ = writeln!(
+            o,
+            "\n> Run interrupted: {}. The numbers cover what ran.",
+            cell(i)
+        );
     }
     let _ = writeln!(o);
     for r in &s.verdict.reasons {
         let _ = writeln!(o, "- {}", cell(r));
     }
     if !s.verdict.slas.is_empty() {
-        let _ = writeln!(o, "\n### SLA\n\n| | SLA | metric | objective | limit | observed | priority |\n|---|---|---|---|---|---|---|");
+        let _ = writeln!(
+            o,
+            "\n### SLA\n\n| | SLA | metric | objective | limit | observed | priority |\n|---|---|---|---|---|---|---|"
+        );
         for sla in &s.verdict.slas {
             let mark = match sla.status {
                 SlaStatus::Pass => "✅",
@@ -51,21 +71,67 @@ pub fn render(s: &Summary) -> String {
                 SlaStatus::Fail => "❌",
                 _ => "➖",
             };
-            let _ = writeln!(o, "| {mark} | {} | `{}` | `{}` | {} | {} | {} |", cell(&sla.name), cell(&sla.metric), cell(&sla.objective), sla.limit.as_deref().map(|l| format!("`{}`", cell(l))).unwrap_or_default(), num(sla.observed), sla.priority);
+            let _ = writeln!(
+                o,
+                "| {mark} | {} | `{}` | `{}` | {} | {} | {} |",
+                cell(&sla.name),
+                cell(&sla.metric),
+                cell(&sla.objective),
+                sla.limit
+                    .as_deref()
+                    .map(|l| format!("`{}`", cell(l)))
+                    .unwrap_or_default(),
+                num(sla.observed),
+                sla.priority
+            );
         }
     }
-    let plain: Vec<_> = s.verdict.thresholds.iter().filter(|t| t.sla.is_none()).collect();
+    let plain: Vec<_> = s
+        .verdict
+        .thresholds
+        .iter()
+        .filter(|t| t.sla.is_none())
+        .collect();
     if !plain.is_empty() {
-        let _ = writeln!(o, "\n### Thresholds\n\n| | metric | threshold | observed |\n|---|---|---|---|");
+        let _ = writeln!(
+            o,
+            "\n### Thresholds\n\n| | metric | threshold | observed |\n|---|---|---|---|"
+        );
         for t in plain {
-            let _ = writeln!(o, "| {} | `{}` | `{}` | {} |", if t.passed { "✅" } else { "❌" }, cell(&t.metric), cell(&t.expression), num(t.observed));
+            let _ = writeln!(
+                o,
+                "| {} | `{}` | `{}` | {} |",
+                if t.passed { "✅" } else { "❌" },
+                cell(&t.metric),
+                cell(&t.expression),
+                num(t.observed)
+            );
         }
     }
     if !s.operations.is_empty() {
-        let _ = writeln!(o, "\n### Requests\n\n| name | requests | failed | median | p95 | p99 |\n|---|---:|---:|---:|---:|---:|");
+        let _ = writeln!(
+            o,
+            "\n### Requests\n\n| name | requests | failed | median | p95 | p99 |\n|---|---:|---:|---:|---:|---:|"
+        );
         for r in &s.operations {
-            let p = |q: f64| r.duration.percentiles.iter().find(|(x, _)| (*x - q).abs() < 1e-9).map(|(_, v)| fmt_ms(*v)).unwrap_or_default();
-            let _ = writeln!(o, "| {} | {} | {:.2}% | {} | {} | {} |", cell(&r.name), r.requests, r.failed_rate * 100.0, fmt_ms(r.duration.med), p(95.0), p(99.0));
+            let p = |q: f64| {
+                r.duration
+                    .percentiles
+                    .iter()
+                    .find(|(x, _)| (*x - q).abs() < 1e-9)
+                    .map(|(_, v)| fmt_ms(*v))
+                    .unwrap_or_default()
+            };
+            let _ = writeln!(
+                o,
+                "| {} | {} | {:.2}% | {} | {} | {} |",
+                cell(&r.name),
+                r.requests,
+                r.failed_rate * 100.0,
+                fmt_ms(r.duration.med),
+                p(95.0),
+                p(99.0)
+            );
         }
     }
     if !s.errors.is_empty() {

@@ -45,7 +45,9 @@ fn parse_outs(outs: &[String]) -> anyhow::Result<Vec<Out>> {
                 "json" => Ok(Out::Json(PathBuf::from(path))),
                 "junit" => Ok(Out::Junit(PathBuf::from(path))),
                 "md" | "markdown" => Ok(Out::Markdown(PathBuf::from(path))),
-                other => anyhow::bail!("--out `{other}`: unknown format (supported: json, junit, md)"),
+                other => {
+                    anyhow::bail!("--out `{other}`: unknown format (supported: json, junit, md)")
+                }
             }
         })
         .collect()
