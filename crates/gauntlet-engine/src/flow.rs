@@ -793,6 +793,18 @@ mod tests {
             )
             .is_none()
         );
+        let status = capture(&CompiledCapture::Status, &r, &mut json).unwrap();
+        assert_eq!(status, Value::from(201));
+        let failed = ResponseView {
+            status: 0,
+            headers: &headers,
+            body: b"",
+            duration: Duration::ZERO,
+        };
+        assert!(
+            capture(&CompiledCapture::Status, &failed, &mut LazyJson::default()).is_none(),
+            "no response, no status"
+        );
     }
 
     #[test]
