@@ -1,20 +1,11 @@
-//! Mergeable snapshots of what was recorded over a window, and typed queries.
-//!
-//! A [`Snapshot`] is the unit everything else trades in: a recorder hands
-//! one out per interval, the engine merges the workers' snapshots of the
-//! same interval, the timeline merges consecutive intervals, and result files
-//! from several machines merge into one. Merging is exact (histogram buckets
-//! add up; nothing is averaged), associative, and commutative except for a
-//! gauge's last value (see [`Snapshot::merge`]).
+//! Mergeable snapshots of what was recorded over an interval, and typed queries.
 
-use crate::interner::{TagFilter, TagInterner, TagSetId};
+use crate::interner::{TagInterner, TagKey, TagSetId};
 use crate::registry::{MetricId, MetricKind, Registry};
-use crate::stat::{Latency, Stat};
 use crate::{Histogram, new_histogram};
 use std::collections::BTreeMap;
 
-/// A series: one metric with one tag set. Two integers, cheap to hash; the
-/// engine builds these once per step and status and reuses them.
+/// A series: one metric with one tag set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SeriesKey {
     /// The metric.
@@ -23,41 +14,22 @@ pub struct SeriesKey {
     pub tags: TagSetId,
 }
 
-impl SeriesKey {
-    /// A series key.
-    pub fn new(metric: MetricId, tags: TagSetId) -> SeriesKey {
-        SeriesKey { metric, tags }
-    }
-}
-
-/// A trend's distributions: the corrected one always, the raw one only where
-/// it differs.
+/// A trend's distributions.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrendData {
     /// Every sample, measured from the intended start (open model) or the
-    /// actual start (closed model, where there is no difference).
+    /// actual start (closed model).
     pub corrected: Histogram,
     /// Measured from the actual send; `None` while it equals `corrected`
-    /// (every closed-model run), so it costs nothing there.
+    /// (closed model), so it costs nothing there.
     pub raw: Option<Histogram>,
-    /// Samples above [`crate::MAX_VALUE`] that were recorded as that maximum
-    /// instead: counted so an out-of-range value is never lost silently.
-    pub clamped: u64,
-}
-
-impl Default for TrendData {
-    fn default() -> TrendData {
-        TrendData::new()
-    }
 }
 
 impl TrendData {
-    /// No samples.
-    pub fn new() -> TrendData {
+    pub(crate) fn new() -> TrendData {
         TrendData {
             corrected: new_histogram(),
             raw: None,
-            clamped: 0,
         }
     }
 
@@ -66,31 +38,11 @@ impl TrendData {
         self.raw.as_ref().unwrap_or(&self.corrected)
     }
 
-    /// The histogram a query for `which` reads.
-    pub fn histogram(&self, which: Latency) -> &Histogram {
-        match which {
-            Latency::Raw => self.raw_or_corrected(),
-            _ => &self.corrected,
-        }
-    }
-
-    /// Number of samples.
-    pub fn len(&self) -> u64 {
-        self.corrected.len()
-    }
-
-    /// Whether there are no samples.
-    pub fn is_empty(&self) -> bool {
-        self.corrected.is_empty()
-    }
-
-    /// Add another trend's samples (exact: bucket counts add up).
-    pub fn merge(&mut self, other: &TrendData) {
+    fn merge(&mut self, other: &TrendData) {
         match (&mut self.raw, &other.raw) {
             (None, None) => {}
             (Some(r), None) => add(r, &other.corrected),
             (None, Some(o)) => {
-                // Our raw samples so far equal our corrected ones.
                 let mut r = self.corrected.clone();
                 add(&mut r, o);
                 self.raw = Some(r);
@@ -98,34 +50,30 @@ impl TrendData {
             (Some(r), Some(o)) => add(r, o),
         }
         add(&mut self.corrected, &other.corrected);
-        self.clamped = self.clamped.saturating_add(other.clamped);
     }
 }
 
-/// Add `from` into `into`, growing `into` as needed. Cannot lose samples:
-/// with auto-resize on, adding fails only if the counts array would not fit
-/// in `usize`, which values clamped to one hour never reach.
-pub(crate) fn add(into: &mut Histogram, from: &Histogram) {
-    into.auto(true);
+fn add(into: &mut Histogram, from: &Histogram) {
+    // Auto-resizing histograms with the same precision always merge.
     let _ = into.add(from);
 }
 
-/// What one series holds for a window.
+/// What one series holds.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum SeriesData {
     /// Counter.
     Counter {
-        /// Sum of the added values.
+        /// Sum.
         sum: f64,
     },
     /// Gauge.
     Gauge {
-        /// The last value set.
+        /// Last value.
         last: f64,
-        /// The smallest value set.
+        /// Minimum.
         min: f64,
-        /// The largest value set.
+        /// Maximum.
         max: f64,
     },
     /// Rate.
@@ -140,8 +88,7 @@ pub enum SeriesData {
 }
 
 impl SeriesData {
-    /// Nothing recorded yet, for a metric of `kind`.
-    pub fn empty(kind: MetricKind) -> SeriesData {
+    pub(crate) fn empty(kind: MetricKind) -> SeriesData {
         match kind {
             MetricKind::Counter => SeriesData::Counter { sum: 0.0 },
             MetricKind::Gauge => SeriesData::Gauge {
@@ -153,29 +100,12 @@ impl SeriesData {
                 passes: 0,
                 total: 0,
             },
-            MetricKind::Trend => SeriesData::Trend(TrendData::new()),
+            _ => SeriesData::Trend(TrendData::new()),
         }
     }
 
-    /// The kind of metric this data belongs to.
-    pub fn kind(&self) -> MetricKind {
-        match self {
-            SeriesData::Counter { .. } => MetricKind::Counter,
-            SeriesData::Gauge { .. } => MetricKind::Gauge,
-            SeriesData::Rate { .. } => MetricKind::Rate,
-            SeriesData::Trend(_) => MetricKind::Trend,
-        }
-    }
-
-    /// Merge `other` in, taking it as the later (or a concurrent) window: a
-    /// gauge's last value becomes `other`'s. Data of another kind is ignored
-    /// (it cannot come from one registry).
+    /// Merge `other` (a later or parallel interval) into `self`.
     pub fn merge(&mut self, other: &SeriesData) {
-        self.merge_ordered(other, true);
-    }
-
-    /// Merge, with `other_is_later` deciding whose gauge `last` survives.
-    pub(crate) fn merge_ordered(&mut self, other: &SeriesData, other_is_later: bool) {
         match (self, other) {
             (SeriesData::Counter { sum }, SeriesData::Counter { sum: o }) => *sum += o,
             (
@@ -186,9 +116,7 @@ impl SeriesData {
                     max: ma,
                 },
             ) => {
-                if other_is_later {
-                    *last = *l;
-                }
+                *last = *l;
                 *min = min.min(*mi);
                 *max = max.max(*ma);
             }
@@ -199,8 +127,8 @@ impl SeriesData {
                     total: t,
                 },
             ) => {
-                *passes = passes.saturating_add(*p);
-                *total = total.saturating_add(*t);
+                *passes += p;
+                *total += t;
             }
             (SeriesData::Trend(a), SeriesData::Trend(b)) => a.merge(b),
             _ => {}
@@ -208,22 +136,61 @@ impl SeriesData {
     }
 }
 
-/// Everything recorded during one window: an interval, or a whole run.
-///
-/// `start_ms` and `end_ms` are milliseconds since the run's start; the
-/// window length turns counters into per-second rates.
+/// Everything recorded during one interval (or a whole run).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Snapshot {
-    /// Window start, ms since the run's start.
+    /// Interval start, ms since the run's start.
     pub start_ms: u64,
-    /// Window end, ms since the run's start.
+    /// Interval end, ms since the run's start.
     pub end_ms: u64,
-    /// Every series that recorded something in the window.
+    /// Series.
     pub series: BTreeMap<SeriesKey, SeriesData>,
 }
 
+/// Which latency measurement a query reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Latency {
+    /// From the intended start (coordinated-omission corrected).
+    Corrected,
+    /// From the actual send.
+    Raw,
+}
+
+/// A statistic over a metric (typed, never `"p(95)"` strings).
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub enum Stat {
+    /// Counter sum, trend sample count, rate true count.
+    Count,
+    /// Counter per second of the snapshot window, rate share of true samples.
+    Rate,
+    /// Gauge last value.
+    Value,
+    /// Gauge minimum.
+    GaugeMin,
+    /// Gauge maximum.
+    GaugeMax,
+    /// Rate false count.
+    Fails,
+    /// Trend mean.
+    Avg,
+    /// Trend minimum.
+    Min,
+    /// Trend median.
+    Med,
+    /// Trend maximum.
+    Max,
+    /// Trend percentile, 0..=100.
+    Percentile(f64),
+}
+
+/// k6 sub-metric selection: every listed tag must be present with that value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TagFilter(pub Vec<(TagKey, String)>);
+
 impl Snapshot {
-    /// An empty snapshot of a window.
+    /// An empty snapshot for an interval.
     pub fn new(start_ms: u64, end_ms: u64) -> Snapshot {
         Snapshot {
             start_ms,
@@ -237,34 +204,9 @@ impl Snapshot {
         self.series.is_empty()
     }
 
-    /// Empty with a zero-length window, like `Snapshot::default()`: the
-    /// identity of [`Snapshot::merge`].
-    fn is_blank(&self) -> bool {
-        self.series.is_empty() && self.start_ms == self.end_ms
-    }
-
-    /// The window's length in seconds.
-    pub fn window_secs(&self) -> f64 {
-        self.end_ms.saturating_sub(self.start_ms) as f64 / 1000.0
-    }
-
-    /// Merge another snapshot in: series add up and the window becomes the
-    /// span of both. A blank snapshot (empty, zero-length window, like
-    /// `Snapshot::default()`) is the identity: merging into one takes the
-    /// other's window, merging one in changes nothing.
-    ///
-    /// Counters, rates, trends and gauge min/max merge associatively and
-    /// commutatively. A gauge's `last` is taken from the snapshot whose
-    /// window ends later; on a tie (workers' snapshots of the same interval)
-    /// from `other`. That is associative for snapshots of the same window
-    /// and for snapshots merged in time order, which is how the engine and
-    /// [`crate::Timeline`] merge.
+    /// Merge another snapshot in: series add up, the window widens.
     pub fn merge(&mut self, other: &Snapshot) {
-        if other.is_blank() {
-            return;
-        }
-        let other_is_later = other.end_ms >= self.end_ms;
-        if self.is_blank() {
+        if self.series.is_empty() && self.start_ms == self.end_ms {
             self.start_ms = other.start_ms;
             self.end_ms = other.end_ms;
         } else {
@@ -273,7 +215,7 @@ impl Snapshot {
         }
         for (k, v) in &other.series {
             match self.series.get_mut(k) {
-                Some(mine) => mine.merge_ordered(v, other_is_later),
+                Some(mine) => mine.merge(v),
                 None => {
                     self.series.insert(*k, v.clone());
                 }
@@ -281,12 +223,15 @@ impl Snapshot {
         }
     }
 
-    /// Every series of one metric.
-    pub fn series_of(
+    /// Every series of `metric` whose tags match `filter`, merged into one.
+    pub fn select(
         &self,
         metric: MetricId,
-    ) -> impl DoubleEndedIterator<Item = (&SeriesKey, &SeriesData)> {
-        self.series.range(
+        filter: &TagFilter,
+        interner: &TagInterner,
+    ) -> Option<SeriesData> {
+        let mut out: Option<SeriesData> = None;
+        for (k, v) in self.series.range(
             SeriesKey {
                 metric,
                 tags: TagSetId(0),
@@ -294,56 +239,28 @@ impl Snapshot {
                 metric,
                 tags: TagSetId(u32::MAX),
             },
-        )
-    }
-
-    /// Every series of `metric` whose tags match `filter` (k6 sub-metric),
-    /// merged into one; `None` when no series matches.
-    pub fn select(
-        &self,
-        metric: MetricId,
-        filter: &TagFilter,
-        interner: &TagInterner,
-    ) -> Option<SeriesData> {
-        let mut matching = self.matching(metric, filter, interner).into_iter();
-        let mut out = matching.next()?.clone();
-        for v in matching {
-            out.merge(v);
+        ) {
+            if !filter.0.is_empty() {
+                let tags = interner.resolve(k.tags);
+                if !filter
+                    .0
+                    .iter()
+                    .all(|(fk, fv)| tags.get(fk) == Some(fv.as_str()))
+                {
+                    continue;
+                }
+            }
+            match &mut out {
+                Some(o) => o.merge(v),
+                None => out = Some(v.clone()),
+            }
         }
-        Some(out)
+        out
     }
 
-    /// The data of every series of `metric` whose tags match `filter`.
-    fn matching(
-        &self,
-        metric: MetricId,
-        filter: &TagFilter,
-        interner: &TagInterner,
-    ) -> Vec<&SeriesData> {
-        if filter.is_empty() {
-            return self.series_of(metric).map(|(_, v)| v).collect();
-        }
-        interner.with_sets(|sets| {
-            self.series_of(metric)
-                .filter(|(k, _)| {
-                    // An id the interner did not issue has no tags.
-                    sets.get(k.tags.0 as usize)
-                        .is_some_and(|tags| tags.matches(filter))
-                })
-                .map(|(_, v)| v)
-                .collect()
-        })
-    }
-
-    /// A statistic of a metric, or of a sub-metric when `filter` is not
-    /// empty, in the metric's unit (µs for durations: the caller converts).
-    ///
-    /// `registry` must be the one that issued `metric` and `interner` the
-    /// one that issued the snapshot's tag ids (after loading a result file,
-    /// the fresh ones it was loaded with). `None` when the metric is unknown
-    /// to `registry`, nothing matches, the statistic does not apply to the
-    /// metric's kind (see [`Stat`]), or a rate is asked of a zero-length
-    /// window.
+    /// A statistic of a metric (sub-metric when `filter` is not empty), in the
+    /// metric's unit (µs for durations). `None` when nothing matches or the
+    /// statistic does not apply to the metric's kind.
     pub fn query(
         &self,
         registry: &Registry,
@@ -351,53 +268,38 @@ impl Snapshot {
         metric: MetricId,
         filter: &TagFilter,
         stat: Stat,
-        which: Latency,
+        latency: Latency,
     ) -> Option<f64> {
-        let def = registry.get_def(metric)?;
-        let matching = self.matching(metric, filter, interner);
-        let merged;
-        let data = match matching.as_slice() {
-            [] => return None,
-            // The common case (one series) reads in place, without a copy.
-            [one] => *one,
-            [first, rest @ ..] => {
-                let mut m = (*first).clone();
-                for v in rest {
-                    m.merge(v);
-                }
-                merged = m;
-                &merged
-            }
-        };
-        if data.kind() != def.kind {
-            return None;
-        }
-        stat_of(data, stat, which, self.window_secs())
+        let _ = registry;
+        let data = self.select(metric, filter, interner)?;
+        let secs = (self.end_ms.saturating_sub(self.start_ms) as f64 / 1000.0).max(1e-3);
+        stat_of(&data, stat, latency, secs)
     }
 }
 
-/// A statistic of one series' data; `window_secs` turns counters into rates.
+/// Compute a statistic of one series' data; `window_secs` turns counters into rates.
 pub(crate) fn stat_of(
     data: &SeriesData,
     stat: Stat,
-    which: Latency,
+    latency: Latency,
     window_secs: f64,
 ) -> Option<f64> {
     match (data, stat) {
-        (SeriesData::Counter { sum }, Stat::Count | Stat::Sum) => Some(*sum),
-        (SeriesData::Counter { sum }, Stat::Rate) => (window_secs > 0.0).then(|| sum / window_secs),
+        (SeriesData::Counter { sum }, Stat::Count) => Some(*sum),
+        (SeriesData::Counter { sum }, Stat::Rate) => Some(sum / window_secs),
         (SeriesData::Gauge { last, .. }, Stat::Value) => Some(*last),
-        (SeriesData::Gauge { min, .. }, Stat::Min) => Some(*min),
-        (SeriesData::Gauge { max, .. }, Stat::Max) => Some(*max),
+        (SeriesData::Gauge { min, .. }, Stat::GaugeMin) => Some(*min),
+        (SeriesData::Gauge { max, .. }, Stat::GaugeMax) => Some(*max),
         (SeriesData::Rate { passes, total }, Stat::Rate) => {
             (*total > 0).then(|| *passes as f64 / *total as f64)
         }
         (SeriesData::Rate { passes, .. }, Stat::Count) => Some(*passes as f64),
-        (SeriesData::Rate { passes, total }, Stat::Fails) => {
-            Some(total.saturating_sub(*passes) as f64)
-        }
+        (SeriesData::Rate { passes, total }, Stat::Fails) => Some((total - passes) as f64),
         (SeriesData::Trend(t), s) => {
-            let h = t.histogram(which);
+            let h = match latency {
+                Latency::Corrected => &t.corrected,
+                Latency::Raw => t.raw_or_corrected(),
+            };
             if h.is_empty() {
                 return None;
             }
@@ -407,7 +309,9 @@ pub(crate) fn stat_of(
                 Stat::Min => Some(h.min() as f64),
                 Stat::Max => Some(h.max() as f64),
                 Stat::Med => Some(h.value_at_quantile(0.5) as f64),
-                Stat::Percentile(p) => Some(h.value_at_quantile(p.quantile()) as f64),
+                Stat::Percentile(p) => {
+                    Some(h.value_at_quantile((p / 100.0).clamp(0.0, 1.0)) as f64)
+                }
                 _ => None,
             }
         }
