@@ -214,13 +214,22 @@ pub fn evaluate(plan: &Plan, source: &dyn MetricSource) -> Verdict {
     }
     // Failed requests that nothing guards are still worth a condition: a run
     // where every request was refused must not read as a clean GO.
-    let failed_sel = MetricSelector { metric: "http_req_failed".into(), tags: vec![] };
+    let failed_sel = MetricSelector {
+        metric: "http_req_failed".into(),
+        tags: vec![],
+    };
     if let Some(f) = source.value(&failed_sel, Aggregation::Rate)
         && f > 0.0
-        && !plan.thresholds.iter().any(|t| t.metric.metric == "http_req_failed")
+        && !plan
+            .thresholds
+            .iter()
+            .any(|t| t.metric.metric == "http_req_failed")
     {
         conditions = true;
-        reasons.push(format!("{:.2}% of requests failed and no threshold or SLA covers http_req_failed", f * 100.0));
+        reasons.push(format!(
+            "{:.2}% of requests failed and no threshold or SLA covers http_req_failed",
+            f * 100.0
+        ));
     }
     // SLA-derived thresholds that failed are also threshold failures (exit 99).
     if thresholds.iter().any(|t| !t.passed && t.sla.is_some()) {
@@ -364,8 +373,15 @@ mod tests {
         let s = Fixed(HashMap::from([("http_req_failed rate".to_owned(), 1.0)]));
         let v = evaluate(&p, &s);
         assert_eq!(v.decision, Decision::GoWithConditions);
-        assert!(v.reasons[0].contains("100.00% of requests failed"), "{:?}", v.reasons);
-        assert!(!v.thresholds_failed(), "the exit code stays k6's: only thresholds fail a run");
+        assert!(
+            v.reasons[0].contains("100.00% of requests failed"),
+            "{:?}",
+            v.reasons
+        );
+        assert!(
+            !v.thresholds_failed(),
+            "the exit code stays k6's: only thresholds fail a run"
+        );
     }
 
     #[test]
