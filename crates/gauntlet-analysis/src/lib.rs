@@ -415,7 +415,7 @@ pub fn stat_for(a: Aggregation) -> Option<gauntlet_metrics::Stat> {
         Aggregation::Min => Stat::Min,
         Aggregation::Med => Stat::Med,
         Aggregation::Max => Stat::Max,
-        Aggregation::Percentile(p) => Stat::Percentile(p),
+        Aggregation::Percentile(p) => Stat::percentile(p).ok()?,
         Aggregation::Count => Stat::Count,
         Aggregation::Rate => Stat::Rate,
         Aggregation::Value => Stat::Value,

@@ -1,63 +1,86 @@
-//! Metric definitions, registered once before a run.
+//! Metric definitions: registered once before a run, then shared read-only.
+//!
+//! The crate knows no metric names of its own (no `http_*`): whoever records
+//! registers what it records, and every later step (recorders, snapshots,
+//! queries) speaks in [`MetricId`]s, a `u16` index, never in strings. There
+//! is no global registry: a run builds one, wraps it in an `Arc` and hands it
+//! to its recorders, so two runs in one process never share metric state.
 
 use std::collections::HashMap;
 
-/// k6's four metric kinds.
+/// k6's four metric kinds: what a metric's samples mean and how they combine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum MetricKind {
-    /// A running sum.
+    /// A running sum (`http_reqs`, `data_sent`): samples add up.
     Counter,
-    /// A last value (with min and max).
+    /// A level sampled now and then (`vus`): the last value wins, min and max are kept.
     Gauge,
-    /// A share of true samples.
+    /// A share of true samples (`http_req_failed`, `checks`).
     Rate,
-    /// A distribution (HDR histogram).
+    /// A distribution of values (`http_req_duration`), kept as an HDR histogram.
     Trend,
 }
 
-/// What a metric's values are.
+/// What a metric's values are measured in, so readers can convert (µs → ms)
+/// and format (bytes) without knowing metric names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum Unit {
-    /// Durations, recorded in microseconds.
+    /// Durations, recorded in whole microseconds (readers convert to ms).
     Microseconds,
     /// Byte counts.
     Bytes,
-    /// Plain numbers.
+    /// Counts of things (requests, iterations, VUs).
     Count,
+    /// Plain numbers without a unit.
+    None,
 }
 
-/// Index of a registered metric: the key of every series, never a string.
+/// Index of a registered metric: the metric half of every series key, so the
+/// hot path never hashes or compares strings.
+///
+/// An id is only meaningful for the [`Registry`] that issued it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct MetricId(pub u16);
 
-/// A registered metric.
+impl MetricId {
+    /// The id as an index into the registry's definitions.
+    pub fn index(self) -> usize {
+        usize::from(self.0)
+    }
+}
+
+/// A registered metric: its name (as users write it in thresholds), kind and unit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MetricDef {
-    /// Name (`http_req_duration`).
+    /// Name, e.g. `http_req_duration`: letters, digits and `_`.
     pub name: String,
-    /// Kind.
+    /// How samples combine.
     pub kind: MetricKind,
-    /// Unit.
+    /// What values are measured in.
     pub unit: Unit,
 }
 
-/// Registering a metric failed.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+/// Registering a metric failed; returned by [`Registry::register`].
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RegistryError {
-    /// The name is taken.
+    /// The name is already registered (possibly with another kind).
     #[error("metric `{0}` is already registered")]
     Duplicate(String),
-    /// More metrics than ids.
-    #[error("too many metrics")]
+    /// The name is empty or has characters other than ASCII letters, digits and `_`.
+    #[error("`{0}` is not a metric name (use ASCII letters, digits and `_`)")]
+    InvalidName(String),
+    /// All 65,536 ids are taken.
+    #[error("too many metrics (at most 65536)")]
     Full,
 }
 
-/// The metrics of one run: built before it starts, then shared read-only.
+/// The metrics of one run: built before it starts, then shared read-only
+/// (`Arc<Registry>`) by every recorder.
 #[derive(Debug, Clone, Default)]
 pub struct Registry {
     defs: Vec<MetricDef>,
@@ -70,13 +93,17 @@ impl Registry {
         Registry::default()
     }
 
-    /// Register a metric.
+    /// Register a metric and get its id. Names are unique: registering one
+    /// twice is an error, whatever the kind.
     pub fn register(
         &mut self,
         name: &str,
         kind: MetricKind,
         unit: Unit,
     ) -> Result<MetricId, RegistryError> {
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return Err(RegistryError::InvalidName(name.to_owned()));
+        }
         if self.by_name.contains_key(name) {
             return Err(RegistryError::Duplicate(name.to_owned()));
         }
@@ -90,21 +117,81 @@ impl Registry {
         Ok(id)
     }
 
-    /// Look a metric up by name.
+    /// The id of a metric name, if registered.
     pub fn get(&self, name: &str) -> Option<MetricId> {
         self.by_name.get(name).copied()
     }
 
-    /// The definition of a metric.
+    /// The definition of a metric of this registry.
+    ///
+    /// # Panics
+    /// If `id` was not issued by this registry (a programming error). Use
+    /// [`Registry::get_def`] where ids may come from elsewhere.
     pub fn def(&self, id: MetricId) -> &MetricDef {
-        &self.defs[id.0 as usize]
+        &self.defs[id.index()]
+    }
+
+    /// The definition of a metric, or `None` for an id this registry did not issue.
+    pub fn get_def(&self, id: MetricId) -> Option<&MetricDef> {
+        self.defs.get(id.index())
     }
 
     /// Every metric in registration order.
-    pub fn iter(&self) -> impl Iterator<Item = (MetricId, &MetricDef)> {
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (MetricId, &MetricDef)> {
+        // Ids were issued from indices that fit in u16.
         self.defs
             .iter()
             .enumerate()
             .map(|(i, d)| (MetricId(i as u16), d))
+    }
+
+    /// How many metrics are registered.
+    pub fn len(&self) -> usize {
+        self.defs.len()
+    }
+
+    /// Whether no metric is registered.
+    pub fn is_empty(&self) -> bool {
+        self.defs.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_checked() {
+        let mut r = Registry::new();
+        let a = r
+            .register("http_reqs", MetricKind::Counter, Unit::Count)
+            .unwrap();
+        assert_eq!(r.get("http_reqs"), Some(a));
+        assert_eq!(r.def(a).kind, MetricKind::Counter);
+        assert_eq!(
+            r.register("http_reqs", MetricKind::Trend, Unit::Microseconds),
+            Err(RegistryError::Duplicate("http_reqs".into()))
+        );
+        for bad in ["", "a b", "x{y}", "é"] {
+            assert_eq!(
+                r.register(bad, MetricKind::Counter, Unit::None),
+                Err(RegistryError::InvalidName(bad.into()))
+            );
+        }
+        assert_eq!(r.len(), 1);
+        assert!(r.get_def(MetricId(7)).is_none());
+    }
+
+    #[test]
+    fn the_id_space_ends_with_an_error() {
+        let mut r = Registry::new();
+        for i in 0..=u16::MAX as usize {
+            r.register(&format!("m{i}"), MetricKind::Counter, Unit::Count)
+                .unwrap();
+        }
+        assert_eq!(
+            r.register("one_more", MetricKind::Counter, Unit::Count),
+            Err(RegistryError::Full)
+        );
     }
 }

@@ -1,11 +1,20 @@
-//! Mergeable snapshots of what was recorded over an interval, and typed queries.
+//! Mergeable snapshots of what was recorded over a window, and typed queries.
+//!
+//! A [`Snapshot`] is the unit everything else trades in: a recorder hands
+//! one out per interval, the engine merges the workers' snapshots of the
+//! same interval, the timeline merges consecutive intervals, and result files
+//! from several machines merge into one. Merging is exact (histogram buckets
+//! add up; nothing is averaged), associative, and commutative except for a
+//! gauge's last value (see [`Snapshot::merge`]).
 
-use crate::interner::{TagInterner, TagKey, TagSetId};
+use crate::interner::{TagFilter, TagInterner, TagSetId};
 use crate::registry::{MetricId, MetricKind, Registry};
+use crate::stat::{Latency, Stat};
 use crate::{Histogram, new_histogram};
 use std::collections::BTreeMap;
 
-/// A series: one metric with one tag set.
+/// A series: one metric with one tag set. Two integers, cheap to hash; the
+/// engine builds these once per step and status and reuses them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SeriesKey {
     /// The metric.
@@ -14,22 +23,41 @@ pub struct SeriesKey {
     pub tags: TagSetId,
 }
 
-/// A trend's distributions.
+impl SeriesKey {
+    /// A series key.
+    pub fn new(metric: MetricId, tags: TagSetId) -> SeriesKey {
+        SeriesKey { metric, tags }
+    }
+}
+
+/// A trend's distributions: the corrected one always, the raw one only where
+/// it differs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrendData {
     /// Every sample, measured from the intended start (open model) or the
-    /// actual start (closed model).
+    /// actual start (closed model, where there is no difference).
     pub corrected: Histogram,
     /// Measured from the actual send; `None` while it equals `corrected`
-    /// (closed model), so it costs nothing there.
+    /// (every closed-model run), so it costs nothing there.
     pub raw: Option<Histogram>,
+    /// Samples above [`crate::MAX_VALUE`] that were recorded as that maximum
+    /// instead: counted so an out-of-range value is never lost silently.
+    pub clamped: u64,
+}
+
+impl Default for TrendData {
+    fn default() -> TrendData {
+        TrendData::new()
+    }
 }
 
 impl TrendData {
-    pub(crate) fn new() -> TrendData {
+    /// No samples.
+    pub fn new() -> TrendData {
         TrendData {
             corrected: new_histogram(),
             raw: None,
+            clamped: 0,
         }
     }
 
@@ -38,11 +66,31 @@ impl TrendData {
         self.raw.as_ref().unwrap_or(&self.corrected)
     }
 
-    fn merge(&mut self, other: &TrendData) {
+    /// The histogram a query for `which` reads.
+    pub fn histogram(&self, which: Latency) -> &Histogram {
+        match which {
+            Latency::Raw => self.raw_or_corrected(),
+            _ => &self.corrected,
+        }
+    }
+
+    /// Number of samples.
+    pub fn len(&self) -> u64 {
+        self.corrected.len()
+    }
+
+    /// Whether there are no samples.
+    pub fn is_empty(&self) -> bool {
+        self.corrected.is_empty()
+    }
+
+    /// Add another trend's samples (exact: bucket counts add up).
+    pub fn merge(&mut self, other: &TrendData) {
         match (&mut self.raw, &other.raw) {
             (None, None) => {}
             (Some(r), None) => add(r, &other.corrected),
             (None, Some(o)) => {
+                // Our raw samples so far equal our corrected ones.
                 let mut r = self.corrected.clone();
                 add(&mut r, o);
                 self.raw = Some(r);
@@ -50,30 +98,34 @@ impl TrendData {
             (Some(r), Some(o)) => add(r, o),
         }
         add(&mut self.corrected, &other.corrected);
+        self.clamped = self.clamped.saturating_add(other.clamped);
     }
 }
 
-fn add(into: &mut Histogram, from: &Histogram) {
-    // Auto-resizing histograms with the same precision always merge.
+/// Add `from` into `into`, growing `into` as needed. Cannot lose samples:
+/// with auto-resize on, adding fails only if the counts array would not fit
+/// in `usize`, which values clamped to one hour never reach.
+pub(crate) fn add(into: &mut Histogram, from: &Histogram) {
+    into.auto(true);
     let _ = into.add(from);
 }
 
-/// What one series holds.
+/// What one series holds for a window.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum SeriesData {
     /// Counter.
     Counter {
-        /// Sum.
+        /// Sum of the added values.
         sum: f64,
     },
     /// Gauge.
     Gauge {
-        /// Last value.
+        /// The last value set.
         last: f64,
-        /// Minimum.
+        /// The smallest value set.
         min: f64,
-        /// Maximum.
+        /// The largest value set.
         max: f64,
     },
     /// Rate.
@@ -88,7 +140,8 @@ pub enum SeriesData {
 }
 
 impl SeriesData {
-    pub(crate) fn empty(kind: MetricKind) -> SeriesData {
+    /// Nothing recorded yet, for a metric of `kind`.
+    pub fn empty(kind: MetricKind) -> SeriesData {
         match kind {
             MetricKind::Counter => SeriesData::Counter { sum: 0.0 },
             MetricKind::Gauge => SeriesData::Gauge {
@@ -100,12 +153,29 @@ impl SeriesData {
                 passes: 0,
                 total: 0,
             },
-            _ => SeriesData::Trend(TrendData::new()),
+            MetricKind::Trend => SeriesData::Trend(TrendData::new()),
         }
     }
 
-    /// Merge `other` (a later or parallel interval) into `self`.
+    /// The kind of metric this data belongs to.
+    pub fn kind(&self) -> MetricKind {
+        match self {
+            SeriesData::Counter { .. } => MetricKind::Counter,
+            SeriesData::Gauge { .. } => MetricKind::Gauge,
+            SeriesData::Rate { .. } => MetricKind::Rate,
+            SeriesData::Trend(_) => MetricKind::Trend,
+        }
+    }
+
+    /// Merge `other` in, taking it as the later (or a concurrent) window: a
+    /// gauge's last value becomes `other`'s. Data of another kind is ignored
+    /// (it cannot come from one registry).
     pub fn merge(&mut self, other: &SeriesData) {
+        self.merge_ordered(other, true);
+    }
+
+    /// Merge, with `other_is_later` deciding whose gauge `last` survives.
+    pub(crate) fn merge_ordered(&mut self, other: &SeriesData, other_is_later: bool) {
         match (self, other) {
             (SeriesData::Counter { sum }, SeriesData::Counter { sum: o }) => *sum += o,
             (
@@ -116,7 +186,9 @@ impl SeriesData {
                     max: ma,
                 },
             ) => {
-                *last = *l;
+                if other_is_later {
+                    *last = *l;
+                }
                 *min = min.min(*mi);
                 *max = max.max(*ma);
             }
@@ -127,8 +199,8 @@ impl SeriesData {
                     total: t,
                 },
             ) => {
-                *passes += p;
-                *total += t;
+                *passes = passes.saturating_add(*p);
+                *total = total.saturating_add(*t);
             }
             (SeriesData::Trend(a), SeriesData::Trend(b)) => a.merge(b),
             _ => {}
@@ -136,61 +208,22 @@ impl SeriesData {
     }
 }
 
-/// Everything recorded during one interval (or a whole run).
+/// Everything recorded during one window: an interval, or a whole run.
+///
+/// `start_ms` and `end_ms` are milliseconds since the run's start; the
+/// window length turns counters into per-second rates.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Snapshot {
-    /// Interval start, ms since the run's start.
+    /// Window start, ms since the run's start.
     pub start_ms: u64,
-    /// Interval end, ms since the run's start.
+    /// Window end, ms since the run's start.
     pub end_ms: u64,
-    /// Series.
+    /// Every series that recorded something in the window.
     pub series: BTreeMap<SeriesKey, SeriesData>,
 }
 
-/// Which latency measurement a query reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Latency {
-    /// From the intended start (coordinated-omission corrected).
-    Corrected,
-    /// From the actual send.
-    Raw,
-}
-
-/// A statistic over a metric (typed, never `"p(95)"` strings).
-#[derive(Debug, Clone, Copy, PartialEq)]
-#[non_exhaustive]
-pub enum Stat {
-    /// Counter sum, trend sample count, rate true count.
-    Count,
-    /// Counter per second of the snapshot window, rate share of true samples.
-    Rate,
-    /// Gauge last value.
-    Value,
-    /// Gauge minimum.
-    GaugeMin,
-    /// Gauge maximum.
-    GaugeMax,
-    /// Rate false count.
-    Fails,
-    /// Trend mean.
-    Avg,
-    /// Trend minimum.
-    Min,
-    /// Trend median.
-    Med,
-    /// Trend maximum.
-    Max,
-    /// Trend percentile, 0..=100.
-    Percentile(f64),
-}
-
-/// k6 sub-metric selection: every listed tag must be present with that value.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TagFilter(pub Vec<(TagKey, String)>);
-
 impl Snapshot {
-    /// An empty snapshot for an interval.
+    /// An empty snapshot of a window.
     pub fn new(start_ms: u64, end_ms: u64) -> Snapshot {
         Snapshot {
             start_ms,
@@ -204,9 +237,34 @@ impl Snapshot {
         self.series.is_empty()
     }
 
-    /// Merge another snapshot in: series add up, the window widens.
+    /// Empty with a zero-length window, like `Snapshot::default()`: the
+    /// identity of [`Snapshot::merge`].
+    fn is_blank(&self) -> bool {
+        self.series.is_empty() && self.start_ms == self.end_ms
+    }
+
+    /// The window's length in seconds.
+    pub fn window_secs(&self) -> f64 {
+        self.end_ms.saturating_sub(self.start_ms) as f64 / 1000.0
+    }
+
+    /// Merge another snapshot in: series add up and the window becomes the
+    /// span of both. A blank snapshot (empty, zero-length window, like
+    /// `Snapshot::default()`) is the identity: merging into one takes the
+    /// other's window, merging one in changes nothing.
+    ///
+    /// Counters, rates, trends and gauge min/max merge associatively and
+    /// commutatively. A gauge's `last` is taken from the snapshot whose
+    /// window ends later; on a tie (workers' snapshots of the same interval)
+    /// from `other`. That is associative for snapshots of the same window
+    /// and for snapshots merged in time order, which is how the engine and
+    /// [`crate::Timeline`] merge.
     pub fn merge(&mut self, other: &Snapshot) {
-        if self.series.is_empty() && self.start_ms == self.end_ms {
+        if other.is_blank() {
+            return;
+        }
+        let other_is_later = other.end_ms >= self.end_ms;
+        if self.is_blank() {
             self.start_ms = other.start_ms;
             self.end_ms = other.end_ms;
         } else {
@@ -215,7 +273,7 @@ impl Snapshot {
         }
         for (k, v) in &other.series {
             match self.series.get_mut(k) {
-                Some(mine) => mine.merge(v),
+                Some(mine) => mine.merge_ordered(v, other_is_later),
                 None => {
                     self.series.insert(*k, v.clone());
                 }
@@ -223,15 +281,12 @@ impl Snapshot {
         }
     }
 
-    /// Every series of `metric` whose tags match `filter`, merged into one.
-    pub fn select(
+    /// Every series of one metric.
+    pub fn series_of(
         &self,
         metric: MetricId,
-        filter: &TagFilter,
-        interner: &TagInterner,
-    ) -> Option<SeriesData> {
-        let mut out: Option<SeriesData> = None;
-        for (k, v) in self.series.range(
+    ) -> impl DoubleEndedIterator<Item = (&SeriesKey, &SeriesData)> {
+        self.series.range(
             SeriesKey {
                 metric,
                 tags: TagSetId(0),
@@ -239,28 +294,56 @@ impl Snapshot {
                 metric,
                 tags: TagSetId(u32::MAX),
             },
-        ) {
-            if !filter.0.is_empty() {
-                let tags = interner.resolve(k.tags);
-                if !filter
-                    .0
-                    .iter()
-                    .all(|(fk, fv)| tags.get(fk) == Some(fv.as_str()))
-                {
-                    continue;
-                }
-            }
-            match &mut out {
-                Some(o) => o.merge(v),
-                None => out = Some(v.clone()),
-            }
-        }
-        out
+        )
     }
 
-    /// A statistic of a metric (sub-metric when `filter` is not empty), in the
-    /// metric's unit (µs for durations). `None` when nothing matches or the
-    /// statistic does not apply to the metric's kind.
+    /// Every series of `metric` whose tags match `filter` (k6 sub-metric),
+    /// merged into one; `None` when no series matches.
+    pub fn select(
+        &self,
+        metric: MetricId,
+        filter: &TagFilter,
+        interner: &TagInterner,
+    ) -> Option<SeriesData> {
+        let mut matching = self.matching(metric, filter, interner).into_iter();
+        let mut out = matching.next()?.clone();
+        for v in matching {
+            out.merge(v);
+        }
+        Some(out)
+    }
+
+    /// The data of every series of `metric` whose tags match `filter`.
+    fn matching(
+        &self,
+        metric: MetricId,
+        filter: &TagFilter,
+        interner: &TagInterner,
+    ) -> Vec<&SeriesData> {
+        if filter.is_empty() {
+            return self.series_of(metric).map(|(_, v)| v).collect();
+        }
+        interner.with_sets(|sets| {
+            self.series_of(metric)
+                .filter(|(k, _)| {
+                    // An id the interner did not issue has no tags.
+                    sets.get(k.tags.0 as usize)
+                        .is_some_and(|tags| tags.matches(filter))
+                })
+                .map(|(_, v)| v)
+                .collect()
+        })
+    }
+
+    /// A statistic of a metric, or of a sub-metric when `filter` is not
+    /// empty, in the metric's unit (µs for durations: the caller converts).
+    ///
+    /// `registry` must be the one that issued `metric` and `interner` the
+    /// one that issued the snapshot's tag ids (after loading a result file,
+    /// the fresh ones it was loaded with). `None` when the metric is unknown
+    /// to `registry`, nothing matches, the statistic does not apply to the
+    /// metric's kind (see [`Stat`]), or a rate is asked of a zero-length
+    /// window.
     pub fn query(
         &self,
         registry: &Registry,
@@ -268,38 +351,53 @@ impl Snapshot {
         metric: MetricId,
         filter: &TagFilter,
         stat: Stat,
-        latency: Latency,
+        which: Latency,
     ) -> Option<f64> {
-        let _ = registry;
-        let data = self.select(metric, filter, interner)?;
-        let secs = (self.end_ms.saturating_sub(self.start_ms) as f64 / 1000.0).max(1e-3);
-        stat_of(&data, stat, latency, secs)
+        let def = registry.get_def(metric)?;
+        let matching = self.matching(metric, filter, interner);
+        let merged;
+        let data = match matching.as_slice() {
+            [] => return None,
+            // The common case (one series) reads in place, without a copy.
+            [one] => *one,
+            [first, rest @ ..] => {
+                let mut m = (*first).clone();
+                for v in rest {
+                    m.merge(v);
+                }
+                merged = m;
+                &merged
+            }
+        };
+        if data.kind() != def.kind {
+            return None;
+        }
+        stat_of(data, stat, which, self.window_secs())
     }
 }
 
-/// Compute a statistic of one series' data; `window_secs` turns counters into rates.
+/// A statistic of one series' data; `window_secs` turns counters into rates.
 pub(crate) fn stat_of(
     data: &SeriesData,
     stat: Stat,
-    latency: Latency,
+    which: Latency,
     window_secs: f64,
 ) -> Option<f64> {
     match (data, stat) {
-        (SeriesData::Counter { sum }, Stat::Count) => Some(*sum),
-        (SeriesData::Counter { sum }, Stat::Rate) => Some(sum / window_secs),
+        (SeriesData::Counter { sum }, Stat::Count | Stat::Sum) => Some(*sum),
+        (SeriesData::Counter { sum }, Stat::Rate) => (window_secs > 0.0).then(|| sum / window_secs),
         (SeriesData::Gauge { last, .. }, Stat::Value) => Some(*last),
-        (SeriesData::Gauge { min, .. }, Stat::GaugeMin) => Some(*min),
-        (SeriesData::Gauge { max, .. }, Stat::GaugeMax) => Some(*max),
+        (SeriesData::Gauge { min, .. }, Stat::Min) => Some(*min),
+        (SeriesData::Gauge { max, .. }, Stat::Max) => Some(*max),
         (SeriesData::Rate { passes, total }, Stat::Rate) => {
             (*total > 0).then(|| *passes as f64 / *total as f64)
         }
         (SeriesData::Rate { passes, .. }, Stat::Count) => Some(*passes as f64),
-        (SeriesData::Rate { passes, total }, Stat::Fails) => Some((total - passes) as f64),
+        (SeriesData::Rate { passes, total }, Stat::Fails) => {
+            Some(total.saturating_sub(*passes) as f64)
+        }
         (SeriesData::Trend(t), s) => {
-            let h = match latency {
-                Latency::Corrected => &t.corrected,
-                Latency::Raw => t.raw_or_corrected(),
-            };
+            let h = t.histogram(which);
             if h.is_empty() {
                 return None;
             }
@@ -309,9 +407,7 @@ pub(crate) fn stat_of(
                 Stat::Min => Some(h.min() as f64),
                 Stat::Max => Some(h.max() as f64),
                 Stat::Med => Some(h.value_at_quantile(0.5) as f64),
-                Stat::Percentile(p) => {
-                    Some(h.value_at_quantile((p / 100.0).clamp(0.0, 1.0)) as f64)
-                }
+                Stat::Percentile(p) => Some(h.value_at_quantile(p.quantile()) as f64),
                 _ => None,
             }
         }

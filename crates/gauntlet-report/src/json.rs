@@ -36,14 +36,7 @@ pub fn result_json(
     registry: &Registry,
     interner: &TagInterner,
 ) -> Value {
-    let tl = SerialTimeline {
-        intervals: timeline
-            .intervals()
-            .iter()
-            .map(|s| s.to_serial(registry, interner))
-            .collect(),
-        total: timeline.total().to_serial(registry, interner),
-    };
+    let tl: SerialTimeline = timeline.to_serial(registry, interner);
     json!({
         "schemaVersion": SCHEMA_VERSION,
         "tool": {"name": "gauntlet", "version": env!("CARGO_PKG_VERSION")},
