@@ -231,6 +231,23 @@ pub fn evaluate(plan: &Plan, source: &dyn MetricSource) -> Verdict {
             f * 100.0
         ));
     }
+    // Dropped arrivals were never measured: the latency figures leave them out.
+    let dropped_sel = MetricSelector {
+        metric: "dropped_iterations".into(),
+        tags: vec![],
+    };
+    if let Some(d) = source.value(&dropped_sel, Aggregation::Count)
+        && d > 0.0
+        && !plan
+            .thresholds
+            .iter()
+            .any(|t| t.metric.metric == "dropped_iterations")
+    {
+        conditions = true;
+        reasons.push(format!(
+            "{d:.0} iterations were dropped because no VU was free: they are not in the latency figures; raise maxVUs (or add a threshold on dropped_iterations)"
+        ));
+    }
     // SLA-derived thresholds that failed are also threshold failures (exit 99).
     if thresholds.iter().any(|t| !t.passed && t.sla.is_some()) {
         no_go = true;
@@ -381,6 +398,22 @@ mod tests {
         assert!(
             !v.thresholds_failed(),
             "the exit code stays k6's: only thresholds fail a run"
+        );
+    }
+
+    #[test]
+    fn dropped_iterations_are_a_condition() {
+        let p = plan("workload: {operations: {a: GET /}}\n");
+        let s = Fixed(HashMap::from([(
+            "dropped_iterations count".to_owned(),
+            12.0,
+        )]));
+        let v = evaluate(&p, &s);
+        assert_eq!(v.decision, Decision::GoWithConditions);
+        assert!(
+            v.reasons[0].starts_with("12 iterations were dropped"),
+            "{:?}",
+            v.reasons
         );
     }
 
