@@ -92,7 +92,8 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pub(crate) summary_export: Option<PathBuf>,
     /// Write results, repeatable: json=FILE (full result: timeline and lossless histograms),
-    /// junit=FILE (thresholds and SLAs as test cases for CI), md=FILE (pull-request summary).
+    /// junit=FILE (thresholds and SLAs as test cases for CI), md=FILE (pull-request summary),
+    /// csv=FILE (per-second timeline, one row per metric).
     #[arg(long = "out", short = 'o', value_name = "FORMAT=FILE")]
     pub(crate) out: Vec<String>,
     /// Print nothing while running (the summary still prints at the end).

@@ -624,7 +624,11 @@ fn junit_and_markdown_outputs_show_failures_with_values() {
         "mixed.yaml",
         "target: demo\nsla:\n  - {name: 'fast | reads', metric: http_req_duration, objective: p(95) < 1us, limit: p(95) < 10s}\nworkload: {operations: {list: GET /api/items}}\nscenarios: {s: {executor: shared-iterations, vus: 1, iterations: 5}}\nthresholds:\n  http_req_duration: [\"p(95) < 1us\"]\n  http_req_failed: [\"rate < 1%\"]\n",
     );
-    let (junit, md) = (dir.path().join("j.xml"), dir.path().join("s.md"));
+    let (junit, md, csv) = (
+        dir.path().join("j.xml"),
+        dir.path().join("s.md"),
+        dir.path().join("t.csv"),
+    );
     let o = run(&[
         "run",
         plan.to_str().unwrap(),
@@ -633,6 +637,8 @@ fn junit_and_markdown_outputs_show_failures_with_values() {
         &format!("junit={}", junit.display()),
         "--out",
         &format!("md={}", md.display()),
+        "--out",
+        &format!("csv={}", csv.display()),
     ]);
     assert_eq!(o.status.code(), Some(99));
     let x = std::fs::read_to_string(&junit).unwrap();
@@ -648,6 +654,20 @@ fn junit_and_markdown_outputs_show_failures_with_values() {
     assert!(
         x.contains("objective p(95) &lt; 1us missed, limit held"),
         "{x}"
+    );
+    let t = std::fs::read_to_string(&csv).unwrap();
+    assert!(
+        t.starts_with("start_s,end_s,metric,count,rate,avg,min,med,p90,p95,p99,max,value\n"),
+        "{t}"
+    );
+    let reqs: f64 = t
+        .lines()
+        .filter(|l| l.split(',').nth(2) == Some("http_reqs"))
+        .map(|l| l.split(',').nth(3).unwrap().parse::<f64>().unwrap())
+        .sum();
+    assert_eq!(
+        reqs, 5.0,
+        "the per-second rows add up to the run's requests"
     );
     let m = std::fs::read_to_string(&md).unwrap();
     assert!(m.starts_with("## gauntlet: mixed — ❌ NO-GO"), "{m}");

@@ -6,6 +6,7 @@
 //! the k6-shaped summary JSON ([`k6`], for `--summary-export`).
 
 pub mod build;
+pub mod csv;
 pub mod json;
 pub mod junit;
 pub mod k6;

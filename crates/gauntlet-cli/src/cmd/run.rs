@@ -33,6 +33,7 @@ enum Out {
     Json(PathBuf),
     Junit(PathBuf),
     Markdown(PathBuf),
+    Csv(PathBuf),
 }
 
 fn parse_outs(outs: &[String]) -> anyhow::Result<Vec<Out>> {
@@ -45,8 +46,11 @@ fn parse_outs(outs: &[String]) -> anyhow::Result<Vec<Out>> {
                 "json" => Ok(Out::Json(PathBuf::from(path))),
                 "junit" => Ok(Out::Junit(PathBuf::from(path))),
                 "md" | "markdown" => Ok(Out::Markdown(PathBuf::from(path))),
+                "csv" => Ok(Out::Csv(PathBuf::from(path))),
                 other => {
-                    anyhow::bail!("--out `{other}`: unknown format (supported: json, junit, md)")
+                    anyhow::bail!(
+                        "--out `{other}`: unknown format (supported: json, junit, md, csv)"
+                    )
                 }
             }
         })
@@ -487,6 +491,15 @@ async fn run_async(
             Out::Markdown(path) => {
                 if let Err(e) = std::fs::write(path, gauntlet_report::markdown::render(&summary)) {
                     eprintln!("error: --out md={}: {e}", path.display());
+                    write_failed = true;
+                }
+            }
+            Out::Csv(path) => {
+                if let Err(e) = std::fs::write(
+                    path,
+                    gauntlet_report::csv::render(&c.timeline, &c.registry, &c.interner),
+                ) {
+                    eprintln!("error: --out csv={}: {e}", path.display());
                     write_failed = true;
                 }
             }
