@@ -622,7 +622,7 @@ impl HttpVu {
             let ok = match &step.action {
                 CompiledAction::Request(req) => match self.send(place, step, req, lag).await {
                     Some(resp) => {
-                        let (checks_ok, captured) = self.inspect(place, si, step, &resp);
+                        let (checks_ok, _all_captured) = self.inspect(place, si, step, &resp);
                         if strict && (resp.error.is_some() || !checks_ok) {
                             let why = resp
                                 .error
@@ -633,7 +633,9 @@ impl HttpVu {
                                 });
                             return Err(format!("step `{}`: {why}", step.name));
                         }
-                        captured && (checks_ok || !step.end_on_check_failure)
+                        // A missing capture does not end the iteration by itself: the
+                        // steps that need it are skipped when they fail to render.
+                        checks_ok || !step.end_on_check_failure
                     }
                     None => {
                         // A template needs a capture that found nothing: skip this

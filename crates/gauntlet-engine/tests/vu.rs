@@ -127,3 +127,68 @@ async fn multipart_form_and_request_tags_reach_the_wire_and_the_metrics() {
         Some(1.0)
     );
 }
+
+#[tokio::test]
+async fn a_missing_capture_skips_only_the_steps_that_need_it() {
+    let (base, seen) = recording_server().await;
+    let src = format!(
+        "target: {base}\nworkload:\n  operations:\n    flow:\n      steps:\n        - name: first\n          request: GET /first\n          capture: {{id: $.id}}\n        - name: second\n          request: GET /items/{{{{ id }}}}\n        - name: third\n          request: GET /third\n"
+    );
+    let plan = Arc::new(
+        gauntlet_plan::parse_plan("p", src.as_bytes(), "p", &Default::default())
+            .unwrap()
+            .plan,
+    );
+    let workload = Arc::new(Workload::compile(&plan, std::path::Path::new(".")).unwrap());
+    let collector = Collector::new(&plan, 1);
+    let shared = Arc::new(Shared::new(
+        plan.clone(),
+        workload,
+        HttpClient::new(HttpConfig::default()).unwrap(),
+        base,
+        &collector,
+        1,
+    ));
+    let mut vu = HttpVuFactory {
+        shared,
+        seed: Some(1),
+    }
+    .create(1, 0);
+    vu.iterate(Iteration {
+        scenario: 0,
+        intended_start: tokio::time::Instant::now(),
+        open_model: false,
+    })
+    .await;
+    let paths: Vec<String> = seen.lock().unwrap().iter().map(|s| s.0.clone()).collect();
+    assert_eq!(paths, ["/first", "/third"]);
+    let mut c = collector;
+    let snap = c.tick(std::time::Duration::from_secs(1), &[]).clone();
+    let fails = c.registry.get("capture_failures").unwrap();
+    let group = TagFilter(vec![(TagKey::Group, "flow".into())]);
+    // Once when `$.id` found nothing, once when `second` could not render.
+    assert_eq!(
+        snap.query(
+            &c.registry,
+            &c.interner,
+            fails,
+            &group,
+            gauntlet_metrics::Stat::Count,
+            gauntlet_metrics::Latency::Corrected
+        ),
+        Some(2.0)
+    );
+    let checks = c.registry.get("checks").unwrap();
+    let captured = TagFilter(vec![(TagKey::Check, "captured id".into())]);
+    assert_eq!(
+        snap.query(
+            &c.registry,
+            &c.interner,
+            checks,
+            &captured,
+            gauntlet_metrics::Stat::Rate,
+            gauntlet_metrics::Latency::Corrected
+        ),
+        Some(0.0)
+    );
+}
