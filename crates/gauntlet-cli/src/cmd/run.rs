@@ -168,16 +168,16 @@ impl Monitor for CliMonitor {
     }
 }
 
-fn http_config(plan: &Plan) -> HttpConfig {
+fn http_config(plan: &Plan, base: &std::path::Path) -> HttpConfig {
     let t = &plan.target;
     HttpConfig {
         connect_timeout: t.connect_timeout,
         request_timeout: t.timeout,
         insecure_skip_tls_verify: t.tls.insecure_skip_verify,
-        ca_certs: t.tls.ca_certs.iter().map(PathBuf::from).collect(),
+        ca_certs: t.tls.ca_certs.iter().map(|c| base.join(c)).collect(),
         client_cert: t.tls.client_cert.as_ref().map(|(c, k)| ClientCert {
-            cert: c.into(),
-            key: k.into(),
+            cert: base.join(c),
+            key: base.join(k),
         }),
         version: match t.http.version {
             HttpVersion::Http1 => HttpVersionPref::Http1,
@@ -302,18 +302,19 @@ async fn run_async(
         TargetBase::Url(u) => (u.clone(), None, u.clone()),
         _ => anyhow::bail!("unsupported target"),
     };
-    let http = match HttpClient::new(http_config(&plan)) {
+    // Files named in the plan (TLS certificates, data, uploads) are relative to the plan.
+    let base_dir = args
+        .plan
+        .as_ref()
+        .and_then(|p| p.parent().map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("."));
+    let http = match HttpClient::new(http_config(&plan, &base_dir)) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: target TLS settings: {e}");
             return Ok(Exit::TargetUnavailable);
         }
     };
-    let base_dir = args
-        .plan
-        .as_ref()
-        .and_then(|p| p.parent().map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from("."));
     let workload = match Workload::compile(&plan, &base_dir) {
         Ok(w) => Arc::new(w),
         Err(e) => {
