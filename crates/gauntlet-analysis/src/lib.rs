@@ -24,7 +24,7 @@ pub trait MetricSource {
 }
 
 /// The outcome of one threshold.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ThresholdResult {
     /// Selector as written (`http_req_duration{name:create}`).
     pub metric: String,
@@ -42,7 +42,7 @@ pub struct ThresholdResult {
 }
 
 /// SLA status, seed 002's compliance column.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum SlaStatus {
@@ -57,7 +57,7 @@ pub enum SlaStatus {
 }
 
 /// The outcome of one SLA.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SlaResult {
     /// SLA name.
     pub name: String,
@@ -72,11 +72,11 @@ pub struct SlaResult {
     /// Status.
     pub status: SlaStatus,
     /// Priority.
-    pub priority: &'static str,
+    pub priority: String,
 }
 
 /// The go/no-go decision of seed 002's report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Decision {
@@ -90,7 +90,7 @@ pub enum Decision {
 }
 
 /// Everything decided about a run.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Verdict {
     /// Every threshold, in plan order (SLA-derived ones last).
     pub thresholds: Vec<ThresholdResult>,
@@ -153,11 +153,11 @@ pub fn evaluate(plan: &Plan, source: &dyn MetricSource) -> Verdict {
                 limit: s.limit.as_ref().map(|l| l.text.clone()),
                 observed,
                 status,
-                priority: match s.priority {
+                priority: String::from(match s.priority {
                     Priority::High => "high",
                     Priority::Medium => "medium",
                     _ => "low",
-                },
+                }),
             }
         })
         .collect();
@@ -174,7 +174,7 @@ pub fn evaluate(plan: &Plan, source: &dyn MetricSource) -> Verdict {
         ));
     }
     for s in &slas {
-        match (s.status, s.priority) {
+        match (s.status, s.priority.as_str()) {
             (SlaStatus::Fail, "high") => {
                 no_go = true;
                 reasons.push(format!(

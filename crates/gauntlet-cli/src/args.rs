@@ -45,6 +45,17 @@ pub(crate) enum Command {
     Schema,
     /// Serve the demo items API on 127.0.0.1 until Ctrl-C.
     Demo(DemoArgs),
+    /// Render a saved result (`run --out json=FILE`) again, without re-running.
+    Report {
+        /// The result file written by `gauntlet run --out json=FILE`.
+        result: PathBuf,
+        /// Output format: md (pull-request summary), junit (CI test cases), csv (per-second timeline), summary (the terminal summary).
+        #[arg(long, short = 'f', default_value = "summary", value_parser = ["summary", "md", "junit", "csv"])]
+        format: String,
+        /// Write to this file instead of standard output.
+        #[arg(long, short = 'o', value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
 }
 
 /// Flags that override the plan, as in k6 (flags beat the file).

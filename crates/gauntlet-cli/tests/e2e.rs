@@ -680,3 +680,59 @@ fn junit_and_markdown_outputs_show_failures_with_values() {
         "{m}"
     );
 }
+
+#[test]
+fn report_renders_a_saved_result_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = write(dir.path(), "short.yaml", SHORT);
+    let (res, md, junit, csv) = (
+        dir.path().join("r.json"),
+        dir.path().join("s.md"),
+        dir.path().join("j.xml"),
+        dir.path().join("t.csv"),
+    );
+    let o = run(&[
+        "run",
+        plan.to_str().unwrap(),
+        "-q",
+        "--out",
+        &format!("json={}", res.display()),
+        "--out",
+        &format!("md={}", md.display()),
+        "--out",
+        &format!("junit={}", junit.display()),
+        "--out",
+        &format!("csv={}", csv.display()),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    for (fmt, file) in [("md", &md), ("junit", &junit)] {
+        let again = run(&["report", res.to_str().unwrap(), "--format", fmt]);
+        assert_eq!(again.status.code(), Some(0), "{}", text(&again.stderr));
+        assert_eq!(
+            text(&again.stdout),
+            std::fs::read_to_string(file).unwrap(),
+            "{fmt} rendered again equals the live one"
+        );
+    }
+    let summary = run(&["report", res.to_str().unwrap()]);
+    assert!(text(&summary.stdout).contains("█ VERDICT: GO"));
+    let again = run(&["report", res.to_str().unwrap(), "-f", "csv"]);
+    let sum = |t: &str| -> f64 {
+        t.lines()
+            .filter(|l| l.split(',').nth(2) == Some("http_reqs"))
+            .map(|l| l.split(',').nth(3).unwrap().parse::<f64>().unwrap())
+            .sum()
+    };
+    assert_eq!(
+        sum(&text(&again.stdout)),
+        sum(&std::fs::read_to_string(&csv).unwrap())
+    );
+    // Not a result file.
+    let bad = run(&["report", plan.to_str().unwrap()]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        text(&bad.stderr).contains("is not JSON"),
+        "{}",
+        text(&bad.stderr)
+    );
+}

@@ -7,7 +7,7 @@
 //! Plans add their own trend metrics (e.g. a polling step's `job_duration`).
 
 /// k6's four metric types; they decide which aggregations a threshold may use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum MetricType {
@@ -22,7 +22,7 @@ pub enum MetricType {
 }
 
 /// What a metric's values measure; decides which threshold units make sense.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum ValueUnit {

@@ -6,7 +6,7 @@ use gauntlet_plan::catalog::{MetricType, ValueUnit};
 use serde::Serialize;
 
 /// Statistics of a trend (values in milliseconds for time trends).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct TrendStats {
     /// Samples.
     pub count: u64,
@@ -23,7 +23,7 @@ pub struct TrendStats {
 }
 
 /// The aggregated value of one metric or sub-metric.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum Values {
@@ -64,7 +64,7 @@ pub enum Values {
 }
 
 /// One metric line of the summary.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct MetricRow {
     /// Metric name.
     pub name: String,
@@ -79,7 +79,7 @@ pub struct MetricRow {
 }
 
 /// One check's totals.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct CheckRow {
     /// Check name.
     pub name: String,
@@ -92,7 +92,7 @@ pub struct CheckRow {
 }
 
 /// Per-operation (group) request figures, seed 002's per-operation SLA view.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct OperationRow {
     /// Request name (step).
     pub name: String,
@@ -105,7 +105,7 @@ pub struct OperationRow {
 }
 
 /// Errors by kind.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct ErrorRow {
     /// `error_code` tag value (`connection_refused`, `http_500`, …).
     pub code: String,
@@ -114,7 +114,7 @@ pub struct ErrorRow {
 }
 
 /// Per-scenario execution figures.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct ScenarioRow {
     /// Name.
     pub name: String,
@@ -131,7 +131,7 @@ pub struct ScenarioRow {
 }
 
 /// Everything the end-of-run summary shows.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Summary {
     /// Plan name.
     pub plan: String,

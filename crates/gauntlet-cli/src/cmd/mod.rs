@@ -2,6 +2,7 @@
 
 mod demo;
 mod plan;
+mod report;
 mod run;
 mod validate;
 
@@ -23,6 +24,11 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         }
         Command::Demo(args) => demo::serve(args),
         Command::Run(args) => run::run(args, color),
+        Command::Report {
+            result,
+            format,
+            output,
+        } => report::render(&result, &format, output.as_deref(), color),
     }
 }
 
