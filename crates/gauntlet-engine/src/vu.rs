@@ -399,6 +399,7 @@ impl HttpVu {
     async fn send(
         &mut self,
         place: Place,
+        si: usize,
         step: &CompiledStep,
         req: &CompiledRequest,
         lag: Duration,
@@ -440,7 +441,7 @@ impl HttpVu {
                 .any(|(a, b)| (*a..=*b).contains(&resp.status));
         let key = ReqTagKey {
             op: place.key(),
-            step: step_key(&workload, place, step),
+            step: si as u16,
             status: resp.status,
             error: resp.error.as_ref().map(|e| e.kind.as_str()),
             expected,
@@ -556,7 +557,7 @@ impl HttpVu {
         let start = Instant::now();
         let mut lag = lag;
         let done = loop {
-            let Some(resp) = self.send(place, step, request, lag).await else {
+            let Some(resp) = self.send(place, si, step, request, lag).await else {
                 break false;
             };
             lag = Duration::ZERO;
@@ -620,7 +621,7 @@ impl HttpVu {
         let mut first_failure = None;
         for (si, step) in steps.iter().enumerate() {
             let ok = match &step.action {
-                CompiledAction::Request(req) => match self.send(place, step, req, lag).await {
+                CompiledAction::Request(req) => match self.send(place, si, step, req, lag).await {
                     Some(resp) => {
                         let (checks_ok, _all_captured) = self.inspect(place, si, step, &resp);
                         if strict && (resp.error.is_some() || !checks_ok) {
@@ -704,18 +705,6 @@ impl HttpVu {
             .await
             .map_err(SetupError)
     }
-}
-
-fn step_key(w: &Workload, place: Place, step: &CompiledStep) -> u16 {
-    let steps = match place {
-        Place::Op(i) => &w.ops[i].steps,
-        Place::Setup => &w.setup,
-        Place::Teardown => &w.teardown,
-    };
-    steps
-        .iter()
-        .position(|s| std::ptr::eq(s, step))
-        .unwrap_or(0) as u16
 }
 
 impl VirtualUser for HttpVu {

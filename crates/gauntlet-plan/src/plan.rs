@@ -579,7 +579,7 @@ impl Plan {
     pub fn max_duration(&self) -> Duration {
         self.scenarios
             .iter()
-            .map(|s| s.start_time + s.executor.max_duration() + s.graceful_stop_for_display())
+            .map(|s| s.start_time + s.executor.max_duration() + s.graceful_stop)
             .max()
             .unwrap_or_default()
     }
@@ -629,13 +629,5 @@ impl Plan {
             .iter()
             .enumerate()
             .find(|(_, o)| o.name == name)
-    }
-}
-
-impl Scenario {
-    /// Graceful stop as it applies to this executor (ramping-vus also has
-    /// gracefulRampDown, arrival-rate executors have none of their own).
-    pub fn graceful_stop_for_display(&self) -> Duration {
-        self.graceful_stop
     }
 }

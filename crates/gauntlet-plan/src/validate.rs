@@ -118,16 +118,8 @@ pub(crate) const CHECK_KEYS: &[&str] = &[
     "duration",
 ];
 pub(crate) const CAPTURE_KEYS: &[&str] = &["jsonPath", "header", "regex", "status"];
-pub(crate) const SCENARIO_KEYS: &[&str] = &[
-    "executor",
-    "startTime",
-    "gracefulStop",
-    "exec",
-    "operations",
-    "tags",
-    "env",
-    "testType",
-    "description",
+/// Options that only some executors take (k6's names).
+const EXECUTOR_OPTIONS: [&str; 12] = [
     "vus",
     "iterations",
     "maxDuration",
@@ -141,6 +133,37 @@ pub(crate) const SCENARIO_KEYS: &[&str] = &[
     "maxVUs",
     "startRate",
 ];
+const COMMON_SCENARIO_KEYS: [&str; 9] = [
+    "executor",
+    "startTime",
+    "gracefulStop",
+    "exec",
+    "operations",
+    "tags",
+    "env",
+    "testType",
+    "description",
+];
+pub(crate) const SCENARIO_KEYS: &[&str] =
+    &concat_keys::<9, 12, 21>(COMMON_SCENARIO_KEYS, EXECUTOR_OPTIONS);
+
+/// Two key lists as one (for `Fields`, which takes a single static list).
+const fn concat_keys<const A: usize, const B: usize, const C: usize>(
+    a: [&'static str; A],
+    b: [&'static str; B],
+) -> [&'static str; C] {
+    let mut out = [""; C];
+    let mut i = 0;
+    while i < A {
+        out[i] = a[i];
+        i += 1;
+    }
+    while i < C {
+        out[i] = b[i - A];
+        i += 1;
+    }
+    out
+}
 pub(crate) const STAGE_KEYS: &[&str] = &["duration", "target"];
 pub(crate) const OPTIONS_KEYS: &[&str] = &["summaryTrendStats", "seed"];
 
@@ -202,7 +225,6 @@ pub(crate) struct Validator<'s> {
     custom_metrics: Vec<CustomMetric>,
     feeder_names: Vec<String>,
     has_setup: bool,
-    setup_captures: Vec<String>,
     /// Templated target headers, checked once feeders and setup are known.
     header_templates: Vec<(String, Span)>,
 }
@@ -290,7 +312,6 @@ impl<'s> Validator<'s> {
             custom_metrics: Vec::new(),
             feeder_names: Vec::new(),
             has_setup: false,
-            setup_captures: Vec::new(),
             header_templates: Vec::new(),
         }
     }
@@ -351,13 +372,7 @@ impl<'s> Validator<'s> {
             self.check_step_templates(&steps, "setup", false);
             steps
         });
-        if let Some(steps) = &setup {
-            self.has_setup = true;
-            self.setup_captures = steps
-                .iter()
-                .flat_map(|s| s.1.captures.iter().map(|c| c.name.clone()))
-                .collect();
-        }
+        self.has_setup = setup.is_some();
         let teardown = f.get("teardown").map(|n| {
             let steps = self.steps_field(n, "teardown");
             self.check_step_templates(&steps, "teardown", true);
@@ -819,7 +834,7 @@ impl<'s> Validator<'s> {
                 think_time: None,
                 on_check_failure: OnCheckFailure::Continue,
             };
-            self.check_step_templates(&[(node.span, step.clone(), vec![])], name, true);
+            self.check_step_templates(&[(node.span, step.clone())], name, true);
             return Some(Operation {
                 name: name.to_owned(),
                 weight: 1,
@@ -873,7 +888,7 @@ impl<'s> Validator<'s> {
         } else if single {
             // The operation is itself one step named after it.
             match self.step_body(&mut f, name.to_owned()) {
-                Some(s) => vec![(f.span, s, Vec::new())],
+                Some(s) => vec![(f.span, s)],
                 None => Vec::new(),
             }
         } else {
@@ -898,7 +913,7 @@ impl<'s> Validator<'s> {
 
     /// Steps with their spans and, per step, the spans of template strings
     /// (filled by `check_step_templates`).
-    fn steps_field(&mut self, node: &Node, owner: &str) -> Vec<(Span, Step, Vec<()>)> {
+    fn steps_field(&mut self, node: &Node, owner: &str) -> Vec<(Span, Step)> {
         let mut out = Vec::new();
         let items = seq(node, &mut self.cx, "steps");
         let mut names = BTreeSet::new();
@@ -920,7 +935,7 @@ impl<'s> Validator<'s> {
                 None => format!("{owner}#{}", i + 1),
             };
             if let Some(step) = self.step_body(&mut f, name) {
-                out.push((n.span, step, Vec::new()));
+                out.push((n.span, step));
             }
             f.finish(&mut self.cx);
         }
@@ -1484,17 +1499,12 @@ impl<'s> Validator<'s> {
     // ---------------------------------------------------------------- templates
     /// Check every template of a sequence of steps: syntax, and that every
     /// variable is defined at that point (captures of earlier steps only).
-    fn check_step_templates(
-        &mut self,
-        steps: &[(Span, Step, Vec<()>)],
-        owner: &str,
-        allow_setup: bool,
-    ) {
+    fn check_step_templates(&mut self, steps: &[(Span, Step)], owner: &str, allow_setup: bool) {
         let mut defined: Vec<String> = Vec::new();
-        for (i, (span, step, _)) in steps.iter().enumerate() {
+        for (i, (span, step)) in steps.iter().enumerate() {
             let later: Vec<(&str, &str)> = steps[i..]
                 .iter()
-                .flat_map(|(_, s, _)| {
+                .flat_map(|(_, s)| {
                     s.captures
                         .iter()
                         .map(move |c| (c.name.as_str(), s.name.as_str()))
@@ -1628,7 +1638,6 @@ impl<'s> Validator<'s> {
                     .error_help(span, format!("`{var}` is not defined"), help);
             }
         }
-        let _ = self.setup_captures.len();
     }
 
     /// Byte offset of `text` inside the source, searched from the step's start.
@@ -1651,20 +1660,14 @@ impl<'s> Validator<'s> {
         }
         for (k, n) in entries {
             check_identifier(&mut self.cx, &k.name, k.span, "scenario");
-            if let Some(s) = self.scenario(&k.name, k.span, n, workload) {
+            if let Some(s) = self.scenario(&k.name, n, workload) {
                 out.push(s);
             }
         }
         out
     }
 
-    fn scenario(
-        &mut self,
-        name: &str,
-        key_span: Span,
-        node: &Node,
-        workload: &Workload,
-    ) -> Option<Scenario> {
+    fn scenario(&mut self, name: &str, node: &Node, workload: &Workload) -> Option<Scenario> {
         let cx = &mut self.cx;
         let mut f = Fields::new(node, cx, "scenario", SCENARIO_KEYS)?;
         let executor_name = f
@@ -1767,7 +1770,6 @@ impl<'s> Validator<'s> {
         }
         let executor = executor_name.and_then(|e| self.executor(&mut f, e));
         f.finish(&mut self.cx);
-        let _ = key_span;
         Some(Scenario {
             name: name.to_owned(),
             executor: executor?,
@@ -1814,20 +1816,7 @@ impl<'s> Validator<'s> {
                 return None;
             }
         };
-        for opt in [
-            "vus",
-            "iterations",
-            "maxDuration",
-            "duration",
-            "stages",
-            "startVUs",
-            "gracefulRampDown",
-            "rate",
-            "timeUnit",
-            "preAllocatedVUs",
-            "maxVUs",
-            "startRate",
-        ] {
+        for opt in EXECUTOR_OPTIONS {
             if f.has(opt) && !allowed.contains(&opt) {
                 let span = f.key_span(opt).unwrap_or(f.span);
                 let _ = f.get(opt);
@@ -2269,11 +2258,6 @@ impl<'s> Validator<'s> {
             let Some((sel, kind)) = self.selector(&key) else {
                 continue;
             };
-            for tag in &sel.tags {
-                if !catalog::SYSTEM_TAGS.contains(&tag.0.as_str()) && !tag.0.starts_with("tag_") {
-                    // Custom tags are fine (operation/scenario tags); nothing to check.
-                }
-            }
             let items: Vec<&Node> = match &v.kind {
                 NodeKind::Seq(items) => items.iter().collect(),
                 _ => vec![v],

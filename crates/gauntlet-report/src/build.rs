@@ -3,7 +3,7 @@
 use crate::model::*;
 use gauntlet_analysis::Verdict;
 use gauntlet_metrics::{
-    Latency, MetricKind, Registry, SeriesData, Snapshot, Stat, TagFilter, TagInterner, TagKey, Unit,
+    MetricKind, Registry, SeriesData, Snapshot, TagFilter, TagInterner, TagKey, Unit,
 };
 use gauntlet_plan::Plan;
 use gauntlet_plan::catalog::{MetricType, ValueUnit};
@@ -284,7 +284,6 @@ pub fn summarize(
         .iter()
         .map(|a| a.to_string())
         .collect();
-    let _ = (Stat::Count, Latency::Corrected);
     Summary {
         plan: plan.name.clone(),
         target: info.target,

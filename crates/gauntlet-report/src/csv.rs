@@ -33,80 +33,51 @@ pub fn render(timeline: &Timeline, registry: &Registry, interner: &TagInterner) 
                 v.map(|v| format!("{}", (v / s * 1000.0).round() / 1000.0))
                     .unwrap_or_default()
             };
-            let row: [String; 10] = match def.kind {
-                MetricKind::Counter => {
-                    let c = q(Stat::Count);
-                    if c.is_none() {
+            // Columns after `metric`: count rate avg min med p90 p95 p99 max value.
+            let mut row: [String; 10] = Default::default();
+            let mut set = |col: usize, v: Option<f64>, scale: f64| row[col] = f(v, scale);
+            match def.kind {
+                MetricKind::Counter | MetricKind::Rate => {
+                    // A counter is present when it counted; a rate when it has a share.
+                    let present = if def.kind == MetricKind::Counter {
+                        Stat::Count
+                    } else {
+                        Stat::Rate
+                    };
+                    if q(present).is_none() {
                         continue;
                     }
-                    [
-                        f(c, 1.0),
-                        f(q(Stat::Rate), 1.0),
-                        String::new(),
-                        String::new(),
-                        String::new(),
-                        String::new(),
-                        String::new(),
-                        String::new(),
-                        String::new(),
-                        String::new(),
-                    ]
-                }
-                MetricKind::Rate => {
-                    let r = q(Stat::Rate);
-                    if r.is_none() {
-                        continue;
-                    }
-                    [
-                        f(q(Stat::Count), 1.0),
-                        f(r, 1.0),
-                        String::new(),
-                        String::new(),
-                        String::new(),
-                        String::new(),
-                        String::new(),
-                        String::new(),
-                        String::new(),
-                        String::new(),
-                    ]
+                    set(0, q(Stat::Count), 1.0);
+                    set(1, q(Stat::Rate), 1.0);
                 }
                 MetricKind::Gauge => {
                     let v = q(Stat::Value);
                     if v.is_none() {
                         continue;
                     }
-                    [
-                        String::new(),
-                        String::new(),
-                        String::new(),
-                        f(q(Stat::Min), 1.0),
-                        String::new(),
-                        String::new(),
-                        String::new(),
-                        String::new(),
-                        f(q(Stat::Max), 1.0),
-                        f(v, 1.0),
-                    ]
+                    set(3, q(Stat::Min), 1.0);
+                    set(8, q(Stat::Max), 1.0);
+                    set(9, v, 1.0);
                 }
                 _ => {
                     let c = q(Stat::Count);
                     if c.is_none() {
                         continue;
                     }
-                    [
-                        f(c, 1.0),
-                        String::new(),
-                        f(q(Stat::Avg), scale),
-                        f(q(Stat::Min), scale),
-                        f(q(Stat::Med), scale),
-                        f(q(pct(90.0)), scale),
-                        f(q(pct(95.0)), scale),
-                        f(q(pct(99.0)), scale),
-                        f(q(Stat::Max), scale),
-                        String::new(),
-                    ]
+                    set(0, c, 1.0);
+                    for (col, stat) in [
+                        (2, Stat::Avg),
+                        (3, Stat::Min),
+                        (4, Stat::Med),
+                        (5, pct(90.0)),
+                        (6, pct(95.0)),
+                        (7, pct(99.0)),
+                        (8, Stat::Max),
+                    ] {
+                        set(col, q(stat), scale);
+                    }
                 }
-            };
+            }
             out.push_str(&format!(
                 "{},{},{},{}\n",
                 snap.start_ms as f64 / 1000.0,

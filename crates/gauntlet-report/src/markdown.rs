@@ -114,14 +114,7 @@ pub fn render(s: &Summary) -> String {
             "\n### Requests\n\n| name | requests | failed | median | p95 | p99 |\n|---|---:|---:|---:|---:|---:|"
         );
         for r in &s.operations {
-            let p = |q: f64| {
-                r.duration
-                    .percentiles
-                    .iter()
-                    .find(|(x, _)| (*x - q).abs() < 1e-9)
-                    .map(|(_, v)| fmt_ms(*v))
-                    .unwrap_or_default()
-            };
+            let p = |q: f64| r.duration.percentile(q).map(fmt_ms).unwrap_or_default();
             let _ = writeln!(
                 o,
                 "| {} | {} | {:.2}% | {} | {} | {} |",

@@ -22,6 +22,16 @@ pub struct TrendStats {
     pub percentiles: Vec<(f64, f64)>,
 }
 
+impl TrendStats {
+    /// The value of percentile `p` if the summary carries it.
+    pub fn percentile(&self, p: f64) -> Option<f64> {
+        self.percentiles
+            .iter()
+            .find(|(x, _)| (*x - p).abs() < 1e-9)
+            .map(|(_, v)| *v)
+    }
+}
+
 /// The aggregated value of one metric or sub-metric.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]

@@ -374,14 +374,7 @@ pub fn render(s: &Summary, style: Style) -> String {
             "name", "reqs", "failed", "med", "p(95)", "p(99)"
         );
         for r in &s.operations {
-            let p = |q: f64| {
-                r.duration
-                    .percentiles
-                    .iter()
-                    .find(|(x, _)| (*x - q).abs() < 1e-9)
-                    .map(|(_, v)| fmt_ms(*v))
-                    .unwrap_or_default()
-            };
+            let p = |q: f64| r.duration.percentile(q).map(fmt_ms).unwrap_or_default();
             let _ = writeln!(
                 o,
                 "    {:<28} {:>8} {:>8} {:>10} {:>10} {:>10}",
