@@ -49,8 +49,10 @@ pub(crate) enum Command {
     Report {
         /// The result file written by `gauntlet run --out json=FILE`.
         result: PathBuf,
-        /// Output format: md (pull-request summary), junit (CI test cases), csv (per-second timeline), summary (the terminal summary).
-        #[arg(long, short = 'f', default_value = "summary", value_parser = ["summary", "md", "junit", "csv"])]
+        /// Output format: md (pull-request summary), junit (CI test cases), csv (per-second timeline),
+        /// html (self-contained page with charts, works offline), summary (the terminal summary).
+        /// Example: gauntlet report result.json -f html -o report.html
+        #[arg(long, short = 'f', default_value = "summary", value_parser = ["summary", "md", "junit", "csv", "html"])]
         format: String,
         /// Write to this file instead of standard output.
         #[arg(long, short = 'o', value_name = "FILE")]
@@ -104,10 +106,16 @@ pub(crate) struct RunArgs {
     pub(crate) summary_export: Option<PathBuf>,
     /// Write results, repeatable: json=FILE (full result: timeline and lossless histograms),
     /// junit=FILE (thresholds and SLAs as test cases for CI), md=FILE (pull-request summary),
-    /// csv=FILE (per-second timeline, one row per metric).
+    /// csv=FILE (per-second timeline, one row per metric), html=FILE (self-contained report
+    /// page with charts, works offline; see docs/html-report.md).
     #[arg(long = "out", short = 'o', value_name = "FORMAT=FILE")]
     pub(crate) out: Vec<String>,
     /// Print nothing while running (the summary still prints at the end).
+    /// Without it, progress goes to stderr: on a terminal, a live line (req/s over the
+    /// last second, p95, error rate, thresholds failing now) and one bar per scenario
+    /// (elapsed/planned or iterations done/total, VUs or arrival rate, iterations,
+    /// dropped), redrawn every second; otherwise one plain status line every 5 s.
+    /// Example: gauntlet run plan.yaml -q > summary.txt
     #[arg(long, short = 'q')]
     pub(crate) quiet: bool,
     /// Worker threads generating load (default: number of CPUs).

@@ -6,6 +6,7 @@
 mod args;
 mod cmd;
 mod exit;
+mod live;
 
 use clap::Parser;
 

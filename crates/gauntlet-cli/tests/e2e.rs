@@ -676,7 +676,7 @@ fn junit_and_markdown_outputs_show_failures_with_values() {
         "a `|` in user text is escaped: {m}"
     );
     assert!(
-        m.contains("| ❌ | `http_req_duration` | `p(95) &lt; 1us` |"),
+        m.contains("| ❌ | `http_req_duration` | `p(95) < 1us` |"),
         "{m}"
     );
 }

@@ -142,7 +142,7 @@ fn metric_value(m: &MetricRow, summary: &Summary, style: Style) -> Vec<String> {
             vec![format!("{c:<8} {r}")]
         }
         Values::Gauge { value, min, max } => vec![format!(
-            "{}  min={} max={}",
+            "{:<8} min={} max={}",
             trim(format!("{value:.0}")),
             trim(format!("{min:.0}")),
             trim(format!("{max:.0}"))
@@ -219,61 +219,42 @@ pub fn render(s: &Summary, style: Style) -> String {
                 } else {
                     style.bad("✗")
                 };
-                let agg = t2
-                    .expression
-                    .split(['<', '>', '=', '!'])
-                    .next()
-                    .unwrap_or("")
-                    .trim();
-                let unit = unit_of(&t2.metric);
+                let agg = aggregation(&t2.expression);
                 let observed = match t2.observed {
                     None => style.dim("no data"),
-                    Some(v) if agg == "rate" && is_rate_metric(&t2.metric) => {
-                        format!("{agg}={}", fmt_pct(v))
-                    }
-                    Some(v) if agg == "count" || agg == "rate" => {
-                        format!("{agg}={}", trim(format!("{v:.2}")))
-                    }
-                    Some(v) => format!("{agg}={}", fmt_value(v, unit)),
+                    Some(v) => format!("{agg}={}", fmt_measure(v, measure(s, &t2.metric, agg))),
                 };
                 let _ = writeln!(o, "    {mark} '{}' {observed}", t2.expression);
             }
             let _ = writeln!(o);
         }
-        let _ = writeln!(o);
     }
     if !s.verdict.slas.is_empty() {
         let _ = writeln!(o, "  █ SLA\n");
         for sla in &s.verdict.slas {
             let (mark, word) = match sla.status {
-                SlaStatus::Pass => (style.ok("✓"), style.ok("PASS")),
-                SlaStatus::Warn => (style.warn("!"), style.warn("WARN")),
-                SlaStatus::Fail => (style.bad("✗"), style.bad("FAIL")),
+                SlaStatus::Pass => (style.ok("✓"), style.ok("PASS   ")),
+                SlaStatus::Warn => (style.warn("!"), style.warn("WARN   ")),
+                SlaStatus::Fail => (style.bad("✗"), style.bad("FAIL   ")),
                 _ => (style.dim("?"), style.dim("NO DATA")),
             };
-            let unit = unit_of(&sla.metric);
-            let agg = sla
-                .objective
-                .split(['<', '>', '=', '!'])
-                .next()
-                .unwrap_or("")
-                .trim();
+            let agg = aggregation(&sla.objective);
             let observed = match sla.observed {
                 None => "no data".to_owned(),
-                Some(v) if agg == "rate" && is_rate_metric(&sla.metric) => fmt_pct(v),
-                Some(v) if agg == "rate" => format!("{}/s", trim(format!("{v:.2}"))),
-                Some(v) if agg == "count" => trim(format!("{v:.2}")),
-                Some(v) => fmt_value(v, unit),
+                Some(v) => format!(
+                    "observed {agg}={}",
+                    fmt_measure(v, measure(s, &sla.metric, agg))
+                ),
             };
             let limit = sla
                 .limit
                 .as_ref()
                 .map(|l| format!(", limit {l}"))
                 .unwrap_or_default();
-            let _ = writeln!(o, "    {mark} {word:<7} {} [{}]", sla.name, sla.priority);
+            let _ = writeln!(o, "    {mark} {word} {} [{}]", sla.name, sla.priority);
             let _ = writeln!(
                 o,
-                "      {} {}{limit} → observed {agg}={observed}",
+                "      {} {}{limit} → {observed}",
                 sla.metric, sla.objective
             );
         }
@@ -324,11 +305,10 @@ pub fn render(s: &Summary, style: Style) -> String {
                     o,
                     "      {}",
                     style.dim(&format!(
-                        "↳ {}% — ✓ {} / ✗ {}  ({})",
+                        "↳ {}% — ✓ {} / ✗ {}",
                         (c.passes * 100) / (c.passes + c.fails).max(1),
                         c.passes,
-                        c.fails,
-                        c.group
+                        c.fails
                     ))
                 );
             }
@@ -366,18 +346,26 @@ pub fn render(s: &Summary, style: Style) -> String {
         }
         let _ = writeln!(o);
     }
+    // Name columns fit the longest name (at least 28 wide).
+    let width = s
+        .operations
+        .iter()
+        .map(|r| r.name.chars().count())
+        .chain(s.errors.iter().map(|e| e.code.chars().count()))
+        .chain(s.scenarios.iter().map(|sc| sc.name.chars().count()))
+        .fold(28, usize::max);
     if !s.operations.is_empty() {
         let _ = writeln!(o, "    REQUESTS BY NAME");
         let _ = writeln!(
             o,
-            "    {:<28} {:>8} {:>8} {:>10} {:>10} {:>10}",
+            "    {:<width$} {:>8} {:>8} {:>10} {:>10} {:>10}",
             "name", "reqs", "failed", "med", "p(95)", "p(99)"
         );
         for r in &s.operations {
             let p = |q: f64| r.duration.percentile(q).map(fmt_ms).unwrap_or_default();
             let _ = writeln!(
                 o,
-                "    {:<28} {:>8} {:>8} {:>10} {:>10} {:>10}",
+                "    {:<width$} {:>8} {:>8} {:>10} {:>10} {:>10}",
                 r.name,
                 r.requests,
                 fmt_pct(r.failed_rate),
@@ -391,7 +379,7 @@ pub fn render(s: &Summary, style: Style) -> String {
     if !s.errors.is_empty() {
         let _ = writeln!(o, "    ERRORS");
         for e in &s.errors {
-            let _ = writeln!(o, "    {:<28} {:>8}", e.code, e.count);
+            let _ = writeln!(o, "    {:<width$} {:>8}", e.code, e.count);
         }
         let _ = writeln!(o);
     }
@@ -407,7 +395,7 @@ pub fn render(s: &Summary, style: Style) -> String {
             }
             let _ = writeln!(
                 o,
-                "    {:<28} {} — {} iterations, {} VUs max{extra}",
+                "    {:<width$} {} — {} iterations, {} VUs max{extra}",
                 sc.name, sc.executor, sc.iterations, sc.vus_max
             );
         }
@@ -431,18 +419,81 @@ pub fn render(s: &Summary, style: Style) -> String {
 }
 
 fn base_metric(selector: &str) -> &str {
-    selector.split('{').next().unwrap_or(selector)
+    selector.split('{').next().unwrap_or(selector).trim()
 }
 
-fn unit_of(selector: &str) -> ValueUnit {
-    gauntlet_plan::catalog::builtin(base_metric(selector))
-        .map(|m| m.unit)
-        .unwrap_or(ValueUnit::Time)
+/// How an observed threshold or SLA value reads: the aggregation's own unit.
+/// Shared by the terminal, Markdown and JUnit renderers so that all three
+/// say `p(95)=12.35ms` or `rate=0.50%` for the same number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Measure {
+    /// Milliseconds (time trends).
+    Time,
+    /// A 0..1 share, shown as a percentage (`rate` of a rate metric).
+    Percent,
+    /// Per second (`rate` of a counter).
+    PerSecond,
+    /// Bytes.
+    Bytes,
+    /// A plain number (`count`, gauges, unitless trends).
+    Plain,
 }
 
-fn is_rate_metric(selector: &str) -> bool {
-    gauntlet_plan::catalog::builtin(base_metric(selector))
-        .is_some_and(|m| m.kind == MetricType::Rate)
+/// The aggregation an expression starts with (`p(95)` in `p(95) < 200ms`).
+pub(crate) fn aggregation(expression: &str) -> &str {
+    expression
+        .split(['<', '>', '=', '!'])
+        .next()
+        .unwrap_or("")
+        .trim()
+}
+
+/// What unit the value of `aggregation` over `selector` is in. The metric's
+/// kind and unit come from the summary (custom metrics), else the catalog.
+pub(crate) fn measure(s: &Summary, selector: &str, aggregation: &str) -> Measure {
+    let base = base_metric(selector);
+    let (kind, unit) = match s.metric(base) {
+        Some(m) => (m.kind, m.unit),
+        None => match gauntlet_plan::catalog::builtin(base) {
+            Some(m) => (m.kind, m.unit),
+            None => (MetricType::Trend, ValueUnit::Count),
+        },
+    };
+    match aggregation {
+        "rate" if kind == MetricType::Rate => Measure::Percent,
+        "rate" => Measure::PerSecond,
+        "count" => Measure::Plain,
+        _ => match unit {
+            ValueUnit::Time => Measure::Time,
+            ValueUnit::Bytes => Measure::Bytes,
+            _ => Measure::Plain,
+        },
+    }
+}
+
+/// `value` in `measure`, for people (k6's rounding: `12.35ms`, `0.50%`).
+pub(crate) fn fmt_measure(value: f64, measure: Measure) -> String {
+    match measure {
+        Measure::Time => fmt_ms(value),
+        Measure::Percent => fmt_pct(value),
+        Measure::PerSecond => format!("{}/s", trim(format!("{value:.2}"))),
+        Measure::Bytes => fmt_bytes(value),
+        Measure::Plain => trim(format!("{value:.2}")),
+    }
+}
+
+/// `value` in `measure` with three decimals and one fixed unit per kind
+/// (milliseconds, percent, per second, bytes), for machine readers such as
+/// the JUnit failure message.
+pub(crate) fn fmt_measure_precise(value: f64, measure: Measure) -> String {
+    let three = |v: f64| trim(format!("{v:.3}"));
+    match measure {
+        Measure::Time => three(value) + "ms",
+        Measure::Percent => three(value * 100.0) + "%",
+        Measure::PerSecond => three(value) + "/s",
+        Measure::Bytes => format!("{value:.0} B"),
+        Measure::Plain => three(value),
+    }
 }
 
 #[cfg(test)]

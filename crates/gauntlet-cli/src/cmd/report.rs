@@ -1,5 +1,5 @@
 //! `gauntlet report`: render a saved result again (summary, Markdown, JUnit,
-//! CSV) without re-running the test, from the `--out json=FILE` document.
+//! CSV, HTML) without re-running the test, from the `--out json=FILE` document.
 
 use crate::exit::Exit;
 use anyhow::Context as _;
@@ -34,6 +34,8 @@ pub(crate) fn render(
     let out = match format {
         "md" => gauntlet_report::markdown::render(&summary),
         "junit" => gauntlet_report::junit::render(&summary),
+        "html" => gauntlet_report::html::render_result(&doc)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", result.display()))?,
         "csv" => {
             let tl: SerialTimeline = serde_json::from_value(doc["timeline"].clone())
                 .with_context(|| format!("{}: malformed timeline", result.display()))?;

@@ -34,6 +34,7 @@ enum Out {
     Junit(PathBuf),
     Markdown(PathBuf),
     Csv(PathBuf),
+    Html(PathBuf),
 }
 
 fn parse_outs(outs: &[String]) -> anyhow::Result<Vec<Out>> {
@@ -47,9 +48,10 @@ fn parse_outs(outs: &[String]) -> anyhow::Result<Vec<Out>> {
                 "junit" => Ok(Out::Junit(PathBuf::from(path))),
                 "md" | "markdown" => Ok(Out::Markdown(PathBuf::from(path))),
                 "csv" => Ok(Out::Csv(PathBuf::from(path))),
+                "html" => Ok(Out::Html(PathBuf::from(path))),
                 other => {
                     anyhow::bail!(
-                        "--out `{other}`: unknown format (supported: json, junit, md, csv)"
+                        "--out `{other}`: unknown format (supported: json, junit, md, csv, html)"
                     )
                 }
             }
@@ -81,89 +83,51 @@ fn url_only_plan(url: &str) -> anyhow::Result<(String, String)> {
     Ok((plan, base))
 }
 
+/// The run's monitor: merges measurements every tick, feeds the live view and
+/// stops the run when an `abortOnFail` threshold fails.
 struct CliMonitor {
     collector: Collector,
     plan: Arc<Plan>,
-    quiet: bool,
-    tty: bool,
-    last_status: Duration,
+    live: crate::live::LiveView,
+    stop: StopControl,
+    aborting: bool,
 }
 
 impl Monitor for CliMonitor {
     fn tick(&mut self, elapsed: Duration, scenarios: &[Arc<ScenarioState>], last: bool) -> Control {
         self.collector.tick(elapsed, scenarios);
+        if last {
+            // Bars go before anything else is printed (teardown, summary).
+            self.live.finish();
+        } else {
+            let stopping = if self.aborting {
+                Some(crate::live::Stopping::Aborted)
+            } else if self.stop.hard.is_cancelled() {
+                Some(crate::live::Stopping::Hard)
+            } else if self.stop.graceful.is_cancelled() {
+                Some(crate::live::Stopping::Graceful)
+            } else {
+                None
+            };
+            let frame =
+                crate::live::frame(&self.plan, &self.collector, elapsed, scenarios, stopping);
+            self.live.update(&frame);
+        }
         let source = SnapshotSource {
             snapshot: self.collector.timeline.total(),
             registry: &self.collector.registry,
             interner: &self.collector.interner,
         };
-        if !self.quiet
-            && !last
-            && elapsed >= self.last_status + Duration::from_secs(if self.tty { 1 } else { 5 })
-        {
-            self.last_status = elapsed;
-            let recent = self.collector.timeline.intervals().last();
-            let rps = recent.and_then(|s| {
-                let id = self.collector.registry.get("http_reqs")?;
-                s.query(
-                    &self.collector.registry,
-                    &self.collector.interner,
-                    id,
-                    &Default::default(),
-                    gauntlet_metrics::Stat::Rate,
-                    gauntlet_metrics::Latency::Corrected,
-                )
-            });
-            let p95 = gauntlet_analysis::MetricSource::value(
-                &source,
-                &gauntlet_plan::threshold::MetricSelector {
-                    metric: "http_req_duration".into(),
-                    tags: vec![],
-                },
-                gauntlet_plan::threshold::Aggregation::Percentile(95.0),
-            );
-            let failed = gauntlet_analysis::MetricSource::value(
-                &source,
-                &gauntlet_plan::threshold::MetricSelector {
-                    metric: "http_req_failed".into(),
-                    tags: vec![],
-                },
-                gauntlet_plan::threshold::Aggregation::Rate,
-            );
-            let vus: u64 = scenarios
-                .iter()
-                .map(|s| s.active_vus.load(Ordering::Relaxed))
-                .sum();
-            let iters: u64 = scenarios
-                .iter()
-                .map(|s| s.completed.load(Ordering::Relaxed))
-                .sum();
-            let line = format!(
-                "running {:>5.0}s / {:.0}s  VUs {vus:>4}  iterations {iters:>7}  {:>8.1} req/s  p95 {:>9}  failed {:>6.2}%",
-                elapsed.as_secs_f64(),
-                self.plan.max_duration().as_secs_f64(),
-                rps.unwrap_or(0.0),
-                p95.map(gauntlet_report::terminal::fmt_ms)
-                    .unwrap_or_else(|| "-".into()),
-                failed.unwrap_or(0.0) * 100.0
-            );
-            if self.tty {
-                eprint!("\r\x1b[2K{line}");
-            } else {
-                eprintln!("{line}");
-            }
-        }
-        if last && self.tty && !self.quiet {
-            eprint!("\r\x1b[2K");
-        }
         let failing = should_abort(&self.plan, &source, elapsed);
         if failing.is_empty() {
             Control::Continue
         } else {
-            Control::Abort(format!(
-                "threshold with abortOnFail failed: {}",
-                failing.join("; ")
-            ))
+            let why = format!("threshold with abortOnFail failed: {}", failing.join("; "));
+            if !self.aborting && !last {
+                self.aborting = true;
+                self.live.printer().message(&format!("aborting: {why}"));
+            }
+            Control::Abort(why)
         }
     }
 }
@@ -352,7 +316,10 @@ async fn run_async(
             }
         }
     }
-    // Signals: first graceful, second hard.
+    // Signals: first graceful, second hard. Their notices go through the live
+    // view so they print above the bars rather than under them.
+    let live = crate::live::LiveView::new(crate::live::Mode::detect(args.quiet, color));
+    let printer = live.printer();
     let stop = StopControl::default();
     let sig = stop.clone();
     let signals = tokio::spawn(async move {
@@ -371,12 +338,12 @@ async fn run_async(
             }
             count += 1;
             if count == 1 {
-                eprintln!(
-                    "\nstopping: no new iterations; running ones get their gracefulStop (press Ctrl-C again to stop at once)"
+                printer.message(
+                    "stopping: no new iterations; running ones get their gracefulStop (press Ctrl-C again to stop at once)",
                 );
                 sig.graceful.cancel();
             } else {
-                eprintln!("\nstopping now");
+                printer.message("stopping now: running iterations are interrupted");
                 sig.hard.cancel();
                 break;
             }
@@ -394,9 +361,9 @@ async fn run_async(
     let mut monitor = CliMonitor {
         collector,
         plan: plan.clone(),
-        quiet: args.quiet,
-        tty: std::io::stderr().is_terminal(),
-        last_status: Duration::ZERO,
+        live,
+        stop: stop.clone(),
+        aborting: false,
     };
     let outcome = run_plan(
         plan.clone(),
@@ -501,6 +468,24 @@ async fn run_async(
                     gauntlet_report::csv::render(&c.timeline, &c.registry, &c.interner),
                 ) {
                     eprintln!("error: --out csv={}: {e}", path.display());
+                    write_failed = true;
+                }
+            }
+            Out::Html(path) => {
+                // Rendered from the result document, as `gauntlet report -f html` does,
+                // so both give the same page.
+                let doc = gauntlet_report::json::result_json(
+                    &plan,
+                    &summary,
+                    &c.timeline,
+                    &c.registry,
+                    &c.interner,
+                );
+                let written = gauntlet_report::html::render_result(&doc)
+                    .map_err(std::io::Error::other)
+                    .and_then(|page| std::fs::write(path, page));
+                if let Err(e) = written {
+                    eprintln!("error: --out html={}: {e}", path.display());
                     write_failed = true;
                 }
             }

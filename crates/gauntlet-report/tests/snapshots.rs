@@ -1,0 +1,492 @@
+//! Snapshot tests of the human-facing summaries (terminal, with and without
+//! colour, and Markdown) and of the JUnit document, rendered from fixed,
+//! hand-built [`Summary`] values: no run, no clock, so every byte is
+//! deterministic. Accepted snapshots live in `tests/snapshots/`; review a
+//! change with `cargo insta review` (or `INSTA_UPDATE=always`, then `git diff`).
+
+use gauntlet_analysis::{Decision, SlaResult, SlaStatus, ThresholdResult, Verdict};
+use gauntlet_plan::catalog::{MetricType, ValueUnit};
+use gauntlet_report::model::{
+    CheckRow, ErrorRow, MetricRow, OperationRow, ScenarioRow, Summary, TrendStats, Values,
+};
+use gauntlet_report::terminal::Style;
+use gauntlet_report::{junit, markdown, terminal};
+
+/// Statistics from `[min, med, avg, p90, p95, p99, max]`.
+fn trend(count: u64, [min, med, avg, p90, p95, p99, max]: [f64; 7]) -> TrendStats {
+    TrendStats {
+        count,
+        avg,
+        min,
+        med,
+        max,
+        percentiles: vec![
+            (90.0, p90),
+            (95.0, p95),
+            (99.0, p99),
+            (99.9, max * 0.98),
+            (50.0, med),
+        ],
+    }
+}
+
+fn row(name: &str, kind: MetricType, unit: ValueUnit, values: Values) -> MetricRow {
+    MetricRow {
+        name: name.into(),
+        tags: vec![],
+        kind,
+        unit,
+        values,
+    }
+}
+
+fn threshold(
+    metric: &str,
+    expression: &str,
+    observed: Option<f64>,
+    passed: bool,
+) -> ThresholdResult {
+    ThresholdResult {
+        metric: metric.into(),
+        expression: expression.into(),
+        observed,
+        passed,
+        abort_on_fail: false,
+        sla: None,
+    }
+}
+
+fn sla(
+    name: &str,
+    metric: &str,
+    objective: &str,
+    limit: Option<&str>,
+    observed: Option<f64>,
+    status: SlaStatus,
+    priority: &str,
+) -> SlaResult {
+    SlaResult {
+        name: name.into(),
+        metric: metric.into(),
+        objective: objective.into(),
+        limit: limit.map(Into::into),
+        observed,
+        status,
+        priority: priority.into(),
+    }
+}
+
+/// A failing run that has every section: thresholds that pass, fail and saw
+/// no data; an SLA of each status; failed checks; errors of several kinds;
+/// requests by name; corrected and raw latency; bytes; a custom metric.
+fn no_go() -> Summary {
+    let corrected = trend(1840, [1.204, 38.5, 61.377, 140.36, 212.9, 1480.0, 2350.0]);
+    let raw = trend(1840, [1.204, 31.25, 44.018, 98.7, 131.044, 402.5, 2350.0]);
+    let metrics = vec![
+        row(
+            "cart_value",
+            MetricType::Trend,
+            ValueUnit::Count,
+            Values::Trend {
+                stats: trend(412, [3.0, 42.0, 57.31, 120.0, 150.0, 199.0, 250.0]),
+                raw: None,
+            },
+        ),
+        row(
+            "checks",
+            MetricType::Rate,
+            ValueUnit::Count,
+            Values::Rate {
+                rate: 0.9592,
+                passes: 3530,
+                fails: 150,
+            },
+        ),
+        row(
+            "http_req_duration",
+            MetricType::Trend,
+            ValueUnit::Time,
+            Values::Trend {
+                stats: corrected,
+                raw: Some(raw),
+            },
+        ),
+        MetricRow {
+            name: "http_req_duration".into(),
+            tags: vec![("expected_response".into(), "true".into())],
+            kind: MetricType::Trend,
+            unit: ValueUnit::Time,
+            values: Values::Trend {
+                stats: trend(1690, [1.204, 36.0, 55.9, 130.0, 190.25, 1100.0, 2350.0]),
+                raw: None,
+            },
+        },
+        row(
+            "http_req_failed",
+            MetricType::Rate,
+            ValueUnit::Count,
+            Values::Rate {
+                rate: 0.08152,
+                passes: 150,
+                fails: 1690,
+            },
+        ),
+        row(
+            "http_reqs",
+            MetricType::Counter,
+            ValueUnit::Count,
+            Values::Counter {
+                count: 1840.0,
+                rate: 30.6667,
+            },
+        ),
+        row(
+            "iteration_duration",
+            MetricType::Trend,
+            ValueUnit::Time,
+            Values::Trend {
+                stats: trend(
+                    920,
+                    [802.5, 1204.0, 1398.77, 2010.0, 2380.5, 3950.0, 61_250.0],
+                ),
+                raw: None,
+            },
+        ),
+        row(
+            "iterations",
+            MetricType::Counter,
+            ValueUnit::Count,
+            Values::Counter {
+                count: 920.0,
+                rate: 15.3333,
+            },
+        ),
+        row(
+            "vus",
+            MetricType::Gauge,
+            ValueUnit::Count,
+            Values::Gauge {
+                value: 12.0,
+                min: 1.0,
+                max: 50.0,
+            },
+        ),
+        row(
+            "data_received",
+            MetricType::Counter,
+            ValueUnit::Bytes,
+            Values::Counter {
+                count: 2_412_345.0,
+                rate: 40_205.75,
+            },
+        ),
+        row(
+            "data_sent",
+            MetricType::Counter,
+            ValueUnit::Bytes,
+            Values::Counter {
+                count: 312_000.0,
+                rate: 5_200.0,
+            },
+        ),
+    ];
+    let thresholds = vec![
+        threshold("http_req_duration", "p(95) < 200", Some(212.9), false),
+        threshold("http_req_duration", "avg < 500ms", Some(61.377), true),
+        threshold("http_req_failed", "rate < 1%", Some(0.08152), false),
+        threshold("http_reqs", "rate > 10", Some(30.6667), true),
+        threshold("checks", "rate > 0.95", Some(0.9592), true),
+        threshold("http_req_duration{name:checkout}", "p(99) < 1s", None, true),
+        threshold("cart_value", "avg > 10", Some(57.31), true),
+        // SLA-derived: shown in the SLA section, not among thresholds.
+        ThresholdResult {
+            sla: Some(0),
+            ..threshold(
+                "http_req_duration{name:list_items}",
+                "p(95) < 100ms",
+                Some(42.1),
+                true,
+            )
+        },
+    ];
+    let slas = vec![
+        sla(
+            "List items p95 under 100 ms",
+            "http_req_duration{name:list_items}",
+            "p(95) < 100ms",
+            None,
+            Some(42.1),
+            SlaStatus::Pass,
+            "high",
+        ),
+        sla(
+            "Create item p95 under 150 ms | write path",
+            "http_req_duration{name:create_item}",
+            "p(95) < 150ms",
+            Some("p(95) < 400ms"),
+            Some(212.9),
+            SlaStatus::Warn,
+            "medium",
+        ),
+        sla(
+            "Error rate under 1%",
+            "http_req_failed",
+            "rate < 1%",
+            Some("rate < 5%"),
+            Some(0.08152),
+            SlaStatus::Fail,
+            "high",
+        ),
+        sla(
+            "Checkout p99 under 1 s",
+            "http_req_duration{name:checkout}",
+            "p(99) < 1s",
+            None,
+            None,
+            SlaStatus::NoData,
+            "low",
+        ),
+    ];
+    Summary {
+        plan: "items-crud".into(),
+        target: "http://127.0.0.1:8080".into(),
+        duration_ms: 60_012,
+        interrupted: None,
+        metrics,
+        checks: vec![
+            CheckRow {
+                name: "status is 201".into(),
+                group: "create_then_read".into(),
+                passes: 1380,
+                fails: 0,
+            },
+            CheckRow {
+                name: "status is 200".into(),
+                group: "create_then_read".into(),
+                passes: 1230,
+                fails: 150,
+            },
+            CheckRow {
+                name: "has items".into(),
+                group: String::new(),
+                passes: 920,
+                fails: 0,
+            },
+        ],
+        operations: vec![
+            OperationRow {
+                name: "create_item".into(),
+                requests: 460,
+                failed_rate: 0.0,
+                duration: trend(460, [2.5, 48.0, 70.2, 160.0, 212.9, 1480.0, 2350.0]),
+            },
+            OperationRow {
+                name: "list_items".into(),
+                requests: 920,
+                failed_rate: 0.0,
+                duration: trend(920, [1.204, 20.0, 25.0, 36.0, 42.1, 90.0, 300.0]),
+            },
+            OperationRow {
+                name: "read_item".into(),
+                requests: 460,
+                failed_rate: 150.0 / 460.0,
+                duration: trend(460, [0.45, 0.82, 1.1, 1.9, 2.4, 7.5, 19.0]),
+            },
+        ],
+        errors: vec![
+            ErrorRow {
+                code: "http_500".into(),
+                count: 120,
+            },
+            ErrorRow {
+                code: "connection_refused".into(),
+                count: 25,
+            },
+            ErrorRow {
+                code: "request_timeout".into(),
+                count: 5,
+            },
+        ],
+        scenarios: vec![
+            ScenarioRow {
+                name: "load".into(),
+                executor: "ramping-arrival-rate".into(),
+                iterations: 900,
+                interrupted: 0,
+                dropped: 14,
+                vus_max: 50,
+            },
+            ScenarioRow {
+                name: "smoke".into(),
+                executor: "shared-iterations".into(),
+                iterations: 20,
+                interrupted: 2,
+                dropped: 0,
+                vus_max: 2,
+            },
+        ],
+        verdict: Verdict {
+            thresholds,
+            slas,
+            decision: Decision::NoGo,
+            reasons: vec![
+                "threshold http_req_duration p(95) < 200 failed (observed 212.9)".into(),
+                "SLA 'Error rate under 1%' broke its limit rate < 5%".into(),
+            ],
+        },
+        trend_stats: ["avg", "min", "med", "max", "p(90)", "p(95)"]
+            .map(String::from)
+            .to_vec(),
+    }
+}
+
+/// The same run, cut short by Ctrl-C.
+fn interrupted() -> Summary {
+    Summary {
+        duration_ms: 12_345,
+        interrupted: Some("interrupted by the user (SIGINT)".into()),
+        ..no_go()
+    }
+}
+
+/// A small passing run: no SLA, no checks, no errors, no raw line.
+fn go() -> Summary {
+    let stats = trend(150, [0.612, 1.35, 1.523, 2.1, 2.76, 4.9, 8.003]);
+    Summary {
+        plan: "quickstart".into(),
+        target: "demo (embedded)".into(),
+        duration_ms: 15_004,
+        interrupted: None,
+        metrics: vec![
+            row(
+                "http_req_duration",
+                MetricType::Trend,
+                ValueUnit::Time,
+                Values::Trend {
+                    stats: stats.clone(),
+                    raw: None,
+                },
+            ),
+            row(
+                "http_req_failed",
+                MetricType::Rate,
+                ValueUnit::Count,
+                Values::Rate {
+                    rate: 0.0,
+                    passes: 0,
+                    fails: 150,
+                },
+            ),
+            row(
+                "http_reqs",
+                MetricType::Counter,
+                ValueUnit::Count,
+                Values::Counter {
+                    count: 150.0,
+                    rate: 9.9973,
+                },
+            ),
+        ],
+        checks: vec![],
+        operations: vec![OperationRow {
+            name: "list_items".into(),
+            requests: 150,
+            failed_rate: 0.0,
+            duration: stats,
+        }],
+        errors: vec![],
+        scenarios: vec![ScenarioRow {
+            name: "default".into(),
+            executor: "constant-vus".into(),
+            iterations: 150,
+            interrupted: 0,
+            dropped: 0,
+            vus_max: 2,
+        }],
+        verdict: Verdict {
+            thresholds: vec![
+                threshold("http_req_failed", "rate < 1%", Some(0.0), true),
+                threshold("http_req_duration", "p(95) < 200ms", Some(2.76), true),
+            ],
+            slas: vec![],
+            decision: Decision::Go,
+            reasons: vec!["every threshold held".into()],
+        },
+        trend_stats: [
+            "avg", "min", "med", "max", "p(90)", "p(95)", "p(99)", "count",
+        ]
+        .map(String::from)
+        .to_vec(),
+    }
+}
+
+/// ANSI escapes made visible so the colour snapshot can be read and reviewed.
+fn visible(s: &str) -> String {
+    s.replace('\x1b', "\\e")
+}
+
+#[test]
+fn terminal_no_go_plain() {
+    let out = terminal::render(&no_go(), Style { color: false });
+    assert!(!out.contains('\x1b'), "no colour asked, none given");
+    insta::assert_snapshot!("terminal_no_go_plain", out);
+}
+
+#[test]
+fn terminal_no_go_color() {
+    let out = terminal::render(&no_go(), Style { color: true });
+    assert!(out.contains("\x1b[31m✗\x1b[0m"), "failures are red");
+    insta::assert_snapshot!("terminal_no_go_color", visible(&out));
+}
+
+#[test]
+fn terminal_interrupted() {
+    let out = terminal::render(&interrupted(), Style { color: false });
+    insta::assert_snapshot!("terminal_interrupted", out);
+}
+
+#[test]
+fn terminal_go() {
+    insta::assert_snapshot!(
+        "terminal_go",
+        terminal::render(&go(), Style { color: false })
+    );
+}
+
+#[test]
+fn markdown_no_go() {
+    insta::assert_snapshot!("markdown_no_go", markdown::render(&no_go()));
+}
+
+#[test]
+fn markdown_interrupted() {
+    insta::assert_snapshot!("markdown_interrupted", markdown::render(&interrupted()));
+}
+
+#[test]
+fn markdown_go() {
+    insta::assert_snapshot!("markdown_go", markdown::render(&go()));
+}
+
+#[test]
+fn junit_no_go() {
+    insta::assert_snapshot!("junit_no_go", junit::render(&interrupted()));
+}
+
+#[test]
+fn junit_go() {
+    insta::assert_snapshot!("junit_go", junit::render(&go()));
+}
+
+#[test]
+fn a_summary_survives_its_json_round_trip() {
+    // `gauntlet report` renders from the saved summary: same bytes as live.
+    let s = no_go();
+    let back: Summary = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+    assert_eq!(markdown::render(&back), markdown::render(&s));
+    assert_eq!(
+        terminal::render(&back, Style { color: false }),
+        terminal::render(&s, Style { color: false })
+    );
+    assert_eq!(junit::render(&back), junit::render(&s));
+}
