@@ -10,6 +10,9 @@
 //! Measurements are read through [`MetricSource`], so this crate does not care
 //! whether they come from a live run, a saved result file or several merged.
 
+pub mod format;
+
+use gauntlet_plan::catalog::{MetricType, ValueUnit};
 use gauntlet_plan::threshold::{Aggregation, MetricSelector};
 use gauntlet_plan::{Condition, Plan, Priority, ThresholdOrigin};
 use std::time::Duration;
@@ -164,16 +167,21 @@ pub fn evaluate(plan: &Plan, source: &dyn MetricSource) -> Verdict {
     let mut reasons = Vec::new();
     let mut no_go = false;
     let mut conditions = false;
-    for t in thresholds.iter().filter(|t| !t.passed && t.sla.is_none()) {
+    for (t, pt) in thresholds
+        .iter()
+        .zip(&plan.thresholds)
+        .filter(|(t, _)| !t.passed && t.sla.is_none())
+    {
         no_go = true;
         reasons.push(format!(
             "threshold {} {} failed (observed {})",
             t.metric,
             t.expression,
-            fmt_obs(t.observed)
+            fmt_obs(plan, &pt.metric, pt.condition.aggregation, t.observed)
         ));
     }
-    for s in &slas {
+    for (s, ps) in slas.iter().zip(&plan.slas) {
+        let observed = fmt_obs(plan, &ps.metric, ps.objective.aggregation, s.observed);
         match (s.status, s.priority.as_str()) {
             (SlaStatus::Fail, "high") => {
                 no_go = true;
@@ -182,24 +190,21 @@ pub fn evaluate(plan: &Plan, source: &dyn MetricSource) -> Verdict {
                     s.name,
                     s.metric,
                     s.limit.as_deref().unwrap_or(&s.objective),
-                    fmt_obs(s.observed)
+                    observed
                 ));
             }
             (SlaStatus::Fail, p) => {
                 conditions = true;
                 reasons.push(format!(
-                    "{p}-priority SLA \"{}\" failed (observed {})",
+                    "{p}-priority SLA \"{}\" failed (observed {observed})",
                     s.name,
-                    fmt_obs(s.observed)
                 ));
             }
             (SlaStatus::Warn, _) => {
                 conditions = true;
                 reasons.push(format!(
                     "SLA \"{}\" missed its objective {} but held its limit (observed {})",
-                    s.name,
-                    s.objective,
-                    fmt_obs(s.observed)
+                    s.name, s.objective, observed
                 ));
             }
             (SlaStatus::NoData, _) => {
@@ -272,15 +277,28 @@ pub fn evaluate(plan: &Plan, source: &dyn MetricSource) -> Verdict {
     }
 }
 
-fn fmt_obs(v: Option<f64>) -> String {
-    match v {
-        None => "no data".into(),
-        Some(v) if v.abs() >= 100.0 => format!("{v:.0}"),
-        Some(v) => format!("{v:.4}")
-            .trim_end_matches('0')
-            .trim_end_matches('.')
-            .to_owned(),
-    }
+/// An observed value in a reason, with its unit (`212.9ms`, `8.15%`,
+/// `30.67/s`, `1840`), the way the reports' threshold and SLA lines show it.
+/// The metric's kind and unit come from the plan's own metrics, else the
+/// catalog; an unknown metric reads as a plain number.
+fn fmt_obs(
+    plan: &Plan,
+    selector: &MetricSelector,
+    aggregation: Aggregation,
+    v: Option<f64>,
+) -> String {
+    let Some(v) = v else {
+        return "no data".into();
+    };
+    let name = selector.metric.as_str();
+    let (kind, unit) = match plan.custom_metrics.iter().find(|m| m.name == name) {
+        Some(m) => (m.kind, m.unit),
+        None => match gauntlet_plan::catalog::builtin(name) {
+            Some(m) => (m.kind, m.unit),
+            None => (MetricType::Trend, ValueUnit::Count),
+        },
+    };
+    format::fmt_observed(v, kind, unit, aggregation)
 }
 
 /// Thresholds that should stop the run now: failing, `abortOnFail`, and past
@@ -296,7 +314,7 @@ pub fn should_abort(plan: &Plan, source: &dyn MetricSource, elapsed: Duration) -
                     "{} {} (observed {})",
                     t.metric,
                     t.condition.text,
-                    fmt_obs(Some(v))
+                    fmt_obs(plan, &t.metric, t.condition.aggregation, Some(v))
                 )
             })
         })
@@ -365,6 +383,52 @@ mod tests {
         assert_eq!(v.decision, Decision::NoGo);
         assert_eq!(v.thresholds[0].observed, Some(0.5));
         assert!(!v.thresholds[0].passed);
+    }
+
+    #[test]
+    fn reasons_give_observed_values_with_their_unit() {
+        let p = plan(
+            "workload: {operations: {a: GET /}}\n\
+             sla:\n  - {name: fast, metric: http_req_duration, objective: p(95) < 200ms, limit: p(95) < 500ms}\n  - {name: errors, metric: http_req_failed, objective: rate < 1%, priority: medium}\n\
+             thresholds:\n  http_req_duration: [p(95) < 200]\n  checks: [rate > 0.99]\n  http_reqs: [count > 100, rate > 50]\n",
+        );
+        let s = Fixed(HashMap::from([
+            ("http_req_duration p(95)".to_owned(), 212.9),
+            ("http_req_failed rate".to_owned(), 0.0815),
+            ("checks rate".to_owned(), 0.5),
+            ("http_reqs count".to_owned(), 12.0),
+            ("http_reqs rate".to_owned(), 30.6667),
+        ]));
+        let v = evaluate(&p, &s);
+        for want in [
+            "threshold http_req_duration p(95) < 200 failed (observed 212.9ms)",
+            "threshold checks rate > 0.99 failed (observed 50.00%)",
+            "threshold http_reqs count > 100 failed (observed 12)",
+            "threshold http_reqs rate > 50 failed (observed 30.67/s)",
+            "SLA \"fast\" missed its objective p(95) < 200ms but held its limit (observed 212.9ms)",
+            "medium-priority SLA \"errors\" failed (observed 8.15%)",
+        ] {
+            assert!(
+                v.reasons.iter().any(|r| r == want),
+                "{want}\n{:#?}",
+                v.reasons
+            );
+        }
+    }
+
+    #[test]
+    fn abort_reason_gives_the_observed_unit() {
+        let p = plan(
+            "workload: {operations: {a: GET /}}\nthresholds:\n  http_req_duration: [{threshold: p(95) < 1us, abortOnFail: true}]\n",
+        );
+        let s = Fixed(HashMap::from([(
+            "http_req_duration p(95)".to_owned(),
+            3.4391,
+        )]));
+        assert_eq!(
+            should_abort(&p, &s, Duration::from_secs(1)),
+            ["http_req_duration p(95) < 1us (observed 3.44ms)"]
+        );
     }
 
     #[test]

@@ -289,6 +289,19 @@ fn a_threshold_that_cannot_hold_exits_99() {
     assert_eq!(o.status.code(), Some(99), "{}", text(&o.stderr));
     assert!(text(&o.stdout).contains("✗ 'p(95) < 1us'"));
     assert!(text(&o.stdout).contains("NO-GO"));
+    // The reason carries the observed value's unit, as the threshold line does.
+    let out = text(&o.stdout);
+    let reason = out
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("- threshold http_req_duration p(95) < 1us failed (observed ")
+        })
+        .unwrap_or_else(|| panic!("no reason line in {out}"));
+    assert!(
+        ["µs)", "ms)", "s)"].iter().any(|u| reason.ends_with(u)),
+        "observed value without a unit: {reason}"
+    );
 }
 
 #[test]

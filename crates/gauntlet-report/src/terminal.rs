@@ -38,46 +38,10 @@ impl Style {
     }
 }
 
-/// Format milliseconds the way k6 does (`140.36ms`, `1.2s`, `750µs`).
-pub fn fmt_ms(ms: f64) -> String {
-    if ms == 0.0 {
-        "0s".into()
-    } else if ms < 1.0 {
-        trim(format!("{:.2}", ms * 1000.0)) + "µs"
-    } else if ms < 1000.0 {
-        trim(format!("{ms:.2}")) + "ms"
-    } else if ms < 60_000.0 {
-        trim(format!("{:.2}", ms / 1000.0)) + "s"
-    } else {
-        let m = (ms / 60_000.0).floor();
-        let s = (ms - m * 60_000.0) / 1000.0;
-        format!("{m:.0}m{}s", trim(format!("{s:.1}")))
-    }
-}
-
-fn trim(s: String) -> String {
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_owned()
-    } else {
-        s
-    }
-}
-
-/// Format bytes (`2.4 MB`).
-pub fn fmt_bytes(b: f64) -> String {
-    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
-    let mut v = b;
-    let mut i = 0;
-    while v >= 1000.0 && i < UNITS.len() - 1 {
-        v /= 1000.0;
-        i += 1;
-    }
-    if i == 0 {
-        format!("{v:.0} B")
-    } else {
-        format!("{} {}", trim(format!("{v:.1}")), UNITS[i])
-    }
-}
+/// k6-style numbers for people (`140.36ms`, `750µs`, `2.4 MB`), shared with
+/// the verdict's reasons so a value reads the same everywhere.
+pub use gauntlet_analysis::format::{fmt_bytes, fmt_ms};
+use gauntlet_analysis::format::{fmt_pct, trim};
 
 fn fmt_value(v: f64, unit: ValueUnit) -> String {
     match unit {
@@ -85,10 +49,6 @@ fn fmt_value(v: f64, unit: ValueUnit) -> String {
         ValueUnit::Bytes => fmt_bytes(v),
         _ => trim(format!("{v:.2}")),
     }
-}
-
-fn fmt_pct(r: f64) -> String {
-    format!("{:.2}%", r * 100.0)
 }
 
 fn stat_name(p: f64) -> String {

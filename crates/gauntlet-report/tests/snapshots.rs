@@ -329,9 +329,11 @@ fn no_go() -> Summary {
             thresholds,
             slas,
             decision: Decision::NoGo,
+            // Worded as gauntlet_analysis::evaluate words them.
             reasons: vec![
-                "threshold http_req_duration p(95) < 200 failed (observed 212.9)".into(),
-                "SLA 'Error rate under 1%' broke its limit rate < 5%".into(),
+                "threshold http_req_duration p(95) < 200 failed (observed 212.9ms)".into(),
+                "SLA \"Error rate under 1%\" failed: http_req_failed rate < 5% (observed 8.15%)"
+                    .into(),
             ],
         },
         trend_stats: ["avg", "min", "med", "max", "p(90)", "p(95)"]

@@ -67,11 +67,13 @@ pub(crate) fn serve(args: DemoArgs) -> anyhow::Result<Exit> {
                 return Ok(Exit::TargetUnavailable);
             }
         };
-        println!("demo items API on {} (Ctrl-C to stop)", server.base_url());
-        println!(
-            "  POST /api/items  GET|PUT|DELETE /api/items/{{id}}  GET /api/items?page=&per_page=&q="
-        );
-        println!("  POST /api/jobs   GET /api/jobs/{{id}}   GET /health   GET /metrics");
+        crate::stdout::print(&format!(
+            "demo items API on {} (Ctrl-C to stop)\n  \
+             POST /api/items  GET|PUT|DELETE /api/items/{{id}}  GET /api/items?page=&per_page=&q=\n  \
+             POST /api/jobs   GET /api/jobs/{{id}}   GET /health   GET /metrics\n",
+            server.base_url()
+        ))
+        .context("cannot write to stdout")?;
         let _ = tokio::signal::ctrl_c().await;
         server.shutdown().await;
         Ok(Exit::Ok)

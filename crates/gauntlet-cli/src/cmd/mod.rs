@@ -8,6 +8,7 @@ mod validate;
 
 use crate::args::{Cli, Command, OverrideArgs};
 use crate::exit::Exit;
+use anyhow::Context as _;
 use gauntlet_plan::Overrides;
 use std::io::IsTerminal;
 
@@ -16,10 +17,10 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
     let color =
         !cli.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal();
     match cli.command {
-        Command::Validate { plans } => Ok(validate::validate(&plans, color)),
+        Command::Validate { plans } => validate::validate(&plans, color),
         Command::Plan { plan, overrides } => plan::show(&plan, &overrides.into(), color),
         Command::Schema => {
-            print!("{}", gauntlet_plan::PLAN_SCHEMA);
+            crate::stdout::print(gauntlet_plan::PLAN_SCHEMA).context("cannot write to stdout")?;
             Ok(Exit::Ok)
         }
         Command::Demo(args) => demo::serve(args),

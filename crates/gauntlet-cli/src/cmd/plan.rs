@@ -4,6 +4,7 @@
 //! total duration and the VU pool the run needs. Nothing is sent.
 
 use crate::exit::Exit;
+use anyhow::Context as _;
 use gauntlet_plan::duration::format_duration;
 use gauntlet_plan::schedule::Load;
 use gauntlet_plan::{Executor, Overrides, Plan, TargetBase, load_file};
@@ -17,7 +18,8 @@ const LEVELS: [char; 9] = [' ', '▁', '▂', '▃', '▄', '▅', '▆', '▇',
 pub(crate) fn show(path: &Path, overrides: &Overrides, color: bool) -> anyhow::Result<Exit> {
     match load_file(path, overrides) {
         Ok(loaded) => {
-            print!("{}", describe(&loaded.plan, &path.display().to_string()));
+            crate::stdout::print(&describe(&loaded.plan, &path.display().to_string()))
+                .context("cannot write to stdout")?;
             Ok(Exit::Ok)
         }
         Err(e) => {

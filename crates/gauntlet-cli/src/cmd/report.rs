@@ -57,7 +57,7 @@ pub(crate) fn render(
         Some(p) => {
             std::fs::write(p, out).with_context(|| format!("cannot write {}", p.display()))?
         }
-        None => print!("{out}"),
+        None => crate::stdout::print(&out).context("cannot write to stdout")?,
     }
     Ok(Exit::Ok)
 }

@@ -429,16 +429,17 @@ async fn run_async(
     };
     let summary = summarize(&plan, &total, &c.registry, &c.interner, verdict, info);
     let stdout_tty = std::io::stdout().is_terminal();
-    print!(
-        "{}",
-        gauntlet_report::terminal::render(
-            &summary,
-            gauntlet_report::terminal::Style {
-                color: color && stdout_tty
-            }
-        )
-    );
     let mut write_failed = false;
+    // A closed stdout (`| head`) drops the summary; the files below are still written.
+    if let Err(e) = crate::stdout::print(&gauntlet_report::terminal::render(
+        &summary,
+        gauntlet_report::terminal::Style {
+            color: color && stdout_tty,
+        },
+    )) {
+        eprintln!("error: cannot print the summary: {e}");
+        write_failed = true;
+    }
     if let Some(path) = &args.summary_export {
         let doc = gauntlet_report::k6::summary_json(&summary, stdout_tty);
         if let Err(e) = write_json(path, &doc) {

@@ -1,11 +1,12 @@
 //! `gauntlet validate`: check plans without sending anything.
 
 use crate::exit::Exit;
+use anyhow::Context as _;
 use gauntlet_plan::{Overrides, load_file};
 use std::path::PathBuf;
 
 /// Validate each plan; print every problem; 104 if any plan is invalid.
-pub(crate) fn validate(plans: &[PathBuf], color: bool) -> Exit {
+pub(crate) fn validate(plans: &[PathBuf], color: bool) -> anyhow::Result<Exit> {
     let mut ok = true;
     for path in plans {
         match load_file(path, &Overrides::default()) {
@@ -14,14 +15,15 @@ pub(crate) fn validate(plans: &[PathBuf], color: bool) -> Exit {
                     eprint!("{}", loaded.warnings.render(color));
                 }
                 let p = &loaded.plan;
-                println!(
-                    "{}: ok — {} scenario(s), {} operation(s), {} threshold(s), {} SLA(s)",
+                crate::stdout::print(&format!(
+                    "{}: ok — {} scenario(s), {} operation(s), {} threshold(s), {} SLA(s)\n",
                     path.display(),
                     p.scenarios.len(),
                     p.workload.operations.len(),
                     p.thresholds.len(),
                     p.slas.len()
-                );
+                ))
+                .context("cannot write to stdout")?;
             }
             Err(errors) => {
                 ok = false;
@@ -34,5 +36,5 @@ pub(crate) fn validate(plans: &[PathBuf], color: bool) -> Exit {
             }
         }
     }
-    if ok { Exit::Ok } else { Exit::InvalidPlan }
+    Ok(if ok { Exit::Ok } else { Exit::InvalidPlan })
 }
