@@ -9,13 +9,14 @@
 //! response byte). On cleartext one tap does both.
 
 use super::error::{ErrorKind, HttpError, hyper_kind, io_kind, tls_handshake_kind};
+use super::h1::{self, H1};
 use super::{HttpVersionPref, Resolver, Shared, Timings};
 use bytes::{Bytes, BytesMut};
 use http::uri::{Authority, Scheme};
 use http::{HeaderMap, HeaderValue, Request, Version};
 use http_body_util::BodyExt;
 use hyper::body::{Body, Frame, SizeHint};
-use hyper::client::conn::{http1, http2};
+use hyper::client::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::convert::Infallible;
 use std::fmt;
@@ -324,8 +325,16 @@ impl Body for ReqBody {
 }
 
 enum Sender {
-    H1(http1::SendRequest<ReqBody>),
+    /// Our own HTTP/1.1 (see [`h1`] for why not hyper's).
+    H1(H1),
     H2(http2::SendRequest<ReqBody>),
+}
+
+/// A request ready for its connection.
+pub(crate) enum Prepared {
+    /// Serialized into the connection's buffer.
+    H1,
+    H2(Box<Request<ReqBody>>),
 }
 
 /// An open connection of one session.
@@ -606,12 +615,11 @@ async fn tcp_connect(addrs: &[SocketAddr], deadline: Instant) -> Result<TcpStrea
 
 async fn handshake<I>(io: I, h2: bool) -> Result<Sender, HttpError>
 where
-    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    I: AsyncRead + AsyncWrite + Unpin + Send + Sync + 'static,
 {
-    let io = TokioIo::new(io);
     if h2 {
         let (sender, conn) = http2::Builder::new(TokioExecutor::new())
-            .handshake(io)
+            .handshake(TokioIo::new(io))
             .await
             .map_err(|e| HttpError::new(hyper_kind(&e, true), describe(&e)))?;
         tokio::spawn(async move {
@@ -620,14 +628,7 @@ where
         });
         Ok(Sender::H2(sender))
     } else {
-        let (sender, conn) = http1::Builder::new()
-            .handshake(io)
-            .await
-            .map_err(|e| HttpError::new(hyper_kind(&e, false), describe(&e)))?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        Ok(Sender::H1(sender))
+        Ok(Sender::H1(H1::new(Box::new(io))))
     }
 }
 
@@ -670,7 +671,7 @@ impl Conn {
     /// (the server ended keep-alive, or the connection failed).
     pub(crate) async fn ready(&mut self, hop: &mut Hop) -> bool {
         let ok = match &mut self.sender {
-            Sender::H1(s) => !s.is_closed() && s.ready().await.is_ok(),
+            Sender::H1(c) => c.is_open(),
             Sender::H2(s) => !s.is_closed() && s.ready().await.is_ok(),
         };
         if ok {
@@ -682,62 +683,76 @@ impl Conn {
     /// The request for `url` on this connection: origin-form + `Host` on
     /// HTTP/1, absolute URI on HTTP/2. `headers` are the caller's, complete.
     pub(crate) fn request(
-        &self,
+        &mut self,
         method: &http::Method,
         url: &Url,
-        mut headers: HeaderMap,
+        headers: HeaderMap,
         body: &Bytes,
-    ) -> Result<Request<ReqBody>, HttpError> {
+    ) -> Result<Prepared, HttpError> {
         let pq = &url[url::Position::BeforePath..url::Position::AfterQuery];
         let pq = if pq.is_empty() { "/" } else { pq };
         let bad = |e: http::Error| HttpError::new(ErrorKind::InvalidUrl, format!("`{url}`: {e}"));
-        let h2 = self.is_h2();
-        let uri = if h2 {
-            let scheme = if self.origin.tls {
-                Scheme::HTTPS
-            } else {
-                Scheme::HTTP
-            };
-            http::Uri::builder()
-                .scheme(scheme)
-                .authority(self.authority.clone())
-                .path_and_query(pq)
-                .build()
-                .map_err(bad)?
-        } else {
-            if !headers.contains_key(http::header::HOST) {
-                headers.insert(http::header::HOST, self.host.clone());
+        if let Sender::H1(c) = &mut self.sender {
+            // `url` keeps spaces and controls percent-encoded; check anyway,
+            // as a request line is only as good as its target.
+            if let Some(b) = pq.bytes().find(|b| *b <= b' ' || *b == 0x7f) {
+                return Err(HttpError::new(
+                    ErrorKind::InvalidUrl,
+                    format!("`{url}`: byte {b:#04x} in the request target"),
+                ));
             }
-            http::Uri::try_from(pq).map_err(|e| bad(e.into()))?
+            c.prepare(method, pq, &self.host, &headers, body);
+            return Ok(Prepared::H1);
+        }
+        let scheme = if self.origin.tls {
+            Scheme::HTTPS
+        } else {
+            Scheme::HTTP
         };
+        let uri = http::Uri::builder()
+            .scheme(scheme)
+            .authority(self.authority.clone())
+            .path_and_query(pq)
+            .build()
+            .map_err(bad)?;
         let mut req = Request::new(ReqBody {
             data: (!body.is_empty()).then(|| body.clone()),
             stats: self.stats.clone(),
         });
         *req.method_mut() = method.clone();
         *req.uri_mut() = uri;
-        *req.version_mut() = if h2 {
-            Version::HTTP_2
-        } else {
-            Version::HTTP_11
-        };
+        *req.version_mut() = Version::HTTP_2;
         *req.headers_mut() = headers;
-        Ok(req)
+        Ok(Prepared::H2(Box::new(req)))
     }
 
     /// Send `req` and read the whole response into `hop`; the body is returned.
     pub(crate) async fn exchange(
         &mut self,
+        req: Prepared,
+        hop: &mut Hop,
+        policy: BodyPolicy,
+    ) -> Result<Bytes, Failure> {
+        match req {
+            Prepared::H1 => self.exchange_h1(hop, policy).await,
+            // Boxed so that hyper's larger state is not part of every
+            // HTTP/1 virtual user's task.
+            Prepared::H2(r) => Box::pin(self.exchange_h2(*r, hop, policy)).await,
+        }
+    }
+
+    async fn exchange_h2(
+        &mut self,
         req: Request<ReqBody>,
         hop: &mut Hop,
         policy: BodyPolicy,
     ) -> Result<Bytes, Failure> {
-        let h2 = self.is_h2();
+        let h2 = true;
         self.stats.mark(req.body().is_end_stream());
         hop.submitted = Some(Instant::now());
         let sent = match &mut self.sender {
-            Sender::H1(s) => s.try_send_request(req).await,
             Sender::H2(s) => s.try_send_request(req).await,
+            Sender::H1(_) => unreachable!("an HTTP/2 request on an HTTP/1 connection"),
         };
         let resp = match sent {
             Ok(r) => r,
@@ -793,6 +808,55 @@ impl Conn {
         hop.done_at = Some(Instant::now());
         self.accounted = hop.settle();
         Ok(out.finish())
+    }
+
+    /// [`Conn::exchange`] on HTTP/1: the request was prepared in the
+    /// connection's buffer by [`Conn::request`].
+    async fn exchange_h1(&mut self, hop: &mut Hop, policy: BodyPolicy) -> Result<Bytes, Failure> {
+        let Sender::H1(c) = &mut self.sender else {
+            unreachable!("an HTTP/1 request on an HTTP/2 connection")
+        };
+        self.stats.mark(true);
+        hop.submitted = Some(Instant::now());
+        let stats = &self.stats;
+        let fail = |c: &mut H1, error: HttpError| {
+            c.close();
+            Failure {
+                error,
+                unsent: false,
+                before_response: stats.first_read.load(Relaxed) == 0,
+            }
+        };
+        if let Err(e) = c.send().await {
+            let error = HttpError::new(io_kind(&e), format!("sending the request: {e}"));
+            return Err(fail(c, error));
+        }
+        let head = match c.read_head().await {
+            Ok(h) => h,
+            Err(e) => return Err(fail(c, e)),
+        };
+        hop.head_at = Some(Instant::now());
+        hop.status = head.status;
+        hop.version = head.version;
+        hop.headers = head.headers;
+        let redirect = policy.follow_redirects
+            && super::is_redirect(hop.status)
+            && hop.headers.contains_key(http::header::LOCATION);
+        let hint = match head.framing {
+            h1::Framing::Length(n) => usize::try_from(n).unwrap_or(usize::MAX),
+            _ => 0,
+        };
+        let mut sink = h1::Sink::new(policy.keep && !redirect, policy.max, hint);
+        let r = c.read_body(head.framing, head.keep_alive, &mut sink).await;
+        hop.body_size = sink.size;
+        if let Err(e) = r {
+            let mut f = fail(c, e);
+            f.before_response = false;
+            return Err(f);
+        }
+        hop.done_at = Some(Instant::now());
+        self.accounted = hop.settle();
+        Ok(sink.finish())
     }
 }
 

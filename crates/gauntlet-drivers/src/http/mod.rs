@@ -1,5 +1,6 @@
-//! The HTTP driver: HTTP/1.1, HTTP/2 (TLS ALPN), h2c and TLS/mTLS on
-//! `hyper::client::conn` + rustls, with k6's per-phase timings.
+//! The HTTP driver: HTTP/1.1 (our own, `h1`), HTTP/2 and h2c
+//! (`hyper::client::conn::http2`), TLS/mTLS (rustls), with k6's per-phase
+//! timings.
 //!
 //! # Design
 //!
@@ -18,15 +19,22 @@
 //!   ([`HttpResponse::error`], with a typed [`ErrorKind`]).
 //!
 //! A request goes: resolve (`dns`) → `TcpStream::connect` with `TCP_NODELAY`
-//! (`connecting`) → TLS handshake with ALPN (`tls_handshaking`) → hyper
-//! handshake, its connection task spawned on the current runtime → request.
+//! (`connecting`) → TLS handshake with ALPN (`tls_handshaking`) → for
+//! HTTP/2, hyper's handshake with its connection task spawned on the current
+//! runtime; for HTTP/1.1 nothing more (the session drives the connection
+//! itself, no task, no channel) → request.
 //! A reused connection skips the first four. A connection the server closed
-//! while idle is noticed before use and replaced transparently; if the
-//! server closes it at the very moment the request goes out, the request is
-//! retried once on a new connection when that is safe (hyper handed the
-//! request back unsent, or the method is idempotent and nothing of a
-//! response arrived). Either way the reconnect shows in that request's
-//! `blocked` and `connecting`.
+//! while idle is noticed before use (when its end of stream has reached the
+//! runtime) and replaced transparently; if the server closes it at the very
+//! moment the request goes out, the request is retried once on a new
+//! connection when that is safe (hyper handed an HTTP/2 request back unsent,
+//! or the method is idempotent and nothing of a response arrived). Either
+//! way the reconnect shows in that request's `blocked` and `connecting`.
+//!
+//! HTTP/1.1 is not hyper's client because, measured, hyper is the limit of a
+//! load generator: `bench/floor.sh` (loopback nginx, one core) has the
+//! cheapest hyper loop at 0.77x wrk's requests per CPU-second against 1.02x
+//! for an `httparse` loop, and ~27 KB per idle connection against ~5 KB.
 //!
 //! # Phase timings (spec)
 //!
@@ -39,7 +47,7 @@
 //! | `dns` | name resolution (0 for IP literals, `localhost`, and reused connections) |
 //! | `connecting` | TCP connect, all addresses tried (0 on reuse) |
 //! | `tls_handshaking` | TLS handshake (0 for cleartext and reuse) |
-//! | `sending` | request handed to hyper → request on the wire (see below) |
+//! | `sending` | request submitted to the connection → request on the wire (see below) |
 //! | `waiting` | request on the wire → first response byte (HTTP/1) or response head (HTTP/2): TTFB |
 //! | `receiving` | end of `waiting` → last body byte |
 //!
@@ -134,15 +142,17 @@
 //!
 //! # Hot path
 //!
-//! Per request the driver allocates what hyper needs (the request target,
-//! a copy of the caller's `HeaderMap` for redirects and retries, hyper's
-//! own buffers) and nothing else: default header values are built once per
+//! Per request on HTTP/1.1 the driver allocates the response's `HeaderMap`
+//! and a copy of the caller's (for redirects and retries); the request is
+//! serialized into a buffer the connection keeps, the response head is
+//! parsed in place, an idle connection holds at most a 4 KiB read buffer.
+//! HTTP/2 allocates what hyper needs. Default header values are built once per
 //! client, a one-frame body is passed on without copying, the cookie jar
 //! costs nothing while empty, and connections are looked up without
 //! allocating. Build [`HttpRequest`]s by moving a `Url`, `HeaderMap` and
 //! `Bytes` in; pass [`SendOptions::discard_body`] when nothing reads the
 //! body. The session must run inside a tokio runtime with timers enabled
-//! (connection tasks are `tokio::spawn`ed).
+//! (HTTP/2 connection tasks are `tokio::spawn`ed).
 //!
 //! # Limits
 //!
@@ -155,6 +165,7 @@ mod conn;
 mod cookies;
 mod decode;
 mod error;
+mod h1;
 mod resolve;
 mod tls;
 
@@ -617,7 +628,10 @@ impl HttpSession {
             self.conns.swap_remove(i);
         }
         let origin = conn::Origin::of(url)?;
-        let conn = conn::connect(&self.shared, origin, hop).await?;
+        // Boxed: connecting (resolver, TLS handshake) is the largest state
+        // of a request and is rare on keep-alive; inline, it would sit in
+        // every virtual user's task all the time (~11 KB of 12).
+        let conn = Box::pin(conn::connect(&self.shared, origin, hop)).await?;
         if self.conns.len() >= MAX_CONNS_PER_SESSION {
             self.conns.remove(0);
         }
