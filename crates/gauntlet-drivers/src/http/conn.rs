@@ -564,13 +564,16 @@ async fn connect_inner(
                     )
                 })?,
         };
-        let tls = shared
-            .tls
-            .connect(name, Tap::new(stream, stats.clone(), true, false))
-            .await
-            .map_err(|e| {
-                HttpError::new(tls_handshake_kind(&e), format!("TLS with {origin}: {e}"))
-            })?;
+        // Boxed, like the HTTP/2 handshake below: TLS state is kilobytes,
+        // and without it a cleartext connect's future stays small (all
+        // VUs of a run connect at once: this is the run's peak memory).
+        let tls = Box::pin(
+            shared
+                .tls
+                .connect(name, Tap::new(stream, stats.clone(), true, false)),
+        )
+        .await
+        .map_err(|e| HttpError::new(tls_handshake_kind(&e), format!("TLS with {origin}: {e}")))?;
         hop.t.tls_handshaking = t2.elapsed();
         let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
         if cfg.version == HttpVersionPref::Http2 && !h2 {
@@ -618,10 +621,10 @@ where
     I: AsyncRead + AsyncWrite + Unpin + Send + Sync + 'static,
 {
     if h2 {
-        let (sender, conn) = http2::Builder::new(TokioExecutor::new())
-            .handshake(TokioIo::new(io))
-            .await
-            .map_err(|e| HttpError::new(hyper_kind(&e, true), describe(&e)))?;
+        let (sender, conn) =
+            Box::pin(http2::Builder::new(TokioExecutor::new()).handshake(TokioIo::new(io)))
+                .await
+                .map_err(|e| HttpError::new(hyper_kind(&e, true), describe(&e)))?;
         tokio::spawn(async move {
             // Errors reach the request that observes them.
             let _ = conn.await;

@@ -27,8 +27,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send + Sync> Io for T {}
 const MAX_HEADERS: usize = 100;
 /// Largest response head accepted (hyper's default buffer limit).
 const MAX_HEAD: usize = 8192 + 4096 * 100;
-/// Read size while a head or a small body is expected: one page, so an idle
-/// connection holds at most this much.
+/// Read size while a head or a small body is expected.
 const READ_CHUNK: usize = 4096;
 /// Read size while a large body streams in.
 const BIG_READ: usize = 64 * 1024;
@@ -487,8 +486,10 @@ impl H1 {
         } else {
             State::Closed
         };
-        // An idle connection keeps at most a page of buffer.
-        if self.buf.is_empty() && self.buf.capacity() > READ_CHUNK {
+        // An idle connection keeps no read buffer: with thousands of virtual
+        // users thinking between requests, a page each would be most of the
+        // run's memory; taking one from the allocator per response is cheap.
+        if self.buf.is_empty() {
             self.buf = BytesMut::new();
         }
         Ok(())

@@ -145,7 +145,7 @@
 //! Per request on HTTP/1.1 the driver allocates the response's `HeaderMap`
 //! and a copy of the caller's (for redirects and retries); the request is
 //! serialized into a buffer the connection keeps, the response head is
-//! parsed in place, an idle connection holds at most a 4 KiB read buffer.
+//! parsed in place, an idle connection holds no read buffer.
 //! HTTP/2 allocates what hyper needs. Default header values are built once per
 //! client, a one-frame body is passed on without copying, the cookie jar
 //! costs nothing while empty, and connections are looked up without
