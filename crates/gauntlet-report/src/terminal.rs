@@ -455,19 +455,3 @@ pub(crate) fn fmt_measure_precise(value: f64, measure: Measure) -> String {
         Measure::Plain => three(value),
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn k6_like_duration_format() {
-        assert_eq!(fmt_ms(140.364), "140.36ms");
-        assert_eq!(fmt_ms(0.75), "750µs");
-        assert_eq!(fmt_ms(1500.0), "1.5s");
-        assert_eq!(fmt_ms(0.0), "0s");
-        assert_eq!(fmt_ms(90_000.0), "1m30s");
-        assert_eq!(fmt_bytes(2_400_000.0), "2.4 MB");
-        assert_eq!(fmt_bytes(512.0), "512 B");
-    }
-}

@@ -447,17 +447,23 @@ async fn run_async(
             write_failed = true;
         }
     }
+    // The full result document, built once for `json` and `html` alike.
+    let result_doc = std::cell::OnceCell::new();
+    let result_doc = || {
+        result_doc.get_or_init(|| {
+            gauntlet_report::json::result_json(
+                &plan,
+                &summary,
+                &c.timeline,
+                &c.registry,
+                &c.interner,
+            )
+        })
+    };
     for o in &outs {
         match o {
             Out::Json(path) => {
-                let doc = gauntlet_report::json::result_json(
-                    &plan,
-                    &summary,
-                    &c.timeline,
-                    &c.registry,
-                    &c.interner,
-                );
-                if let Err(e) = write_json(path, &doc) {
+                if let Err(e) = write_json(path, result_doc()) {
                     eprintln!("error: --out json={}: {e}", path.display());
                     write_failed = true;
                 }
@@ -486,14 +492,7 @@ async fn run_async(
             Out::Html(path) => {
                 // Rendered from the result document, as `gauntlet report -f html` does,
                 // so both give the same page.
-                let doc = gauntlet_report::json::result_json(
-                    &plan,
-                    &summary,
-                    &c.timeline,
-                    &c.registry,
-                    &c.interner,
-                );
-                let written = gauntlet_report::html::render_result(&doc)
+                let written = gauntlet_report::html::render_result(result_doc())
                     .map_err(std::io::Error::other)
                     .and_then(|page| std::fs::write(path, page));
                 if let Err(e) = written {

@@ -750,7 +750,6 @@ impl Conn {
         hop: &mut Hop,
         policy: BodyPolicy,
     ) -> Result<Bytes, Failure> {
-        let h2 = true;
         self.stats.mark(req.body().is_end_stream());
         hop.submitted = Some(Instant::now());
         let sent = match &mut self.sender {
@@ -763,9 +762,9 @@ impl Conn {
                 let unsent = e.take_message().is_some();
                 let err = e.into_error();
                 return Err(Failure {
-                    error: HttpError::new(hyper_kind(&err, h2), describe(&err)),
+                    error: HttpError::new(hyper_kind(&err, true), describe(&err)),
                     unsent,
-                    before_response: h2 || self.stats.first_read.load(Relaxed) == 0,
+                    before_response: true, // no response head for this stream
                 });
             }
         };
@@ -793,7 +792,7 @@ impl Conn {
         };
         while let Some(frame) = body.frame().await {
             let frame =
-                frame.map_err(|e| fail(HttpError::new(hyper_kind(&e, h2), describe(&e))))?;
+                frame.map_err(|e| fail(HttpError::new(hyper_kind(&e, true), describe(&e))))?;
             let Ok(data) = frame.into_data() else {
                 continue; // trailers
             };
