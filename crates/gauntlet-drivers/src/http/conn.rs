@@ -9,7 +9,7 @@
 //! response byte). On cleartext one tap does both.
 
 use super::error::{ErrorKind, HttpError, hyper_kind, io_kind, tls_handshake_kind};
-use super::h1::{self, H1};
+use super::h1::{self, H1, Io};
 use super::{HttpVersionPref, Resolver, Shared, Timings};
 use bytes::{Bytes, BytesMut};
 use http::uri::{Authority, Scheme};
@@ -212,6 +212,14 @@ impl<T> Tap<T> {
         }
     }
 }
+
+impl Io for Tap<TcpStream> {
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.inner.poll_read_ready(cx)
+    }
+}
+
+impl Io for Tap<tokio_rustls::client::TlsStream<Tap<TcpStream>>> {}
 
 impl<T: AsyncRead + Unpin> AsyncRead for Tap<T> {
     fn poll_read(
@@ -554,41 +562,53 @@ async fn connect_inner(
         )
     })?;
     let sender = if origin.tls {
-        let name = match origin.bare_host().parse::<IpAddr>() {
-            Ok(ip) => rustls::pki_types::ServerName::IpAddress(ip.into()),
-            Err(_) => rustls::pki_types::ServerName::try_from(origin.bare_host().to_owned())
-                .map_err(|e| {
-                    HttpError::new(
-                        ErrorKind::InvalidUrl,
-                        format!("host `{}`: {e}", origin.host),
-                    )
-                })?,
-        };
-        // Boxed, like the HTTP/2 handshake below: TLS state is kilobytes,
-        // and without it a cleartext connect's future stays small (all
-        // VUs of a run connect at once: this is the run's peak memory).
-        let tls = Box::pin(
-            shared
-                .tls
-                .connect(name, Tap::new(stream, stats.clone(), true, false)),
-        )
-        .await
-        .map_err(|e| HttpError::new(tls_handshake_kind(&e), format!("TLS with {origin}: {e}")))?;
-        hop.t.tls_handshaking = t2.elapsed();
-        let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-        if cfg.version == HttpVersionPref::Http2 && !h2 {
-            return Err(HttpError::new(
-                ErrorKind::TlsAlpn,
-                format!("{origin} did not agree to HTTP/2 in ALPN"),
-            ));
-        }
-        handshake(Tap::new(tls, stats.clone(), false, true), h2).await?
+        // Boxed: TLS state is kilobytes, and without it a cleartext
+        // connect's future stays small (all VUs of a run connect at once:
+        // this is the run's peak memory).
+        Box::pin(tls_connect(shared, origin, hop, stream, &stats, t2)).await?
     } else {
         let h2 = matches!(cfg.version, HttpVersionPref::H2c | HttpVersionPref::Http2);
         handshake(Tap::new(stream, stats.clone(), true, true), h2).await?
     };
     hop.h2 = matches!(sender, Sender::H2(_));
     Ok((sender, stats, host, authority))
+}
+
+/// The TLS handshake over a connected `stream`, then HTTP/1 or HTTP/2 as
+/// ALPN agreed.
+async fn tls_connect(
+    shared: &Shared,
+    origin: &Origin,
+    hop: &mut Hop,
+    stream: TcpStream,
+    stats: &Arc<IoStats>,
+    t2: Instant,
+) -> Result<Sender, HttpError> {
+    let name = match origin.bare_host().parse::<IpAddr>() {
+        Ok(ip) => rustls::pki_types::ServerName::IpAddress(ip.into()),
+        Err(_) => {
+            rustls::pki_types::ServerName::try_from(origin.bare_host().to_owned()).map_err(|e| {
+                HttpError::new(
+                    ErrorKind::InvalidUrl,
+                    format!("host `{}`: {e}", origin.host),
+                )
+            })?
+        }
+    };
+    let tls = shared
+        .tls
+        .connect(name, Tap::new(stream, stats.clone(), true, false))
+        .await
+        .map_err(|e| HttpError::new(tls_handshake_kind(&e), format!("TLS with {origin}: {e}")))?;
+    hop.t.tls_handshaking = t2.elapsed();
+    let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+    if shared.cfg.version == HttpVersionPref::Http2 && !h2 {
+        return Err(HttpError::new(
+            ErrorKind::TlsAlpn,
+            format!("{origin} did not agree to HTTP/2 in ALPN"),
+        ));
+    }
+    handshake(Tap::new(tls, stats.clone(), false, true), h2).await
 }
 
 /// Try each address in order until one accepts.
@@ -618,7 +638,7 @@ async fn tcp_connect(addrs: &[SocketAddr], deadline: Instant) -> Result<TcpStrea
 
 async fn handshake<I>(io: I, h2: bool) -> Result<Sender, HttpError>
 where
-    I: AsyncRead + AsyncWrite + Unpin + Send + Sync + 'static,
+    I: Io + 'static,
 {
     if h2 {
         let (sender, conn) =

@@ -20,8 +20,20 @@ use std::task::{Context, Poll, Waker};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 /// A byte stream a connection runs over (TCP, or TLS over TCP).
-pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send + Sync {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send + Sync> Io for T {}
+pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send + Sync {
+    /// Ready when a read may find bytes (or the end of the stream). A
+    /// connection waiting for its response takes a read buffer only then:
+    /// with thousands of virtual users waiting at once (all connect and send
+    /// together when a run starts), a buffer each would be most of the run's
+    /// memory. A stream that cannot tell (TLS may hold decrypted bytes
+    /// already) is always ready.
+    fn poll_read_ready(&self, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+impl Io for tokio::io::DuplexStream {}
 
 /// Header fields accepted in one response head (hyper's default too).
 const MAX_HEADERS: usize = 100;
@@ -355,11 +367,18 @@ impl H1 {
     /// Read into `buf`, at least `want` bytes of room; the count read (0 at
     /// the end of the stream).
     async fn fill(&mut self, want: usize) -> Result<usize, HttpError> {
+        let err =
+            |e: std::io::Error| HttpError::new(io_kind(&e), format!("reading the response: {e}"));
+        if self.buf.capacity() == 0 {
+            // No buffer held (see `Io::poll_read_ready`): take one when
+            // there is something to read.
+            let io = &self.io;
+            std::future::poll_fn(|cx| io.poll_read_ready(cx))
+                .await
+                .map_err(err)?;
+        }
         self.buf.reserve(want);
-        self.io
-            .read_buf(&mut self.buf)
-            .await
-            .map_err(|e| HttpError::new(io_kind(&e), format!("reading the response: {e}")))
+        self.io.read_buf(&mut self.buf).await.map_err(err)
     }
 
     /// Read the final response head (informational 1xx heads are skipped).
