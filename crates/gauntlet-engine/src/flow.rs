@@ -4,6 +4,7 @@
 //! parsed again per request.
 
 use crate::template::{JsonBody, Scope, Templates, Text};
+use gauntlet_drivers::http::ResponseHeaders;
 use gauntlet_plan as plan;
 use http::header::{HeaderName, HeaderValue};
 use minijinja::value::Value;
@@ -563,8 +564,8 @@ fn feeds_of<'a>(names: &[&str], steps: impl Iterator<Item = &'a plan::Step>) -> 
 pub struct ResponseView<'a> {
     /// Status (0 when the request failed).
     pub status: u16,
-    /// Headers.
-    pub headers: &'a http::HeaderMap,
+    /// Headers (looked up as received: reading one builds no map).
+    pub headers: &'a ResponseHeaders,
     /// Body (decompressed; empty when discarded).
     pub body: &'a [u8],
     /// `http_req_duration` of the request.
@@ -619,15 +620,15 @@ pub fn check(
                 .map(|got| loosely_equal(got, &exp))
                 .unwrap_or(false)
         }
-        CompiledCheck::HeaderExists(h, want) => r.headers.contains_key(h) == *want,
-        CompiledCheck::HeaderEquals(h, v) => match (r.headers.get(h), t.render(v, scope)) {
-            (Some(got), Ok(want)) => got.as_bytes() == want.as_bytes(),
+        CompiledCheck::HeaderExists(h, want) => r.headers.first_of(h).is_some() == *want,
+        CompiledCheck::HeaderEquals(h, v) => match (r.headers.first_of(h), t.render(v, scope)) {
+            (Some(got), Ok(want)) => got == want.as_bytes(),
             _ => false,
         },
         CompiledCheck::HeaderMatches(h, re) => r
             .headers
-            .get(h)
-            .and_then(|v| v.to_str().ok())
+            .first_of(h)
+            .and_then(|v| std::str::from_utf8(v).ok())
             .is_some_and(|v| re.is_match(v)),
         CompiledCheck::DurationBelow(d) => r.duration < *d,
     }
@@ -656,8 +657,8 @@ pub fn capture(c: &CompiledCapture, r: &ResponseView<'_>, json: &mut LazyJson) -
         }
         CompiledCapture::Header(h) => r
             .headers
-            .get(h)
-            .and_then(|v| v.to_str().ok())
+            .first_of(h)
+            .and_then(|v| std::str::from_utf8(v).ok())
             .map(Value::from),
         CompiledCapture::Regex(re) => {
             let body = std::str::from_utf8(r.body).ok()?;
@@ -719,7 +720,7 @@ mod tests {
             let mut h = http::HeaderMap::new();
             h.insert("x-cache", HeaderValue::from_static("HIT"));
             h.insert("location", HeaderValue::from_static("/api/items/7"));
-            h
+            ResponseHeaders::from(h)
         };
         let body = br#"{"id": 7, "items": [{"id": 3}], "status": "done"}"#;
         let r = ResponseView {

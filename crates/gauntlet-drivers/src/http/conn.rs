@@ -10,6 +10,7 @@
 
 use super::error::{ErrorKind, HttpError, hyper_kind, io_kind, tls_handshake_kind};
 use super::h1::{self, H1, Io};
+use super::headers::ResponseHeaders;
 use super::{HttpVersionPref, Resolver, Shared, Timings};
 use bytes::{Bytes, BytesMut};
 use http::uri::{Authority, Scheme};
@@ -387,7 +388,7 @@ pub(crate) struct Hop {
     /// Response head, when one arrived.
     pub(crate) status: u16,
     pub(crate) version: Version,
-    pub(crate) headers: HeaderMap,
+    pub(crate) headers: ResponseHeaders,
     /// Body bytes received (before decoding), kept or not.
     pub(crate) body_size: u64,
 }
@@ -655,6 +656,36 @@ where
     }
 }
 
+/// Headers the driver adds to the caller's (who wins where both set one):
+/// written straight into an HTTP/1 request, no map built per request.
+#[derive(Debug, Default)]
+pub(crate) struct Defaults {
+    /// `User-Agent`, unless the caller set one.
+    pub(crate) user_agent: Option<HeaderValue>,
+    /// `Accept-Encoding` of the codings the driver decodes, unless set.
+    pub(crate) accept_encoding: bool,
+    /// `Cookie` from the jar, merged with the caller's own (it replaces it).
+    pub(crate) cookie: Option<HeaderValue>,
+}
+
+impl Defaults {
+    /// Into a map (HTTP/2 requests are built as one).
+    fn add_to(&self, h: &mut HeaderMap) {
+        if let Some(ua) = &self.user_agent {
+            h.insert(http::header::USER_AGENT, ua.clone());
+        }
+        if self.accept_encoding {
+            h.insert(
+                http::header::ACCEPT_ENCODING,
+                HeaderValue::from_static(super::decode::ACCEPT_ENCODING),
+            );
+        }
+        if let Some(c) = &self.cookie {
+            h.insert(http::header::COOKIE, c.clone());
+        }
+    }
+}
+
 /// Collects body frames without copying when the body is one frame.
 #[derive(Default)]
 struct Collect {
@@ -704,12 +735,14 @@ impl Conn {
     }
 
     /// The request for `url` on this connection: origin-form + `Host` on
-    /// HTTP/1, absolute URI on HTTP/2. `headers` are the caller's, complete.
+    /// HTTP/1, absolute URI on HTTP/2; `headers` are the caller's, and
+    /// `defaults` what the driver adds to them.
     pub(crate) fn request(
         &mut self,
         method: &http::Method,
         url: &Url,
-        headers: HeaderMap,
+        headers: &HeaderMap,
+        defaults: &Defaults,
         body: &Bytes,
     ) -> Result<Prepared, HttpError> {
         let pq = &url[url::Position::BeforePath..url::Position::AfterQuery];
@@ -724,7 +757,7 @@ impl Conn {
                     format!("`{url}`: byte {b:#04x} in the request target"),
                 ));
             }
-            c.prepare(method, pq, &self.host, &headers, body);
+            c.prepare(method, pq, &self.host, headers, defaults, body);
             return Ok(Prepared::H1);
         }
         let scheme = if self.origin.tls {
@@ -745,6 +778,8 @@ impl Conn {
         *req.method_mut() = method.clone();
         *req.uri_mut() = uri;
         *req.version_mut() = Version::HTTP_2;
+        let mut headers = headers.clone();
+        defaults.add_to(&mut headers);
         *req.headers_mut() = headers;
         Ok(Prepared::H2(Box::new(req)))
     }
@@ -792,10 +827,10 @@ impl Conn {
         let (parts, mut body) = resp.into_parts();
         hop.status = parts.status.as_u16();
         hop.version = parts.version;
-        hop.headers = parts.headers;
+        hop.headers = parts.headers.into();
         let redirect = policy.follow_redirects
             && super::is_redirect(hop.status)
-            && hop.headers.contains_key(http::header::LOCATION);
+            && hop.headers.first_of(&http::header::LOCATION).is_some();
         let keep = policy.keep && !redirect;
         let hint = hop
             .headers
@@ -863,7 +898,7 @@ impl Conn {
         hop.headers = head.headers;
         let redirect = policy.follow_redirects
             && super::is_redirect(hop.status)
-            && hop.headers.contains_key(http::header::LOCATION);
+            && hop.headers.first_of(&http::header::LOCATION).is_some();
         let hint = match head.framing {
             h1::Framing::Length(n) => usize::try_from(n).unwrap_or(usize::MAX),
             _ => 0,

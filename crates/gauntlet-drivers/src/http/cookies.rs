@@ -6,7 +6,7 @@
 //! set a cookie for a parent domain it shares with others), `SameSite`
 //! (no cross-site notion in a load generator), and size/count limits.
 
-use http::HeaderMap;
+use super::headers::ResponseHeaders;
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
 use url::Url;
@@ -71,18 +71,20 @@ impl Jar {
     }
 
     /// Remember the `Set-Cookie` headers of a response to `url`.
-    pub(crate) fn store(&mut self, url: &Url, headers: &HeaderMap) {
+    pub(crate) fn store(&mut self, url: &Url, headers: &ResponseHeaders) {
         self.store_at(url, headers, SystemTime::now());
     }
 
-    fn store_at(&mut self, url: &Url, headers: &HeaderMap, now: SystemTime) {
-        let mut values = headers.get_all(http::header::SET_COOKIE).iter().peekable();
+    fn store_at(&mut self, url: &Url, headers: &ResponseHeaders, now: SystemTime) {
+        let mut values = headers.values_of(&http::header::SET_COOKIE).peekable();
         if values.peek().is_none() {
             return;
         }
         let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
         for v in values {
-            let Ok(text) = v.to_str() else { continue };
+            let Ok(text) = std::str::from_utf8(v) else {
+                continue;
+            };
             let Ok(c) = cookie::Cookie::parse(text) else {
                 continue;
             };
@@ -167,14 +169,14 @@ impl Jar {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::HeaderValue;
+    use http::{HeaderMap, HeaderValue};
 
-    fn set(cookies: &[&'static str]) -> HeaderMap {
+    fn set(cookies: &[&'static str]) -> ResponseHeaders {
         let mut h = HeaderMap::new();
         for c in cookies {
             h.append(http::header::SET_COOKIE, HeaderValue::from_static(c));
         }
-        h
+        h.into()
     }
 
     fn url(s: &str) -> Url {

@@ -6,8 +6,8 @@
 //! `max_body_bytes` as the wire size, which defuses decompression bombs.
 
 use super::error::{ErrorKind, HttpError};
+use super::headers::ResponseHeaders;
 use bytes::Bytes;
-use http::HeaderMap;
 use std::io::Read;
 
 /// What the client advertises when decompression is on and the request has
@@ -17,10 +17,14 @@ pub(crate) const ACCEPT_ENCODING: &str = "gzip, deflate, br";
 /// Decode `body` per the `Content-Encoding` header (codings applied in
 /// order, so they are undone in reverse). Unknown codings leave the body
 /// untouched: the check that reads it will show what arrived.
-pub(crate) fn decode(headers: &HeaderMap, body: Bytes, max: usize) -> Result<Bytes, HttpError> {
+pub(crate) fn decode(
+    headers: &ResponseHeaders,
+    body: Bytes,
+    max: usize,
+) -> Result<Bytes, HttpError> {
     let Some(enc) = headers
-        .get(http::header::CONTENT_ENCODING)
-        .and_then(|v| v.to_str().ok())
+        .first_of(&http::header::CONTENT_ENCODING)
+        .and_then(|v| std::str::from_utf8(v).ok())
     else {
         return Ok(body);
     };
@@ -115,15 +119,15 @@ pub(crate) mod testing {
 mod tests {
     use super::testing::*;
     use super::*;
-    use http::HeaderValue;
+    use http::{HeaderMap, HeaderValue};
 
-    fn with(enc: &'static str) -> HeaderMap {
+    fn with(enc: &'static str) -> ResponseHeaders {
         let mut h = HeaderMap::new();
         h.insert(
             http::header::CONTENT_ENCODING,
             HeaderValue::from_static(enc),
         );
-        h
+        h.into()
     }
 
     const TEXT: &[u8] = b"the quick brown fox jumps over the lazy dog, again and again";
@@ -152,7 +156,7 @@ mod tests {
 
     #[test]
     fn identity_unknown_and_missing_pass_through() {
-        for h in [with("identity"), with("zstd"), HeaderMap::new()] {
+        for h in [with("identity"), with("zstd"), HeaderMap::new().into()] {
             let out = decode(&h, Bytes::from_static(TEXT), 1 << 20).unwrap();
             assert_eq!(&out[..], TEXT);
         }

@@ -11,10 +11,13 @@
 //! connection needs no task of its own: the virtual user that owns it drives
 //! every read and write. HTTP/2 stays on hyper.
 
+use super::conn::Defaults;
+use super::decode::ACCEPT_ENCODING;
 use super::error::{ErrorKind, HttpError, io_kind};
+use super::headers::ResponseHeaders;
 use bytes::{Buf, Bytes, BytesMut};
-use http::header::{CONNECTION, CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Version};
+use http::header::{CONTENT_LENGTH, COOKIE, HOST, TRANSFER_ENCODING};
+use http::{HeaderMap, HeaderValue, Method, Version};
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
@@ -37,6 +40,8 @@ impl Io for tokio::io::DuplexStream {}
 
 /// Header fields accepted in one response head (hyper's default too).
 const MAX_HEADERS: usize = 100;
+/// Header fields a head is first parsed for (see [`parse_head`]).
+const FEW_HEADERS: usize = 24;
 /// Largest response head accepted (hyper's default buffer limit).
 const MAX_HEAD: usize = 8192 + 4096 * 100;
 /// Read size while a head or a small body is expected.
@@ -75,7 +80,7 @@ pub(crate) enum Framing {
 pub(crate) struct Head {
     pub(crate) status: u16,
     pub(crate) version: Version,
-    pub(crate) headers: HeaderMap,
+    pub(crate) headers: ResponseHeaders,
     pub(crate) framing: Framing,
     /// The connection may carry another request after this response.
     pub(crate) keep_alive: bool,
@@ -176,8 +181,8 @@ fn tokens(v: &[u8]) -> impl Iterator<Item = &[u8]> {
     v.split(|b| *b == b',').map(|t| t.trim_ascii())
 }
 
-fn is_chunked(v: &HeaderValue) -> bool {
-    tokens(v.as_bytes())
+fn is_chunked(v: &[u8]) -> bool {
+    tokens(v)
         .last()
         .is_some_and(|t| t.eq_ignore_ascii_case(b"chunked"))
 }
@@ -185,9 +190,29 @@ fn is_chunked(v: &HeaderValue) -> bool {
 /// Parse a complete head at the start of `buf`: its length and the head,
 /// `None` while incomplete.
 fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<(usize, Head)>, HttpError> {
-    let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut r = httparse::Response::new(&mut fields);
-    let len = match r.parse(buf) {
+    // Most heads have a handful of fields: the large table (initialized on
+    // every call) only when the small one overflows.
+    let mut few = [httparse::EMPTY_HEADER; FEW_HEADERS];
+    let mut r = httparse::Response::new(&mut few);
+    match r.parse(buf) {
+        Err(httparse::Error::TooManyHeaders) => {
+            let mut many = [httparse::EMPTY_HEADER; MAX_HEADERS];
+            let mut r = httparse::Response::new(&mut many);
+            let parsed = r.parse(buf);
+            read_head(buf, &r, parsed, head_request)
+        }
+        parsed => read_head(buf, &r, parsed, head_request),
+    }
+}
+
+/// [`parse_head`] after httparse.
+fn read_head(
+    buf: &[u8],
+    r: &httparse::Response<'_, '_>,
+    parsed: httparse::Result<usize>,
+    head_request: bool,
+) -> Result<Option<(usize, Head)>, HttpError> {
+    let len = match parsed {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(e) => return Err(malformed(format!("invalid HTTP/1 response head: {e}"))),
@@ -201,15 +226,11 @@ fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<(usize, Head)>, H
     } else {
         Version::HTTP_11
     };
-    let mut headers = HeaderMap::with_capacity(r.headers.len());
     let (mut length, mut chunked, mut coded) = (None::<u64>, false, false);
     let (mut close, mut keep) = (false, false);
     for h in r.headers.iter() {
-        let name = HeaderName::from_bytes(h.name.as_bytes())
-            .map_err(|_| malformed(format!("invalid header name `{}`", h.name)))?;
-        let value = HeaderValue::from_bytes(h.value)
-            .map_err(|_| malformed(format!("invalid value of header `{}`", h.name)))?;
-        if name == CONTENT_LENGTH {
+        let name = h.name.as_bytes();
+        if name.eq_ignore_ascii_case(b"content-length") {
             let n = std::str::from_utf8(h.value.trim_ascii())
                 .ok()
                 .and_then(|s| s.parse::<u64>().ok())
@@ -218,17 +239,26 @@ fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<(usize, Head)>, H
                 return Err(malformed("conflicting content-length values"));
             }
             length = Some(n);
-        } else if name == TRANSFER_ENCODING {
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
             coded = true;
-            chunked = is_chunked(&value);
-        } else if name == CONNECTION {
+            chunked = is_chunked(h.value);
+        } else if name.eq_ignore_ascii_case(b"connection") {
             for t in tokens(h.value) {
                 close |= t.eq_ignore_ascii_case(b"close");
                 keep |= t.eq_ignore_ascii_case(b"keep-alive");
             }
         }
-        headers.append(name, value);
     }
+    // One copy of the head; the fields are found in it by their offsets
+    // (httparse has checked names and values as `http` would).
+    let base = buf.as_ptr() as usize;
+    let at = |b: &[u8]| ((b.as_ptr() as usize - base) as u32, b.len() as u32);
+    let headers = ResponseHeaders::from_raw(
+        Bytes::copy_from_slice(&buf[..len]),
+        r.headers
+            .iter()
+            .map(|h| (at(h.name.as_bytes()), at(h.value))),
+    );
     let mut keep_alive = if version == Version::HTTP_10 {
         keep && !close
     } else {
@@ -302,14 +332,16 @@ impl H1 {
     }
 
     /// Serialize a request: `target` is the origin-form path and query;
-    /// `host` is added unless `headers` has one; `Content-Length` is added
-    /// for a body (and for an empty POST, PUT or PATCH) unless given.
+    /// `host` is added unless `headers` has one, then the caller's
+    /// `headers` and the driver's `defaults`; `Content-Length` is added for
+    /// a body (and for an empty POST, PUT or PATCH) unless given.
     pub(crate) fn prepare(
         &mut self,
         method: &Method,
         target: &str,
         host: &HeaderValue,
         headers: &HeaderMap,
+        defaults: &Defaults,
         body: &Bytes,
     ) {
         let out = &mut self.out;
@@ -318,15 +350,34 @@ impl H1 {
         out.push(b' ');
         out.extend_from_slice(target.as_bytes());
         out.extend_from_slice(b" HTTP/1.1\r\n");
-        if !headers.contains_key(HOST) {
+        // No caller headers (the usual case): nothing to look up.
+        let own = !headers.is_empty();
+        if !(own && headers.contains_key(HOST)) {
             put_header(out, b"host", host.as_bytes());
         }
         for (k, v) in headers {
+            if k == COOKIE && defaults.cookie.is_some() {
+                continue; // merged into the jar's
+            }
             put_header(out, k.as_str().as_bytes(), v.as_bytes());
         }
-        let chunked = headers.get_all(TRANSFER_ENCODING).iter().any(is_chunked);
+        if let Some(ua) = &defaults.user_agent {
+            put_header(out, b"user-agent", ua.as_bytes());
+        }
+        if defaults.accept_encoding {
+            put_header(out, b"accept-encoding", ACCEPT_ENCODING.as_bytes());
+        }
+        if let Some(c) = &defaults.cookie {
+            put_header(out, b"cookie", c.as_bytes());
+        }
+        let chunked = own
+            && headers
+                .get_all(TRANSFER_ENCODING)
+                .iter()
+                .any(|v| is_chunked(v.as_bytes()));
+        let has_length = own && headers.contains_key(CONTENT_LENGTH);
         if !chunked
-            && !headers.contains_key(CONTENT_LENGTH)
+            && !has_length
             && (!body.is_empty() || matches!(*method, Method::POST | Method::PUT | Method::PATCH))
         {
             out.extend_from_slice(b"content-length: ");
@@ -573,16 +624,41 @@ mod tests {
             "/p?q=1",
             &host,
             &h,
+            &Defaults::default(),
             &Bytes::from_static(b"body"),
         );
         assert_eq!(
             String::from_utf8_lossy(&c.out),
             "POST /p?q=1 HTTP/1.1\r\nhost: example.test:8080\r\nx-a: 1\r\ncontent-length: 4\r\n\r\nbody"
         );
-        c.prepare(&Method::GET, "/", &host, &HeaderMap::new(), &Bytes::new());
+        let none = HeaderMap::new();
+        c.prepare(
+            &Method::GET,
+            "/",
+            &host,
+            &none,
+            &Defaults::default(),
+            &Bytes::new(),
+        );
         assert_eq!(
             String::from_utf8_lossy(&c.out),
             "GET / HTTP/1.1\r\nhost: example.test:8080\r\n\r\n"
+        );
+        // The driver's defaults follow the caller's headers; a jar cookie
+        // (already merged with the caller's) replaces the caller's line.
+        h.insert("cookie", HeaderValue::from_static("own=1"));
+        let defaults = Defaults {
+            user_agent: Some(HeaderValue::from_static("ua/1")),
+            accept_encoding: true,
+            cookie: Some(HeaderValue::from_static("own=1; jar=2")),
+        };
+        c.prepare(&Method::GET, "/", &host, &h, &defaults, &Bytes::new());
+        assert_eq!(
+            String::from_utf8_lossy(&c.out),
+            format!(
+                "GET / HTTP/1.1\r\nhost: example.test:8080\r\nx-a: 1\r\nuser-agent: ua/1\r\n\
+                 accept-encoding: {ACCEPT_ENCODING}\r\ncookie: own=1; jar=2\r\n\r\n"
+            )
         );
         let mut n = Vec::new();
         put_decimal(&mut n, 0);

@@ -166,10 +166,12 @@ mod cookies;
 mod decode;
 mod error;
 mod h1;
+mod headers;
 mod resolve;
 mod tls;
 
 pub use error::{ErrorKind, HttpConfigError, HttpError};
+pub use headers::ResponseHeaders;
 pub use resolve::Resolver;
 
 use bytes::Bytes;
@@ -343,7 +345,7 @@ pub struct HttpResponse {
     /// Protocol version of the response (HTTP/1.1 when none arrived).
     pub version: Version,
     /// Response headers as received (empty when none arrived).
-    pub headers: HeaderMap,
+    pub headers: ResponseHeaders,
     /// Body, decompressed; empty when discarded, on error, or for a
     /// redirect that was followed.
     pub body: Bytes,
@@ -537,7 +539,7 @@ impl HttpSession {
             if resp.error.is_some() || !policy.follow_redirects || !is_redirect(resp.status) {
                 return resp;
             }
-            let Some(location) = resp.headers.get(header::LOCATION) else {
+            let Some(location) = resp.headers.first_of(&header::LOCATION) else {
                 return resp;
             };
             if redirects >= cfg.max_redirects {
@@ -547,11 +549,16 @@ impl HttpSession {
                 ));
                 return resp;
             }
-            let next = location.to_str().ok().and_then(|l| resp.url.join(l).ok());
+            let next = std::str::from_utf8(location)
+                .ok()
+                .and_then(|l| resp.url.join(l).ok());
             let Some(next) = next else {
                 resp.error = Some(HttpError::new(
                     ErrorKind::InvalidUrl,
-                    format!("redirect to an invalid Location {location:?}"),
+                    format!(
+                        "redirect to an invalid Location {:?}",
+                        String::from_utf8_lossy(location)
+                    ),
                 ));
                 return resp;
             };
@@ -594,8 +601,8 @@ impl HttpSession {
         loop {
             let (idx, reused) = self.acquire(url, hop).await?;
             hop.ready();
-            let wire_headers = self.request_headers(url, headers);
-            let req = self.conns[idx].request(method, url, wire_headers, body)?;
+            let defaults = self.defaults(url, headers);
+            let req = self.conns[idx].request(method, url, headers, &defaults, body)?;
             let result = self.conns[idx].exchange(req, hop, policy).await;
             if self.shared.cfg.cookies && hop.status != 0 {
                 self.jar.store(url, &hop.headers);
@@ -639,34 +646,33 @@ impl HttpSession {
         Ok((self.conns.len() - 1, false))
     }
 
-    /// The caller's headers plus the driver's defaults.
-    fn request_headers(&mut self, url: &Url, headers: &HeaderMap) -> HeaderMap {
+    /// What the driver adds to the caller's headers for `url`.
+    fn defaults(&mut self, url: &Url, headers: &HeaderMap) -> conn::Defaults {
         let cfg = &self.shared.cfg;
-        let mut h = headers.clone();
-        if let Some(ua) = &self.shared.user_agent
-            && !h.contains_key(header::USER_AGENT)
-        {
-            h.insert(header::USER_AGENT, ua.clone());
-        }
-        if cfg.decompress && !h.contains_key(header::ACCEPT_ENCODING) {
-            h.insert(
-                header::ACCEPT_ENCODING,
-                HeaderValue::from_static(decode::ACCEPT_ENCODING),
-            );
-        }
+        // No caller headers (the usual case): nothing to look up.
+        let has = |h: header::HeaderName| !headers.is_empty() && headers.contains_key(h);
+        let user_agent = self
+            .shared
+            .user_agent
+            .clone()
+            .filter(|_| !has(header::USER_AGENT));
+        let accept_encoding = cfg.decompress && !has(header::ACCEPT_ENCODING);
+        let mut cookie = None;
         if cfg.cookies
             && !self.jar.is_empty()
             && let Some(jar) = self.jar.header_for(url)
         {
-            let value = match h.get(header::COOKIE).and_then(|v| v.to_str().ok()) {
+            let value = match headers.get(header::COOKIE).and_then(|v| v.to_str().ok()) {
                 Some(own) if !own.is_empty() => HeaderValue::from_str(&format!("{own}; {jar}")),
                 _ => HeaderValue::from_str(&jar),
             };
-            if let Ok(v) = value {
-                h.insert(header::COOKIE, v);
-            }
+            cookie = value.ok();
         }
-        h
+        conn::Defaults {
+            user_agent,
+            accept_encoding,
+            cookie,
+        }
     }
 }
 
