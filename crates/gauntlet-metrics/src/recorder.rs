@@ -34,6 +34,12 @@ struct TrendSlot {
     /// corrected and `raw` is neither read nor written.
     raw_live: bool,
     clamped: u64,
+    /// Samples of 0 (corrected and raw) not in the histograms yet: a
+    /// request on a kept-alive connection has several phases of 0 µs
+    /// (blocked, dns, connecting, TLS, often receiving), and counting them
+    /// costs a fraction of a histogram record. Added with one `record_n`
+    /// when the interval is taken.
+    zeros: u64,
 }
 
 #[derive(Debug)]
@@ -65,6 +71,7 @@ impl Slot {
                 raw: None,
                 raw_live: false,
                 clamped: 0,
+                zeros: 0,
             }),
         }
     }
@@ -75,6 +82,13 @@ impl Slot {
 fn put(h: &mut Histogram, v: u64) {
     if h.record(v).is_err() {
         h.saturating_record(v);
+    }
+}
+
+/// [`put`] `n` times.
+fn put_n(h: &mut Histogram, v: u64, n: u64) {
+    if h.record_n(v, n).is_err() {
+        h.saturating_record_n(v, n);
     }
 }
 
@@ -187,6 +201,10 @@ impl Recorder {
         if corrected_us > MAX_VALUE || raw_us > MAX_VALUE {
             t.clamped += 1;
         }
+        if corrected_us == 0 && raw_us == 0 {
+            t.zeros += 1;
+            return;
+        }
         let (c, r) = (corrected_us.min(MAX_VALUE), raw_us.min(MAX_VALUE));
         if !t.raw_live && c != r {
             let raw = t.raw.get_or_insert_with(|| fresh_like(&t.corrected));
@@ -254,6 +272,17 @@ impl Recorder {
                     d
                 }
                 Slot::Trend(t) => {
+                    if t.zeros > 0 {
+                        // Equal in both: `raw`, when live, copied `corrected`
+                        // without them.
+                        let n = std::mem::take(&mut t.zeros);
+                        put_n(&mut t.corrected, 0, n);
+                        if t.raw_live
+                            && let Some(raw) = &mut t.raw
+                        {
+                            put_n(raw, 0, n);
+                        }
+                    }
                     if t.corrected.is_empty() {
                         continue;
                     }
@@ -336,6 +365,34 @@ mod tests {
         assert!(d.raw.is_none());
         assert_eq!(d.corrected.len(), 1);
         // Nothing recorded: nothing reported.
+        assert!(rec.take_interval(2000, 3000).is_empty());
+    }
+
+    #[test]
+    fn zeros_are_counted_into_both_histograms() {
+        let (mut rec, t, _) = setup();
+        rec.record_trend(t, 0);
+        rec.record_latency(t, 0, 0);
+        rec.record_latency(t, 500, 20); // raw starts here, without the zeros
+        rec.record_trend(t, 0);
+        let s = rec.take_interval(0, 1000);
+        let SeriesData::Trend(d) = &s.series[&t] else {
+            panic!("not a trend")
+        };
+        let raw = d.raw.as_ref().expect("raw differs");
+        assert_eq!((d.corrected.len(), raw.len()), (4, 4));
+        assert_eq!((d.corrected.min(), raw.min()), (0, 0));
+        assert_eq!(d.corrected.count_at(0), 3);
+        assert_eq!(raw.count_at(0), 3);
+        assert_eq!((d.corrected.max(), raw.max()), (500, 20));
+        // An interval of zeros only is reported, and they are not carried over.
+        rec.record_trend(t, 0);
+        let s = rec.take_interval(1000, 2000);
+        let SeriesData::Trend(d) = &s.series[&t] else {
+            panic!("not a trend")
+        };
+        assert_eq!((d.corrected.len(), d.corrected.max()), (1, 0));
+        assert!(d.raw.is_none());
         assert!(rec.take_interval(2000, 3000).is_empty());
     }
 
