@@ -461,6 +461,46 @@ async fn ramping_vus<F: VuFactory>(
     with_deadline(tracker.wait(), hard_end, hard).await;
 }
 
+/// How the pacer hands an iteration to one idle VU of an arrival-rate
+/// scenario. Each VU is a task of its own for the whole scenario, waiting
+/// here between iterations: an arrival costs a wake-up, not a task spawn,
+/// and the VU's state is not moved (at 5,000 arrivals a second, spawning
+/// was a sixth of the generator's CPU per request).
+#[derive(Debug, Default)]
+struct Hand {
+    /// The intended start of the iteration handed over, taken by the VU.
+    next: std::sync::Mutex<Option<Instant>>,
+    bell: tokio::sync::Notify,
+    /// The scenario's regular end: no more iterations.
+    closed: AtomicBool,
+}
+
+impl Hand {
+    fn give(&self, intended: Instant) {
+        *self.next.lock().unwrap_or_else(|p| p.into_inner()) = Some(intended);
+        self.bell.notify_one();
+    }
+
+    fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.bell.notify_one();
+    }
+
+    /// The next iteration's intended start, or `None` once closed.
+    async fn take(&self) -> Option<Instant> {
+        loop {
+            if let Some(t) = self.next.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                return Some(t);
+            }
+            if self.closed.load(Ordering::Acquire) {
+                return None;
+            }
+            // A `notify_one` before this wait leaves a permit: none is lost.
+            self.bell.notified().await;
+        }
+    }
+}
+
 /// constant- and ramping-arrival-rate: start iterations on the pacer's clock.
 #[allow(clippy::too_many_arguments)]
 async fn arrival<F: VuFactory>(
@@ -473,12 +513,45 @@ async fn arrival<F: VuFactory>(
     soft: &CancellationToken,
     hard: &CancellationToken,
 ) {
-    let (idle_tx, mut idle_rx) = mpsc::unbounded_channel::<F::Vu>();
-    for _ in 0..pre_allocated {
-        let _ = idle_tx.send(ctx.new_vu());
-    }
-    let mut allocated = pre_allocated;
+    // Every VU's hand, and the indices of those idle now (a VU puts its own
+    // back when its iteration ends; a retired VU does not).
+    let mut hands: Vec<Arc<Hand>> = Vec::new();
+    let idle: Arc<std::sync::Mutex<Vec<usize>>> = Arc::default();
     let tracker = TaskTracker::new();
+    let add_vu = |hands: &mut Vec<Arc<Hand>>| {
+        let i = hands.len();
+        let hand = Arc::new(Hand::default());
+        hands.push(hand.clone());
+        let mut vu = ctx.new_vu();
+        let (state, stop, idle, hard, index) = (
+            ctx.state.clone(),
+            ctx.stop.clone(),
+            idle.clone(),
+            hard.clone(),
+            ctx.index,
+        );
+        tracker.spawn(async move {
+            while let Some(intended) = hand.take().await {
+                let it = Iteration {
+                    scenario: index,
+                    intended_start: intended,
+                    open_model: true,
+                };
+                let end = one(&mut vu, it, &hard, &state, &stop).await;
+                state.active_vus.fetch_sub(1, Ordering::Relaxed);
+                // A VU whose data ran out is retired; the others wait for more.
+                if end == Some(IterationEnd::StopVu) {
+                    break;
+                }
+                idle.lock().unwrap_or_else(|p| p.into_inner()).push(i);
+            }
+        });
+        i
+    };
+    for _ in 0..pre_allocated {
+        let i = add_vu(&mut hands);
+        idle.lock().unwrap_or_else(|p| p.into_inner()).push(i);
+    }
     let mut n = 0u64;
     'pace: while let Some(due) = pacer.due(n) {
         let at = start + due;
@@ -499,40 +572,22 @@ async fn arrival<F: VuFactory>(
                 break;
             }
             n += 1;
-            let vu = match idle_rx.try_recv() {
-                Ok(vu) => Some(vu),
-                Err(_) if allocated < max_vus => {
-                    allocated += 1;
-                    Some(ctx.new_vu())
+            let free = idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+            let i = match free {
+                Some(i) => i,
+                None if (hands.len() as u64) < max_vus => add_vu(&mut hands),
+                None => {
+                    ctx.state.dropped.fetch_add(1, Ordering::Relaxed);
+                    continue;
                 }
-                Err(_) => None,
             };
-            let Some(mut vu) = vu else {
-                ctx.state.dropped.fetch_add(1, Ordering::Relaxed);
-                continue;
-            };
-            let (state, stop, back, hard, index) = (
-                ctx.state.clone(),
-                ctx.stop.clone(),
-                idle_tx.clone(),
-                hard.clone(),
-                ctx.index,
-            );
-            state.active_vus.fetch_add(1, Ordering::Relaxed);
-            tracker.spawn(async move {
-                let it = Iteration {
-                    scenario: index,
-                    intended_start: intended,
-                    open_model: true,
-                };
-                let end = one(&mut vu, it, &hard, &state, &stop).await;
-                state.active_vus.fetch_sub(1, Ordering::Relaxed);
-                // A VU whose data ran out is retired; the others go back to the pool.
-                if end != Some(IterationEnd::StopVu) {
-                    let _ = back.send(vu);
-                }
-            });
+            ctx.state.active_vus.fetch_add(1, Ordering::Relaxed);
+            hands[i].give(intended);
         }
+    }
+    // Idle VUs end now, busy ones after their iteration.
+    for h in &hands {
+        h.close();
     }
     tracker.close();
     let regular_end = (start + pacer.duration()).max(Instant::now());
