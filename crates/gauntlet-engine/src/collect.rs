@@ -164,7 +164,7 @@ impl Collector {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .take_interval(self.last_ms, now_ms);
-            snap.merge(&part);
+            snap.merge_owned(part);
         }
         snap.start_ms = self.last_ms;
         snap.end_ms = now_ms.max(self.last_ms);
@@ -201,7 +201,7 @@ impl Collector {
             },
             vus_max as f64,
         );
-        snap.merge(&rec.take_interval(self.last_ms, now_ms));
+        snap.merge_owned(rec.take_interval(self.last_ms, now_ms));
         self.last_ms = now_ms;
         self.timeline.push(snap);
         self.timeline

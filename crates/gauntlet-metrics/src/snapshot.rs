@@ -263,14 +263,7 @@ impl Snapshot {
         if other.is_blank() {
             return;
         }
-        let other_is_later = other.end_ms >= self.end_ms;
-        if self.is_blank() {
-            self.start_ms = other.start_ms;
-            self.end_ms = other.end_ms;
-        } else {
-            self.start_ms = self.start_ms.min(other.start_ms);
-            self.end_ms = self.end_ms.max(other.end_ms);
-        }
+        let other_is_later = self.widen(other);
         for (k, v) in &other.series {
             match self.series.get_mut(k) {
                 Some(mine) => mine.merge_ordered(v, other_is_later),
@@ -279,6 +272,40 @@ impl Snapshot {
                 }
             }
         }
+    }
+
+    /// [`Snapshot::merge`], taking `other`: its series that are new here
+    /// move in instead of being copied (the collector merges every
+    /// worker's interval once a second; a copy of each histogram was most
+    /// of that cost).
+    pub fn merge_owned(&mut self, other: Snapshot) {
+        if other.is_blank() {
+            return;
+        }
+        let other_is_later = self.widen(&other);
+        for (k, v) in other.series {
+            match self.series.entry(k) {
+                std::collections::btree_map::Entry::Occupied(mut mine) => {
+                    mine.get_mut().merge_ordered(&v, other_is_later)
+                }
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert(v);
+                }
+            }
+        }
+    }
+
+    /// Cover `other`'s window too; whether `other` is the later one.
+    fn widen(&mut self, other: &Snapshot) -> bool {
+        let other_is_later = other.end_ms >= self.end_ms;
+        if self.is_blank() {
+            self.start_ms = other.start_ms;
+            self.end_ms = other.end_ms;
+        } else {
+            self.start_ms = self.start_ms.min(other.start_ms);
+            self.end_ms = self.end_ms.max(other.end_ms);
+        }
+        other_is_later
     }
 
     /// Every series of one metric.

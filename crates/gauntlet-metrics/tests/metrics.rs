@@ -208,10 +208,16 @@ proptest! {
         let mut reversed = c.clone();
         reversed.merge(&b);
         reversed.merge(&a);
+        // Taking the snapshots (what the collector does) merges the same.
+        let mut owned = Snapshot::new(0, 1000);
+        owned.merge_owned(a.clone());
+        owned.merge_owned(b.clone());
+        owned.merge_owned(c.clone());
         let expected = canon(&whole);
         prop_assert_eq!(&canon(&left), &expected);
         prop_assert_eq!(&canon(&right), &expected);
         prop_assert_eq!(&canon(&reversed), &expected);
+        prop_assert_eq!(&canon(&owned), &expected);
         prop_assert_eq!(some_stats(&f, &left), some_stats(&f, &whole));
     }
 
@@ -245,9 +251,14 @@ proptest! {
         bc.merge(&parts[2]);
         let mut right = parts[0].clone();
         right.merge(&bc);
+        let mut owned = parts[0].clone();
+        owned.merge_owned(parts[1].clone());
+        owned.merge_owned(parts[2].clone());
         let expected = canon(&whole);
         prop_assert_eq!(&canon(&left), &expected);
         prop_assert_eq!(&canon(&right), &expected);
+        prop_assert_eq!(&canon(&owned), &expected);
+        prop_assert_eq!((owned.start_ms, owned.end_ms), (0, 3000));
         prop_assert_eq!(some_stats(&f, &right), some_stats(&f, &whole));
         prop_assert_eq!((left.start_ms, left.end_ms), (0, 3000));
     }
