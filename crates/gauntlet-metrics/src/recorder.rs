@@ -316,6 +316,13 @@ mod tests {
     use crate::interner::TagSetId;
     use crate::registry::{MetricId, Unit};
 
+    fn trend(s: &Snapshot, k: SeriesKey) -> &TrendData {
+        match &s.series[&k] {
+            SeriesData::Trend(d) => d,
+            other => panic!("not a trend: {other:?}"),
+        }
+    }
+
     fn setup() -> (Recorder, SeriesKey, SeriesKey) {
         let mut r = Registry::new();
         let t = r
@@ -350,18 +357,14 @@ mod tests {
         rec.record_latency(t, 900, 100);
         rec.record_latency(t, 200, 200);
         let s = rec.take_interval(0, 1000);
-        let SeriesData::Trend(d) = &s.series[&t] else {
-            panic!("not a trend")
-        };
+        let d = trend(&s, t);
         let raw = d.raw.as_ref().expect("raw differs");
         assert_eq!((d.corrected.len(), raw.len()), (3, 3));
         assert_eq!((d.corrected.max(), raw.max()), (900, 200));
         // Next interval is closed-model again: no raw.
         rec.record_latency(t, 300, 300);
         let s = rec.take_interval(1000, 2000);
-        let SeriesData::Trend(d) = &s.series[&t] else {
-            panic!("not a trend")
-        };
+        let d = trend(&s, t);
         assert!(d.raw.is_none());
         assert_eq!(d.corrected.len(), 1);
         // Nothing recorded: nothing reported.
@@ -376,9 +379,7 @@ mod tests {
         rec.record_latency(t, 500, 20); // raw starts here, without the zeros
         rec.record_trend(t, 0);
         let s = rec.take_interval(0, 1000);
-        let SeriesData::Trend(d) = &s.series[&t] else {
-            panic!("not a trend")
-        };
+        let d = trend(&s, t);
         let raw = d.raw.as_ref().expect("raw differs");
         assert_eq!((d.corrected.len(), raw.len()), (4, 4));
         assert_eq!((d.corrected.min(), raw.min()), (0, 0));
@@ -388,9 +389,7 @@ mod tests {
         // An interval of zeros only is reported, and they are not carried over.
         rec.record_trend(t, 0);
         let s = rec.take_interval(1000, 2000);
-        let SeriesData::Trend(d) = &s.series[&t] else {
-            panic!("not a trend")
-        };
+        let d = trend(&s, t);
         assert_eq!((d.corrected.len(), d.corrected.max()), (1, 0));
         assert!(d.raw.is_none());
         assert!(rec.take_interval(2000, 3000).is_empty());
@@ -403,9 +402,7 @@ mod tests {
         rec.record_latency(t, MAX_VALUE + 1, 5);
         rec.record_trend(t, 7);
         let s = rec.take_interval(0, 1000);
-        let SeriesData::Trend(d) = &s.series[&t] else {
-            panic!("not a trend")
-        };
+        let d = trend(&s, t);
         assert_eq!(d.clamped, 2);
         assert_eq!(d.corrected.len(), 3);
         assert!(d.corrected.equivalent(d.corrected.max(), MAX_VALUE));

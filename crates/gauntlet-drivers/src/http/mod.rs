@@ -654,8 +654,9 @@ impl HttpSession {
         let user_agent = self
             .shared
             .user_agent
-            .clone()
-            .filter(|_| !has(header::USER_AGENT));
+            .as_ref()
+            .filter(|_| !has(header::USER_AGENT))
+            .cloned();
         let accept_encoding = cfg.decompress && !has(header::ACCEPT_ENCODING);
         let mut cookie = None;
         if cfg.cookies
