@@ -336,7 +336,9 @@ async fn closed_fixed<F: VuFactory>(
         tracker.spawn(async move {
             let mut own = 0u64;
             loop {
-                if soft.is_cancelled() || Instant::now() >= regular_end {
+                // One clock read: the end check and the iteration's start.
+                let now = Instant::now();
+                if soft.is_cancelled() || now >= regular_end {
                     break;
                 }
                 match budget.as_deref() {
@@ -347,7 +349,7 @@ async fn closed_fixed<F: VuFactory>(
                 own += 1;
                 let it = Iteration {
                     scenario: index,
-                    intended_start: Instant::now(),
+                    intended_start: now,
                     open_model: false,
                 };
                 match one(&mut vu, it, &hard, &state, &stop).await {

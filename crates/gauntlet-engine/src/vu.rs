@@ -467,21 +467,21 @@ impl HttpVu {
         let t = &resp.timings;
         let duration = t.duration();
         {
-            let mut r = self.recorder.lock().unwrap_or_else(|p| p.into_inner());
-            let k = |metric| SeriesKey { metric, tags };
-            r.add_counter(k(ids.http_reqs), 1.0);
-            r.record_latency(k(ids.http_req_duration), us(duration + lag), us(duration));
-            r.record_latency(k(ids.http_req_total), us(t.total() + lag), us(t.total()));
-            r.add_rate(k(ids.http_req_failed), !expected);
-            r.record_trend(k(ids.http_req_blocked), us(t.blocked));
-            r.record_trend(k(ids.http_req_dns), us(t.dns));
-            r.record_trend(k(ids.http_req_connecting), us(t.connecting));
-            r.record_trend(k(ids.http_req_tls_handshaking), us(t.tls_handshaking));
-            r.record_trend(k(ids.http_req_sending), us(t.sending));
-            r.record_trend(k(ids.http_req_waiting), us(t.waiting));
-            r.record_trend(k(ids.http_req_receiving), us(t.receiving));
-            r.add_counter(k(ids.data_sent), resp.bytes_sent as f64);
-            r.add_counter(k(ids.data_received), resp.bytes_received as f64);
+            let mut rec = self.recorder.lock().unwrap_or_else(|p| p.into_inner());
+            let mut r = rec.row(tags);
+            r.add_counter(ids.http_reqs, 1.0);
+            r.record_latency(ids.http_req_duration, us(duration + lag), us(duration));
+            r.record_latency(ids.http_req_total, us(t.total() + lag), us(t.total()));
+            r.add_rate(ids.http_req_failed, !expected);
+            r.record_trend(ids.http_req_blocked, us(t.blocked));
+            r.record_trend(ids.http_req_dns, us(t.dns));
+            r.record_trend(ids.http_req_connecting, us(t.connecting));
+            r.record_trend(ids.http_req_tls_handshaking, us(t.tls_handshaking));
+            r.record_trend(ids.http_req_sending, us(t.sending));
+            r.record_trend(ids.http_req_waiting, us(t.waiting));
+            r.record_trend(ids.http_req_receiving, us(t.receiving));
+            r.add_counter(ids.data_sent, resp.bytes_sent as f64);
+            r.add_counter(ids.data_received, resp.bytes_received as f64);
         }
         Some(resp)
     }
@@ -724,10 +724,21 @@ impl HttpVu {
 
 impl VirtualUser for HttpVu {
     async fn iterate(&mut self, it: Iteration) -> IterationEnd {
-        let started = Instant::now();
+        // A closed-model iteration starts when the executor read the clock
+        // to start it; an open-model one now, after its intended start.
+        let started = if it.open_model {
+            Instant::now()
+        } else {
+            it.intended_start
+        };
         self.iterations += 1;
-        self.scope
-            .insert("iter".into(), Value::from(self.iterations - 1));
+        let iter = Value::from(self.iterations - 1);
+        match self.scope.get_mut("iter") {
+            Some(v) => *v = iter,
+            None => {
+                self.scope.insert("iter".into(), iter);
+            }
+        }
         let workload = self.shared.workload.clone();
         let op = workload.mixes[self.scenario].pick(&mut self.rng);
         let Some(op_def) = workload.ops.get(op) else {
@@ -745,40 +756,29 @@ impl VirtualUser for HttpVu {
             .run_steps(Place::Op(op), &op_def.steps, lag, false)
             .await;
         let group_time = started.elapsed();
+        let mut waited = false;
         // Think time after the operation (k6's sleep at the end of the default function).
         if let Some(tt) = op_def.think_time.as_ref().or(workload.think_time.as_ref()) {
             tokio::time::sleep(flow::think(tt, &mut self.rng)).await;
+            waited = true;
         }
         if let Some(p) = op_def.pacing {
             tokio::time::sleep_until(started + p).await;
+            waited = true;
         }
         // As in k6, the iteration's duration includes its closing think time.
-        let iter_time = started.elapsed();
+        let iter_time = if waited {
+            started.elapsed()
+        } else {
+            group_time
+        };
         let ids = self.shared.ids.clone();
         let gtag = self.group_tags(Place::Op(op));
-        let mut r = self.recorder.lock().unwrap_or_else(|p| p.into_inner());
-        r.record_trend(
-            SeriesKey {
-                metric: ids.group_duration,
-                tags: gtag,
-            },
-            us(group_time),
-        );
-        r.record_latency(
-            SeriesKey {
-                metric: ids.iteration_duration,
-                tags: gtag,
-            },
-            us(iter_time + lag),
-            us(iter_time),
-        );
-        r.add_counter(
-            SeriesKey {
-                metric: ids.iterations,
-                tags: gtag,
-            },
-            1.0,
-        );
+        let mut rec = self.recorder.lock().unwrap_or_else(|p| p.into_inner());
+        let mut r = rec.row(gtag);
+        r.record_trend(ids.group_duration, us(group_time));
+        r.record_latency(ids.iteration_duration, us(iter_time + lag), us(iter_time));
+        r.add_counter(ids.iterations, 1.0);
         IterationEnd::Completed
     }
 

@@ -57,7 +57,7 @@ mod timeline;
 mod v2;
 
 pub use interner::{TagFilter, TagInterner, TagKey, TagSet, TagSetId};
-pub use recorder::Recorder;
+pub use recorder::{Recorder, Row};
 pub use registry::{MetricDef, MetricId, MetricKind, Registry, RegistryError, Unit};
 pub use serial::{
     SerialError, SerialSeries, SerialSnapshot, SerialTimeline, SerialValues, decode_histogram,

@@ -9,7 +9,7 @@
 //! response byte). On cleartext one tap does both.
 
 use super::error::{ErrorKind, HttpError, hyper_kind, io_kind, tls_handshake_kind};
-use super::h1::{self, H1, Io};
+use super::h1::{self, H1, Io, ReadBuffers};
 use super::headers::ResponseHeaders;
 use super::{HttpVersionPref, Resolver, Shared, Timings};
 use bytes::{Bytes, BytesMut};
@@ -143,6 +143,13 @@ impl IoStats {
             .saturating_add(1)
     }
 
+    /// [`IoStats::stamp`] of an instant already read.
+    fn stamp_of(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.base).as_nanos())
+            .unwrap_or(u64::MAX - 1)
+            .saturating_add(1)
+    }
+
     fn at(&self, v: &AtomicU64) -> Option<Instant> {
         match v.load(Relaxed) {
             0 => None,
@@ -150,12 +157,12 @@ impl IoStats {
         }
     }
 
-    /// Start of a request: forget the previous request's instants.
-    fn mark(&self, bodiless: bool) {
+    /// Start of a request at `now`: forget the previous request's instants.
+    fn mark(&self, bodiless: bool, now: Instant) {
         self.last_write.store(0, Relaxed);
         self.first_read.store(0, Relaxed);
         self.sent.store(0, Relaxed);
-        let handed = if bodiless { self.stamp() } else { 0 };
+        let handed = if bodiless { self.stamp_of(now) } else { 0 };
         self.handed.store(handed, Relaxed);
     }
 
@@ -180,6 +187,10 @@ struct Tap<T> {
     stats: Arc<IoStats>,
     count: bool,
     time: bool,
+    /// The inner stream buffers writes (TLS): bytes reach the socket at
+    /// flush, so a flush after writes is stamped again. A plain socket's
+    /// flush does nothing, and one clock read per write is enough.
+    buffered: bool,
     /// Written since the last flush (timestamps move to the flush).
     dirty: bool,
     /// The write that set `sent` has not been flushed yet.
@@ -187,12 +198,13 @@ struct Tap<T> {
 }
 
 impl<T> Tap<T> {
-    fn new(inner: T, stats: Arc<IoStats>, count: bool, time: bool) -> Tap<T> {
+    fn new(inner: T, stats: Arc<IoStats>, count: bool, time: bool, buffered: bool) -> Tap<T> {
         Tap {
             inner,
             stats,
             count,
             time,
+            buffered,
             dirty: false,
             sent_unflushed: false,
         }
@@ -206,8 +218,8 @@ impl<T> Tap<T> {
             self.stats.written.fetch_add(n as u64, Relaxed);
         }
         if self.time {
-            self.dirty = true;
-            if self.stats.wrote() {
+            self.dirty = self.buffered;
+            if self.stats.wrote() && self.buffered {
                 self.sent_unflushed = true;
             }
         }
@@ -394,9 +406,9 @@ pub(crate) struct Hop {
 }
 
 impl Hop {
-    /// The caller starts asking for a connection now.
-    pub(crate) fn begin(&mut self) {
-        self.begin = Some(Instant::now());
+    /// The caller started asking for a connection at `at`.
+    pub(crate) fn begin(&mut self, at: Instant) {
+        self.begin = Some(at);
     }
 
     /// Use this connection's counters from `base` on.
@@ -418,16 +430,22 @@ impl Hop {
         (0, 0)
     }
 
-    /// The connection is usable (end of `blocked`).
-    pub(crate) fn ready(&mut self) {
-        self.ready_at = Some(Instant::now());
+    /// The connection is usable (end of `blocked`); `at_once` when it was
+    /// a kept-alive HTTP/1 connection, usable without waiting: then
+    /// `blocked` is 0 and the clock is not read.
+    pub(crate) fn ready(&mut self, at_once: bool) {
+        self.ready_at = match (at_once, self.begin) {
+            (true, Some(b)) => Some(b),
+            _ => Some(Instant::now()),
+        };
     }
 
-    /// Close the record at `done` (now, or the timeout): fill `blocked`,
-    /// `sending`, `waiting`, `receiving`; return the wire bytes (sent, received).
-    pub(crate) fn finish(&mut self, done: Instant) -> (u64, u64) {
+    /// Close the record (at the response's end, or now after a failure or
+    /// the timeout): fill `blocked`, `sending`, `waiting`, `receiving`;
+    /// return the wire bytes (sent, received) and the end instant.
+    pub(crate) fn finish(&mut self) -> (u64, u64, Instant) {
         self.settle();
-        let done = self.done_at.unwrap_or(done);
+        let done = self.done_at.unwrap_or_else(Instant::now);
         if let Some(begin) = self.begin {
             let ready = self.ready_at.unwrap_or(done);
             self.t.blocked = ready.saturating_duration_since(begin);
@@ -450,7 +468,7 @@ impl Hop {
             self.t.waiting = first - sent;
             self.t.receiving = done.saturating_duration_since(first);
         }
-        self.bytes
+        (self.bytes.0, self.bytes.1, done)
     }
 }
 
@@ -569,7 +587,12 @@ async fn connect_inner(
         Box::pin(tls_connect(shared, origin, hop, stream, &stats, t2)).await?
     } else {
         let h2 = matches!(cfg.version, HttpVersionPref::H2c | HttpVersionPref::Http2);
-        handshake(Tap::new(stream, stats.clone(), true, true), h2).await?
+        handshake(
+            Tap::new(stream, stats.clone(), true, true, false),
+            h2,
+            shared.buffers.clone(),
+        )
+        .await?
     };
     hop.h2 = matches!(sender, Sender::H2(_));
     Ok((sender, stats, host, authority))
@@ -598,7 +621,7 @@ async fn tls_connect(
     };
     let tls = shared
         .tls
-        .connect(name, Tap::new(stream, stats.clone(), true, false))
+        .connect(name, Tap::new(stream, stats.clone(), true, false, false))
         .await
         .map_err(|e| HttpError::new(tls_handshake_kind(&e), format!("TLS with {origin}: {e}")))?;
     hop.t.tls_handshaking = t2.elapsed();
@@ -609,7 +632,12 @@ async fn tls_connect(
             format!("{origin} did not agree to HTTP/2 in ALPN"),
         ));
     }
-    handshake(Tap::new(tls, stats.clone(), false, true), h2).await
+    handshake(
+        Tap::new(tls, stats.clone(), false, true, true),
+        h2,
+        shared.buffers.clone(),
+    )
+    .await
 }
 
 /// Try each address in order until one accepts.
@@ -637,7 +665,7 @@ async fn tcp_connect(addrs: &[SocketAddr], deadline: Instant) -> Result<TcpStrea
     Err(last)
 }
 
-async fn handshake<I>(io: I, h2: bool) -> Result<Sender, HttpError>
+async fn handshake<I>(io: I, h2: bool, buffers: ReadBuffers) -> Result<Sender, HttpError>
 where
     I: Io + 'static,
 {
@@ -652,7 +680,7 @@ where
         });
         Ok(Sender::H2(sender))
     } else {
-        Ok(Sender::H1(H1::new(Box::new(io))))
+        Ok(Sender::H1(H1::new(Box::new(io), buffers)))
     }
 }
 
@@ -805,8 +833,9 @@ impl Conn {
         hop: &mut Hop,
         policy: BodyPolicy,
     ) -> Result<Bytes, Failure> {
-        self.stats.mark(req.body().is_end_stream());
-        hop.submitted = Some(Instant::now());
+        let now = Instant::now();
+        self.stats.mark(req.body().is_end_stream(), now);
+        hop.submitted = Some(now);
         let sent = match &mut self.sender {
             Sender::H2(s) => s.try_send_request(req).await,
             Sender::H1(_) => unreachable!("an HTTP/2 request on an HTTP/1 connection"),
@@ -873,8 +902,9 @@ impl Conn {
         let Sender::H1(c) = &mut self.sender else {
             unreachable!("an HTTP/1 request on an HTTP/2 connection")
         };
-        self.stats.mark(true);
-        hop.submitted = Some(Instant::now());
+        let now = Instant::now();
+        self.stats.mark(true, now);
+        hop.submitted = Some(now);
         let stats = &self.stats;
         let fail = |c: &mut H1, error: HttpError| {
             c.close();
@@ -904,6 +934,7 @@ impl Conn {
             _ => 0,
         };
         let mut sink = h1::Sink::new(policy.keep && !redirect, policy.max, hint);
+        let read = stats.read.load(Relaxed);
         let r = c.read_body(head.framing, head.keep_alive, &mut sink).await;
         hop.body_size = sink.size;
         if let Err(e) = r {
@@ -911,7 +942,13 @@ impl Conn {
             f.before_response = false;
             return Err(f);
         }
-        hop.done_at = Some(Instant::now());
+        // A body that came with its head (no read since) ended when the
+        // head did: no second clock read.
+        hop.done_at = if stats.read.load(Relaxed) == read {
+            hop.head_at
+        } else {
+            Some(Instant::now())
+        };
         self.accounted = hop.settle();
         Ok(sink.finish())
     }

@@ -72,7 +72,10 @@ impl Jar {
 
     /// Remember the `Set-Cookie` headers of a response to `url`.
     pub(crate) fn store(&mut self, url: &Url, headers: &ResponseHeaders) {
-        self.store_at(url, headers, SystemTime::now());
+        // Most responses set none: no clock read for them.
+        if headers.first_of(&http::header::SET_COOKIE).is_some() {
+            self.store_at(url, headers, SystemTime::now());
+        }
     }
 
     fn store_at(&mut self, url: &Url, headers: &ResponseHeaders, now: SystemTime) {

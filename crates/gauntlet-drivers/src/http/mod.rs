@@ -179,7 +179,9 @@ use conn::{BodyPolicy, Conn, Hop};
 use http::{HeaderMap, HeaderValue, Method, Version, header};
 use std::ops::AddAssign;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 use tokio::time::Instant;
 use url::Url;
@@ -374,6 +376,8 @@ pub(crate) struct Shared {
     pub(crate) cfg: HttpConfig,
     pub(crate) tls: tokio_rustls::TlsConnector,
     user_agent: Option<HeaderValue>,
+    /// HTTP/1 connections' read buffers between responses.
+    pub(crate) buffers: h1::ReadBuffers,
 }
 
 impl std::fmt::Debug for Shared {
@@ -405,6 +409,7 @@ impl HttpClient {
                 cfg,
                 tls,
                 user_agent,
+                buffers: h1::ReadBuffers::default(),
             }),
         })
     }
@@ -421,6 +426,7 @@ impl HttpClient {
             shared: self.inner.clone(),
             conns: Vec::new(),
             jar: cookies::Jar::default(),
+            timer: None,
         }
     }
 }
@@ -432,6 +438,12 @@ pub struct HttpSession {
     shared: Arc<Shared>,
     conns: Vec<Conn>,
     jar: cookies::Jar,
+    /// The request timeout, one timer for the session's life: moving a
+    /// registered timer's deadline later is one atomic update, where a
+    /// fresh timer per request is registered in the runtime's timer wheel
+    /// and removed again (~500 instructions a request, `bench/callgrind.sh`).
+    /// Made on the first request (it needs the runtime).
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 pub(crate) fn is_redirect(status: u16) -> bool {
@@ -478,7 +490,10 @@ impl HttpSession {
         } = req;
         let shared = self.shared.clone();
         let cfg = &shared.cfg;
-        let deadline = Instant::now() + timeout.unwrap_or(cfg.request_timeout);
+        // The request's first instant: its deadline and its first hop's
+        // start (one clock read).
+        let mut begin = Instant::now();
+        let deadline = begin + timeout.unwrap_or(cfg.request_timeout);
         let policy = BodyPolicy {
             keep: !(cfg.discard_body || opts.discard_body),
             follow_redirects: cfg.max_redirects > 0,
@@ -487,14 +502,26 @@ impl HttpSession {
         let mut total = Timings::default();
         let (mut sent, mut received) = (0u64, 0u64);
         let mut redirects = 0u32;
-        loop {
+        // Out of `self` while `self.hop` runs; put back at the end.
+        let mut timer = match self.timer.take() {
+            Some(t) => t,
+            None => Box::pin(tokio::time::sleep_until(deadline)),
+        };
+        timer.as_mut().reset(deadline);
+        let resp = 'send: loop {
             let mut hop = Hop::default();
-            let outcome = tokio::time::timeout_at(
-                deadline,
-                self.hop(&method, &url, &headers, &body, policy, &mut hop),
-            )
-            .await;
-            let outcome = outcome.unwrap_or_else(|_| {
+            hop.begin(begin);
+            let outcome = {
+                let exchange = self.hop(&method, &url, &headers, &body, policy, &mut hop);
+                let mut exchange = std::pin::pin!(exchange);
+                std::future::poll_fn(|cx| match exchange.as_mut().poll(cx) {
+                    Poll::Ready(r) => Poll::Ready(Some(r)),
+                    Poll::Pending => timer.as_mut().poll(cx).map(|()| None),
+                })
+                .await
+            };
+            // `None`: the request timeout passed first.
+            let outcome = outcome.unwrap_or_else(|| {
                 // The connection is mid-request: unusable.
                 self.conns.retain(|c| !c.origin.matches(&url));
                 Err(HttpError::new(
@@ -502,7 +529,8 @@ impl HttpSession {
                     "no complete response within the request timeout",
                 ))
             });
-            let (s, r) = hop.finish(Instant::now());
+            let (s, r, done) = hop.finish();
+            begin = done;
             sent += s;
             received += r;
             total += hop.t;
@@ -523,7 +551,7 @@ impl HttpSession {
             match outcome {
                 Err(e) => {
                     resp.error = Some(e);
-                    return resp;
+                    break 'send resp;
                 }
                 Ok(raw) => {
                     if policy.keep && cfg.decompress && !raw.is_empty() {
@@ -537,17 +565,17 @@ impl HttpSession {
                 }
             }
             if resp.error.is_some() || !policy.follow_redirects || !is_redirect(resp.status) {
-                return resp;
+                break 'send resp;
             }
             let Some(location) = resp.headers.first_of(&header::LOCATION) else {
-                return resp;
+                break 'send resp;
             };
             if redirects >= cfg.max_redirects {
                 resp.error = Some(HttpError::new(
                     ErrorKind::TooManyRedirects,
                     format!("stopped after {redirects} redirects"),
                 ));
-                return resp;
+                break 'send resp;
             }
             let next = std::str::from_utf8(location)
                 .ok()
@@ -560,7 +588,7 @@ impl HttpSession {
                         String::from_utf8_lossy(location)
                     ),
                 ));
-                return resp;
+                break 'send resp;
             };
             redirects += 1;
             if matches!(resp.status, 301..=303) {
@@ -582,11 +610,13 @@ impl HttpSession {
                 headers.remove(header::COOKIE);
             }
             url = next;
-        }
+        };
+        self.timer = Some(timer);
+        resp
     }
 
     /// One hop: a connection (reused or new), one exchange, at most one
-    /// safe retry on a fresh connection.
+    /// safe retry on a fresh connection. The caller has set `hop`'s begin.
     async fn hop(
         &mut self,
         method: &Method,
@@ -596,11 +626,10 @@ impl HttpSession {
         policy: BodyPolicy,
         hop: &mut Hop,
     ) -> Result<Bytes, HttpError> {
-        hop.begin();
         let mut retried = false;
         loop {
             let (idx, reused) = self.acquire(url, hop).await?;
-            hop.ready();
+            hop.ready(reused && !retried && !self.conns[idx].is_h2());
             let defaults = self.defaults(url, headers);
             let req = self.conns[idx].request(method, url, headers, &defaults, body)?;
             let result = self.conns[idx].exchange(req, hop, policy).await;

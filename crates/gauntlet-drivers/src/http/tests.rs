@@ -768,6 +768,49 @@ async fn reset_and_malformed_responses() {
     assert_eq!(kind(&r), Some(ErrorKind::Http2Protocol), "{:?}", r.error);
 }
 
+/// A session keeps one timer for all its requests (moved, not re-created):
+/// a nearer deadline, a later one, and one whose earlier deadline passed
+/// while the session was idle must each hold exactly for their request.
+#[tokio::test]
+async fn one_timer_serves_every_request_of_a_session() {
+    let silent = raw_server(|c| async move {
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        drop(c);
+    })
+    .await;
+    let srv = plain_server().await;
+    let mut s = session(cfg());
+    let with = |url: String, ms: u64| {
+        let mut r = get(&url);
+        r.timeout = Some(Duration::from_millis(ms));
+        r
+    };
+    // The default (long) deadline first, then a nearer one: it must fire.
+    let ok = s.send(get(&srv.url("http", "127.0.0.1", "/hello"))).await;
+    assert_eq!(ok.status, 200, "{:?}", ok.error);
+    let r = tokio::time::timeout(
+        Duration::from_secs(10),
+        s.send(with(silent.url("http", "127.0.0.1", "/"), 200)),
+    )
+    .await
+    .expect("the nearer deadline fired");
+    assert_eq!(kind(&r), Some(ErrorKind::RequestTimeout), "{:?}", r.error);
+    // A short deadline met, left to pass while idle, then a later one that a
+    // 50 ms answer meets: no stale expiry.
+    let fast = s
+        .send(with(srv.url("http", "127.0.0.1", "/hello"), 100))
+        .await;
+    assert_eq!(fast.status, 200, "{:?}", fast.error);
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    for _ in 0..3 {
+        let slow = s
+            .send(with(srv.url("http", "127.0.0.1", "/slow"), 5_000))
+            .await;
+        assert_eq!(slow.status, 200, "{:?}", slow.error);
+        assert_eq!(&slow.body[..], b"slow");
+    }
+}
+
 #[tokio::test]
 async fn timeouts() {
     // Accepts and never answers: request timeout, and the time is recorded.
