@@ -503,6 +503,10 @@ impl Hand {
     }
 }
 
+/// The runtime's timer resolution: how early the pacer may start an
+/// arrival-rate iteration.
+const TICK: Duration = Duration::from_millis(1);
+
 /// constant- and ramping-arrival-rate: start iterations on the pacer's clock.
 #[allow(clippy::too_many_arguments)]
 async fn arrival<F: VuFactory>(
@@ -555,26 +559,44 @@ async fn arrival<F: VuFactory>(
         idle.lock().unwrap_or_else(|p| p.into_inner()).push(i);
     }
     let mut n = 0u64;
+    let pop = || idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
     'pace: while let Some(due) = pacer.due(n) {
         let at = start + due;
-        if at > Instant::now() {
+        // Wake on the timer tick before the arrival (tokio's timers end on
+        // the first millisecond tick at or after their deadline).
+        if at > Instant::now() + TICK {
             tokio::select! {
-                _ = sleep_until(at) => {}
+                _ = sleep_until(at - TICK) => {}
                 _ = soft.cancelled() => break 'pace,
             }
         }
         if soft.is_cancelled() {
             break;
         }
-        // Start every iteration that is due by now (catches up after a late wake-up).
-        let now = Instant::now();
+        // Start every iteration due before the next tick: at most one tick
+        // early, and late only when the generator itself is (then the
+        // lateness counts in the corrected latency). Waking on the tick
+        // after an arrival instead made every start up to 1 ms late: at
+        // 5,000/s against a 0.15 ms service the corrected
+        // http_req_duration read 0.84 ms on average.
+        let horizon = Instant::now() + TICK;
+        let mut yielded = false;
         while let Some(due) = pacer.due(n) {
             let intended = start + due;
-            if intended > now {
+            if intended > horizon {
                 break;
             }
             n += 1;
-            let free = idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+            let mut free = pop();
+            if free.is_none() && !yielded {
+                // Busy VUs may have their responses waiting unread (a
+                // saturated generator is late for everything): give them
+                // one turn, once per wake-up, before opening another VU
+                // and connection, which would only make it later.
+                yielded = true;
+                tokio::task::yield_now().await;
+                free = pop();
+            }
             let i = match free {
                 Some(i) => i,
                 None if (hands.len() as u64) < max_vus => add_vu(&mut hands),
