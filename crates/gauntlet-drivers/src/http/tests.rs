@@ -913,4 +913,3 @@ async fn head_requests_have_no_body() {
         );
     }
 }
-
