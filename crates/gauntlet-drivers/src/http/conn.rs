@@ -138,9 +138,7 @@ impl IoStats {
     }
 
     fn stamp(&self) -> u64 {
-        u64::try_from(self.base.elapsed().as_nanos())
-            .unwrap_or(u64::MAX - 1)
-            .saturating_add(1)
+        self.stamp_of(Instant::now())
     }
 
     /// [`IoStats::stamp`] of an instant already read.

@@ -629,7 +629,7 @@ impl HttpSession {
         let mut retried = false;
         loop {
             let (idx, reused) = self.acquire(url, hop).await?;
-            hop.ready(reused && !retried && !self.conns[idx].is_h2());
+            hop.ready(reused && !self.conns[idx].is_h2());
             let defaults = self.defaults(url, headers);
             let req = self.conns[idx].request(method, url, headers, &defaults, body)?;
             let result = self.conns[idx].exchange(req, hop, policy).await;

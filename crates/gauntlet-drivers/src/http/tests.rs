@@ -769,16 +769,21 @@ async fn reset_and_malformed_responses() {
     assert_eq!(kind(&r), Some(ErrorKind::Http2Protocol), "{:?}", r.error);
 }
 
+/// Accepts connections and never answers (for 10 s).
+async fn silent_server() -> Server {
+    raw_server(|c| async move {
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        drop(c);
+    })
+    .await
+}
+
 /// A session keeps one timer for all its requests (moved, not re-created):
 /// a nearer deadline, a later one, and one whose earlier deadline passed
 /// while the session was idle must each hold exactly for their request.
 #[tokio::test]
 async fn one_timer_serves_every_request_of_a_session() {
-    let silent = raw_server(|c| async move {
-        tokio::time::sleep(Duration::from_secs(10)).await;
-        drop(c);
-    })
-    .await;
+    let silent = silent_server().await;
     let srv = plain_server().await;
     let mut s = session(cfg());
     let with = |url: String, ms: u64| {
@@ -815,11 +820,7 @@ async fn one_timer_serves_every_request_of_a_session() {
 #[tokio::test]
 async fn timeouts() {
     // Accepts and never answers: request timeout, and the time is recorded.
-    let silent = raw_server(|c| async move {
-        tokio::time::sleep(Duration::from_secs(10)).await;
-        drop(c);
-    })
-    .await;
+    let silent = silent_server().await;
     let mut s = session(cfg());
     let mut r = get(&silent.url("http", "127.0.0.1", "/"));
     let limit = Duration::from_millis(200);
