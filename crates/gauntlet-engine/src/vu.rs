@@ -503,12 +503,26 @@ impl HttpVu {
         };
         let mut json = LazyJson::default();
         let mut all_ok = true;
-        let mut results = Vec::with_capacity(step.checks.len() + step.captures.len());
+        // Results go to the recorder as they come (one lock for them all, no
+        // list of them per request); the lock is taken through a second
+        // handle because the tags are looked up on `self`. A new tag set
+        // locks the interner inside this lock: safe, as nothing locks a
+        // recorder while it holds the interner.
+        let ids = self.shared.ids.clone();
+        let recorder = self.recorder.clone();
+        let mut r = recorder.lock().unwrap_or_else(|p| p.into_inner());
         for (i, (name, c)) in step.checks.iter().enumerate() {
             let ok = resp.error.is_none()
                 && flow::check(c, &view, &mut json, &workload.templates, &self.scope);
             all_ok &= ok;
-            results.push((self.check_tag(place, si, i, &step.name, name), ok));
+            let tags = self.check_tag(place, si, i, &step.name, name);
+            r.add_rate(
+                SeriesKey {
+                    metric: ids.checks,
+                    tags,
+                },
+                ok,
+            );
         }
         let mut captured = true;
         for (ci, (name, c)) in step.captures.iter().enumerate() {
@@ -520,34 +534,29 @@ impl HttpVu {
                     // A capture that finds nothing fails a check named after it.
                     self.scope.remove(&**name);
                     captured = false;
-                    let tag = self.check_tag(
+                    let tags = self.check_tag(
                         place,
                         si,
                         1000 + ci,
                         &step.name,
                         &format!("captured {name}"),
                     );
-                    results.push((tag, false));
+                    r.add_rate(
+                        SeriesKey {
+                            metric: ids.checks,
+                            tags,
+                        },
+                        false,
+                    );
                 }
             }
         }
-        let ids = self.shared.ids.clone();
-        let gtag = self.group_tags(place);
-        let mut r = self.recorder.lock().unwrap_or_else(|p| p.into_inner());
-        for (tag, ok) in results {
-            r.add_rate(
-                SeriesKey {
-                    metric: ids.checks,
-                    tags: tag,
-                },
-                ok,
-            );
-        }
         if !captured {
+            let tags = self.group_tags(place);
             r.add_counter(
                 SeriesKey {
                     metric: ids.capture_failures,
-                    tags: gtag,
+                    tags,
                 },
                 1.0,
             );
