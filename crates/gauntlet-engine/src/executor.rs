@@ -15,6 +15,7 @@ use gauntlet_plan::{Executor, Scenario};
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::task::{Poll, Waker};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
@@ -111,6 +112,72 @@ struct Ctx<F: VuFactory> {
     index: usize,
     state: Arc<ScenarioState>,
     stop: StopControl,
+    halt: Arc<Halt>,
+}
+
+/// The scenario's stops as its VU tasks read them on every iteration and
+/// every poll: two flags, set from the scenario's tokens by
+/// [`run_scenario`]. A `CancellationToken` answers `is_cancelled` under a
+/// mutex and waits by joining a waiter list (locked again on every poll);
+/// shared by every VU of every worker, that was ~400 instructions a request
+/// (`bench/callgrind.sh`) and a lock all workers' VUs took in turn. A flag
+/// is one load; a VU task registers its waker here once, when it starts.
+#[derive(Debug, Default)]
+struct Halt {
+    /// The regular end has passed: no new iteration (the soft token).
+    ending: AtomicBool,
+    /// Running iterations are interrupted (the hard token).
+    fired: AtomicBool,
+    /// The VU tasks to wake when `fired` is set.
+    wakers: std::sync::Mutex<Vec<Waker>>,
+}
+
+impl Halt {
+    fn fire(&self) {
+        self.fired.store(true, Ordering::Release);
+        let wakers = std::mem::take(&mut *self.wakers.lock().unwrap_or_else(|p| p.into_inner()));
+        for w in wakers {
+            w.wake();
+        }
+    }
+
+    /// Register the calling task to be woken when the stop fires. A task's
+    /// waker stays valid for its whole life, so once per task is enough.
+    async fn enlist(&self) {
+        let waker = std::future::poll_fn(|cx| Poll::Ready(cx.waker().clone())).await;
+        let mut wakers = self.wakers.lock().unwrap_or_else(|p| p.into_inner());
+        // `fire` sets the flag before it takes the list: a task enlisting
+        // after that sees the flag instead.
+        if !self.fired.load(Ordering::Acquire) {
+            wakers.push(waker);
+        }
+    }
+
+    /// Ready once the stop has fired (the task must have enlisted).
+    fn fired(&self) -> impl Future<Output = ()> + '_ {
+        std::future::poll_fn(|_| {
+            if self.fired.load(Ordering::Acquire) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+    }
+
+    /// Set the flags from the tokens as they are cancelled; never returns.
+    async fn follow(&self, soft: &CancellationToken, hard: &CancellationToken) {
+        tokio::join!(
+            async {
+                soft.cancelled().await;
+                self.ending.store(true, Ordering::Release);
+            },
+            async {
+                hard.cancelled().await;
+                self.fire();
+            },
+        );
+        std::future::pending::<()>().await;
+    }
 }
 
 impl<F: VuFactory> Ctx<F> {
@@ -137,6 +204,7 @@ pub async fn run_scenario<F: VuFactory>(
         index,
         state: state.clone(),
         stop: stop.clone(),
+        halt: Arc::default(),
     };
     let start = run_start + scenario.start_time;
     tokio::select! {
@@ -150,16 +218,34 @@ pub async fn run_scenario<F: VuFactory>(
     let soft = stop.graceful.child_token();
     let hard = stop.hard.child_token();
     let grace = scenario.graceful_stop;
+    let executor = run_executor(scenario, &ctx, start, grace, &soft, &hard);
+    tokio::select! {
+        _ = executor => {}
+        _ = ctx.halt.follow(&soft, &hard) => {}
+    }
+    state.active_vus.store(0, Ordering::Relaxed);
+    state.finished.store(true, Ordering::Relaxed);
+}
+
+/// The scenario's executor, from its start to its last iteration's end.
+async fn run_executor<F: VuFactory>(
+    scenario: &Scenario,
+    ctx: &Ctx<F>,
+    start: Instant,
+    grace: Duration,
+    soft: &CancellationToken,
+    hard: &CancellationToken,
+) {
     match &scenario.executor {
         Executor::ConstantVus { vus, duration } => {
             closed_fixed(
-                &ctx,
+                ctx,
                 *vus,
                 start + *duration,
                 start + *duration + grace,
                 None,
-                &soft,
-                &hard,
+                soft,
+                hard,
             )
             .await
         }
@@ -171,13 +257,13 @@ pub async fn run_scenario<F: VuFactory>(
             let budget = Arc::new(AtomicU64::new(*iterations));
             let n = (*vus).min(*iterations);
             closed_fixed(
-                &ctx,
+                ctx,
                 n,
                 start + *max_duration,
                 start + *max_duration + grace,
                 Some(Budget::Shared(budget)),
-                &soft,
-                &hard,
+                soft,
+                hard,
             )
             .await
         }
@@ -187,13 +273,13 @@ pub async fn run_scenario<F: VuFactory>(
             max_duration,
         } => {
             closed_fixed(
-                &ctx,
+                ctx,
                 *vus,
                 start + *max_duration,
                 start + *max_duration + grace,
                 Some(Budget::PerVu(*iterations)),
-                &soft,
-                &hard,
+                soft,
+                hard,
             )
             .await
         }
@@ -203,14 +289,14 @@ pub async fn run_scenario<F: VuFactory>(
             graceful_ramp_down,
         } => {
             ramping_vus(
-                &ctx,
+                ctx,
                 start,
                 *start_vus,
                 stages,
                 *graceful_ramp_down,
                 grace,
-                &soft,
-                &hard,
+                soft,
+                hard,
             )
             .await
         }
@@ -223,14 +309,14 @@ pub async fn run_scenario<F: VuFactory>(
         } => {
             let pacer = ArrivalPacer::constant(*rate, *time_unit, *duration);
             arrival(
-                &ctx,
+                ctx,
                 start,
                 pacer,
                 *pre_allocated_vus,
                 *max_vus,
                 grace,
-                &soft,
-                &hard,
+                soft,
+                hard,
             )
             .await
         }
@@ -243,21 +329,19 @@ pub async fn run_scenario<F: VuFactory>(
         } => {
             let pacer = ArrivalPacer::ramping(*start_rate, *time_unit, stages);
             arrival(
-                &ctx,
+                ctx,
                 start,
                 pacer,
                 *pre_allocated_vus,
                 *max_vus,
                 grace,
-                &soft,
-                &hard,
+                soft,
+                hard,
             )
             .await
         }
         _ => {}
     }
-    state.active_vus.store(0, Ordering::Relaxed);
-    state.finished.store(true, Ordering::Relaxed);
 }
 
 enum Budget {
@@ -272,17 +356,18 @@ fn take(budget: &AtomicU64) -> bool {
         .is_ok()
 }
 
-/// Run one iteration under the hard token; `false` when interrupted.
+/// Run one iteration until it ends or `interrupt` is ready; `None` when
+/// interrupted.
 async fn one<V: VirtualUser>(
     vu: &mut V,
     it: Iteration,
-    hard: &CancellationToken,
+    interrupt: impl Future<Output = ()>,
     state: &ScenarioState,
     stop: &StopControl,
 ) -> Option<IterationEnd> {
     tokio::select! {
         biased;
-        _ = hard.cancelled() => {
+        _ = interrupt => {
             state.interrupted.fetch_add(1, Ordering::Relaxed);
             vu.interrupted();
             None
@@ -324,9 +409,8 @@ async fn closed_fixed<F: VuFactory>(
     let budget = budget.map(Arc::new);
     for _ in 0..vus {
         let mut vu = ctx.new_vu();
-        let (soft, hard, state, stop, budget, index) = (
-            soft.clone(),
-            hard.clone(),
+        let (halt, state, stop, budget, index) = (
+            ctx.halt.clone(),
             ctx.state.clone(),
             ctx.stop.clone(),
             budget.clone(),
@@ -334,11 +418,12 @@ async fn closed_fixed<F: VuFactory>(
         );
         state.active_vus.fetch_add(1, Ordering::Relaxed);
         tracker.spawn(async move {
+            halt.enlist().await;
             let mut own = 0u64;
             loop {
                 // One clock read: the end check and the iteration's start.
                 let now = Instant::now();
-                if soft.is_cancelled() || now >= regular_end {
+                if halt.ending.load(Ordering::Acquire) || now >= regular_end {
                     break;
                 }
                 match budget.as_deref() {
@@ -352,7 +437,7 @@ async fn closed_fixed<F: VuFactory>(
                     intended_start: now,
                     open_model: false,
                 };
-                match one(&mut vu, it, &hard, &state, &stop).await {
+                match one(&mut vu, it, halt.fired(), &state, &stop).await {
                     Some(IterationEnd::Completed) => {}
                     _ => break,
                 }
@@ -423,7 +508,7 @@ async fn ramping_vus<F: VuFactory>(
                         intended_start: Instant::now(),
                         open_model: false,
                     };
-                    match one(&mut vu, it, &vh, &state, &stop).await {
+                    match one(&mut vu, it, vh.cancelled(), &state, &stop).await {
                         Some(IterationEnd::Completed) => {}
                         _ => break,
                     }
@@ -529,21 +614,22 @@ async fn arrival<F: VuFactory>(
         let hand = Arc::new(Hand::default());
         hands.push(hand.clone());
         let mut vu = ctx.new_vu();
-        let (state, stop, idle, hard, index) = (
+        let (state, stop, idle, halt, index) = (
             ctx.state.clone(),
             ctx.stop.clone(),
             idle.clone(),
-            hard.clone(),
+            ctx.halt.clone(),
             ctx.index,
         );
         tracker.spawn(async move {
+            halt.enlist().await;
             while let Some(intended) = hand.take().await {
                 let it = Iteration {
                     scenario: index,
                     intended_start: intended,
                     open_model: true,
                 };
-                let end = one(&mut vu, it, &hard, &state, &stop).await;
+                let end = one(&mut vu, it, halt.fired(), &state, &stop).await;
                 state.active_vus.fetch_sub(1, Ordering::Relaxed);
                 // A VU whose data ran out is retired; the others wait for more.
                 if end == Some(IterationEnd::StopVu) {

@@ -377,3 +377,55 @@ async fn a_hard_stop_interrupts_at_once() {
     assert_eq!(o.state.interrupted.load(Ordering::Relaxed), 2);
     assert_eq!(o.elapsed, Duration::from_millis(2500));
 }
+
+#[tokio::test(start_paused = true)]
+async fn arrival_rate_iterations_past_the_grace_are_interrupted() {
+    // 2 arrivals a second for 2 s (at 0, 0.5, 1, 1.5 s), each taking 10 s:
+    // none ends by the hard end (2 s + 1 s grace), so all four are
+    // interrupted there, and the run ends then.
+    let o = run(
+        Executor::ConstantArrivalRate {
+            rate: 2,
+            time_unit: secs(1),
+            duration: secs(2),
+            pre_allocated_vus: 4,
+            max_vus: 4,
+        },
+        secs(10),
+        secs(1),
+        StopControl::default(),
+    )
+    .await;
+    assert_eq!(o.log.starts.lock().unwrap().len(), 4);
+    assert_eq!(completed(&o), 0);
+    assert_eq!(o.state.interrupted.load(Ordering::Relaxed), 4);
+    assert_eq!(o.elapsed, secs(3));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hard_stop_interrupts_arrival_rate_iterations_at_once() {
+    let stop = StopControl::default();
+    let s2 = stop.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        s2.graceful.cancel();
+        s2.hard.cancel();
+    });
+    let o = run(
+        Executor::ConstantArrivalRate {
+            rate: 2,
+            time_unit: secs(1),
+            duration: secs(60),
+            pre_allocated_vus: 10,
+            max_vus: 10,
+        },
+        secs(10),
+        secs(30),
+        stop,
+    )
+    .await;
+    // Arrivals at 0, 0.5 and 1 s, all still running at 1.2 s.
+    assert_eq!(o.log.starts.lock().unwrap().len(), 3);
+    assert_eq!(o.state.interrupted.load(Ordering::Relaxed), 3);
+    assert_eq!(o.elapsed, Duration::from_millis(1200));
+}
