@@ -13,8 +13,8 @@ use crate::collect::{Collector, Ids};
 use crate::data::Draw;
 use crate::executor::{Iteration, IterationEnd, VirtualUser, VuFactory};
 use crate::flow::{
-    self, CompiledAction, CompiledBody, CompiledRequest, CompiledStep, LazyJson, ResponseView,
-    Workload,
+    self, CompiledAction, CompiledBody, CompiledCheck, CompiledRequest, CompiledStep, LazyJson,
+    ResponseView, Workload,
 };
 use crate::template::{Scope, Templates, Text};
 use gauntlet_drivers::http::{HttpClient, HttpRequest, HttpResponse, HttpSession, SendOptions};
@@ -103,6 +103,19 @@ impl VuFactory for HttpVuFactory {
     fn create(&self, id: u64, scenario: usize) -> HttpVu {
         HttpVu::new(self.shared.clone(), id, scenario, self.seed)
     }
+}
+
+/// A sent request as the steps see it once [`HttpVu::send`] recorded and
+/// checked it.
+struct Sent {
+    /// Every check passed (false when the request failed).
+    ok: bool,
+    /// A poll step's `until` checks all passed (true for a plain request).
+    until_met: bool,
+    /// The response status (0 when none arrived).
+    status: u16,
+    /// Why the request failed, if it did.
+    error: Option<gauntlet_drivers::http::HttpError>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -408,8 +421,11 @@ impl HttpVu {
         })
     }
 
-    /// Send one request and record everything about it. `None` when the
-    /// request could not be rendered (a missing capture): counted, not sent.
+    /// Send one request, record everything about it and run its checks
+    /// (for a poll step, only once its `until` checks pass). `None` when
+    /// the request could not be rendered (a missing capture): counted, not
+    /// sent. The response stays here: moved out through the step's future
+    /// it was copied three more times per request (~450 bytes each).
     async fn send(
         &mut self,
         place: Place,
@@ -417,7 +433,8 @@ impl HttpVu {
         step: &CompiledStep,
         req: &CompiledRequest,
         lag: Duration,
-    ) -> Option<HttpResponse> {
+        until: Option<&[(String, CompiledCheck)]>,
+    ) -> Option<Sent> {
         let workload = self.shared.workload.clone();
         let request = match self.build(&workload.templates, req) {
             Ok(r) => r,
@@ -483,7 +500,34 @@ impl HttpVu {
             r.add_counter(ids.data_sent, resp.bytes_sent as f64);
             r.add_counter(ids.data_received, resp.bytes_received as f64);
         }
-        Some(resp)
+        if let Some(until) = until {
+            let view = ResponseView {
+                status: resp.status,
+                headers: &resp.headers,
+                body: &resp.body,
+                duration: resp.timings.duration(),
+            };
+            let mut json = LazyJson::default();
+            let met = resp.error.is_none()
+                && until.iter().all(|(_, c)| {
+                    flow::check(c, &view, &mut json, &workload.templates, &self.scope)
+                });
+            if !met {
+                return Some(Sent {
+                    ok: false,
+                    until_met: false,
+                    status: resp.status,
+                    error: resp.error,
+                });
+            }
+        }
+        let (checks_ok, _all_captured) = self.inspect(place, si, step, &resp);
+        Some(Sent {
+            ok: checks_ok,
+            until_met: true,
+            status: resp.status,
+            error: resp.error,
+        })
     }
 
     /// Run checks and captures; returns (all checks passed, every capture found).
@@ -567,7 +611,6 @@ impl HttpVu {
     /// Repeat a request until its `until` checks pass or the timeout passes;
     /// the wait goes to the poll's metric and a check `<step> completed`.
     async fn poll(&mut self, place: Place, si: usize, step: &CompiledStep, lag: Duration) -> bool {
-        let workload = self.shared.workload.clone();
         let CompiledAction::Poll {
             request,
             until,
@@ -581,23 +624,11 @@ impl HttpVu {
         let start = Instant::now();
         let mut lag = lag;
         let done = loop {
-            let Some(resp) = self.send(place, si, step, request, lag).await else {
+            let Some(sent) = self.send(place, si, step, request, lag, Some(until)).await else {
                 break false;
             };
             lag = Duration::ZERO;
-            let view = ResponseView {
-                status: resp.status,
-                headers: &resp.headers,
-                body: &resp.body,
-                duration: resp.timings.duration(),
-            };
-            let mut json = LazyJson::default();
-            if resp.error.is_none()
-                && until.iter().all(|(_, c)| {
-                    flow::check(c, &view, &mut json, &workload.templates, &self.scope)
-                })
-            {
-                let _ = self.inspect(place, si, step, &resp);
+            if sent.until_met {
                 break true;
             }
             if start.elapsed() + *interval > *timeout {
@@ -645,32 +676,29 @@ impl HttpVu {
         let mut first_failure = None;
         for (si, step) in steps.iter().enumerate() {
             let ok = match &step.action {
-                CompiledAction::Request(req) => match self.send(place, si, step, req, lag).await {
-                    Some(resp) => {
-                        let (checks_ok, _all_captured) = self.inspect(place, si, step, &resp);
-                        if strict && (resp.error.is_some() || !checks_ok) {
-                            let why = resp
-                                .error
-                                .as_ref()
-                                .map(|e| e.message.clone())
-                                .unwrap_or_else(|| {
-                                    format!("a check failed (status {})", resp.status)
+                CompiledAction::Request(req) => {
+                    match self.send(place, si, step, req, lag, None).await {
+                        Some(sent) => {
+                            if strict && (sent.error.is_some() || !sent.ok) {
+                                let why = sent.error.map(|e| e.message).unwrap_or_else(|| {
+                                    format!("a check failed (status {})", sent.status)
                                 });
-                            return Err(format!("step `{}`: {why}", step.name));
+                                return Err(format!("step `{}`: {why}", step.name));
+                            }
+                            // A missing capture does not end the iteration by itself: the
+                            // steps that need it are skipped when they fail to render.
+                            sent.ok || !step.end_on_check_failure
                         }
-                        // A missing capture does not end the iteration by itself: the
-                        // steps that need it are skipped when they fail to render.
-                        checks_ok || !step.end_on_check_failure
+                        None => {
+                            // A template needs a capture that found nothing: skip this
+                            // step (counted) and go on with those that do not need it.
+                            first_failure.get_or_insert_with(|| {
+                                format!("step `{}` needs a value that was not captured", step.name)
+                            });
+                            true
+                        }
                     }
-                    None => {
-                        // A template needs a capture that found nothing: skip this
-                        // step (counted) and go on with those that do not need it.
-                        first_failure.get_or_insert_with(|| {
-                            format!("step `{}` needs a value that was not captured", step.name)
-                        });
-                        true
-                    }
-                },
+                }
                 CompiledAction::Poll { .. } => self.poll(place, si, step, lag).await,
             };
             lag = Duration::ZERO;
