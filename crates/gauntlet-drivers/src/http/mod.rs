@@ -475,148 +475,155 @@ impl HttpSession {
     }
 
     /// Send a request, following redirects. Never panics; errors are data.
-    pub async fn send(&mut self, req: HttpRequest) -> HttpResponse {
-        self.send_with(req, SendOptions::default()).await
+    pub fn send(&mut self, req: HttpRequest) -> impl Future<Output = HttpResponse> + Send + '_ {
+        self.send_with(req, SendOptions::default())
     }
 
     /// [`send`](Self::send) with per-request options.
-    pub async fn send_with(&mut self, req: HttpRequest, opts: SendOptions) -> HttpResponse {
-        // Fields used in place, not destructured: the copies would sit in
-        // this future next to the argument (240 bytes more to move and box).
-        let mut req = req;
-        let timeout = req.timeout;
-        let shared = self.shared.clone();
-        let cfg = &shared.cfg;
-        // The request's first instant: its deadline and its first hop's
-        // start (one clock read).
-        let mut begin = Instant::now();
-        let deadline = begin + timeout.unwrap_or(cfg.request_timeout);
-        let policy = BodyPolicy {
-            keep: !(cfg.discard_body || opts.discard_body),
-            follow_redirects: cfg.max_redirects > 0,
-            max: cfg.max_body_bytes,
-        };
-        let mut total = Timings::default();
-        let (mut sent, mut received) = (0u64, 0u64);
-        let mut redirects = 0u32;
-        // Out of `self` while `self.hop` runs; put back at the end.
-        let mut timer = match self.timer.take() {
-            Some(t) => t,
-            None => Box::pin(tokio::time::sleep_until(deadline)),
-        };
-        timer.as_mut().reset(deadline);
-        let resp = 'send: loop {
-            let mut hop = Hop::default();
-            hop.begin(begin);
-            let outcome = {
-                let exchange = self.hop(
-                    &req.method,
-                    &req.url,
-                    &req.headers,
-                    &req.body,
-                    policy,
-                    &mut hop,
-                );
-                let mut exchange = std::pin::pin!(exchange);
-                std::future::poll_fn(|cx| match exchange.as_mut().poll(cx) {
-                    Poll::Ready(r) => Poll::Ready(Some(r)),
-                    Poll::Pending => timer.as_mut().poll(cx).map(|()| None),
-                })
-                .await
+    pub fn send_with(
+        &mut self,
+        mut req: HttpRequest,
+        opts: SendOptions,
+    ) -> impl Future<Output = HttpResponse> + Send + '_ {
+        // An `async` block, not an `async fn`: the latter's future holds its
+        // arguments twice (as passed, and bound again for the body), 256
+        // bytes more to move and box per request. The request's fields are
+        // used in place for the same reason.
+        async move {
+            let timeout = req.timeout;
+            let shared = self.shared.clone();
+            let cfg = &shared.cfg;
+            // The request's first instant: its deadline and its first hop's
+            // start (one clock read).
+            let mut begin = Instant::now();
+            let deadline = begin + timeout.unwrap_or(cfg.request_timeout);
+            let policy = BodyPolicy {
+                keep: !(cfg.discard_body || opts.discard_body),
+                follow_redirects: cfg.max_redirects > 0,
+                max: cfg.max_body_bytes,
             };
-            // `None`: the request timeout passed first.
-            let outcome = outcome.unwrap_or_else(|| {
-                // The connection is mid-request: unusable.
-                self.conns.retain(|c| !c.origin.matches(&req.url));
-                Err(HttpError::new(
-                    ErrorKind::RequestTimeout,
-                    "no complete response within the request timeout",
-                ))
-            });
-            let (s, r, done) = hop.finish();
-            begin = done;
-            sent += s;
-            received += r;
-            total += hop.t;
-            let mut resp = HttpResponse {
-                status: hop.status,
-                version: hop.version,
-                headers: std::mem::take(&mut hop.headers),
-                body: Bytes::new(),
-                body_size: hop.body_size,
-                timings: hop.t,
-                total_timings: total,
-                bytes_sent: sent,
-                bytes_received: received,
-                error: None,
-                redirects,
-                url: req.url,
+            let mut total = Timings::default();
+            let (mut sent, mut received) = (0u64, 0u64);
+            let mut redirects = 0u32;
+            // Out of `self` while `self.hop` runs; put back at the end.
+            let mut timer = match self.timer.take() {
+                Some(t) => t,
+                None => Box::pin(tokio::time::sleep_until(deadline)),
             };
-            match outcome {
-                Err(e) => {
-                    resp.error = Some(e);
-                    break 'send resp;
-                }
-                Ok(raw) => {
-                    if policy.keep && cfg.decompress && !raw.is_empty() {
-                        match decode::decode(&resp.headers, raw, cfg.max_body_bytes) {
-                            Ok(b) => resp.body = b,
-                            Err(e) => resp.error = Some(e),
+            timer.as_mut().reset(deadline);
+            let resp = 'send: loop {
+                let mut hop = Hop::default();
+                hop.begin(begin);
+                let outcome = {
+                    let exchange = self.hop(
+                        &req.method,
+                        &req.url,
+                        &req.headers,
+                        &req.body,
+                        policy,
+                        &mut hop,
+                    );
+                    let mut exchange = std::pin::pin!(exchange);
+                    std::future::poll_fn(|cx| match exchange.as_mut().poll(cx) {
+                        Poll::Ready(r) => Poll::Ready(Some(r)),
+                        Poll::Pending => timer.as_mut().poll(cx).map(|()| None),
+                    })
+                    .await
+                };
+                // `None`: the request timeout passed first.
+                let outcome = outcome.unwrap_or_else(|| {
+                    // The connection is mid-request: unusable.
+                    self.conns.retain(|c| !c.origin.matches(&req.url));
+                    Err(HttpError::new(
+                        ErrorKind::RequestTimeout,
+                        "no complete response within the request timeout",
+                    ))
+                });
+                let (s, r, done) = hop.finish();
+                begin = done;
+                sent += s;
+                received += r;
+                total += hop.t;
+                let mut resp = HttpResponse {
+                    status: hop.status,
+                    version: hop.version,
+                    headers: std::mem::take(&mut hop.headers),
+                    body: Bytes::new(),
+                    body_size: hop.body_size,
+                    timings: hop.t,
+                    total_timings: total,
+                    bytes_sent: sent,
+                    bytes_received: received,
+                    error: None,
+                    redirects,
+                    url: req.url,
+                };
+                match outcome {
+                    Err(e) => {
+                        resp.error = Some(e);
+                        break 'send resp;
+                    }
+                    Ok(raw) => {
+                        if policy.keep && cfg.decompress && !raw.is_empty() {
+                            match decode::decode(&resp.headers, raw, cfg.max_body_bytes) {
+                                Ok(b) => resp.body = b,
+                                Err(e) => resp.error = Some(e),
+                            }
+                        } else {
+                            resp.body = raw;
                         }
-                    } else {
-                        resp.body = raw;
                     }
                 }
-            }
-            if resp.error.is_some() || !policy.follow_redirects || !is_redirect(resp.status) {
-                break 'send resp;
-            }
-            let Some(location) = resp.headers.first_of(&header::LOCATION) else {
-                break 'send resp;
-            };
-            if redirects >= cfg.max_redirects {
-                resp.error = Some(HttpError::new(
-                    ErrorKind::TooManyRedirects,
-                    format!("stopped after {redirects} redirects"),
-                ));
-                break 'send resp;
-            }
-            let next = std::str::from_utf8(location)
-                .ok()
-                .and_then(|l| resp.url.join(l).ok());
-            let Some(next) = next else {
-                resp.error = Some(HttpError::new(
-                    ErrorKind::InvalidUrl,
-                    format!(
-                        "redirect to an invalid Location {:?}",
-                        String::from_utf8_lossy(location)
-                    ),
-                ));
-                break 'send resp;
-            };
-            redirects += 1;
-            if matches!(resp.status, 301..=303) {
-                if req.method != Method::HEAD {
-                    req.method = Method::GET;
+                if resp.error.is_some() || !policy.follow_redirects || !is_redirect(resp.status) {
+                    break 'send resp;
                 }
-                req.body = Bytes::new();
-                for h in [
-                    header::CONTENT_TYPE,
-                    header::CONTENT_LENGTH,
-                    header::CONTENT_ENCODING,
-                    header::TRANSFER_ENCODING,
-                ] {
-                    req.headers.remove(h);
+                let Some(location) = resp.headers.first_of(&header::LOCATION) else {
+                    break 'send resp;
+                };
+                if redirects >= cfg.max_redirects {
+                    resp.error = Some(HttpError::new(
+                        ErrorKind::TooManyRedirects,
+                        format!("stopped after {redirects} redirects"),
+                    ));
+                    break 'send resp;
                 }
-            }
-            if next.host_str() != resp.url.host_str() {
-                req.headers.remove(header::AUTHORIZATION);
-                req.headers.remove(header::COOKIE);
-            }
-            req.url = next;
-        };
-        self.timer = Some(timer);
-        resp
+                let next = std::str::from_utf8(location)
+                    .ok()
+                    .and_then(|l| resp.url.join(l).ok());
+                let Some(next) = next else {
+                    resp.error = Some(HttpError::new(
+                        ErrorKind::InvalidUrl,
+                        format!(
+                            "redirect to an invalid Location {:?}",
+                            String::from_utf8_lossy(location)
+                        ),
+                    ));
+                    break 'send resp;
+                };
+                redirects += 1;
+                if matches!(resp.status, 301..=303) {
+                    if req.method != Method::HEAD {
+                        req.method = Method::GET;
+                    }
+                    req.body = Bytes::new();
+                    for h in [
+                        header::CONTENT_TYPE,
+                        header::CONTENT_LENGTH,
+                        header::CONTENT_ENCODING,
+                        header::TRANSFER_ENCODING,
+                    ] {
+                        req.headers.remove(h);
+                    }
+                }
+                if next.host_str() != resp.url.host_str() {
+                    req.headers.remove(header::AUTHORIZATION);
+                    req.headers.remove(header::COOKIE);
+                }
+                req.url = next;
+            };
+            self.timer = Some(timer);
+            resp
+        }
     }
 
     /// One hop: a connection (reused or new), one exchange, at most one
