@@ -480,6 +480,7 @@ impl HttpSession {
     }
 
     /// [`send`](Self::send) with per-request options.
+    #[allow(clippy::manual_async_fn)] // on purpose: see the first comment
     pub fn send_with(
         &mut self,
         mut req: HttpRequest,
