@@ -119,7 +119,7 @@ struct Ctx<F: VuFactory> {
 /// every poll: two flags, set from the scenario's tokens by
 /// [`run_scenario`]. A `CancellationToken` answers `is_cancelled` under a
 /// mutex and waits by joining a waiter list (locked again on every poll);
-/// shared by every VU of every worker, that was ~400 instructions a request
+/// shared by every VU of every worker, that was ~500 instructions a request
 /// (`bench/callgrind.sh`) and a lock all workers' VUs took in turn. A flag
 /// is one load; a VU task registers its waker here once, when it starts.
 #[derive(Debug, Default)]

@@ -108,7 +108,8 @@ impl VuFactory for HttpVuFactory {
 /// A sent request as the steps see it once [`HttpVu::send`] recorded and
 /// checked it.
 struct Sent {
-    /// Every check passed (false when the request failed).
+    /// Every check passed (a request that failed fails all its checks;
+    /// with no checks this is true, whatever happened).
     ok: bool,
     /// A poll step's `until` checks all passed (true for a plain request).
     until_met: bool,
