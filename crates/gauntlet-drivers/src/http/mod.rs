@@ -514,8 +514,8 @@ impl HttpSession {
             };
             // Moved only when it would fire after this deadline. A timer
             // left on an earlier request's (sooner) deadline is moved if and
-            // when it fires: once per timeout period, not per request (a
-            // reset and a re-registration were ~240 instructions a request).
+            // when it fires: once per timeout period, not per request (~100
+            // instructions a request, `bench/callgrind.sh`).
             if timer.deadline() > deadline {
                 timer.as_mut().reset(deadline);
             }
