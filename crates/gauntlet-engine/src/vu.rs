@@ -105,6 +105,16 @@ impl VuFactory for HttpVuFactory {
     }
 }
 
+/// What checks and captures read of a response.
+fn view_of(resp: &HttpResponse) -> ResponseView<'_> {
+    ResponseView {
+        status: resp.status,
+        headers: &resp.headers,
+        body: &resp.body,
+        duration: resp.timings.duration(),
+    }
+}
+
 /// A sent request as the steps see it once [`HttpVu::send`] recorded and
 /// checked it.
 struct Sent {
@@ -502,12 +512,7 @@ impl HttpVu {
             r.add_counter(ids.data_received, resp.bytes_received as f64);
         }
         if let Some(until) = until {
-            let view = ResponseView {
-                status: resp.status,
-                headers: &resp.headers,
-                body: &resp.body,
-                duration: resp.timings.duration(),
-            };
+            let view = view_of(&resp);
             let mut json = LazyJson::default();
             let met = resp.error.is_none()
                 && until.iter().all(|(_, c)| {
@@ -540,12 +545,7 @@ impl HttpVu {
         resp: &HttpResponse,
     ) -> (bool, bool) {
         let workload = self.shared.workload.clone();
-        let view = ResponseView {
-            status: resp.status,
-            headers: &resp.headers,
-            body: &resp.body,
-            duration: resp.timings.duration(),
-        };
+        let view = view_of(resp);
         let mut json = LazyJson::default();
         let mut all_ok = true;
         // Results go to the recorder as they come (one lock for them all, no
