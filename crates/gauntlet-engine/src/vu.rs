@@ -435,7 +435,7 @@ impl HttpVu {
     /// Send one request, record everything about it and run its checks
     /// (for a poll step, only once its `until` checks pass). `None` when
     /// the request could not be rendered (a missing capture): counted, not
-    /// sent. The response stays here: moved out through the step's future
+    /// sent. The response stays here: returned through the steps' futures,
     /// it was copied three more times per request (~450 bytes each).
     async fn send(
         &mut self,
