@@ -16,7 +16,7 @@ use crate::flow::{
     self, CompiledAction, CompiledBody, CompiledCheck, CompiledRequest, CompiledStep, LazyJson,
     ResponseView, Workload,
 };
-use crate::template::{Scope, Templates, Text};
+use crate::template::{Scope, Text};
 use gauntlet_drivers::http::{HttpClient, HttpRequest, HttpResponse, HttpSession, SendOptions};
 use gauntlet_metrics::{Recorder, SeriesKey, TagInterner, TagKey, TagSet, TagSetId};
 use gauntlet_plan::Plan;
@@ -115,7 +115,7 @@ fn view_of(resp: &HttpResponse) -> ResponseView<'_> {
     }
 }
 
-/// A sent request as the steps see it once [`HttpVu::send`] recorded and
+/// A sent request as the steps see it once [`Own::send`] recorded and
 /// checked it.
 struct Sent {
     /// Every check passed (a request that failed fails all its checks;
@@ -140,19 +140,156 @@ struct ReqTagKey {
 }
 
 /// A virtual user speaking HTTP.
+///
+/// What it shares with the run (`shared`, its recorder shard) is kept apart
+/// from its own state (`own`): [`Own`]'s methods borrow the shared part as
+/// an [`At`] instead of cloning an `Arc` to get around the borrow of
+/// `self` (each clone and drop is a locked instruction; a request made
+/// sixteen of them).
 #[derive(Debug)]
 pub struct HttpVu {
+    shared: Arc<Shared>,
+    recorder: Arc<Mutex<Recorder>>,
+    own: Own,
+}
+
+/// A virtual user's own state: connections, variables, random numbers,
+/// tag caches.
+#[derive(Debug)]
+struct Own {
     id: u64,
     scenario: usize,
-    shared: Arc<Shared>,
     session: HttpSession,
     rng: SmallRng,
     iterations: u64,
     scope: Scope,
-    recorder: Arc<Mutex<Recorder>>,
-    tag_cache: HashMap<ReqTagKey, TagSetId>,
-    check_tags: HashMap<(u16, u16, u16), TagSetId>,
-    plain_tags: HashMap<u16, TagSetId>,
+    tags: TagCache,
+}
+
+/// Where a VU's work happens: the run's shared state, the VU's recorder
+/// shard and scenario, and the place of the steps running.
+#[derive(Clone, Copy)]
+struct At<'a> {
+    sh: &'a Shared,
+    recorder: &'a Mutex<Recorder>,
+    scenario: usize,
+    place: Place,
+}
+
+impl At<'_> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Recorder> {
+        self.recorder.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn group_name(&self) -> Arc<str> {
+        match self.place {
+            Place::Op(i) => self.sh.workload.ops[i].name.clone(),
+            Place::Setup => Arc::from("setup"),
+            Place::Teardown => Arc::from("teardown"),
+        }
+    }
+
+    fn base_tags(&self) -> Vec<(TagKey, Arc<str>)> {
+        let sc = &self.sh.plan.scenarios[self.scenario];
+        let mut v = match self.place {
+            Place::Op(_) => {
+                let mut v = vec![(TagKey::Scenario, Arc::<str>::from(sc.name.as_str()))];
+                v.extend(
+                    sc.tags
+                        .iter()
+                        .map(|(k, val)| (TagKey::parse(k), Arc::<str>::from(val.as_str()))),
+                );
+                v
+            }
+            _ => vec![(TagKey::Scenario, self.group_name())],
+        };
+        v.push((TagKey::Group, self.group_name()));
+        if let Place::Op(i) = self.place {
+            v.extend(
+                self.sh.plan.workload.operations[i]
+                    .tags
+                    .iter()
+                    .map(|(k, val)| (TagKey::parse(k), Arc::<str>::from(val.as_str()))),
+            );
+        }
+        v
+    }
+}
+
+/// The tag sets a VU has interned, by small keys (a tag set is built and
+/// interned once per VU and key, then looked up).
+#[derive(Debug, Default)]
+struct TagCache {
+    requests: HashMap<ReqTagKey, TagSetId>,
+    checks: HashMap<(u16, u16, u16), TagSetId>,
+    groups: HashMap<u16, TagSetId>,
+}
+
+impl TagCache {
+    fn group(&mut self, at: At<'_>) -> TagSetId {
+        if let Some(t) = self.groups.get(&at.place.key()) {
+            return *t;
+        }
+        let id = at.sh.interner.intern(TagSet::new(at.base_tags()));
+        self.groups.insert(at.place.key(), id);
+        id
+    }
+
+    fn request(
+        &mut self,
+        at: At<'_>,
+        step: &CompiledStep,
+        req: &CompiledRequest,
+        method: &http::Method,
+        k: ReqTagKey,
+    ) -> TagSetId {
+        if let Some(t) = self.requests.get(&k) {
+            return *t;
+        }
+        let mut tags = at.base_tags();
+        tags.push((TagKey::Name, Arc::from(&*step.name)));
+        tags.push((TagKey::Method, Arc::from(method.as_str())));
+        tags.push((TagKey::Status, Arc::from(k.status.to_string().as_str())));
+        tags.push((
+            TagKey::ExpectedResponse,
+            Arc::from(if k.expected { "true" } else { "false" }),
+        ));
+        tags.push((
+            TagKey::Proto,
+            Arc::from(if k.http2 { "HTTP/2.0" } else { "HTTP/1.1" }),
+        ));
+        if let Some(e) = k.error {
+            tags.push((TagKey::ErrorCode, Arc::from(e)));
+        }
+        tags.extend(
+            req.tags
+                .iter()
+                .map(|(k, v)| (TagKey::parse(k), Arc::<str>::from(v.as_str()))),
+        );
+        let id = at.sh.interner.intern(TagSet::new(tags));
+        self.requests.insert(k, id);
+        id
+    }
+
+    fn check(
+        &mut self,
+        at: At<'_>,
+        step: usize,
+        check: usize,
+        name: &str,
+        check_name: &str,
+    ) -> TagSetId {
+        let key = (at.place.key(), step as u16, check as u16);
+        if let Some(t) = self.checks.get(&key) {
+            return *t;
+        }
+        let mut tags = at.base_tags();
+        tags.push((TagKey::Name, Arc::from(name)));
+        tags.push((TagKey::Check, Arc::from(check_name)));
+        let id = at.sh.interner.intern(TagSet::new(tags));
+        self.checks.insert(key, id);
+        id
+    }
 }
 
 fn us(d: Duration) -> u64 {
@@ -214,138 +351,76 @@ impl HttpVu {
         };
         let recorder = shared.shards[(id as usize) % shared.shards.len()].clone();
         HttpVu {
-            id,
-            scenario,
-            session: shared.http.session(),
+            own: Own {
+                id,
+                scenario,
+                session: shared.http.session(),
+                rng,
+                iterations: 0,
+                scope,
+                tags: TagCache::default(),
+            },
             shared,
-            rng,
-            iterations: 0,
-            scope,
             recorder,
-            tag_cache: HashMap::default(),
-            check_tags: HashMap::default(),
-            plain_tags: HashMap::default(),
         }
     }
 
-    fn group_name(&self, place: Place) -> Arc<str> {
-        match place {
-            Place::Op(i) => self.shared.workload.ops[i].name.clone(),
-            Place::Setup => Arc::from("setup"),
-            Place::Teardown => Arc::from("teardown"),
-        }
-    }
-
-    fn base_tags(&self, place: Place) -> Vec<(TagKey, Arc<str>)> {
-        let sc = &self.shared.plan.scenarios[self.scenario];
-        let mut v = match place {
-            Place::Op(_) => {
-                let mut v = vec![(TagKey::Scenario, Arc::<str>::from(sc.name.as_str()))];
-                v.extend(
-                    sc.tags
-                        .iter()
-                        .map(|(k, val)| (TagKey::parse(k), Arc::<str>::from(val.as_str()))),
-                );
-                v
-            }
-            _ => vec![(TagKey::Scenario, self.group_name(place))],
+    /// The shared part as an [`At`] for `place`, and the VU's own state.
+    fn split(&mut self, place: Place) -> (At<'_>, &mut Own) {
+        let at = At {
+            sh: &self.shared,
+            recorder: &self.recorder,
+            scenario: self.own.scenario,
+            place,
         };
-        v.push((TagKey::Group, self.group_name(place)));
-        if let Place::Op(i) = place {
-            v.extend(
-                self.shared.plan.workload.operations[i]
-                    .tags
-                    .iter()
-                    .map(|(k, val)| (TagKey::parse(k), Arc::<str>::from(val.as_str()))),
-            );
-        }
-        v
+        (at, &mut self.own)
     }
 
-    fn group_tags(&mut self, place: Place) -> TagSetId {
-        if let Some(t) = self.plain_tags.get(&place.key()) {
-            return *t;
-        }
-        let id = self
-            .shared
-            .interner
-            .intern(TagSet::new(self.base_tags(place)));
-        self.plain_tags.insert(place.key(), id);
-        id
+    /// Run the plan's `setup` steps once; their captures become `setup.<name>`.
+    pub async fn run_setup(&mut self) -> Result<Value, SetupError> {
+        let (at, own) = self.split(Place::Setup);
+        own.feed(at.sh, &at.sh.workload.setup_feeds)
+            .map_err(|_| SetupError("a data feeder had no row for setup".into()))?;
+        let before: Vec<String> = own.scope.keys().cloned().collect();
+        own.run_steps(at, &at.sh.workload.setup, Duration::ZERO, true)
+            .await
+            .map_err(SetupError)?;
+        let captured: std::collections::BTreeMap<String, Value> = own
+            .scope
+            .iter()
+            .filter(|(k, _)| !before.contains(k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        Ok(Value::from(captured))
     }
 
-    fn request_tags(
-        &mut self,
-        place: Place,
-        step: &CompiledStep,
-        req: &CompiledRequest,
-        method: &http::Method,
-        k: ReqTagKey,
-    ) -> TagSetId {
-        if let Some(t) = self.tag_cache.get(&k) {
-            return *t;
-        }
-        let mut tags = self.base_tags(place);
-        tags.push((TagKey::Name, Arc::from(&*step.name)));
-        tags.push((TagKey::Method, Arc::from(method.as_str())));
-        tags.push((TagKey::Status, Arc::from(k.status.to_string().as_str())));
-        tags.push((
-            TagKey::ExpectedResponse,
-            Arc::from(if k.expected { "true" } else { "false" }),
-        ));
-        tags.push((
-            TagKey::Proto,
-            Arc::from(if k.http2 { "HTTP/2.0" } else { "HTTP/1.1" }),
-        ));
-        if let Some(e) = k.error {
-            tags.push((TagKey::ErrorCode, Arc::from(e)));
-        }
-        tags.extend(
-            req.tags
-                .iter()
-                .map(|(k, v)| (TagKey::parse(k), Arc::<str>::from(v.as_str()))),
-        );
-        let id = self.shared.interner.intern(TagSet::new(tags));
-        self.tag_cache.insert(k, id);
-        id
+    /// Run the plan's `teardown` steps once.
+    pub async fn run_teardown(&mut self) -> Result<(), SetupError> {
+        let (at, own) = self.split(Place::Teardown);
+        own.run_steps(at, &at.sh.workload.teardown, Duration::ZERO, false)
+            .await
+            .map_err(SetupError)
     }
+}
 
-    fn check_tag(
-        &mut self,
-        place: Place,
-        step: usize,
-        check: usize,
-        name: &str,
-        check_name: &str,
-    ) -> TagSetId {
-        let key = (place.key(), step as u16, check as u16);
-        if let Some(t) = self.check_tags.get(&key) {
-            return *t;
-        }
-        let mut tags = self.base_tags(place);
-        tags.push((TagKey::Name, Arc::from(name)));
-        tags.push((TagKey::Check, Arc::from(check_name)));
-        let id = self.shared.interner.intern(TagSet::new(tags));
-        self.check_tags.insert(key, id);
-        id
-    }
-
+impl Own {
     /// Render a request template into a driver request.
-    fn build(&self, t: &Templates, r: &CompiledRequest) -> Result<HttpRequest, String> {
+    fn build(&self, sh: &Shared, r: &CompiledRequest) -> Result<HttpRequest, String> {
+        let t = &sh.workload.templates;
         let parse = |path: &str| {
             if path.starts_with("http://") || path.starts_with("https://") {
                 url::Url::parse(path)
             } else {
-                url::Url::parse(&format!("{}{}", self.shared.base_url, path))
+                url::Url::parse(&format!("{}{}", sh.base_url, path))
             }
             .map_err(|e| format!("URL `{path}`: {e}"))
         };
         let mut url = match &r.url {
             Text::Static(path) => match r.parsed_url.get() {
-                Some((base, u)) if *base == self.shared.base_url => u.clone(),
+                Some((base, u)) if *base == sh.base_url => u.clone(),
                 _ => {
                     let u = parse(path)?;
-                    let _ = r.parsed_url.set((self.shared.base_url.clone(), u.clone()));
+                    let _ = r.parsed_url.set((sh.base_url.clone(), u.clone()));
                     u
                 }
             },
@@ -433,35 +508,32 @@ impl HttpVu {
     }
 
     /// Send one request, record everything about it and run its checks
-    /// (for a poll step, only once its `until` checks pass). `None` when
-    /// the request could not be rendered (a missing capture): counted, not
-    /// sent. The response stays here: returned through the steps' futures,
-    /// it was copied three more times per request (~450 bytes each).
+    /// (for a poll step, only once its `until` checks pass), all under one
+    /// lock of the recorder. `None` when the request could not be rendered
+    /// (a missing capture): counted, not sent. The response stays here:
+    /// returned through the steps' futures, it was copied three more times
+    /// per request (~450 bytes each).
     async fn send(
         &mut self,
-        place: Place,
+        at: At<'_>,
         si: usize,
         step: &CompiledStep,
         req: &CompiledRequest,
         lag: Duration,
         until: Option<&[(String, CompiledCheck)]>,
     ) -> Option<Sent> {
-        let workload = self.shared.workload.clone();
-        let request = match self.build(&workload.templates, req) {
+        let ids = &*at.sh.ids;
+        let request = match self.build(at.sh, req) {
             Ok(r) => r,
             Err(_) => {
-                let tags = self.group_tags(place);
-                let ids = self.shared.ids.clone();
-                self.recorder
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .add_counter(
-                        SeriesKey {
-                            metric: ids.capture_failures,
-                            tags,
-                        },
-                        1.0,
-                    );
+                let tags = self.tags.group(at);
+                at.lock().add_counter(
+                    SeriesKey {
+                        metric: ids.capture_failures,
+                        tags,
+                    },
+                    1.0,
+                );
                 return None;
             }
         };
@@ -483,40 +555,37 @@ impl HttpVu {
                 .iter()
                 .any(|(a, b)| (*a..=*b).contains(&resp.status));
         let key = ReqTagKey {
-            op: place.key(),
+            op: at.place.key(),
             step: si as u16,
             status: resp.status,
             error: resp.error.as_ref().map(|e| e.kind.as_str()),
             expected,
             http2: resp.version == http::Version::HTTP_2,
         };
-        let tags = self.request_tags(place, step, req, &method, key);
-        let ids = self.shared.ids.clone();
+        let tags = self.tags.request(at, step, req, &method, key);
         let t = &resp.timings;
         let duration = t.duration();
-        {
-            let mut rec = self.recorder.lock().unwrap_or_else(|p| p.into_inner());
-            let mut r = rec.row(tags);
-            r.add_counter(ids.http_reqs, 1.0);
-            r.record_latency(ids.http_req_duration, us(duration + lag), us(duration));
-            r.record_latency(ids.http_req_total, us(t.total() + lag), us(t.total()));
-            r.add_rate(ids.http_req_failed, !expected);
-            r.record_trend(ids.http_req_blocked, us(t.blocked));
-            r.record_trend(ids.http_req_dns, us(t.dns));
-            r.record_trend(ids.http_req_connecting, us(t.connecting));
-            r.record_trend(ids.http_req_tls_handshaking, us(t.tls_handshaking));
-            r.record_trend(ids.http_req_sending, us(t.sending));
-            r.record_trend(ids.http_req_waiting, us(t.waiting));
-            r.record_trend(ids.http_req_receiving, us(t.receiving));
-            r.add_counter(ids.data_sent, resp.bytes_sent as f64);
-            r.add_counter(ids.data_received, resp.bytes_received as f64);
-        }
+        let mut rec = at.lock();
+        let mut r = rec.row(tags);
+        r.add_counter(ids.http_reqs, 1.0);
+        r.record_latency(ids.http_req_duration, us(duration + lag), us(duration));
+        r.record_latency(ids.http_req_total, us(t.total() + lag), us(t.total()));
+        r.add_rate(ids.http_req_failed, !expected);
+        r.record_trend(ids.http_req_blocked, us(t.blocked));
+        r.record_trend(ids.http_req_dns, us(t.dns));
+        r.record_trend(ids.http_req_connecting, us(t.connecting));
+        r.record_trend(ids.http_req_tls_handshaking, us(t.tls_handshaking));
+        r.record_trend(ids.http_req_sending, us(t.sending));
+        r.record_trend(ids.http_req_waiting, us(t.waiting));
+        r.record_trend(ids.http_req_receiving, us(t.receiving));
+        r.add_counter(ids.data_sent, resp.bytes_sent as f64);
+        r.add_counter(ids.data_received, resp.bytes_received as f64);
         if let Some(until) = until {
             let view = view_of(&resp);
             let mut json = LazyJson::default();
             let met = resp.error.is_none()
                 && until.iter().all(|(_, c)| {
-                    flow::check(c, &view, &mut json, &workload.templates, &self.scope)
+                    flow::check(c, &view, &mut json, &at.sh.workload.templates, &self.scope)
                 });
             if !met {
                 return Some(Sent {
@@ -527,7 +596,7 @@ impl HttpVu {
                 });
             }
         }
-        let (checks_ok, _all_captured) = self.inspect(place, si, step, &resp);
+        let (checks_ok, _all_captured) = self.inspect(at, si, step, &resp, &mut rec);
         Some(Sent {
             ok: checks_ok,
             until_met: true,
@@ -536,31 +605,28 @@ impl HttpVu {
         })
     }
 
-    /// Run checks and captures; returns (all checks passed, every capture found).
+    /// Run checks and captures, their results recorded into `r` as they
+    /// come (no list of them per request); returns (all checks passed,
+    /// every capture found). A new tag set locks the interner while `r`'s
+    /// lock is held: safe, as nothing locks a recorder while it holds the
+    /// interner.
     fn inspect(
         &mut self,
-        place: Place,
+        at: At<'_>,
         si: usize,
         step: &CompiledStep,
         resp: &HttpResponse,
+        r: &mut Recorder,
     ) -> (bool, bool) {
-        let workload = self.shared.workload.clone();
+        let ids = &*at.sh.ids;
         let view = view_of(resp);
         let mut json = LazyJson::default();
         let mut all_ok = true;
-        // Results go to the recorder as they come (one lock for them all, no
-        // list of them per request); the lock is taken through a second
-        // handle because the tags are looked up on `self`. A new tag set
-        // locks the interner inside this lock: safe, as nothing locks a
-        // recorder while it holds the interner.
-        let ids = self.shared.ids.clone();
-        let recorder = self.recorder.clone();
-        let mut r = recorder.lock().unwrap_or_else(|p| p.into_inner());
         for (i, (name, c)) in step.checks.iter().enumerate() {
             let ok = resp.error.is_none()
-                && flow::check(c, &view, &mut json, &workload.templates, &self.scope);
+                && flow::check(c, &view, &mut json, &at.sh.workload.templates, &self.scope);
             all_ok &= ok;
-            let tags = self.check_tag(place, si, i, &step.name, name);
+            let tags = self.tags.check(at, si, i, &step.name, name);
             r.add_rate(
                 SeriesKey {
                     metric: ids.checks,
@@ -579,13 +645,9 @@ impl HttpVu {
                     // A capture that finds nothing fails a check named after it.
                     self.scope.remove(&**name);
                     captured = false;
-                    let tags = self.check_tag(
-                        place,
-                        si,
-                        1000 + ci,
-                        &step.name,
-                        &format!("captured {name}"),
-                    );
+                    let tags =
+                        self.tags
+                            .check(at, si, 1000 + ci, &step.name, &format!("captured {name}"));
                     r.add_rate(
                         SeriesKey {
                             metric: ids.checks,
@@ -597,7 +659,7 @@ impl HttpVu {
             }
         }
         if !captured {
-            let tags = self.group_tags(place);
+            let tags = self.tags.group(at);
             r.add_counter(
                 SeriesKey {
                     metric: ids.capture_failures,
@@ -611,7 +673,7 @@ impl HttpVu {
 
     /// Repeat a request until its `until` checks pass or the timeout passes;
     /// the wait goes to the poll's metric and a check `<step> completed`.
-    async fn poll(&mut self, place: Place, si: usize, step: &CompiledStep, lag: Duration) -> bool {
+    async fn poll(&mut self, at: At<'_>, si: usize, step: &CompiledStep, lag: Duration) -> bool {
         let CompiledAction::Poll {
             request,
             until,
@@ -625,7 +687,7 @@ impl HttpVu {
         let start = Instant::now();
         let mut lag = lag;
         let done = loop {
-            let Some(sent) = self.send(place, si, step, request, lag, Some(until)).await else {
+            let Some(sent) = self.send(at, si, step, request, lag, Some(until)).await else {
                 break false;
             };
             lag = Duration::ZERO;
@@ -637,16 +699,16 @@ impl HttpVu {
             }
             tokio::time::sleep(*interval).await;
         };
-        let ids = self.shared.ids.clone();
-        let done_tag = self.check_tag(
-            place,
+        let ids = &*at.sh.ids;
+        let done_tag = self.tags.check(
+            at,
             si,
             2000,
             &step.name,
             &format!("{} completed", step.name),
         );
-        let gtag = self.group_tags(place);
-        let mut r = self.recorder.lock().unwrap_or_else(|p| p.into_inner());
+        let gtag = self.tags.group(at);
+        let mut r = at.lock();
         r.add_rate(
             SeriesKey {
                 metric: ids.checks,
@@ -669,7 +731,7 @@ impl HttpVu {
     /// Run a sequence of steps; `Err` names the first step that failed.
     async fn run_steps(
         &mut self,
-        place: Place,
+        at: At<'_>,
         steps: &[CompiledStep],
         mut lag: Duration,
         strict: bool,
@@ -678,7 +740,7 @@ impl HttpVu {
         for (si, step) in steps.iter().enumerate() {
             let ok = match &step.action {
                 CompiledAction::Request(req) => {
-                    match self.send(place, si, step, req, lag, None).await {
+                    match self.send(at, si, step, req, lag, None).await {
                         Some(sent) => {
                             if strict && (sent.error.is_some() || !sent.ok) {
                                 let why = sent.error.map(|e| e.message).unwrap_or_else(|| {
@@ -700,7 +762,7 @@ impl HttpVu {
                         }
                     }
                 }
-                CompiledAction::Poll { .. } => self.poll(place, si, step, lag).await,
+                CompiledAction::Poll { .. } => self.poll(at, si, step, lag).await,
             };
             lag = Duration::ZERO;
             if !ok {
@@ -717,10 +779,9 @@ impl HttpVu {
     }
 
     /// Draw one row of each feeder the steps read.
-    fn feed(&mut self, feeds: &[usize]) -> Result<(), IterationEnd> {
-        let workload = self.shared.workload.clone();
+    fn feed(&mut self, sh: &Shared, feeds: &[usize]) -> Result<(), IterationEnd> {
         for &i in feeds {
-            let d = &workload.data[i];
+            let d = &sh.workload.data[i];
             match d.draw(self.id, &mut self.rng) {
                 Draw::Row(v) => {
                     self.scope.insert(d.name.clone(), v);
@@ -732,36 +793,12 @@ impl HttpVu {
         Ok(())
     }
 
-    /// Run the plan's `setup` steps once; their captures become `setup.<name>`.
-    pub async fn run_setup(&mut self) -> Result<Value, SetupError> {
-        let workload = self.shared.workload.clone();
-        let feeds = workload.setup_feeds.clone();
-        self.feed(&feeds)
-            .map_err(|_| SetupError("a data feeder had no row for setup".into()))?;
-        let before: Vec<String> = self.scope.keys().cloned().collect();
-        self.run_steps(Place::Setup, &workload.setup, Duration::ZERO, true)
-            .await
-            .map_err(SetupError)?;
-        let captured: std::collections::BTreeMap<String, Value> = self
-            .scope
-            .iter()
-            .filter(|(k, _)| !before.contains(k))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        Ok(Value::from(captured))
-    }
-
-    /// Run the plan's `teardown` steps once.
-    pub async fn run_teardown(&mut self) -> Result<(), SetupError> {
-        let workload = self.shared.workload.clone();
-        self.run_steps(Place::Teardown, &workload.teardown, Duration::ZERO, false)
-            .await
-            .map_err(SetupError)
-    }
-}
-
-impl VirtualUser for HttpVu {
-    async fn iterate(&mut self, it: Iteration) -> IterationEnd {
+    async fn iterate(
+        &mut self,
+        sh: &Shared,
+        recorder: &Mutex<Recorder>,
+        it: Iteration,
+    ) -> IterationEnd {
         // A closed-model iteration starts when the executor read the clock
         // to start it; an open-model one now, after its intended start.
         let started = if it.open_model {
@@ -777,12 +814,12 @@ impl VirtualUser for HttpVu {
                 self.scope.insert("iter".into(), iter);
             }
         }
-        let workload = self.shared.workload.clone();
+        let workload = &*sh.workload;
         let op = workload.mixes[self.scenario].pick(&mut self.rng);
         let Some(op_def) = workload.ops.get(op) else {
             return IterationEnd::Completed;
         };
-        if let Err(end) = self.feed(&op_def.feeds) {
+        if let Err(end) = self.feed(sh, &op_def.feeds) {
             return end;
         }
         let lag = if it.open_model {
@@ -790,9 +827,13 @@ impl VirtualUser for HttpVu {
         } else {
             Duration::ZERO
         };
-        let _ = self
-            .run_steps(Place::Op(op), &op_def.steps, lag, false)
-            .await;
+        let at = At {
+            sh,
+            recorder,
+            scenario: self.scenario,
+            place: Place::Op(op),
+        };
+        let _ = self.run_steps(at, &op_def.steps, lag, false).await;
         let group_time = started.elapsed();
         let mut waited = false;
         // Think time after the operation (k6's sleep at the end of the default function).
@@ -810,17 +851,28 @@ impl VirtualUser for HttpVu {
         } else {
             group_time
         };
-        let ids = self.shared.ids.clone();
-        let gtag = self.group_tags(Place::Op(op));
-        let mut rec = self.recorder.lock().unwrap_or_else(|p| p.into_inner());
+        let ids = &*sh.ids;
+        let gtag = self.tags.group(at);
+        let mut rec = at.lock();
         let mut r = rec.row(gtag);
         r.record_trend(ids.group_duration, us(group_time));
         r.record_latency(ids.iteration_duration, us(iter_time + lag), us(iter_time));
         r.add_counter(ids.iterations, 1.0);
         IterationEnd::Completed
     }
+}
+
+impl VirtualUser for HttpVu {
+    async fn iterate(&mut self, it: Iteration) -> IterationEnd {
+        let HttpVu {
+            shared,
+            recorder,
+            own,
+        } = self;
+        own.iterate(shared, recorder, it).await
+    }
 
     fn interrupted(&mut self) {
-        self.session.reset();
+        self.own.session.reset();
     }
 }

@@ -104,6 +104,25 @@ impl fmt::Display for Origin {
     }
 }
 
+/// A byte counter with one writer (the tap of one stream, which one task
+/// polls at a time) and any number of readers. A load and a store, not a
+/// `fetch_add`: a locked read-modify-write per read and write call is the
+/// one thing on this path that costs more than an ordinary add, and there
+/// is never a second writer to race with.
+#[derive(Debug, Default)]
+pub(crate) struct Count(AtomicU64);
+
+impl Count {
+    fn add(&self, n: usize) {
+        self.0
+            .store(self.0.load(Relaxed).wrapping_add(n as u64), Relaxed);
+    }
+
+    fn get(&self) -> u64 {
+        self.0.load(Relaxed)
+    }
+}
+
 /// Counters and instants shared between the session and the connection task
 /// (which may run on another worker thread, hence atomics). Instants are
 /// nanoseconds since `base` plus one, so 0 means "not yet".
@@ -111,8 +130,8 @@ impl fmt::Display for Origin {
 pub(crate) struct IoStats {
     base: Instant,
     /// Wire bytes (below TLS).
-    written: AtomicU64,
-    read: AtomicU64,
+    written: Count,
+    read: Count,
     /// Last completed write/flush since [`IoStats::mark`].
     last_write: AtomicU64,
     /// First byte read since [`IoStats::mark`].
@@ -128,8 +147,8 @@ impl IoStats {
     fn new() -> Arc<IoStats> {
         Arc::new(IoStats {
             base: Instant::now(),
-            written: AtomicU64::new(0),
-            read: AtomicU64::new(0),
+            written: Count::default(),
+            read: Count::default(),
             last_write: AtomicU64::new(0),
             first_read: AtomicU64::new(0),
             handed: AtomicU64::new(0),
@@ -165,7 +184,7 @@ impl IoStats {
     }
 
     fn counts(&self) -> (u64, u64) {
-        (self.written.load(Relaxed), self.read.load(Relaxed))
+        (self.written.get(), self.read.get())
     }
 
     fn wrote(&self) -> bool {
@@ -213,7 +232,7 @@ impl<T> Tap<T> {
             return;
         }
         if self.count {
-            self.stats.written.fetch_add(n as u64, Relaxed);
+            self.stats.written.add(n);
         }
         if self.time {
             self.dirty = self.buffered;
@@ -244,7 +263,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for Tap<T> {
         let n = buf.filled().len().saturating_sub(before);
         if n > 0 {
             if this.count {
-                this.stats.read.fetch_add(n as u64, Relaxed);
+                this.stats.read.add(n);
             }
             if this.time && this.stats.first_read.load(Relaxed) == 0 {
                 let now = this.stats.stamp();
@@ -389,10 +408,10 @@ pub(crate) struct Hop {
     head_at: Option<Instant>,
     done_at: Option<Instant>,
     h2: bool,
-    /// Timestamps of the connection in use.
+    /// Timestamps and byte counters of the connection in use.
     stats: Option<Arc<IoStats>>,
-    /// Byte counters not yet attributed: connection stats and their base.
-    unsettled: Option<(Arc<IoStats>, u64, u64)>,
+    /// The base of `stats`' byte counters not yet attributed to this hop.
+    unsettled: Option<(u64, u64)>,
     /// Bytes already attributed to this hop.
     bytes: (u64, u64),
     /// Response head, when one arrived.
@@ -412,14 +431,17 @@ impl Hop {
     /// Use this connection's counters from `base` on.
     fn track(&mut self, stats: &Arc<IoStats>, base: (u64, u64), h2: bool) {
         self.settle();
-        self.unsettled = Some((stats.clone(), base.0, base.1));
+        // One reference for both (each clone is a locked increment).
+        self.unsettled = Some(base);
         self.stats = Some(stats.clone());
         self.h2 = h2;
     }
 
     /// Attribute the bytes counted so far to this hop.
     fn settle(&mut self) -> (u64, u64) {
-        if let Some((stats, bw, br)) = self.unsettled.take() {
+        if let Some((bw, br)) = self.unsettled.take()
+            && let Some(stats) = &self.stats
+        {
             let (w, r) = stats.counts();
             self.bytes.0 += w.saturating_sub(bw);
             self.bytes.1 += r.saturating_sub(br);
@@ -932,7 +954,7 @@ impl Conn {
             _ => 0,
         };
         let mut sink = h1::Sink::new(policy.keep && !redirect, policy.max, hint);
-        let read = stats.read.load(Relaxed);
+        let read = stats.read.get();
         let r = c.read_body(head.framing, head.keep_alive, &mut sink).await;
         hop.body_size = sink.size;
         if let Err(e) = r {
@@ -942,7 +964,7 @@ impl Conn {
         }
         // A body that came with its head (no read since) ended when the
         // head did: no second clock read.
-        hop.done_at = if stats.read.load(Relaxed) == read {
+        hop.done_at = if stats.read.get() == read {
             hop.head_at
         } else {
             Some(Instant::now())

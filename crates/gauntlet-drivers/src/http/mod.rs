@@ -492,18 +492,20 @@ impl HttpSession {
         // bytes more to move and box per request. The request's fields are
         // used in place for the same reason.
         async move {
-            let timeout = req.timeout;
-            let shared = self.shared.clone();
-            let cfg = &shared.cfg;
+            // The settings this needs, copied: `self.shared` cannot stay
+            // borrowed across `self.hop`, and a clone of the `Arc` would be
+            // two locked instructions per request.
+            let cfg = &self.shared.cfg;
+            let (max_redirects, decompress) = (cfg.max_redirects, cfg.decompress);
+            let policy = BodyPolicy {
+                keep: !(cfg.discard_body || opts.discard_body),
+                follow_redirects: max_redirects > 0,
+                max: cfg.max_body_bytes,
+            };
             // The request's first instant: its deadline and its first hop's
             // start (one clock read).
             let mut begin = Instant::now();
-            let deadline = begin + timeout.unwrap_or(cfg.request_timeout);
-            let policy = BodyPolicy {
-                keep: !(cfg.discard_body || opts.discard_body),
-                follow_redirects: cfg.max_redirects > 0,
-                max: cfg.max_body_bytes,
-            };
+            let deadline = begin + req.timeout.unwrap_or(cfg.request_timeout);
             let mut total = Timings::default();
             let (mut sent, mut received) = (0u64, 0u64);
             let mut redirects = 0u32;
@@ -579,8 +581,8 @@ impl HttpSession {
                         break 'send resp;
                     }
                     Ok(raw) => {
-                        if policy.keep && cfg.decompress && !raw.is_empty() {
-                            match decode::decode(&resp.headers, raw, cfg.max_body_bytes) {
+                        if policy.keep && decompress && !raw.is_empty() {
+                            match decode::decode(&resp.headers, raw, policy.max) {
                                 Ok(b) => resp.body = b,
                                 Err(e) => resp.error = Some(e),
                             }
@@ -595,7 +597,7 @@ impl HttpSession {
                 let Some(location) = resp.headers.first_of(&header::LOCATION) else {
                     break 'send resp;
                 };
-                if redirects >= cfg.max_redirects {
+                if redirects >= max_redirects {
                     resp.error = Some(HttpError::new(
                         ErrorKind::TooManyRedirects,
                         format!("stopped after {redirects} redirects"),
