@@ -57,6 +57,14 @@ pub trait VirtualUser: Send + 'static {
     /// Called after an iteration was interrupted, before the VU is reused:
     /// drop half-used connections and per-iteration state.
     fn interrupted(&mut self) {}
+
+    /// When the last iteration ended, if the VU read the clock then (taken:
+    /// `None` until the next iteration ends). A closed-model executor
+    /// starts the next iteration from it instead of reading the clock
+    /// again, so consecutive iterations also leave no gap between them.
+    fn take_end(&mut self) -> Option<Instant> {
+        None
+    }
 }
 
 /// Creates VUs; one per scenario run.
@@ -421,8 +429,9 @@ async fn closed_fixed<F: VuFactory>(
             halt.enlist().await;
             let mut own = 0u64;
             loop {
-                // One clock read: the end check and the iteration's start.
-                let now = Instant::now();
+                // One instant for the end check and the iteration's start:
+                // the previous iteration's end, or the clock.
+                let now = vu.take_end().unwrap_or_else(Instant::now);
                 if halt.ending.load(Ordering::Acquire) || now >= regular_end {
                     break;
                 }
@@ -505,7 +514,7 @@ async fn ramping_vus<F: VuFactory>(
                 while !vs.is_cancelled() {
                     let it = Iteration {
                         scenario: index,
-                        intended_start: Instant::now(),
+                        intended_start: vu.take_end().unwrap_or_else(Instant::now),
                         open_model: false,
                     };
                     match one(&mut vu, it, vh.cancelled(), &state, &stop).await {

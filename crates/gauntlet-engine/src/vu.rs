@@ -164,6 +164,8 @@ struct Own {
     iterations: u64,
     scope: Scope,
     tags: TagCache,
+    /// When the last iteration ended ([`VirtualUser::take_end`]).
+    ended: Option<Instant>,
 }
 
 /// Where a VU's work happens: the run's shared state, the VU's recorder
@@ -217,21 +219,37 @@ impl At<'_> {
 }
 
 /// The tag sets a VU has interned, by small keys (a tag set is built and
-/// interned once per VU and key, then looked up).
+/// interned once per VU and key, then looked up). The last hit of each
+/// kind is kept beside its map: a VU mostly repeats the same request, and
+/// comparing a key it holds costs less than probing a table in memory of
+/// its own, which the kernel's work between two requests has evicted.
 #[derive(Debug, Default)]
 struct TagCache {
     requests: HashMap<ReqTagKey, TagSetId>,
     checks: HashMap<(u16, u16, u16), TagSetId>,
     groups: HashMap<u16, TagSetId>,
+    last_request: Option<(ReqTagKey, TagSetId)>,
+    last_check: Option<((u16, u16, u16), TagSetId)>,
+    last_group: Option<(u16, TagSetId)>,
 }
 
 impl TagCache {
     fn group(&mut self, at: At<'_>) -> TagSetId {
-        if let Some(t) = self.groups.get(&at.place.key()) {
-            return *t;
+        let key = at.place.key();
+        if let Some((k, t)) = self.last_group
+            && k == key
+        {
+            return t;
         }
-        let id = at.sh.interner.intern(TagSet::new(at.base_tags()));
-        self.groups.insert(at.place.key(), id);
+        let id = match self.groups.get(&key) {
+            Some(t) => *t,
+            None => {
+                let id = at.sh.interner.intern(TagSet::new(at.base_tags()));
+                self.groups.insert(key, id);
+                id
+            }
+        };
+        self.last_group = Some((key, id));
         id
     }
 
@@ -243,8 +261,14 @@ impl TagCache {
         method: &http::Method,
         k: ReqTagKey,
     ) -> TagSetId {
-        if let Some(t) = self.requests.get(&k) {
-            return *t;
+        if let Some((last, t)) = self.last_request
+            && last == k
+        {
+            return t;
+        }
+        if let Some(&t) = self.requests.get(&k) {
+            self.last_request = Some((k, t));
+            return t;
         }
         let mut tags = at.base_tags();
         tags.push((TagKey::Name, Arc::from(&*step.name)));
@@ -268,6 +292,7 @@ impl TagCache {
         );
         let id = at.sh.interner.intern(TagSet::new(tags));
         self.requests.insert(k, id);
+        self.last_request = Some((k, id));
         id
     }
 
@@ -280,14 +305,21 @@ impl TagCache {
         check_name: &str,
     ) -> TagSetId {
         let key = (at.place.key(), step as u16, check as u16);
-        if let Some(t) = self.checks.get(&key) {
-            return *t;
+        if let Some((last, t)) = self.last_check
+            && last == key
+        {
+            return t;
+        }
+        if let Some(&t) = self.checks.get(&key) {
+            self.last_check = Some((key, t));
+            return t;
         }
         let mut tags = at.base_tags();
         tags.push((TagKey::Name, Arc::from(name)));
         tags.push((TagKey::Check, Arc::from(check_name)));
         let id = at.sh.interner.intern(TagSet::new(tags));
         self.checks.insert(key, id);
+        self.last_check = Some((key, id));
         id
     }
 }
@@ -359,6 +391,7 @@ impl HttpVu {
                 iterations: 0,
                 scope,
                 tags: TagCache::default(),
+                ended: None,
             },
             shared,
             recorder,
@@ -834,7 +867,8 @@ impl Own {
             place: Place::Op(op),
         };
         let _ = self.run_steps(at, &op_def.steps, lag, false).await;
-        let group_time = started.elapsed();
+        let mut end = Instant::now();
+        let group_time = end.saturating_duration_since(started);
         let mut waited = false;
         // Think time after the operation (k6's sleep at the end of the default function).
         if let Some(tt) = op_def.think_time.as_ref().or(workload.think_time.as_ref()) {
@@ -846,11 +880,10 @@ impl Own {
             waited = true;
         }
         // As in k6, the iteration's duration includes its closing think time.
-        let iter_time = if waited {
-            started.elapsed()
-        } else {
-            group_time
-        };
+        if waited {
+            end = Instant::now();
+        }
+        let iter_time = end.saturating_duration_since(started);
         let ids = &*sh.ids;
         let gtag = self.tags.group(at);
         let mut rec = at.lock();
@@ -858,6 +891,7 @@ impl Own {
         r.record_trend(ids.group_duration, us(group_time));
         r.record_latency(ids.iteration_duration, us(iter_time + lag), us(iter_time));
         r.add_counter(ids.iterations, 1.0);
+        self.ended = Some(end);
         IterationEnd::Completed
     }
 }
@@ -874,5 +908,9 @@ impl VirtualUser for HttpVu {
 
     fn interrupted(&mut self) {
         self.own.session.reset();
+    }
+
+    fn take_end(&mut self) -> Option<Instant> {
+        self.own.ended.take()
     }
 }

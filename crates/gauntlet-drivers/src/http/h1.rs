@@ -182,6 +182,8 @@ pub(crate) struct H1 {
     /// The request is HEAD: its response has no body whatever it says.
     head_request: bool,
     state: State,
+    /// Reads that returned bytes since the request was sent.
+    reads: u32,
 }
 
 fn malformed(msg: impl Into<String>) -> HttpError {
@@ -344,6 +346,7 @@ impl H1 {
             body: None,
             head_request: false,
             state: State::Idle,
+            reads: 0,
         }
     }
 
@@ -446,6 +449,7 @@ impl H1 {
     /// Write the prepared request and flush it.
     pub(crate) async fn send(&mut self) -> std::io::Result<()> {
         self.state = State::Busy;
+        self.reads = 0;
         self.io.write_all(&self.out).await?;
         if let Some(b) = self.body.take() {
             self.io.write_all(&b).await?;
@@ -474,7 +478,15 @@ impl H1 {
         }
         self.grown |= want > READ_CHUNK;
         self.buf.reserve(want);
-        self.io.read_buf(&mut self.buf).await.map_err(err)
+        let n = self.io.read_buf(&mut self.buf).await.map_err(err)?;
+        self.reads += u32::from(n > 0);
+        Ok(n)
+    }
+
+    /// The response head just read came whole in the first read after the
+    /// request (the usual case for a head that fits in one segment).
+    pub(crate) fn head_in_first_read(&self) -> bool {
+        self.reads == 1
     }
 
     /// Read the final response head (informational 1xx heads are skipped).

@@ -59,7 +59,11 @@
 //! * **HTTP/1**: an I/O tap records the last completed write (or flush, for
 //!   TLS which buffers) and the first byte read after the request was
 //!   submitted: `sending` ends at the last write before the first response
-//!   byte and `waiting` at that first byte.
+//!   byte and `waiting` at that first byte. The request counts as submitted
+//!   when the connection is ready, so serializing it is part of `sending`;
+//!   a head that arrives in the first read ends `waiting` at that read, and
+//!   a response that arrives whole in it has `receiving` 0 (the driver
+//!   reads the clock only when a phase ends on a separate event).
 //! * **HTTP/2** multiplexes and exchanges control frames at any time, so a
 //!   first read is not necessarily the response: `sending` ends at the first
 //!   write after the request body was handed to the stream (for a bodiless
