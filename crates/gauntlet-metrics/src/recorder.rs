@@ -38,12 +38,6 @@ struct TrendSlot {
     /// corrected and `raw` is neither read nor written.
     raw_live: bool,
     clamped: u64,
-    /// Samples of 0 (corrected and raw) not in the histograms yet: a
-    /// request on a kept-alive connection has several phases of 0 µs
-    /// (blocked, dns, connecting, TLS, often receiving), and counting them
-    /// costs a fraction of a histogram record. Added with one `record_n`
-    /// when the interval is taken.
-    zeros: u64,
 }
 
 #[derive(Debug)]
@@ -75,7 +69,6 @@ impl Slot {
                 raw: None,
                 raw_live: false,
                 clamped: 0,
-                zeros: 0,
             }),
         }
     }
@@ -123,6 +116,15 @@ pub struct Recorder {
     slots: Vec<(SeriesKey, Slot)>,
     /// Trend samples not yet in `slots` (at most [`PENDING`]).
     pending: Vec<Pending>,
+    /// Per slot, trend samples of 0 (corrected and raw) not in the
+    /// histograms yet: a request on a kept-alive connection has several
+    /// phases of 0 µs (blocked, dns, connecting, TLS, often receiving),
+    /// and a count beside the slot index costs less than a sample. Added
+    /// with one `record_n` when the interval is taken.
+    zeros: Vec<u64>,
+    /// Each metric's kind by id, a byte each: checked per sample without
+    /// reading the registry's larger definitions.
+    kinds: Vec<MetricKind>,
     rejected: u64,
 }
 
@@ -165,10 +167,6 @@ fn apply(t: &mut TrendSlot, corrected: u32, raw: u32) {
     if corrected > MAX_VALUE || raw > MAX_VALUE {
         t.clamped += 1;
     }
-    if corrected == 0 && raw == 0 {
-        t.zeros += 1;
-        return;
-    }
     let (c, r) = (corrected.min(MAX_VALUE), raw.min(MAX_VALUE));
     if !t.raw_live && c != r {
         let raw = t.raw.get_or_insert_with(|| fresh_like(&t.corrected));
@@ -202,6 +200,8 @@ pub struct Row<'a> {
     index: &'a mut Vec<u32>,
     slots: &'a mut Vec<(SeriesKey, Slot)>,
     pending: &'a mut Vec<Pending>,
+    zeros: &'a mut Vec<u64>,
+    kinds: &'a [MetricKind],
     registry: &'a Registry,
     rejected: &'a mut u64,
 }
@@ -225,6 +225,7 @@ impl Row<'_> {
                 self.index[m] = ix;
                 self.slots
                     .push((SeriesKey::new(metric, self.tags), Slot::new(kind)));
+                self.zeros.push(0);
                 Some(ix)
             }
         }
@@ -282,14 +283,17 @@ impl Row<'_> {
     /// series is not touched now: its kind is checked in the registry.
     #[inline]
     pub fn record_latency(&mut self, metric: MetricId, corrected_us: u64, raw_us: u64) {
-        let is_trend = self
-            .registry
-            .get_def(metric)
-            .is_some_and(|d| d.kind == MetricKind::Trend);
+        let is_trend = self.kinds.get(usize::from(metric.0)) == Some(&MetricKind::Trend);
         let Some(slot) = self.index_of(metric).filter(|_| is_trend) else {
             *self.rejected += 1;
             return;
         };
+        if corrected_us == 0 && raw_us == 0 {
+            if let Some(z) = self.zeros.get_mut(slot as usize) {
+                *z += 1;
+            }
+            return;
+        }
         if self.pending.len() >= PENDING {
             flush(self.pending, self.slots);
         }
@@ -305,10 +309,12 @@ impl Recorder {
     /// A recorder for the metrics of `registry`.
     pub fn new(registry: Arc<Registry>) -> Recorder {
         Recorder {
+            kinds: registry.iter().map(|(_, d)| d.kind).collect(),
             registry,
             rows: FxHashMap::default(),
             slots: Vec::new(),
             pending: Vec::with_capacity(PENDING),
+            zeros: Vec::new(),
             rejected: 0,
         }
     }
@@ -327,6 +333,8 @@ impl Recorder {
             index: self.rows.entry(tags).or_default(),
             slots: &mut self.slots,
             pending: &mut self.pending,
+            zeros: &mut self.zeros,
+            kinds: &self.kinds,
             registry: &self.registry,
             rejected: &mut self.rejected,
         }
@@ -389,7 +397,7 @@ impl Recorder {
     pub fn take_interval(&mut self, start_ms: u64, end_ms: u64) -> Snapshot {
         flush(&mut self.pending, &mut self.slots);
         let mut snap = Snapshot::new(start_ms, end_ms);
-        for (k, slot) in self.slots.iter_mut() {
+        for ((k, slot), zeros) in self.slots.iter_mut().zip(self.zeros.iter_mut()) {
             let data = match slot {
                 Slot::Counter { sum, touched } => {
                     if !*touched {
@@ -423,10 +431,10 @@ impl Recorder {
                     d
                 }
                 Slot::Trend(t) => {
-                    if t.zeros > 0 {
+                    if *zeros > 0 {
                         // Equal in both: `raw`, when live, copied `corrected`
                         // without them.
-                        let n = std::mem::take(&mut t.zeros);
+                        let n = std::mem::take(zeros);
                         put_n(&mut t.corrected, 0, n);
                         if t.raw_live
                             && let Some(raw) = &mut t.raw
