@@ -523,6 +523,8 @@ async fn ramping_vus<F: VuFactory>(
                     }
                 }
                 state.active_vus.fetch_sub(1, Ordering::Relaxed);
+                // Its last end is stale by the time the VU is started again.
+                let _ = vu.take_end();
                 let _ = back.send(vu);
             });
         }

@@ -895,7 +895,8 @@ impl Own {
         r.record_trend(ids.group_duration, us(group_time));
         r.record_latency(ids.iteration_duration, us(iter_time + lag), us(iter_time));
         r.add_counter(ids.iterations, 1.0);
-        self.ended = Some(end);
+        // Only a closed-model loop starts its next iteration from here.
+        self.ended = (!it.open_model).then_some(end);
         IterationEnd::Completed
     }
 }

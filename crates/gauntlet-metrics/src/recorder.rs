@@ -280,7 +280,7 @@ impl Row<'_> {
 
     /// Add a latency measured two ways; see [`Recorder::record_latency`].
     /// The sample waits in the recorder's [`Pending`] list, so the
-    /// series is not touched now: its kind is checked in the registry.
+    /// series is not touched now: its kind is checked in the kind table.
     #[inline]
     pub fn record_latency(&mut self, metric: MetricId, corrected_us: u64, raw_us: u64) {
         let is_trend = self.kinds.get(usize::from(metric.0)) == Some(&MetricKind::Trend);
