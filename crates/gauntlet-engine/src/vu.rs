@@ -830,6 +830,9 @@ impl Own {
         Ok(())
     }
 
+    /// One iteration: pick an operation, run its steps, think, record the
+    /// iteration's metrics ([`VirtualUser::iterate`] with the shared part
+    /// borrowed).
     async fn iterate(
         &mut self,
         sh: &Shared,
