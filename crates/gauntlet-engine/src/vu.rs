@@ -218,39 +218,53 @@ impl At<'_> {
     }
 }
 
-/// The tag sets a VU has interned, by small keys (a tag set is built and
-/// interned once per VU and key, then looked up). The last hit of each
-/// kind is kept beside its map: a VU mostly repeats the same request, and
-/// comparing a key it holds costs less than probing a table in memory of
-/// its own, which the kernel's work between two requests has evicted.
+/// Tag set ids by a small key, with the last hit kept beside the map: a VU
+/// mostly repeats the same request, and comparing a key it holds costs less
+/// than probing a table in memory of its own, which the kernel's work
+/// between two requests has evicted.
+#[derive(Debug)]
+struct Memo<K> {
+    map: HashMap<K, TagSetId>,
+    last: Option<(K, TagSetId)>,
+}
+
+impl<K> Default for Memo<K> {
+    fn default() -> Self {
+        Memo {
+            map: HashMap::default(),
+            last: None,
+        }
+    }
+}
+
+impl<K: Copy + Eq + std::hash::Hash> Memo<K> {
+    /// The id of `key`, made by `make` the first time.
+    fn get_or(&mut self, key: K, make: impl FnOnce() -> TagSetId) -> TagSetId {
+        if let Some((last, id)) = self.last
+            && last == key
+        {
+            return id;
+        }
+        let id = *self.map.entry(key).or_insert_with(make);
+        self.last = Some((key, id));
+        id
+    }
+}
+
+/// The tag sets a VU has interned (each built and interned once per VU and
+/// key, then looked up).
 #[derive(Debug, Default)]
 struct TagCache {
-    requests: HashMap<ReqTagKey, TagSetId>,
-    checks: HashMap<(u16, u16, u16), TagSetId>,
-    groups: HashMap<u16, TagSetId>,
-    last_request: Option<(ReqTagKey, TagSetId)>,
-    last_check: Option<((u16, u16, u16), TagSetId)>,
-    last_group: Option<(u16, TagSetId)>,
+    requests: Memo<ReqTagKey>,
+    checks: Memo<(u16, u16, u16)>,
+    groups: Memo<u16>,
 }
 
 impl TagCache {
     fn group(&mut self, at: At<'_>) -> TagSetId {
-        let key = at.place.key();
-        if let Some((k, t)) = self.last_group
-            && k == key
-        {
-            return t;
-        }
-        let id = match self.groups.get(&key) {
-            Some(t) => *t,
-            None => {
-                let id = at.sh.interner.intern(TagSet::new(at.base_tags()));
-                self.groups.insert(key, id);
-                id
-            }
-        };
-        self.last_group = Some((key, id));
-        id
+        self.groups.get_or(at.place.key(), || {
+            at.sh.interner.intern(TagSet::new(at.base_tags()))
+        })
     }
 
     fn request(
@@ -261,39 +275,29 @@ impl TagCache {
         method: &http::Method,
         k: ReqTagKey,
     ) -> TagSetId {
-        if let Some((last, t)) = self.last_request
-            && last == k
-        {
-            return t;
-        }
-        if let Some(&t) = self.requests.get(&k) {
-            self.last_request = Some((k, t));
-            return t;
-        }
-        let mut tags = at.base_tags();
-        tags.push((TagKey::Name, Arc::from(&*step.name)));
-        tags.push((TagKey::Method, Arc::from(method.as_str())));
-        tags.push((TagKey::Status, Arc::from(k.status.to_string().as_str())));
-        tags.push((
-            TagKey::ExpectedResponse,
-            Arc::from(if k.expected { "true" } else { "false" }),
-        ));
-        tags.push((
-            TagKey::Proto,
-            Arc::from(if k.http2 { "HTTP/2.0" } else { "HTTP/1.1" }),
-        ));
-        if let Some(e) = k.error {
-            tags.push((TagKey::ErrorCode, Arc::from(e)));
-        }
-        tags.extend(
-            req.tags
-                .iter()
-                .map(|(k, v)| (TagKey::parse(k), Arc::<str>::from(v.as_str()))),
-        );
-        let id = at.sh.interner.intern(TagSet::new(tags));
-        self.requests.insert(k, id);
-        self.last_request = Some((k, id));
-        id
+        self.requests.get_or(k, || {
+            let mut tags = at.base_tags();
+            tags.push((TagKey::Name, Arc::from(&*step.name)));
+            tags.push((TagKey::Method, Arc::from(method.as_str())));
+            tags.push((TagKey::Status, Arc::from(k.status.to_string().as_str())));
+            tags.push((
+                TagKey::ExpectedResponse,
+                Arc::from(if k.expected { "true" } else { "false" }),
+            ));
+            tags.push((
+                TagKey::Proto,
+                Arc::from(if k.http2 { "HTTP/2.0" } else { "HTTP/1.1" }),
+            ));
+            if let Some(e) = k.error {
+                tags.push((TagKey::ErrorCode, Arc::from(e)));
+            }
+            tags.extend(
+                req.tags
+                    .iter()
+                    .map(|(k, v)| (TagKey::parse(k), Arc::<str>::from(v.as_str()))),
+            );
+            at.sh.interner.intern(TagSet::new(tags))
+        })
     }
 
     fn check(
@@ -305,22 +309,12 @@ impl TagCache {
         check_name: &str,
     ) -> TagSetId {
         let key = (at.place.key(), step as u16, check as u16);
-        if let Some((last, t)) = self.last_check
-            && last == key
-        {
-            return t;
-        }
-        if let Some(&t) = self.checks.get(&key) {
-            self.last_check = Some((key, t));
-            return t;
-        }
-        let mut tags = at.base_tags();
-        tags.push((TagKey::Name, Arc::from(name)));
-        tags.push((TagKey::Check, Arc::from(check_name)));
-        let id = at.sh.interner.intern(TagSet::new(tags));
-        self.checks.insert(key, id);
-        self.last_check = Some((key, id));
-        id
+        self.checks.get_or(key, || {
+            let mut tags = at.base_tags();
+            tags.push((TagKey::Name, Arc::from(name)));
+            tags.push((TagKey::Check, Arc::from(check_name)));
+            at.sh.interner.intern(TagSet::new(tags))
+        })
     }
 }
 

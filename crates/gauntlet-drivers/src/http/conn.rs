@@ -106,9 +106,8 @@ impl fmt::Display for Origin {
 
 /// A byte counter with one writer (the tap of one stream, which one task
 /// polls at a time) and any number of readers. A load and a store, not a
-/// `fetch_add`: a locked read-modify-write per read and write call is the
-/// one thing on this path that costs more than an ordinary add, and there
-/// is never a second writer to race with.
+/// `fetch_add`: with no second writer to race with, a locked
+/// read-modify-write on every read and write call buys nothing.
 #[derive(Debug, Default)]
 pub(crate) struct Count(AtomicU64);
 

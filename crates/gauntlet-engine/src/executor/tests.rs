@@ -331,14 +331,23 @@ async fn graceful_stop_then_interrupt() {
     assert_eq!(o.elapsed, secs(3));
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_graceful_stop_request_ends_the_scenario_early() {
+/// A stop request `at` into the run: graceful, and hard too when `hard`.
+fn stop_at(at: Duration, hard: bool) -> StopControl {
     let stop = StopControl::default();
     let s2 = stop.clone();
     tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(2500)).await;
+        tokio::time::sleep(at).await;
         s2.graceful.cancel();
+        if hard {
+            s2.hard.cancel();
+        }
     });
+    stop
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_graceful_stop_request_ends_the_scenario_early() {
+    let stop = stop_at(Duration::from_millis(2500), false);
     let o = run(
         Executor::ConstantVus {
             vus: 2,
@@ -356,13 +365,7 @@ async fn a_graceful_stop_request_ends_the_scenario_early() {
 
 #[tokio::test(start_paused = true)]
 async fn a_hard_stop_interrupts_at_once() {
-    let stop = StopControl::default();
-    let s2 = stop.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(2500)).await;
-        s2.graceful.cancel();
-        s2.hard.cancel();
-    });
+    let stop = stop_at(Duration::from_millis(2500), true);
     let o = run(
         Executor::ConstantVus {
             vus: 2,
@@ -404,13 +407,7 @@ async fn arrival_rate_iterations_past_the_grace_are_interrupted() {
 
 #[tokio::test(start_paused = true)]
 async fn a_hard_stop_interrupts_arrival_rate_iterations_at_once() {
-    let stop = StopControl::default();
-    let s2 = stop.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(1200)).await;
-        s2.graceful.cancel();
-        s2.hard.cancel();
-    });
+    let stop = stop_at(Duration::from_millis(1200), true);
     let o = run(
         Executor::ConstantArrivalRate {
             rate: 2,
