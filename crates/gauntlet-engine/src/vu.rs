@@ -166,7 +166,15 @@ struct Own {
     tags: TagCache,
     /// When the last iteration ended ([`VirtualUser::take_end`]).
     ended: Option<Instant>,
+    /// The URL of the last request sent, back from its response, and the
+    /// step it belongs to: when that step is sent again, its static URL is
+    /// this one and needs no clone (an allocation, a copy and a free a
+    /// request, ~150 instructions, `bench/callgrind.sh`).
+    spare_url: Option<(StepKey, url::Url)>,
 }
+
+/// A request step of a VU: its place and its index there.
+type StepKey = (u16, usize);
 
 /// Where a VU's work happens: the run's shared state, the VU's recorder
 /// shard and scenario, and the place of the steps running.
@@ -386,6 +394,7 @@ impl HttpVu {
                 scope,
                 tags: TagCache::default(),
                 ended: None,
+                spare_url: None,
             },
             shared,
             recorder,
@@ -432,7 +441,13 @@ impl HttpVu {
 
 impl Own {
     /// Render a request template into a driver request.
-    fn build(&self, sh: &Shared, r: &CompiledRequest) -> Result<HttpRequest, String> {
+    /// `spare` is this request's static URL when the caller has it already.
+    fn build(
+        &self,
+        sh: &Shared,
+        r: &CompiledRequest,
+        spare: Option<url::Url>,
+    ) -> Result<HttpRequest, String> {
         let t = &sh.workload.templates;
         let parse = |path: &str| {
             if path.starts_with("http://") || path.starts_with("https://") {
@@ -443,6 +458,7 @@ impl Own {
             .map_err(|e| format!("URL `{path}`: {e}"))
         };
         let mut url = match &r.url {
+            Text::Static(_) if let Some(u) = spare => u,
             Text::Static(path) => match r.parsed_url.get() {
                 Some((base, u)) if *base == sh.base_url => u.clone(),
                 _ => {
@@ -550,7 +566,14 @@ impl Own {
         until: Option<&[(String, CompiledCheck)]>,
     ) -> Option<Sent> {
         let ids = &*at.sh.ids;
-        let request = match self.build(at.sh, req) {
+        let step_key = (at.place.key(), si);
+        let spare = match self.spare_url.take() {
+            Some((k, u)) if k == step_key => Some(u),
+            _ => None,
+        };
+        // A URL built from its template each time is not kept.
+        let keep_url = matches!(req.url, Text::Static(_)) && req.query.is_empty();
+        let request = match self.build(at.sh, req, spare) {
             Ok(r) => r,
             Err(_) => {
                 let tags = self.tags.group(at);
@@ -619,6 +642,9 @@ impl Own {
                     flow::check(c, &view, &mut json, &at.sh.workload.templates, &self.scope)
                 });
             if !met {
+                if keep_url && resp.redirects == 0 {
+                    self.spare_url = Some((step_key, resp.url));
+                }
                 return Some(Sent {
                     ok: false,
                     until_met: false,
@@ -628,6 +654,9 @@ impl Own {
             }
         }
         let (checks_ok, _all_captured) = self.inspect(at, si, step, &resp, &mut rec);
+        if keep_url && resp.redirects == 0 {
+            self.spare_url = Some((step_key, resp.url));
+        }
         Some(Sent {
             ok: checks_ok,
             until_met: true,
@@ -881,10 +910,12 @@ impl Own {
             waited = true;
         }
         // As in k6, the iteration's duration includes its closing think time.
-        if waited {
+        let iter_time = if waited {
             end = Instant::now();
-        }
-        let iter_time = end.saturating_duration_since(started);
+            end.saturating_duration_since(started)
+        } else {
+            group_time
+        };
         let ids = &*sh.ids;
         let gtag = self.tags.group(at);
         let mut rec = at.lock();

@@ -32,7 +32,10 @@ async fn recording_server() -> (String, Seen) {
                             .and_then(|v| v.to_str().ok())
                             .unwrap_or("")
                             .to_owned();
-                        let path = req.uri().path().to_owned();
+                        let path = req
+                            .uri()
+                            .path_and_query()
+                            .map_or_else(String::new, |p| p.as_str().to_owned());
                         let body = req
                             .into_body()
                             .collect()
@@ -191,4 +194,54 @@ async fn a_missing_capture_skips_only_the_steps_that_need_it() {
         ),
         Some(0.0)
     );
+}
+
+/// A VU reuses the URL of a static step from its last response: every
+/// step, in every iteration, must still reach its own path and query.
+#[tokio::test]
+async fn each_step_of_every_iteration_reaches_its_own_url() {
+    let (base, seen) = recording_server().await;
+    let src = format!(
+        "target: {base}\nworkload:\n  operations:\n    flow:\n      steps:\n        - name: a\n          request: GET /a\n        - name: b\n          request: GET /b?x=1\n        - name: c\n          request:\n            method: GET\n            url: /c\n            query: {{n: \"{{{{ iter }}}}\"}}\n        - name: again\n          request: GET /a\n"
+    );
+    let plan = Arc::new(
+        gauntlet_plan::parse_plan("p", src.as_bytes(), "p", &Default::default())
+            .unwrap()
+            .plan,
+    );
+    let workload = Arc::new(Workload::compile(&plan, std::path::Path::new(".")).unwrap());
+    let collector = Collector::new(&plan, 1);
+    let shared = Arc::new(Shared::new(
+        plan.clone(),
+        workload,
+        HttpClient::new(HttpConfig::default()).unwrap(),
+        base,
+        &collector,
+        1,
+    ));
+    let mut vu = HttpVuFactory {
+        shared,
+        seed: Some(1),
+    }
+    .create(1, 0);
+    for _ in 0..3 {
+        vu.iterate(Iteration {
+            scenario: 0,
+            intended_start: tokio::time::Instant::now(),
+            open_model: false,
+        })
+        .await;
+    }
+    let paths: Vec<String> = seen.lock().unwrap().iter().map(|s| s.0.clone()).collect();
+    let want: Vec<String> = (0..3)
+        .flat_map(|i| {
+            [
+                "/a".to_owned(),
+                "/b?x=1".to_owned(),
+                format!("/c?n={i}"),
+                "/a".to_owned(),
+            ]
+        })
+        .collect();
+    assert_eq!(paths, want);
 }
