@@ -146,9 +146,10 @@
 //!
 //! # Hot path
 //!
-//! Per request on HTTP/1.1 the driver allocates the response's `HeaderMap`
-//! and a copy of the caller's (for redirects and retries); the request is
-//! serialized into a buffer the connection keeps, the response head is
+//! Per request on HTTP/1.1 the driver allocates one block: a copy of the
+//! response head with the table of its fields (a `HeaderMap` is built only
+//! when a caller asks for one), plus the body when it is kept. The request
+//! is serialized into a buffer the connection keeps, the response head is
 //! parsed in place, an idle connection holds no read buffer.
 //! HTTP/2 allocates what hyper needs. Default header values are built once per
 //! client, a one-frame body is passed on without copying, the cookie jar
