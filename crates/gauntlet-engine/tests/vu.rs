@@ -57,6 +57,36 @@ async fn recording_server() -> (String, Seen) {
     (base, seen)
 }
 
+/// One VU (id 1, seed 1) of the plan `src`, against `base`, with the
+/// collector it records into; files named in the plan are under `dir`.
+fn one_vu(
+    src: &str,
+    base: String,
+    dir: &std::path::Path,
+) -> (<HttpVuFactory as VuFactory>::Vu, Collector) {
+    let plan = Arc::new(
+        gauntlet_plan::parse_plan("p", src.as_bytes(), "p", &Default::default())
+            .unwrap()
+            .plan,
+    );
+    let workload = Arc::new(Workload::compile(&plan, dir).unwrap());
+    let collector = Collector::new(&plan, 1);
+    let shared = Arc::new(Shared::new(
+        plan.clone(),
+        workload,
+        HttpClient::new(HttpConfig::default()).unwrap(),
+        base,
+        &collector,
+        1,
+    ));
+    let vu = HttpVuFactory {
+        shared,
+        seed: Some(1),
+    }
+    .create(1, 0);
+    (vu, collector)
+}
+
 #[tokio::test]
 async fn multipart_form_and_request_tags_reach_the_wire_and_the_metrics() {
     let dir = tempfile::tempdir().unwrap();
@@ -137,26 +167,7 @@ async fn a_missing_capture_skips_only_the_steps_that_need_it() {
     let src = format!(
         "target: {base}\nworkload:\n  operations:\n    flow:\n      steps:\n        - name: first\n          request: GET /first\n          capture: {{id: $.id}}\n        - name: second\n          request: GET /items/{{{{ id }}}}\n        - name: third\n          request: GET /third\n"
     );
-    let plan = Arc::new(
-        gauntlet_plan::parse_plan("p", src.as_bytes(), "p", &Default::default())
-            .unwrap()
-            .plan,
-    );
-    let workload = Arc::new(Workload::compile(&plan, std::path::Path::new(".")).unwrap());
-    let collector = Collector::new(&plan, 1);
-    let shared = Arc::new(Shared::new(
-        plan.clone(),
-        workload,
-        HttpClient::new(HttpConfig::default()).unwrap(),
-        base,
-        &collector,
-        1,
-    ));
-    let mut vu = HttpVuFactory {
-        shared,
-        seed: Some(1),
-    }
-    .create(1, 0);
+    let (mut vu, collector) = one_vu(&src, base, std::path::Path::new("."));
     vu.iterate(Iteration {
         scenario: 0,
         intended_start: tokio::time::Instant::now(),
@@ -204,26 +215,7 @@ async fn each_step_of_every_iteration_reaches_its_own_url() {
     let src = format!(
         "target: {base}\nworkload:\n  operations:\n    flow:\n      steps:\n        - name: a\n          request: GET /a\n        - name: b\n          request: GET /b?x=1\n        - name: c\n          request:\n            method: GET\n            url: /c\n            query: {{n: \"{{{{ iter }}}}\"}}\n        - name: again\n          request: GET /a\n"
     );
-    let plan = Arc::new(
-        gauntlet_plan::parse_plan("p", src.as_bytes(), "p", &Default::default())
-            .unwrap()
-            .plan,
-    );
-    let workload = Arc::new(Workload::compile(&plan, std::path::Path::new(".")).unwrap());
-    let collector = Collector::new(&plan, 1);
-    let shared = Arc::new(Shared::new(
-        plan.clone(),
-        workload,
-        HttpClient::new(HttpConfig::default()).unwrap(),
-        base,
-        &collector,
-        1,
-    ));
-    let mut vu = HttpVuFactory {
-        shared,
-        seed: Some(1),
-    }
-    .create(1, 0);
+    let (mut vu, _) = one_vu(&src, base, std::path::Path::new("."));
     for _ in 0..3 {
         vu.iterate(Iteration {
             scenario: 0,
