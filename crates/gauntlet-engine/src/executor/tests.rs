@@ -131,6 +131,41 @@ async fn constant_arrival_rate_50_per_second_for_5s_starts_250() {
     assert!(o.state.allocated_vus.load(Ordering::Relaxed) <= 5);
 }
 
+/// Above 8,000 arrivals a second the pacer sleeps on the microsecond timer
+/// (`executor/fine.rs`) and starts an iteration at most 8 arrivals' span
+/// before it is due, where tokio's millisecond tick started up to a whole
+/// millisecond of them at once. Real time (a timerfd does not follow
+/// virtual time); the bound checked holds however late the machine runs
+/// the pacer, as lateness only makes starts later.
+#[tokio::test]
+async fn a_high_arrival_rate_starts_no_iteration_more_than_eight_arrivals_early() {
+    let o = run(
+        Executor::ConstantArrivalRate {
+            rate: 20_000,
+            time_unit: secs(1),
+            duration: Duration::from_millis(300),
+            pre_allocated_vus: 50,
+            max_vus: 50,
+        },
+        Duration::ZERO,
+        secs(5),
+        StopControl::default(),
+    )
+    .await;
+    let starts = o.log.starts.lock().unwrap();
+    let dropped = o.state.dropped.load(Ordering::Relaxed);
+    assert_eq!(starts.len() as u64 + dropped, 6_000);
+    assert!(starts.len() > 5_000, "{} started", starts.len());
+    // 8 arrivals at 20,000/s span 400 µs (plus rounding of the schedule).
+    let ahead = Duration::from_micros(401);
+    let earliest = starts
+        .iter()
+        .map(|(_, intended, actual)| intended.saturating_sub(*actual))
+        .max()
+        .unwrap_or_default();
+    assert!(earliest <= ahead, "an iteration started {earliest:?} early");
+}
+
 #[tokio::test(start_paused = true)]
 async fn arrival_rate_drops_iterations_when_no_vu_is_free() {
     // 10/s for 5 s = 50 arrivals; 1 s iterations on at most 5 VUs serve 5/s.
