@@ -644,8 +644,9 @@ impl Idle {
     }
 }
 
-/// How long past its due time an arrival waits for a VU to come back
-/// before the pacer opens another VU for it (or, at `maxVUs`, drops it).
+/// How long an arrival that finds no idle VU waits for one to come back
+/// before the pacer opens another VU for it (or, at `maxVUs`, drops it);
+/// counted from its due time, or from when the pacer reaches it if later.
 /// The wait counts in the iteration's corrected latency. Without it a
 /// response a millisecond slow (p99 at 50,000/s against nginx) left no VU
 /// free: with 64 VUs 1.2 % of the arrivals were dropped, and with room to
@@ -803,7 +804,7 @@ async fn arrival<F: VuFactory>(
         // 5,000/s against a 0.15 ms service the corrected
         // http_req_duration read 0.84 ms on average.
         let horizon = Instant::now() + ahead;
-        let mut yielded = false;
+        let (mut yielded, mut grow) = (false, false);
         while let Some(due) = pacer.due(n) {
             let intended = start + due;
             if intended > horizon {
@@ -820,11 +821,18 @@ async fn arrival<F: VuFactory>(
                 tokio::task::yield_now().await;
                 free = idle.pop();
             }
-            if free.is_none() {
+            if free.is_none() && !grow {
+                // From when the pacer gets here: after a stall of the
+                // generator itself every arrival is late, and the VUs with
+                // responses waiting come back at once.
+                let limit = intended.max(Instant::now()) + VU_WAIT;
                 tokio::select! {
-                    i = idle.pop_by(intended + VU_WAIT) => free = i,
+                    i = idle.pop_by(limit) => free = i,
                     _ = soft.cancelled() => break 'pace,
                 }
+                // No VU came back: the pool is too small for the service's
+                // latency now, so the rest of this wake-up grows it at once.
+                grow = free.is_none();
             }
             let i = match free {
                 Some(i) => i,
