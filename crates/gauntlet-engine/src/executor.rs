@@ -8,7 +8,9 @@
 //!   stop request): running iterations are interrupted and not counted.
 //!
 //! Everything reads time through `tokio::time`, so tests run under
-//! `tokio::time::pause()` in virtual time, exactly and instantly.
+//! `tokio::time::pause()` in virtual time, exactly and instantly; the one
+//! exception is the arrival pacer above 8,000 arrivals a second, which
+//! sleeps on a real-time microsecond timer (`executor/fine.rs`).
 
 use crate::pacer::{ArrivalPacer, vu_changes};
 use gauntlet_plan::{Executor, Scenario};
@@ -761,10 +763,10 @@ async fn arrival<F: VuFactory>(
     let mut fine = Fine::default();
     'pace: while let Some(due) = pacer.due(n) {
         let at = start + due;
-        // How early this wake-up may start an arrival: tokio's tick, or
-        // where [`BATCH`] arrivals come sooner than that, their span (not
-        // less than [`MIN_AHEAD`]) on the microsecond timer.
-        // At the schedule's end, the span of the last `BATCH` instead.
+        // How early this wake-up may start an arrival: tokio's tick, or,
+        // where the next [`BATCH`] arrivals (the last `BATCH` at the
+        // schedule's end) come sooner than that, their span, not less than
+        // [`MIN_AHEAD`], on the microsecond timer.
         let span = match pacer.due(n + BATCH) {
             Some(d) => d.saturating_sub(due),
             None => n

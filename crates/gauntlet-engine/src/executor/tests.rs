@@ -1,4 +1,6 @@
-//! Executor tests in virtual time (`tokio::time::pause`): exact, instant, no flakes.
+//! Executor tests in virtual time (`tokio::time::pause`): exact, instant, no
+//! flakes. One runs in real time, as the microsecond timer it checks reads the
+//! real clock; it asserts a bound that lateness cannot break.
 
 use super::*;
 use gauntlet_plan::{Stage, TestType};
@@ -129,6 +131,34 @@ async fn constant_arrival_rate_50_per_second_for_5s_starts_250() {
     }
     // 30 ms iterations at 50/s need 2 VUs at a time: the pool never grew past what was needed.
     assert!(o.state.allocated_vus.load(Ordering::Relaxed) <= 5);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_arrival_waits_for_a_vu_that_comes_back_within_a_millisecond() {
+    // Due at 0 and 100 ms. The pacer reaches the second at 99 ms (the tick
+    // before), when the one VU is still busy: its 99.5 ms iteration ends on
+    // the 100 ms tick. The arrival waits for it instead of opening a second
+    // VU (or, at maxVUs, being dropped), and starts on time.
+    let o = run(
+        Executor::ConstantArrivalRate {
+            rate: 10,
+            time_unit: secs(1),
+            duration: Duration::from_millis(200),
+            pre_allocated_vus: 1,
+            max_vus: 2,
+        },
+        Duration::from_micros(99_500),
+        secs(5),
+        StopControl::default(),
+    )
+    .await;
+    let starts = o.log.starts.lock().unwrap();
+    assert_eq!(o.state.dropped.load(Ordering::Relaxed), 0);
+    assert_eq!(o.state.allocated_vus.load(Ordering::Relaxed), 1);
+    assert_eq!(starts.len(), 2);
+    let (vu, intended, actual) = starts[1];
+    assert_eq!((vu, intended), (starts[0].0, Duration::from_millis(100)));
+    assert_eq!(actual, Duration::from_millis(100));
 }
 
 /// Above 8,000 arrivals a second the pacer sleeps on the microsecond timer
