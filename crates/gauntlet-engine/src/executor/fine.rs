@@ -4,11 +4,11 @@
 //! Why it exists: tokio's timers fire on millisecond ticks, so a pacer that
 //! sleeps on them starts a whole millisecond of arrivals at once. At 50,000
 //! arrivals a second that is a burst of 50 requests, which queue at the
-//! target: the median latency read 0.48 ms against nginx, whose own time is
-//! under 0.1 ms, and the VUs held up by the burst ran out (8 % of the
-//! arrivals dropped with 64 VUs). A Linux timerfd in the runtime's own epoll
-//! set wakes the pacer at the arrival's own time, with no thread and no busy
-//! loop.
+//! target: the median latency read 0.42 to 0.48 ms against nginx, whose own
+//! time is under 0.1 ms, and the VUs held up by the burst ran out (2 to 8 %
+//! of the arrivals dropped with 64 VUs). A Linux timerfd in the runtime's
+//! own epoll set wakes the pacer at the arrival's own time, with no thread
+//! and no busy loop.
 //!
 //! It reads real time. Executor tests run in tokio's virtual time, so the
 //! pacer uses it only where arrivals are denser than tokio's tick can space
