@@ -131,9 +131,9 @@ pub(crate) struct IoStats {
     /// Wire bytes (below TLS).
     written: Count,
     read: Count,
-    /// Last completed write/flush since [`IoStats::mark`].
+    /// Last completed write/flush since [`IoStats::restart`].
     last_write: AtomicU64,
-    /// First byte read since [`IoStats::mark`].
+    /// First byte read since [`IoStats::restart`].
     first_read: AtomicU64,
     /// When the request body was fully handed to hyper (at submission for
     /// bodiless requests).
@@ -161,15 +161,13 @@ impl IoStats {
 
     /// [`IoStats::stamp`] of an instant already read.
     fn stamp_of(&self, at: Instant) -> u64 {
-        u64::try_from(at.saturating_duration_since(self.base).as_nanos())
-            .unwrap_or(u64::MAX - 1)
-            .saturating_add(1)
+        nanos_between(self.base, at).min(u64::MAX - 1) + 1
     }
 
     /// Start of a request: forget the previous request's instants;
     /// `handed` is when its body was handed over, if it was already (an
     /// HTTP/2 request without a body; HTTP/1 does not use it).
-    fn mark(&self, handed: Option<Instant>) {
+    fn restart(&self, handed: Option<Instant>) {
         self.last_write.store(0, Relaxed);
         self.first_read.store(0, Relaxed);
         self.sent.store(0, Relaxed);
@@ -421,6 +419,8 @@ pub(crate) struct Hop {
     pub(crate) status: u16,
     pub(crate) version: Version,
     pub(crate) headers: ResponseHeaders,
+    /// `headers` has a `Set-Cookie` field (for the cookie jar).
+    pub(crate) sets_cookie: bool,
     /// Body bytes received (before decoding), kept or not.
     pub(crate) body_size: u64,
 }
@@ -894,7 +894,8 @@ impl Conn {
         policy: BodyPolicy,
     ) -> Result<Bytes, Failure> {
         let now = Instant::now();
-        self.stats.mark(req.body().is_end_stream().then_some(now));
+        self.stats
+            .restart(req.body().is_end_stream().then_some(now));
         hop.submitted = Some(hop.mark(now));
         let sent = match &mut self.sender {
             Sender::H2(s) => s.try_send_request(req).await,
@@ -917,6 +918,7 @@ impl Conn {
         hop.status = parts.status.as_u16();
         hop.version = parts.version;
         hop.headers = parts.headers.into();
+        hop.sets_cookie = hop.headers.first_of(&http::header::SET_COOKIE).is_some();
         let redirect = policy.follow_redirects
             && super::is_redirect(hop.status)
             && hop.headers.first_of(&http::header::LOCATION).is_some();
@@ -966,7 +968,7 @@ impl Conn {
         // when the request began): only the request's serialization lies
         // between, and it counts in `sending`. A clock read fewer.
         let now = hop.ready_at.unwrap_or_else(|| hop.now());
-        self.stats.mark(None);
+        self.stats.restart(None);
         hop.submitted = Some(now);
         let stats = &self.stats;
         let fail = |c: &mut H1, error: HttpError| {
@@ -995,6 +997,7 @@ impl Conn {
         hop.status = head.status;
         hop.version = head.version;
         hop.headers = head.headers;
+        hop.sets_cookie = head.sets_cookie;
         let redirect = policy.follow_redirects
             && super::is_redirect(hop.status)
             && hop.headers.first_of(&http::header::LOCATION).is_some();

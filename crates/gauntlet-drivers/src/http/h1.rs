@@ -120,6 +120,10 @@ pub(crate) struct Head {
     pub(crate) framing: Framing,
     /// The connection may carry another request after this response.
     pub(crate) keep_alive: bool,
+    /// A `Set-Cookie` field is among the headers: the cookie jar reads
+    /// them only then (looking for it afterwards in the raw fields was
+    /// ~370 instructions a request, `bench/callgrind.sh`).
+    pub(crate) sets_cookie: bool,
 }
 
 /// Where body bytes go: counted always, kept up to a limit when asked.
@@ -178,6 +182,9 @@ pub(crate) struct H1 {
     grown: bool,
     /// The request being sent: head, and the body when small.
     out: Vec<u8>,
+    /// What `out` holds when it is a request without caller headers, body
+    /// or cookie: the same request again is sent as it is.
+    last: Option<Plain>,
     /// A large body, written after `out`.
     body: Option<Bytes>,
     /// The request is HEAD: its response has no body whatever it says.
@@ -185,6 +192,30 @@ pub(crate) struct H1 {
     state: State,
     /// Reads that returned bytes since the request was sent.
     reads: u32,
+}
+
+/// The inputs of a request that depends on nothing but them (no caller
+/// headers, no body, no cookie), kept beside its serialized form. A load
+/// test mostly repeats such a request on a connection; comparing these
+/// (a method, a short target, a flag and the `User-Agent`) is a tenth of
+/// writing the head again field by field (~330 instructions a request,
+/// `bench/callgrind.sh`).
+#[derive(Debug, PartialEq, Eq)]
+struct Plain {
+    method: Method,
+    target: String,
+    user_agent: Option<HeaderValue>,
+    accept_encoding: bool,
+}
+
+impl Plain {
+    /// Whether this request is the one described.
+    fn is(&self, method: &Method, target: &str, defaults: &Defaults) -> bool {
+        self.method == *method
+            && self.target == target
+            && self.accept_encoding == defaults.accept_encoding
+            && self.user_agent == defaults.user_agent
+    }
 }
 
 fn malformed(msg: impl Into<String>) -> HttpError {
@@ -289,7 +320,7 @@ fn read_head(
         Version::HTTP_11
     };
     let (mut length, mut chunked, mut coded) = (None::<u64>, false, false);
-    let (mut close, mut keep) = (false, false);
+    let (mut close, mut keep, mut sets_cookie) = (false, false, false);
     for h in r.headers.iter() {
         let name = h.name.as_bytes();
         if name_is(name, b"content-length") {
@@ -309,6 +340,8 @@ fn read_head(
                 close |= t.eq_ignore_ascii_case(b"close");
                 keep |= t.eq_ignore_ascii_case(b"keep-alive");
             }
+        } else if name_is(name, b"set-cookie") {
+            sets_cookie = true;
         }
     }
     // One copy of the head; the fields are found in it by their offsets
@@ -352,6 +385,7 @@ fn read_head(
             headers,
             framing,
             keep_alive,
+            sets_cookie,
         },
     )))
 }
@@ -364,6 +398,7 @@ impl H1 {
             buffers,
             grown: false,
             out: Vec::new(),
+            last: None,
             body: None,
             head_request: false,
             state: State::Idle,
@@ -410,6 +445,15 @@ impl H1 {
         defaults: &Defaults,
         body: &Bytes,
     ) {
+        let plain = headers.is_empty() && body.is_empty() && defaults.cookie.is_none();
+        if plain
+            && let Some(last) = &self.last
+            && last.is(method, target, defaults)
+        {
+            // `out` holds this very request (and `body` is `None`).
+            return;
+        }
+        self.last = None;
         let out = &mut self.out;
         out.clear();
         out.extend_from_slice(method.as_str().as_bytes());
@@ -465,6 +509,14 @@ impl H1 {
             self.body = Some(body.clone());
         }
         self.head_request = *method == Method::HEAD;
+        if plain {
+            self.last = Some(Plain {
+                method: method.clone(),
+                target: target.to_owned(),
+                user_agent: defaults.user_agent.clone(),
+                accept_encoding: defaults.accept_encoding,
+            });
+        }
     }
 
     /// Write the prepared request and flush it.
@@ -478,6 +530,7 @@ impl H1 {
         self.io.flush().await?;
         if self.out.capacity() > READ_CHUNK {
             self.out = Vec::new();
+            self.last = None;
         }
         Ok(())
     }
@@ -665,6 +718,15 @@ mod tests {
         assert!(!name_is(b"Connectiom", b"connection"));
         let h = head(b"HTTP/1.1 200 OK\r\ncOnTeNt-LeNgTh: 3\r\nCONNECTION: close\r\n\r\n");
         assert_eq!((h.framing, h.keep_alive), (Framing::Length(3), false));
+        assert!(!h.sets_cookie);
+        // The cookie jar looks at a response's fields only when this is set.
+        let h = head(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nSET-cookie: a=1\r\n\r\n");
+        assert!(h.sets_cookie && h.keep_alive);
+        assert_eq!(
+            h.headers.first_of(&http::header::SET_COOKIE),
+            Some(&b"a=1"[..])
+        );
+        assert!(!head(b"HTTP/1.1 200 OK\r\nSet-Cookies: a=1\r\n\r\n").sets_cookie);
     }
 
     #[test]
@@ -736,6 +798,49 @@ mod tests {
         assert_eq!(
             String::from_utf8_lossy(&c.out),
             "GET / HTTP/1.1\r\nhost: example.test:8080\r\n\r\n"
+        );
+        // A plain request is kept and sent again as it is; any difference
+        // (target, method, defaults) writes it anew.
+        let kept = c.out.as_ptr();
+        let plain = |c: &mut H1, m: &Method, target: &str, d: &Defaults| {
+            c.prepare(m, target, &host, &none, d, &Bytes::new());
+            String::from_utf8_lossy(&c.out).into_owned()
+        };
+        let empty = Defaults::default();
+        assert_eq!(
+            plain(&mut c, &Method::GET, "/", &empty),
+            "GET / HTTP/1.1\r\nhost: example.test:8080\r\n\r\n"
+        );
+        assert!(c.last.is_some() && c.out.as_ptr() == kept);
+        assert_eq!(
+            plain(&mut c, &Method::GET, "/x", &empty),
+            "GET /x HTTP/1.1\r\nhost: example.test:8080\r\n\r\n"
+        );
+        assert_eq!(
+            plain(&mut c, &Method::HEAD, "/x", &empty),
+            "HEAD /x HTTP/1.1\r\nhost: example.test:8080\r\n\r\n"
+        );
+        assert!(c.head_request);
+        let ua = Defaults {
+            user_agent: Some(HeaderValue::from_static("ua/2")),
+            ..Defaults::default()
+        };
+        assert_eq!(
+            plain(&mut c, &Method::HEAD, "/x", &ua),
+            "HEAD /x HTTP/1.1\r\nhost: example.test:8080\r\nuser-agent: ua/2\r\n\r\n"
+        );
+        c.prepare(
+            &Method::PUT,
+            "/x",
+            &host,
+            &none,
+            &ua,
+            &Bytes::from_static(b"b"),
+        );
+        assert!(c.last.is_none(), "a request with a body is not kept");
+        assert_eq!(
+            plain(&mut c, &Method::HEAD, "/x", &ua),
+            "HEAD /x HTTP/1.1\r\nhost: example.test:8080\r\nuser-agent: ua/2\r\n\r\n"
         );
         // The driver's defaults follow the caller's headers; a jar cookie
         // (already merged with the caller's) replaces the caller's line.

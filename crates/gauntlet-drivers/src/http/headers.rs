@@ -102,12 +102,13 @@ impl ResponseHeaders {
         name: &'n HeaderName,
     ) -> impl Iterator<Item = &'a [u8]> + use<'a, 'n> {
         let raw = self.map.get().is_none();
+        // The name once, and a field's bytes only when its length matches.
+        let want = name.as_str().as_bytes();
         let from_raw = self
             .fields()
             .filter(move |f| {
-                raw && self
-                    .bytes(f.name)
-                    .eq_ignore_ascii_case(name.as_str().as_bytes())
+                raw && f.name.1 as usize == want.len()
+                    && self.bytes(f.name).eq_ignore_ascii_case(want)
             })
             .map(|f| self.bytes(f.value));
         let from_map = self

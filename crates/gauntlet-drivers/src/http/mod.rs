@@ -666,7 +666,7 @@ impl HttpSession {
             let defaults = self.defaults(url, headers);
             let req = self.conns[idx].request(method, url, headers, &defaults, body)?;
             let result = self.conns[idx].exchange(req, hop, policy).await;
-            if self.shared.cfg.cookies && hop.status != 0 {
+            if self.shared.cfg.cookies && hop.sets_cookie {
                 self.jar.store(url, &hop.headers);
             }
             match result {
