@@ -1,5 +1,6 @@
 //! HTTP/1.1 on one client connection: the request head (and a small body)
-//! written from one reused buffer, the response head parsed in place with
+//! written from one reused buffer (and sent again as it is when the next
+//! request is the same plain one), the response head parsed in place with
 //! `httparse`, the body framed by `Content-Length`, chunked encoding or the
 //! end of the connection (RFC 9112 section 6.3).
 //!
