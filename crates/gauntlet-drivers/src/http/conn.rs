@@ -239,6 +239,23 @@ impl Io for Tap<TcpStream> {
     fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.inner.poll_read_ready(cx)
     }
+
+    /// A read attempt that tokio answers from the socket's readiness: with
+    /// nothing readable (the usual case) it returns at once, without a
+    /// system call and without the waker registration (a lock) that
+    /// polling a read costs.
+    fn probe_idle(&mut self) -> Option<bool> {
+        let mut byte = [0u8; 1];
+        match self.inner.try_read(&mut byte) {
+            Err(e) => Some(e.kind() == io::ErrorKind::WouldBlock),
+            Ok(n) => {
+                if self.count {
+                    self.stats.read.add(n);
+                }
+                Some(false)
+            }
+        }
+    }
 }
 
 impl Io for Tap<tokio_rustls::client::TlsStream<Tap<TcpStream>>> {}
@@ -747,20 +764,20 @@ where
 /// Headers the driver adds to the caller's (who wins where both set one):
 /// written straight into an HTTP/1 request, no map built per request.
 #[derive(Debug, Default)]
-pub(crate) struct Defaults {
+pub(crate) struct Defaults<'a> {
     /// `User-Agent`, unless the caller set one.
-    pub(crate) user_agent: Option<HeaderValue>,
+    pub(crate) user_agent: Option<&'a HeaderValue>,
     /// `Accept-Encoding` of the codings the driver decodes, unless set.
     pub(crate) accept_encoding: bool,
     /// `Cookie` from the jar, merged with the caller's own (it replaces it).
     pub(crate) cookie: Option<HeaderValue>,
 }
 
-impl Defaults {
+impl Defaults<'_> {
     /// Into a map (HTTP/2 requests are built as one).
     fn add_to(&self, h: &mut HeaderMap) {
         if let Some(ua) = &self.user_agent {
-            h.insert(http::header::USER_AGENT, ua.clone());
+            h.insert(http::header::USER_AGENT, (*ua).clone());
         }
         if self.accept_encoding {
             h.insert(
@@ -830,7 +847,7 @@ impl Conn {
         method: &http::Method,
         url: &Url,
         headers: &HeaderMap,
-        defaults: &Defaults,
+        defaults: &Defaults<'_>,
         body: &Bytes,
     ) -> Result<Prepared, HttpError> {
         let pq = &url[url::Position::BeforePath..url::Position::AfterQuery];

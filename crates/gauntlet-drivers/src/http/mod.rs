@@ -663,7 +663,7 @@ impl HttpSession {
         loop {
             let (idx, reused) = self.acquire(url, hop).await?;
             hop.ready(reused && !self.conns[idx].is_h2());
-            let defaults = self.defaults(url, headers);
+            let defaults = defaults(&self.shared, &mut self.jar, url, headers);
             let req = self.conns[idx].request(method, url, headers, &defaults, body)?;
             let result = self.conns[idx].exchange(req, hop, policy).await;
             if self.shared.cfg.cookies && hop.sets_cookie {
@@ -707,35 +707,40 @@ impl HttpSession {
         self.conns.push(conn);
         Ok((self.conns.len() - 1, false))
     }
+}
 
-    /// What the driver adds to the caller's headers for `url`.
-    fn defaults(&mut self, url: &Url, headers: &HeaderMap) -> conn::Defaults {
-        let cfg = &self.shared.cfg;
-        // No caller headers (the usual case): nothing to look up.
-        let has = |h: header::HeaderName| !headers.is_empty() && headers.contains_key(h);
-        let user_agent = self
-            .shared
-            .user_agent
-            .as_ref()
-            .filter(|_| !has(header::USER_AGENT))
-            .cloned();
-        let accept_encoding = cfg.decompress && !has(header::ACCEPT_ENCODING);
-        let mut cookie = None;
-        if cfg.cookies
-            && !self.jar.is_empty()
-            && let Some(jar) = self.jar.header_for(url)
-        {
-            let value = match headers.get(header::COOKIE).and_then(|v| v.to_str().ok()) {
-                Some(own) if !own.is_empty() => HeaderValue::from_str(&format!("{own}; {jar}")),
-                _ => HeaderValue::from_str(&jar),
-            };
-            cookie = value.ok();
-        }
-        conn::Defaults {
-            user_agent,
-            accept_encoding,
-            cookie,
-        }
+/// What the driver adds to the caller's headers for `url`. The
+/// `User-Agent` is lent, not cloned: a clone is two locked instructions a
+/// request.
+fn defaults<'s>(
+    shared: &'s Shared,
+    jar: &mut cookies::Jar,
+    url: &Url,
+    headers: &HeaderMap,
+) -> conn::Defaults<'s> {
+    let cfg = &shared.cfg;
+    // No caller headers (the usual case): nothing to look up.
+    let has = |h: header::HeaderName| !headers.is_empty() && headers.contains_key(h);
+    let user_agent = shared
+        .user_agent
+        .as_ref()
+        .filter(|_| !has(header::USER_AGENT));
+    let accept_encoding = cfg.decompress && !has(header::ACCEPT_ENCODING);
+    let mut cookie = None;
+    if cfg.cookies
+        && !jar.is_empty()
+        && let Some(jar) = jar.header_for(url)
+    {
+        let value = match headers.get(header::COOKIE).and_then(|v| v.to_str().ok()) {
+            Some(own) if !own.is_empty() => HeaderValue::from_str(&format!("{own}; {jar}")),
+            _ => HeaderValue::from_str(&jar),
+        };
+        cookie = value.ok();
+    }
+    conn::Defaults {
+        user_agent,
+        accept_encoding,
+        cookie,
     }
 }
 

@@ -136,6 +136,40 @@ async fn http1_get_post_and_keep_alive() {
 }
 
 #[tokio::test]
+async fn each_origin_keeps_its_own_connection() {
+    // Requests alternate between two servers on one session: each goes on
+    // its own origin's connection, however its URL is spelt.
+    let (a, b) = (plain_server().await, plain_server().await);
+    let mut s = session(cfg());
+    let urls = [
+        a.url("http", "127.0.0.1", "/hello"),
+        b.url("http", "127.0.0.1", "/hello"),
+        a.url("http", "127.0.0.1", "/hello?x=1"),
+        a.url("http", "user:pw@127.0.0.1", "/hello"),
+        b.url("HTTP", "127.0.0.1", "/hello"),
+    ];
+    for round in 0..2 {
+        for (i, u) in urls.iter().enumerate() {
+            let r = s.send(get(u)).await;
+            assert_eq!(
+                (r.status, &r.body[..]),
+                (200, &b"hello"[..]),
+                "{u}: {:?}",
+                r.error
+            );
+            let fresh = round == 0 && i < 2;
+            assert_eq!(
+                r.timings.connecting > Duration::ZERO,
+                fresh,
+                "{u}, round {round}"
+            );
+        }
+    }
+    assert_eq!((a.connections(), b.connections()), (1, 1));
+    assert_eq!(s.open_connections(), 2);
+}
+
+#[tokio::test]
 async fn default_headers_host_and_resolver() {
     let srv = plain_server().await;
     let mut s = session(HttpConfig {
@@ -891,6 +925,35 @@ async fn stale_connection_is_retried_only_when_safe() {
     let r = s.send(p).await;
     assert_eq!(kind(&r), Some(ErrorKind::ConnectionReset), "{:?}", r.error);
     assert_eq!(srv.connections(), 2, "no second attempt");
+}
+
+#[tokio::test]
+async fn an_idle_connection_the_server_closed_is_not_used() {
+    // Each connection answers one request and closes. Once its FIN has
+    // arrived, the client must notice before it sends: a POST, which is
+    // never retried, would fail on the dead connection.
+    let srv = raw_server(|mut c| async move {
+        if read_head(&mut c).await {
+            write(&mut c, b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").await;
+        }
+    })
+    .await;
+    let url = srv.url("http", "127.0.0.1", "/");
+    let mut s = session(cfg());
+    for i in 0..3 {
+        // Parked on epoll meanwhile, the runtime sees the FIN.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let mut p = req(Method::POST, &url);
+        p.body = Bytes::from_static(b"once");
+        let r = s.send(p).await;
+        assert_eq!(
+            (r.status, &r.body[..]),
+            (200, &b"ok"[..]),
+            "POST {i}: {:?}",
+            r.error
+        );
+    }
+    assert_eq!(srv.connections(), 3);
 }
 
 #[tokio::test]
