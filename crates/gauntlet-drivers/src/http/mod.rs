@@ -39,7 +39,8 @@
 //! # Phase timings (spec)
 //!
 //! All phases are [`Duration`]s of the **last hop** in [`HttpResponse::timings`]
-//! and summed over all hops (redirects) in [`HttpResponse::total_timings`].
+//! (after redirects, the hops before it count in the wire bytes and in the
+//! request's deadline, not in its phases).
 //!
 //! | phase | from → to |
 //! |---|---|
@@ -182,7 +183,6 @@ pub use resolve::Resolver;
 use bytes::Bytes;
 use conn::{BodyPolicy, Conn, Hop};
 use http::{HeaderMap, HeaderValue, Method, Version, header};
-use std::ops::AddAssign;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -332,18 +332,6 @@ impl Timings {
     }
 }
 
-impl AddAssign for Timings {
-    fn add_assign(&mut self, o: Timings) {
-        self.blocked += o.blocked;
-        self.dns += o.dns;
-        self.connecting += o.connecting;
-        self.tls_handshaking += o.tls_handshaking;
-        self.sending += o.sending;
-        self.waiting += o.waiting;
-        self.receiving += o.receiving;
-    }
-}
-
 /// What came back. Never an `Err`: failures are in [`HttpResponse::error`].
 #[derive(Debug, Clone)]
 pub struct HttpResponse {
@@ -361,8 +349,6 @@ pub struct HttpResponse {
     pub body_size: u64,
     /// Phase timings of the last hop.
     pub timings: Timings,
-    /// Phase timings summed over all hops (equal to `timings` without redirects).
-    pub total_timings: Timings,
     /// Wire bytes sent, all hops.
     pub bytes_sent: u64,
     /// Wire bytes received, all hops.
@@ -511,7 +497,6 @@ impl HttpSession {
             // start (one clock read).
             let mut begin = Instant::now();
             let deadline = begin + req.timeout.unwrap_or(cfg.request_timeout);
-            let mut total = Timings::default();
             let (mut sent, mut received) = (0u64, 0u64);
             let mut redirects = 0u32;
             // Out of `self` while `self.hop` runs; put back at the end.
@@ -565,7 +550,6 @@ impl HttpSession {
                 begin = done;
                 sent += s;
                 received += r;
-                total += hop.t;
                 let mut resp = HttpResponse {
                     status: hop.status,
                     version: hop.version,
@@ -573,7 +557,6 @@ impl HttpSession {
                     body: Bytes::new(),
                     body_size: hop.body_size,
                     timings: hop.t,
-                    total_timings: total,
                     bytes_sent: sent,
                     bytes_received: received,
                     error: None,

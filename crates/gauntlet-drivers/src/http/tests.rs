@@ -67,7 +67,6 @@ fn assert_phase_identities(r: &HttpResponse) {
         t.blocked >= t.dns + t.connecting + t.tls_handshaking,
         "setup phases are inside blocked: {t:?}"
     );
-    assert!(r.total_timings.total() >= t.total());
 }
 
 #[test]
@@ -490,7 +489,6 @@ async fn redirects_follow_rewrite_and_stop() {
         "{:?}",
         r.error
     );
-    assert!(r.total_timings.duration() >= r.timings.duration());
     assert_phase_identities(&r);
     // 302 (relative Location "../echo") and 303: POST becomes GET without body.
     for path in ["/dir/r302", "/r303"] {
