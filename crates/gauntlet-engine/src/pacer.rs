@@ -20,7 +20,9 @@ pub struct ArrivalPacer {
     segments: Vec<(f64, f64, f64, f64)>,
     /// Cumulative iterations at the start of each segment.
     cumulative: Vec<f64>,
-    total: f64,
+    /// Whole iterations the schedule starts ([`ArrivalPacer::total`]),
+    /// computed once: [`ArrivalPacer::due`] runs for every arrival.
+    count: u64,
     end: f64,
 }
 
@@ -58,15 +60,15 @@ impl ArrivalPacer {
         ArrivalPacer {
             segments,
             cumulative,
-            total,
+            // Guard float noise: 250.0000000001 -> 250.
+            count: (total + 1e-9).floor() as u64,
             end,
         }
     }
 
     /// Total iterations the schedule starts (rounded down, as whole iterations).
     pub fn total(&self) -> u64 {
-        // Guard float noise: 250.0000000001 → 250.
-        (self.total + 1e-9).floor() as u64
+        self.count
     }
 
     /// Length of the schedule.
@@ -80,20 +82,15 @@ impl ArrivalPacer {
     /// like k6, and a 10/s rate spaces them 100 ms apart).
     pub fn due(&self, n: u64) -> Option<Duration> {
         let target = n as f64;
-        if n >= self.total() {
+        if n >= self.count {
             return None;
         }
-        // Find the segment whose cumulative range contains target.
-        let idx = match self.cumulative.binary_search_by(|c| c.total_cmp(&target)) {
-            Ok(i) => {
-                // Several segments may start at the same cumulative count (rate 0 stretches); take the last one with positive rate.
-                let mut j = i;
-                while j + 1 < self.cumulative.len() && self.cumulative[j + 1] <= target {
-                    j += 1;
-                }
-                j
-            }
-            Err(i) => i.saturating_sub(1),
+        // Find the segment whose cumulative range contains target (a
+        // constant-arrival-rate schedule has one: no search).
+        let idx = if self.segments.len() == 1 {
+            0
+        } else {
+            self.segment_of(target)
         };
         let (start, len, a, b) = self.segments[idx];
         let need = target - self.cumulative[idx];
@@ -112,6 +109,21 @@ impl ArrivalPacer {
         Some(Duration::from_secs_f64(
             (start + t.clamp(0.0, len)).max(0.0),
         ))
+    }
+
+    /// The segment whose cumulative range contains `target`.
+    fn segment_of(&self, target: f64) -> usize {
+        match self.cumulative.binary_search_by(|c| c.total_cmp(&target)) {
+            Ok(i) => {
+                // Several segments may start at the same cumulative count (rate 0 stretches); take the last one with positive rate.
+                let mut j = i;
+                while j + 1 < self.cumulative.len() && self.cumulative[j + 1] <= target {
+                    j += 1;
+                }
+                j
+            }
+            Err(i) => i.saturating_sub(1),
+        }
     }
 }
 
