@@ -420,8 +420,8 @@ impl H1 {
     /// stream is probed ([`Io::probe_idle`]), or where it cannot be, its
     /// read is polled once with a waker that does nothing, so this never
     /// waits (and costs no system call when the socket is not readable).
-    /// The probe is ~250 instructions a request cheaper than the poll
-    /// (`bench/callgrind.sh`).
+    /// The poll cost ~250 instructions a request (`bench/callgrind.sh`),
+    /// most of them the waker's registration.
     pub(crate) fn is_open(&mut self) -> bool {
         if self.state != State::Idle || !self.buf.is_empty() {
             return false;
