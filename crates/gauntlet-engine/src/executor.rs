@@ -805,7 +805,10 @@ async fn arrival<F: VuFactory>(
         } else if at > Instant::now() + TICK {
             // Wake on the timer tick before the arrival (tokio's timers end
             // on the first millisecond tick at or after their deadline).
-            if pacer.due(n + 1).is_some_and(|d| d.saturating_sub(due) < TICK) {
+            if pacer
+                .due(n + 1)
+                .is_some_and(|d| d.saturating_sub(due) < TICK)
+            {
                 guard.as_mut().reset(at);
             }
             tokio::select! {
