@@ -2,9 +2,9 @@
 //!
 //! One [`Recorder`] per worker thread (or per shard), used through
 //! `&mut self`: no locks, no atomics, no channel. Recording a sample is one
-//! lookup of its tag set (an index by the tag set's id; a [`Row`] shares
-//! it between the samples of one request), an array index by metric id
-//! and, for a counter or rate, an add; a trend sample
+//! hash lookup of its tag set (a fast non-cryptographic hash of a 4-byte
+//! key; a [`Row`] shares it between the samples of one request), an array
+//! index by metric id and, for a counter or rate, an add; a trend sample
 //! is appended to a short list and goes into its histogram bucket when
 //! the list is full or the interval is taken (see [`Pending`]); nothing is
 //! allocated once the series exists
@@ -110,16 +110,9 @@ pub struct Recorder {
     /// Per tag set, the index in `slots` of each metric's series, indexed by
     /// [`MetricId`] (`NONE` where that metric has no series with these tags
     /// yet). Samples come in groups that share tags (one HTTP request
-    /// records 13 metrics with the same tag set), so one lookup per
+    /// records 13 metrics with the same tag set), so one hash lookup per
     /// group, then array indexing, instead of one lookup per sample.
-    rows: Vec<Vec<u32>>,
-    /// Where a tag set's row is in `rows` (`NONE`: none yet), by tag set
-    /// id. The ids are dense (an interner's indices), so the lookup is an
-    /// index: ~45 instructions fewer than a hash lookup, twice a request
-    /// (`bench/callgrind.sh`). 4 bytes per id up to the largest seen, at
-    /// most 256 KiB a recorder; ids from [`DIRECT_ROWS`] on are in `far`.
-    row_at: Vec<u32>,
-    far: FxHashMap<TagSetId, u32>,
+    rows: FxHashMap<TagSetId, Vec<u32>>,
     slots: Vec<(SeriesKey, Slot)>,
     /// Trend samples not yet in `slots` (at most [`PENDING`]).
     pending: Vec<Pending>,
@@ -137,11 +130,6 @@ pub struct Recorder {
 
 /// The index of a metric with no series in a row.
 const NONE: u32 = u32::MAX;
-
-/// Tag set ids below this find their row through `Recorder::row_at`,
-/// indexed by id; others through a hash map. A run with more tag sets
-/// than this has a cardinality problem larger than a hash lookup.
-const DIRECT_ROWS: u32 = 1 << 16;
 
 /// A trend sample not yet in its histograms: the series' index in `slots`
 /// and its values, clamped to `MAX_VALUE + 1` (which marks a clamped
@@ -323,9 +311,7 @@ impl Recorder {
         Recorder {
             kinds: registry.iter().map(|(_, d)| d.kind).collect(),
             registry,
-            rows: Vec::new(),
-            row_at: Vec::new(),
-            far: FxHashMap::default(),
+            rows: FxHashMap::default(),
             slots: Vec::new(),
             pending: Vec::with_capacity(PENDING),
             zeros: Vec::new(),
@@ -342,25 +328,9 @@ impl Recorder {
     /// tags after one lookup (what the engine does per request).
     #[inline]
     pub fn row(&mut self, tags: TagSetId) -> Row<'_> {
-        let next = u32::try_from(self.rows.len()).unwrap_or(NONE);
-        let at = if tags.0 < DIRECT_ROWS {
-            let i = tags.0 as usize;
-            if i >= self.row_at.len() {
-                self.row_at.resize(i + 1, NONE);
-            }
-            if self.row_at[i] == NONE {
-                self.row_at[i] = next;
-            }
-            self.row_at[i]
-        } else {
-            *self.far.entry(tags).or_insert(next)
-        };
-        if at == next {
-            self.rows.push(Vec::new());
-        }
         Row {
             tags,
-            index: &mut self.rows[at as usize],
+            index: self.rows.entry(tags).or_default(),
             slots: &mut self.slots,
             pending: &mut self.pending,
             zeros: &mut self.zeros,
@@ -554,7 +524,7 @@ mod tests {
     #[test]
     fn tag_set_ids_far_apart_keep_their_own_series() {
         let (mut rec, t, c) = setup();
-        let ids = [0, 7, DIRECT_ROWS - 1, DIRECT_ROWS, u32::MAX];
+        let ids = [0, 7, 1 << 16, 1 << 20, u32::MAX];
         for (n, id) in ids.into_iter().enumerate() {
             let mut row = rec.row(TagSetId(id));
             row.add_counter(c.metric, n as f64 + 1.0);
@@ -576,9 +546,7 @@ mod tests {
             let d = trend(&s, SeriesKey::new(t.metric, TagSetId(id)));
             assert_eq!(d.corrected.max(), 100 * (n as u64 + 1), "tag set {id}");
         }
-        // One row per tag set; the ids past the direct table are hashed.
-        assert_eq!(rec.rows.len(), ids.len());
-        assert_eq!(rec.far.len(), 2);
+        assert_eq!(rec.rows.len(), ids.len(), "one row per tag set");
     }
 
     #[test]
