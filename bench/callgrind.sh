@@ -53,7 +53,7 @@ incl="$(callgrind_annotate --inclusive=yes "$cg" 2>/dev/null)"
 num() { tr -d ,; }
 total="$(awk '/PROGRAM TOTALS/ {print $1; exit}' <<<"$self" | num)"
 # The collector's tick (merging the recorders, once a second); the line naming the binary.
-tick="$(grep -F 'gauntlet_engine::collect::Collector::tick [' <<<"$incl" | awk '{print $1; exit}' | num)"
+tick="$(grep -F 'Monitor>::tick [' <<<"$incl" | awk '{print $1; exit}' | num || true)"
 tick="${tick:-0}"
 
 echo
