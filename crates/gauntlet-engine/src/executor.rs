@@ -9,7 +9,7 @@
 //!
 //! Everything reads time through `tokio::time`, so tests run under
 //! `tokio::time::pause()` in virtual time, exactly and instantly; the one
-//! exception is the arrival pacer above 8,000 arrivals a second, which
+//! exception is the arrival pacer above 4,000 arrivals a second, which
 //! sleeps on a real-time microsecond timer (`executor/fine.rs`).
 
 use crate::pacer::{ArrivalPacer, vu_changes};
@@ -661,12 +661,20 @@ const VU_WAIT: Duration = Duration::from_millis(1);
 /// arrival-rate iteration.
 const TICK: Duration = Duration::from_millis(1);
 
-/// How many arrivals one wake-up of the pacer may start together before it
-/// moves from tokio's millisecond timer to the microsecond one
-/// (`executor/fine.rs`): below 8,000 a second it stays on tokio's (and so
-/// in virtual time under test); at 50,000 a second it starts bursts of 8
-/// instead of 50.
+/// How many arrivals one wake-up of the pacer starts together on the
+/// microsecond timer (`executor/fine.rs`): at 50,000 a second bursts of 8
+/// instead of tokio's tick's 50. Eight is the largest burst whose median
+/// latency against nginx was still the server's (48–51 µs; 16 read 65–69,
+/// 32 read 113–132, docs/performance.md).
 const BATCH: u64 = 8;
+
+/// The pacer moves to the microsecond timer when [`BATCH`] arrivals come
+/// within this span, above 4,000 a second (below it stays on tokio's, and so
+/// in virtual time under test). Between 4,000 and 8,000 a second this means
+/// fewer wake-ups than tokio's tick, each starting 8 arrivals instead of 4
+/// to 8: at 5,000/s one every 1.6 ms instead of every millisecond, since a
+/// wake-up is the dearest part of an arrival at such rates.
+const FINE_SPAN: Duration = Duration::from_millis(2);
 
 /// The shortest the pacer sleeps on the microsecond timer: at any rate a
 /// wake-up starts at least this much of the schedule.
@@ -779,22 +787,20 @@ async fn arrival<F: VuFactory>(
         let at = start + due;
         // How early this wake-up may start an arrival: tokio's tick, or,
         // where the next [`BATCH`] arrivals (the last `BATCH` at the
-        // schedule's end) come sooner than that, their span, not less than
-        // [`MIN_AHEAD`], on the microsecond timer.
+        // schedule's end) come within [`FINE_SPAN`], their span, not less
+        // than [`MIN_AHEAD`], on the microsecond timer. A schedule of fewer
+        // than `BATCH` arrivals in all is not dense: tokio's tick.
         let span = match pacer.due(n + BATCH) {
             Some(d) => d.saturating_sub(due),
             None => n
                 .checked_sub(BATCH)
                 .and_then(|m| pacer.due(m))
-                .map_or(TICK, |d| due.saturating_sub(d)),
+                .map_or(Duration::MAX, |d| due.saturating_sub(d)),
         }
         .max(MIN_AHEAD);
-        let ahead = if span < TICK && fine.available() {
-            span
-        } else {
-            TICK
-        };
-        if ahead < TICK {
+        let on_fine = span < FINE_SPAN && fine.available();
+        let ahead = if on_fine { span } else { TICK };
+        if on_fine {
             // Wake at the arrival's own time.
             if at > Instant::now() {
                 tokio::select! {

@@ -8,11 +8,13 @@
 //! time is under 0.1 ms, and the VUs held up by the burst ran out (2 to 8 %
 //! of the arrivals dropped with 64 VUs). A Linux timerfd in the runtime's
 //! own epoll set wakes the pacer at the arrival's own time, with no thread
-//! and no busy loop.
+//! and no busy loop. Between 4,000 and 8,000 arrivals a second it serves the
+//! other way: a wake-up per 8 arrivals is rarer than tokio's tick, and at
+//! such rates the wake-up is the dearest part of an arrival.
 //!
 //! It reads real time. Executor tests run in tokio's virtual time, so the
-//! pacer uses it only where arrivals are denser than tokio's tick can space
-//! (see `executor::arrival`), which no virtual-time test reaches.
+//! pacer uses it only where 8 arrivals come within 2 ms (see
+//! `executor::arrival`), which no virtual-time test reaches.
 
 use std::io;
 use std::os::fd::OwnedFd;
