@@ -776,7 +776,7 @@ async fn arrival<F: VuFactory>(
     // one that is a request timeout seconds away, and arming the next tick
     // before it unparks the driver: a write to its eventfd and an extra
     // `epoll_wait`, once a tick (3,343 writes in 4 s at 5,000/s, `perf
-    // stat`). Moving it later is a compare-and-swap; the wheel moves its
+    // stat`, when that rate was still on the tick). Moving it later is a compare-and-swap; the wheel moves its
     // entry when the old slot comes due, a tick on which the pacer wakes
     // anyway. Used only while arrivals are less than a tick apart: with
     // sparser ones the pacer skips ticks, and the guard's own would wake

@@ -776,8 +776,8 @@ pub(crate) struct Defaults<'a> {
 impl Defaults<'_> {
     /// Into a map (HTTP/2 requests are built as one).
     fn add_to(&self, h: &mut HeaderMap) {
-        if let Some(ua) = &self.user_agent {
-            h.insert(http::header::USER_AGENT, (*ua).clone());
+        if let Some(ua) = self.user_agent {
+            h.insert(http::header::USER_AGENT, ua.clone());
         }
         if self.accept_encoding {
             h.insert(
