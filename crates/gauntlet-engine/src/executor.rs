@@ -664,8 +664,9 @@ const TICK: Duration = Duration::from_millis(1);
 /// How many arrivals one wake-up of the pacer starts together on the
 /// microsecond timer (`executor/fine.rs`): at 50,000 a second bursts of 8
 /// instead of tokio's tick's 50. Eight is the largest burst whose median
-/// latency against nginx was still the server's (48–51 µs; 16 read 65–69,
-/// 32 read 113–132, docs/performance.md).
+/// latency against nginx was still the server's on every host measured
+/// (48–51 µs; 16 read 65–69, 32 read 113–132; another host kept the
+/// median at 16, docs/performance.md "2026-12-04, late night").
 const BATCH: u64 = 8;
 
 /// The pacer moves to the microsecond timer when [`BATCH`] arrivals come
@@ -776,7 +777,8 @@ async fn arrival<F: VuFactory>(
     // one that is a request timeout seconds away, and arming the next tick
     // before it unparks the driver: a write to its eventfd and an extra
     // `epoll_wait`, once a tick (3,343 writes in 4 s at 5,000/s, `perf
-    // stat`, when that rate was still on the tick). Moving it later is a compare-and-swap; the wheel moves its
+    // stat`, when that rate was still on the tick). Moving it later is a
+    // compare-and-swap; the wheel moves its
     // entry when the old slot comes due, a tick on which the pacer wakes
     // anyway. Used only while arrivals are less than a tick apart: with
     // sparser ones the pacer skips ticks, and the guard's own would wake
