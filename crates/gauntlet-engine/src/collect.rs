@@ -42,6 +42,11 @@ pub struct Ids {
     pub http_req_waiting: MetricId,
     pub http_req_receiving: MetricId,
     pub capture_failures: MetricId,
+    pub http_req_failure_duration: MetricId,
+    pub http_redirects: MetricId,
+    pub step_errors: MetricId,
+    pub iterations_interrupted: MetricId,
+    pub iteration_start_lateness: MetricId,
     /// Plan-defined metrics (polling waits), by name.
     pub custom: HashMap<String, MetricId>,
 }
@@ -98,6 +103,11 @@ pub fn registry_for(plan: &Plan) -> (Arc<Registry>, Ids) {
         http_req_waiting: g("http_req_waiting"),
         http_req_receiving: g("http_req_receiving"),
         capture_failures: g("capture_failures"),
+        http_req_failure_duration: g("http_req_failure_duration"),
+        http_redirects: g("http_redirects"),
+        step_errors: g("step_errors"),
+        iterations_interrupted: g("iterations_interrupted"),
+        iteration_start_lateness: g("iteration_start_lateness"),
         custom,
     };
     (Arc::new(r), ids)

@@ -137,6 +137,36 @@ pub const BUILTIN_METRICS: &[MetricInfo] = &[
         Count,
         "captures that found nothing",
     ),
+    m(
+        "http_req_failure_duration",
+        Trend,
+        Time,
+        "time until a request that got no complete response failed (not in http_req_duration)",
+    ),
+    m(
+        "http_redirects",
+        Counter,
+        Count,
+        "redirects followed (each hop is also an http_reqs sample of its own)",
+    ),
+    m(
+        "step_errors",
+        Counter,
+        Count,
+        "steps not sent because their request could not be built (tags: name, error_code)",
+    ),
+    m(
+        "iterations_interrupted",
+        Counter,
+        Count,
+        "iterations cut by a hard stop (gracefulStop, gracefulRampDown, a second Ctrl-C)",
+    ),
+    m(
+        "iteration_start_lateness",
+        Trend,
+        Time,
+        "open-model iterations: how late the generator started them after their scheduled time",
+    ),
 ];
 
 /// Look a built-in metric up by name.
