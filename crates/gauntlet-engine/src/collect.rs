@@ -127,6 +127,7 @@ pub struct Collector {
     pub timeline: Timeline,
     last_ms: u64,
     dropped_seen: Vec<u64>,
+    interrupted_seen: Vec<u64>,
     scenario_tags: Vec<gauntlet_metrics::TagSetId>,
 }
 
@@ -155,6 +156,7 @@ impl Collector {
             timeline: Timeline::new(3600),
             last_ms: 0,
             dropped_seen: vec![0; plan.scenarios.len()],
+            interrupted_seen: vec![0; plan.scenarios.len()],
             scenario_tags,
         }
     }
@@ -165,7 +167,9 @@ impl Collector {
     }
 
     /// Take the interval since the last tick from every shard, add the
-    /// execution gauges and counters, and append it to the timeline.
+    /// execution gauges and counters (`vus`, `vus_max`,
+    /// `dropped_iterations`, `iterations_interrupted`: the executors keep
+    /// them as atomics, not samples), and append it to the timeline.
     pub fn tick(&mut self, elapsed: Duration, scenarios: &[Arc<ScenarioState>]) -> &Snapshot {
         let now_ms = elapsed.as_millis() as u64;
         let mut snap = Snapshot::new(self.last_ms, now_ms.max(self.last_ms));
@@ -194,6 +198,18 @@ impl Collector {
                     delta as f64,
                 );
                 self.dropped_seen[i] = dropped;
+            }
+            let interrupted = st.interrupted.load(Ordering::Relaxed);
+            let delta = interrupted.saturating_sub(self.interrupted_seen[i]);
+            if delta > 0 {
+                rec.add_counter(
+                    SeriesKey {
+                        metric: self.ids.iterations_interrupted,
+                        tags: self.scenario_tags[i],
+                    },
+                    delta as f64,
+                );
+                self.interrupted_seen[i] = interrupted;
             }
         }
         let none = self.interner.intern(TagSet::default());

@@ -51,6 +51,72 @@ pub struct Shared {
     pub setup: std::sync::OnceLock<Value>,
     /// Process environment, visible as `env.<NAME>`.
     pub env: Value,
+    /// The first message of each step that could not be built, for the
+    /// summary (the counts are in `step_errors`). Locked once per VU and
+    /// step, never on a request that was sent.
+    pub step_errors: Mutex<Vec<StepErrorNote>>,
+}
+
+/// Why a step of an operation could not be sent, as the summary shows it
+/// once: the count is the `step_errors` metric.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepErrorNote {
+    /// The operation (`group` tag), or `setup` / `teardown`.
+    pub group: Arc<str>,
+    /// The step (`name` tag).
+    pub step: Arc<str>,
+    /// The `error_code` tag.
+    pub code: StepErrorCode,
+    /// The first message seen.
+    pub message: String,
+}
+
+/// Why a request could not be built from its step: the `error_code` of
+/// `step_errors`. A closed set, so reports and verdicts match on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum StepErrorCode {
+    /// A template failed to render (a function refused its arguments, a
+    /// value it reads is undefined, e.g. a capture that found nothing).
+    Template,
+    /// The rendered URL is not a URL.
+    InvalidUrl,
+    /// A rendered header value is not a valid header value.
+    InvalidHeader,
+}
+
+impl StepErrorCode {
+    /// The `error_code` tag value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepErrorCode::Template => "template_error",
+            StepErrorCode::InvalidUrl => "invalid_url",
+            StepErrorCode::InvalidHeader => "invalid_header",
+        }
+    }
+}
+
+/// A request that could not be built.
+#[derive(Debug)]
+struct BuildError {
+    code: StepErrorCode,
+    message: String,
+    /// A value the template reads is undefined: also a capture failure.
+    undefined: bool,
+}
+
+impl BuildError {
+    fn template(what: &str, e: minijinja::Error) -> BuildError {
+        let message = match e.detail() {
+            Some(d) => format!("{what}: {}: {d}", e.kind()),
+            None => format!("{what}: {}", e.kind()),
+        };
+        BuildError {
+            code: StepErrorCode::Template,
+            undefined: e.kind() == minijinja::ErrorKind::UndefinedError,
+            message,
+        }
+    }
 }
 
 impl Shared {
@@ -76,6 +142,7 @@ impl Shared {
                 .collect(),
             setup: std::sync::OnceLock::new(),
             env: Value::from_serialize_env(env),
+            step_errors: Mutex::new(Vec::new()),
         }
     }
 }
@@ -171,7 +238,23 @@ struct Own {
     /// this one and needs no clone (an allocation, a copy and a free a
     /// request, ~150 instructions, `bench/callgrind.sh`).
     spare_url: Option<(StepKey, url::Url)>,
+    /// The step whose request is in flight: what a hard stop cut when it
+    /// drops the iteration ([`VirtualUser::interrupted`]).
+    in_flight: Option<(Place, usize)>,
+    /// Whether this iteration sent a request (an iteration that could send
+    /// none because its steps failed to build backs off, instead of
+    /// looping at full speed).
+    sent_this_iteration: bool,
+    /// A step of this iteration could not be built.
+    step_failed: bool,
+    /// Steps whose build failure this VU has already noted in
+    /// [`Shared::step_errors`] (one lock per VU and step, not per failure).
+    noted: Vec<(u16, usize, StepErrorCode)>,
 }
+
+/// How long a closed-model VU waits after an iteration that sent nothing
+/// because its steps could not be built.
+const STEP_ERROR_BACKOFF: Duration = Duration::from_secs(1);
 
 /// A request step of a VU: its place and its index there.
 type StepKey = (u16, usize);
@@ -266,6 +349,7 @@ struct TagCache {
     requests: Memo<ReqTagKey>,
     checks: Memo<(u16, u16, u16)>,
     groups: Memo<u16>,
+    step_errors: Memo<(u16, u16, StepErrorCode)>,
 }
 
 impl TagCache {
@@ -308,6 +392,16 @@ impl TagCache {
         })
     }
 
+    fn step_error(&mut self, at: At<'_>, step: usize, name: &str, code: StepErrorCode) -> TagSetId {
+        self.step_errors
+            .get_or((at.place.key(), step as u16, code), || {
+                let mut tags = at.base_tags();
+                tags.push((TagKey::Name, Arc::from(name)));
+                tags.push((TagKey::ErrorCode, Arc::from(code.as_str())));
+                at.sh.interner.intern(TagSet::new(tags))
+            })
+    }
+
     fn check(
         &mut self,
         at: At<'_>,
@@ -328,6 +422,26 @@ impl TagCache {
 
 fn us(d: Duration) -> u64 {
     d.as_micros().min(u64::MAX as u128) as u64
+}
+
+/// The response-time metrics of a request that got its response: the
+/// duration and total corrected by `lag`, and every phase.
+fn record_timings(
+    r: &mut gauntlet_metrics::Row<'_>,
+    ids: &crate::collect::Ids,
+    t: &gauntlet_drivers::http::Timings,
+    lag: Duration,
+) {
+    let duration = t.duration();
+    r.record_latency(ids.http_req_duration, us(duration + lag), us(duration));
+    r.record_latency(ids.http_req_total, us(t.total() + lag), us(t.total()));
+    r.record_trend(ids.http_req_blocked, us(t.blocked));
+    r.record_trend(ids.http_req_dns, us(t.dns));
+    r.record_trend(ids.http_req_connecting, us(t.connecting));
+    r.record_trend(ids.http_req_tls_handshaking, us(t.tls_handshaking));
+    r.record_trend(ids.http_req_sending, us(t.sending));
+    r.record_trend(ids.http_req_waiting, us(t.waiting));
+    r.record_trend(ids.http_req_receiving, us(t.receiving));
 }
 
 /// Where a step lives: an operation, or the run's setup/teardown.
@@ -395,6 +509,10 @@ impl HttpVu {
                 tags: TagCache::default(),
                 ended: None,
                 spare_url: None,
+                in_flight: None,
+                sent_this_iteration: false,
+                step_failed: false,
+                noted: Vec::new(),
             },
             shared,
             recorder,
@@ -447,7 +565,7 @@ impl Own {
         sh: &Shared,
         r: &CompiledRequest,
         spare: Option<url::Url>,
-    ) -> Result<HttpRequest, String> {
+    ) -> Result<HttpRequest, BuildError> {
         let t = &sh.workload.templates;
         let parse = |path: &str| {
             if path.starts_with("http://") || path.starts_with("https://") {
@@ -455,7 +573,11 @@ impl Own {
             } else {
                 url::Url::parse(&format!("{}{}", sh.base_url, path))
             }
-            .map_err(|e| format!("URL `{path}`: {e}"))
+            .map_err(|e| BuildError {
+                code: StepErrorCode::InvalidUrl,
+                message: format!("URL `{path}`: {e}"),
+                undefined: false,
+            })
         };
         let mut url = match &r.url {
             Text::Static(_) if let Some(u) = spare => u,
@@ -467,36 +589,54 @@ impl Own {
                     u
                 }
             },
-            dynamic => parse(&t.render(dynamic, &self.scope).map_err(|e| e.to_string())?)?,
+            dynamic => parse(
+                &t.render(dynamic, &self.scope)
+                    .map_err(|e| BuildError::template("url", e))?,
+            )?,
         };
         if !r.query.is_empty() {
             let mut q = url.query_pairs_mut();
             for (k, v) in &r.query {
-                q.append_pair(k, &t.render(v, &self.scope).map_err(|e| e.to_string())?);
+                let v = t
+                    .render(v, &self.scope)
+                    .map_err(|e| BuildError::template(&format!("query `{k}`"), e))?;
+                q.append_pair(k, &v);
             }
         }
         let mut headers = http::HeaderMap::with_capacity(r.headers.len());
         for (k, v) in &r.headers {
-            let val = t.render(v, &self.scope).map_err(|e| e.to_string())?;
+            let val = t
+                .render(v, &self.scope)
+                .map_err(|e| BuildError::template(&format!("header `{k}`"), e))?;
             headers.append(
                 k.clone(),
-                http::HeaderValue::from_str(&val)
-                    .map_err(|_| format!("header {k}: invalid value"))?,
+                http::HeaderValue::from_str(&val).map_err(|_| BuildError {
+                    code: StepErrorCode::InvalidHeader,
+                    message: format!(
+                        "header `{k}`: the rendered value is not a valid header value"
+                    ),
+                    undefined: false,
+                })?,
             );
         }
         let body = match &r.body {
             CompiledBody::Empty => bytes::Bytes::new(),
-            CompiledBody::Json(j) => t.render_json(j, &self.scope).map_err(|e| e.to_string())?,
+            CompiledBody::Json(j) => t
+                .render_json(j, &self.scope)
+                .map_err(|e| BuildError::template("json body", e))?,
             CompiledBody::Raw(x) => bytes::Bytes::from(
                 t.render(x, &self.scope)
-                    .map_err(|e| e.to_string())?
+                    .map_err(|e| BuildError::template("body", e))?
                     .as_bytes()
                     .to_vec(),
             ),
             CompiledBody::Form(f) => {
                 let mut ser = url::form_urlencoded::Serializer::new(String::new());
                 for (k, v) in f {
-                    ser.append_pair(k, &t.render(v, &self.scope).map_err(|e| e.to_string())?);
+                    let v = t
+                        .render(v, &self.scope)
+                        .map_err(|e| BuildError::template(&format!("form field `{k}`"), e))?;
+                    ser.append_pair(k, &v);
                 }
                 bytes::Bytes::from(ser.finish())
             }
@@ -529,7 +669,9 @@ impl Own {
                             b.extend_from_slice(b"\r\n");
                             b.extend_from_slice(
                                 t.render(v, &self.scope)
-                                    .map_err(|e| e.to_string())?
+                                    .map_err(|e| {
+                                        BuildError::template(&format!("part `{}`", p.name), e)
+                                    })?
                                     .as_bytes(),
                             );
                         }
@@ -575,18 +717,12 @@ impl Own {
         let keep_url = matches!(req.url, Text::Static(_)) && req.query.is_empty();
         let request = match self.build(at.sh, req, spare) {
             Ok(r) => r,
-            Err(_) => {
-                let tags = self.tags.group(at);
-                at.lock().add_counter(
-                    SeriesKey {
-                        metric: ids.capture_failures,
-                        tags,
-                    },
-                    1.0,
-                );
+            Err(e) => {
+                self.step_error(at, si, step, e);
                 return None;
             }
         };
+        self.sent_this_iteration = true;
         let method = request.method.clone();
         // Bodies nobody reads are counted but not kept or decoded.
         // Not boxed: the driver's future (~1.5 KB) is part of every VU's
@@ -594,6 +730,8 @@ impl Own {
         // `bench/plans/think.yaml`), against an allocation, a 1.5 KB copy
         // and a free per request (575 of 12,714 instructions a request,
         // `bench/callgrind.sh`).
+        // Read by `interrupted` if a hard stop drops this future.
+        self.in_flight = Some((at.place, si));
         let resp = self
             .session
             .send_with(
@@ -603,6 +741,7 @@ impl Own {
                 },
             )
             .await;
+        self.in_flight = None;
         let expected = resp.error.is_none()
             && req
                 .expected
@@ -616,22 +755,26 @@ impl Own {
             expected,
             http2: resp.version == http::Version::HTTP_2,
         };
+        // Each redirect followed is a request of its own (k6 records every
+        // hop); the schedule's lag belongs to the first.
+        let mut lag = lag;
+        if !resp.earlier.is_empty() {
+            self.record_hops(at, si, step, req, &method, &resp, lag);
+            lag = Duration::ZERO;
+        }
         let tags = self.tags.request(at, step, req, &method, key);
         let t = &resp.timings;
-        let duration = t.duration();
         let mut rec = at.lock();
         let mut r = rec.row(tags);
         r.add_counter(ids.http_reqs, 1.0);
-        r.record_latency(ids.http_req_duration, us(duration + lag), us(duration));
-        r.record_latency(ids.http_req_total, us(t.total() + lag), us(t.total()));
         r.add_rate(ids.http_req_failed, !expected);
-        r.record_trend(ids.http_req_blocked, us(t.blocked));
-        r.record_trend(ids.http_req_dns, us(t.dns));
-        r.record_trend(ids.http_req_connecting, us(t.connecting));
-        r.record_trend(ids.http_req_tls_handshaking, us(t.tls_handshaking));
-        r.record_trend(ids.http_req_sending, us(t.sending));
-        r.record_trend(ids.http_req_waiting, us(t.waiting));
-        r.record_trend(ids.http_req_receiving, us(t.receiving));
+        if resp.error.as_ref().is_none_or(|e| e.kind.has_response()) {
+            record_timings(&mut r, ids, t, lag);
+        } else {
+            // No complete response, so no response time: a refused
+            // connection is not a 0 ms response (k6 records it as one).
+            r.record_trend(ids.http_req_failure_duration, us(t.total()));
+        }
         r.add_counter(ids.data_sent, resp.bytes_sent as f64);
         r.add_counter(ids.data_received, resp.bytes_received as f64);
         if let Some(until) = until {
@@ -663,6 +806,135 @@ impl Own {
             status: resp.status,
             error: resp.error,
         })
+    }
+
+    /// Count a step that could not be built (`step_errors`, and
+    /// `capture_failures` when it read a value that is not there), and note
+    /// its first message for the summary.
+    fn step_error(&mut self, at: At<'_>, si: usize, step: &CompiledStep, e: BuildError) {
+        let ids = &*at.sh.ids;
+        self.step_failed = true;
+        let tags = self.tags.step_error(at, si, &step.name, e.code);
+        let group = e.undefined.then(|| self.tags.group(at));
+        {
+            let mut rec = at.lock();
+            rec.add_counter(
+                SeriesKey {
+                    metric: ids.step_errors,
+                    tags,
+                },
+                1.0,
+            );
+            if let Some(tags) = group {
+                rec.add_counter(
+                    SeriesKey {
+                        metric: ids.capture_failures,
+                        tags,
+                    },
+                    1.0,
+                );
+            }
+        }
+        let site = (at.place.key(), si, e.code);
+        if !self.noted.contains(&site) {
+            self.noted.push(site);
+            let mut notes = at.sh.step_errors.lock().unwrap_or_else(|p| p.into_inner());
+            let group = at.group_name();
+            if !notes
+                .iter()
+                .any(|n| n.group == group && n.step == step.name && n.code == e.code)
+            {
+                notes.push(StepErrorNote {
+                    group,
+                    step: step.name.clone(),
+                    code: e.code,
+                    message: e.message,
+                });
+            }
+        }
+    }
+
+    /// Record the redirects a response followed, each as a request of its
+    /// own tagged with its 3xx status; `lag` goes to the first.
+    #[allow(clippy::too_many_arguments)]
+    fn record_hops(
+        &mut self,
+        at: At<'_>,
+        si: usize,
+        step: &CompiledStep,
+        req: &CompiledRequest,
+        method: &http::Method,
+        resp: &HttpResponse,
+        lag: Duration,
+    ) {
+        let ids = &*at.sh.ids;
+        let mut lag = lag;
+        for hop in &resp.earlier {
+            let expected = req
+                .expected
+                .iter()
+                .any(|(a, b)| (*a..=*b).contains(&hop.status));
+            let key = ReqTagKey {
+                op: at.place.key(),
+                step: si as u16,
+                status: hop.status,
+                error: None,
+                expected,
+                http2: hop.version == http::Version::HTTP_2,
+            };
+            let tags = self.tags.request(at, step, req, method, key);
+            let mut rec = at.lock();
+            let mut r = rec.row(tags);
+            r.add_counter(ids.http_reqs, 1.0);
+            r.add_counter(ids.http_redirects, 1.0);
+            r.add_rate(ids.http_req_failed, !expected);
+            record_timings(&mut r, ids, &hop.timings, lag);
+            lag = Duration::ZERO;
+        }
+    }
+
+    /// Count the request a hard stop cut, if one was in flight: a request
+    /// of its own, failed with `request_interrupted`, its time until the
+    /// stop in `http_req_failure_duration`.
+    fn record_interrupted(&mut self, sh: &Shared, recorder: &Mutex<Recorder>) {
+        let (Some((place, si)), Some(since)) =
+            (self.in_flight.take(), self.session.in_flight_since())
+        else {
+            return;
+        };
+        let steps = match place {
+            Place::Op(i) => &sh.workload.ops[i].steps,
+            Place::Setup => &sh.workload.setup,
+            Place::Teardown => &sh.workload.teardown,
+        };
+        let Some(step) = steps.get(si) else {
+            return;
+        };
+        let req = match &step.action {
+            CompiledAction::Request(r) => r,
+            CompiledAction::Poll { request, .. } => request,
+        };
+        let at = At {
+            sh,
+            recorder,
+            scenario: self.scenario,
+            place,
+        };
+        let key = ReqTagKey {
+            op: place.key(),
+            step: si as u16,
+            status: 0,
+            error: Some(gauntlet_drivers::http::ErrorKind::RequestInterrupted.as_str()),
+            expected: false,
+            http2: false,
+        };
+        let tags = self.tags.request(at, step, req, &req.method, key);
+        let ids = &*sh.ids;
+        let mut rec = at.lock();
+        let mut r = rec.row(tags);
+        r.add_counter(ids.http_reqs, 1.0);
+        r.add_rate(ids.http_req_failed, true);
+        r.record_trend(ids.http_req_failure_duration, us(since.elapsed()));
     }
 
     /// Run checks and captures, their results recorded into `r` as they
@@ -877,6 +1149,8 @@ impl Own {
                 self.scope.insert("iter".into(), iter);
             }
         }
+        self.sent_this_iteration = false;
+        self.step_failed = false;
         let workload = &*sh.workload;
         let op = workload.mixes[self.scenario].pick(&mut self.rng);
         let Some(op_def) = workload.ops.get(op) else {
@@ -909,6 +1183,12 @@ impl Own {
             tokio::time::sleep_until(started + p).await;
             waited = true;
         }
+        // Steps that cannot be built fail at once: a closed-model VU would
+        // otherwise start iterations as fast as the CPU allows (millions a
+        // second) and send nothing. Open-model arrivals are paced already.
+        if self.step_failed && !self.sent_this_iteration && !it.open_model {
+            tokio::time::sleep(STEP_ERROR_BACKOFF).await;
+        }
         // As in k6, the iteration's duration includes its closing think time.
         let iter_time = if waited {
             end = Instant::now();
@@ -923,6 +1203,9 @@ impl Own {
         r.record_trend(ids.group_duration, us(group_time));
         r.record_latency(ids.iteration_duration, us(iter_time + lag), us(iter_time));
         r.add_counter(ids.iterations, 1.0);
+        if it.open_model {
+            r.record_trend(ids.iteration_start_lateness, us(lag));
+        }
         // Only a closed-model loop starts its next iteration from here.
         self.ended = (!it.open_model).then_some(end);
         IterationEnd::Completed
@@ -940,7 +1223,13 @@ impl VirtualUser for HttpVu {
     }
 
     fn interrupted(&mut self) {
-        self.own.session.reset();
+        let HttpVu {
+            shared,
+            recorder,
+            own,
+        } = self;
+        own.record_interrupted(shared, recorder);
+        own.session.reset();
     }
 
     fn take_end(&mut self) -> Option<Instant> {

@@ -237,3 +237,216 @@ async fn each_step_of_every_iteration_reaches_its_own_url() {
         .collect();
     assert_eq!(paths, want);
 }
+
+/// `stat` of `metric` over the run's samples tagged `tags`.
+fn stat(
+    c: &mut Collector,
+    metric: &str,
+    tags: &[(TagKey, &str)],
+    stat: gauntlet_metrics::Stat,
+) -> Option<f64> {
+    // Merge what was recorded since the last call; query the whole run.
+    c.tick(std::time::Duration::from_secs(1), &[]);
+    let id = c.registry.get(metric).unwrap();
+    let filter = TagFilter(tags.iter().map(|(k, v)| (k.clone(), (*v).into())).collect());
+    c.timeline.total().query(
+        &c.registry,
+        &c.interner,
+        id,
+        &filter,
+        stat,
+        gauntlet_metrics::Latency::Corrected,
+    )
+}
+
+fn closed() -> Iteration {
+    Iteration {
+        scenario: 0,
+        intended_start: tokio::time::Instant::now(),
+        open_model: false,
+    }
+}
+
+/// A port with nothing listening on it.
+fn refused_base() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", l.local_addr().unwrap());
+    drop(l);
+    base
+}
+
+#[tokio::test]
+async fn a_request_without_a_response_adds_no_response_time() {
+    let base = refused_base();
+    let src = format!("target: {base}\nworkload:\n  operations:\n    get: GET /x\n");
+    let (mut vu, mut c) = one_vu(&src, base, std::path::Path::new("."));
+    vu.iterate(closed()).await;
+    use gauntlet_metrics::Stat;
+    assert_eq!(stat(&mut c, "http_reqs", &[], Stat::Count), Some(1.0));
+    assert_eq!(stat(&mut c, "http_req_failed", &[], Stat::Rate), Some(1.0));
+    let refused = [(TagKey::ErrorCode, "connection_refused")];
+    assert_eq!(
+        stat(&mut c, "http_req_failure_duration", &refused, Stat::Count),
+        Some(1.0)
+    );
+    // No 0 ms sample: a refused connection is not a fast response.
+    assert_eq!(
+        stat(&mut c, "http_req_duration", &[], Stat::Count).unwrap_or(0.0),
+        0.0
+    );
+    assert_eq!(
+        stat(&mut c, "http_req_waiting", &[], Stat::Count).unwrap_or(0.0),
+        0.0
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_step_whose_template_fails_is_counted_with_its_message_and_backs_off() {
+    let (base, seen) = recording_server().await;
+    let src = format!(
+        "target: {base}\nworkload:\n  operations:\n    broken:\n      steps:\n        - name: pick\n          request: GET /x/{{{{ random_int(5, 1) }}}}\n"
+    );
+    let plan = Arc::new(
+        gauntlet_plan::parse_plan("p", src.as_bytes(), "p", &Default::default())
+            .unwrap()
+            .plan,
+    );
+    let workload = Arc::new(Workload::compile(&plan, std::path::Path::new(".")).unwrap());
+    let mut c = Collector::new(&plan, 1);
+    let shared = Arc::new(Shared::new(
+        plan.clone(),
+        workload,
+        HttpClient::new(HttpConfig::default()).unwrap(),
+        base,
+        &c,
+        1,
+    ));
+    let mut vu = HttpVuFactory {
+        shared: shared.clone(),
+        seed: Some(1),
+    }
+    .create(1, 0);
+    let start = tokio::time::Instant::now();
+    for _ in 0..3 {
+        vu.iterate(closed()).await;
+    }
+    // Virtual time: each iteration that sent nothing waited before the next.
+    assert!(start.elapsed() >= std::time::Duration::from_secs(3));
+    assert!(seen.lock().unwrap().is_empty(), "nothing was sent");
+    use gauntlet_metrics::Stat;
+    let tags = [
+        (TagKey::Name, "pick"),
+        (TagKey::ErrorCode, "template_error"),
+    ];
+    assert_eq!(stat(&mut c, "step_errors", &tags, Stat::Count), Some(3.0));
+    let notes = shared.step_errors.lock().unwrap().clone();
+    assert_eq!(notes.len(), 1, "one note per step: {notes:?}");
+    assert_eq!(&*notes[0].step, "pick");
+    assert_eq!(&*notes[0].group, "broken");
+    assert!(
+        notes[0].message.contains("random_int(a, b) needs a <= b"),
+        "{}",
+        notes[0].message
+    );
+}
+
+#[tokio::test]
+async fn a_request_cut_by_a_hard_stop_is_counted_as_interrupted() {
+    // Accepts, reads, never answers.
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", l.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((sock, _)) = l.accept().await {
+            held.push(sock);
+        }
+    });
+    let src = format!("target: {base}\nworkload:\n  operations:\n    get: GET /never\n");
+    let (mut vu, mut c) = one_vu(&src, base, std::path::Path::new("."));
+    tokio::select! {
+        _ = vu.iterate(closed()) => panic!("the target never answers"),
+        _ = tokio::time::sleep(std::time::Duration::from_millis(200)) => {}
+    }
+    vu.interrupted();
+    use gauntlet_metrics::Stat;
+    let cut = [(TagKey::ErrorCode, "request_interrupted")];
+    assert_eq!(stat(&mut c, "http_reqs", &cut, Stat::Count), Some(1.0));
+    assert_eq!(stat(&mut c, "http_req_failed", &[], Stat::Rate), Some(1.0));
+    let waited = stat(&mut c, "http_req_failure_duration", &cut, Stat::Max).unwrap();
+    assert!(waited >= 200_000.0, "time until the stop, in µs: {waited}");
+    // A second interruption with nothing in flight counts nothing more.
+    vu.interrupted();
+    assert_eq!(stat(&mut c, "http_reqs", &[], Stat::Count), Some(1.0));
+}
+
+#[tokio::test]
+async fn each_redirect_hop_is_a_request_of_its_own() {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", l.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((sock, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let svc = service_fn(|req: hyper::Request<hyper::body::Incoming>| async move {
+                    let n: u32 = req
+                        .uri()
+                        .path()
+                        .trim_start_matches("/r/")
+                        .parse()
+                        .unwrap_or(0);
+                    let resp = if n == 0 {
+                        hyper::Response::new(Full::new(bytes::Bytes::from_static(b"done")))
+                    } else {
+                        hyper::Response::builder()
+                            .status(302)
+                            .header("location", format!("/r/{}", n - 1))
+                            .body(Full::new(bytes::Bytes::new()))
+                            .unwrap()
+                    };
+                    Ok::<_, std::convert::Infallible>(resp)
+                });
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(sock), svc)
+                    .await;
+            });
+        }
+    });
+    let src = format!("target: {base}\nworkload:\n  operations:\n    hop: GET /r/3\n");
+    let (mut vu, mut c) = one_vu(&src, base, std::path::Path::new("."));
+    vu.iterate(closed()).await;
+    use gauntlet_metrics::Stat;
+    assert_eq!(stat(&mut c, "http_reqs", &[], Stat::Count), Some(4.0));
+    let found = [(TagKey::Status, "302")];
+    assert_eq!(stat(&mut c, "http_reqs", &found, Stat::Count), Some(3.0));
+    let ok = [(TagKey::Status, "200")];
+    assert_eq!(stat(&mut c, "http_reqs", &ok, Stat::Count), Some(1.0));
+    assert_eq!(stat(&mut c, "http_redirects", &[], Stat::Count), Some(3.0));
+    assert_eq!(
+        stat(&mut c, "http_req_duration", &[], Stat::Count),
+        Some(4.0)
+    );
+    assert_eq!(stat(&mut c, "http_req_failed", &[], Stat::Rate), Some(0.0));
+}
+
+#[tokio::test]
+async fn an_open_model_iteration_records_how_late_it_started() {
+    let (base, _seen) = recording_server().await;
+    let src = format!("target: {base}\nworkload:\n  operations:\n    get: GET /a\n");
+    let (mut vu, mut c) = one_vu(&src, base, std::path::Path::new("."));
+    let due = tokio::time::Instant::now();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    vu.iterate(Iteration {
+        scenario: 0,
+        intended_start: due,
+        open_model: true,
+    })
+    .await;
+    use gauntlet_metrics::Stat;
+    let late = stat(&mut c, "iteration_start_lateness", &[], Stat::Max).unwrap();
+    assert!(late >= 5_000.0, "started at least 5 ms late, in µs: {late}");
+    // A closed-model iteration has no schedule to be late for.
+    vu.iterate(closed()).await;
+    assert_eq!(
+        stat(&mut c, "iteration_start_lateness", &[], Stat::Count),
+        Some(1.0)
+    );
+}

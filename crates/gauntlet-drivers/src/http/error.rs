@@ -26,6 +26,11 @@ pub enum ErrorKind {
     InvalidRequest,
     /// No complete response within the request timeout.
     RequestTimeout,
+    /// The request was still in flight when a hard stop (the end of
+    /// `gracefulStop` or `gracefulRampDown`, a second Ctrl-C) cut it. The
+    /// driver never returns it: the engine records it for the request it
+    /// dropped, so a stop leaves no request uncounted.
+    RequestInterrupted,
     /// The host name did not resolve to any address.
     DnsFailure,
     /// Resolution + TCP connect + TLS handshake exceeded the connect timeout.
@@ -60,6 +65,7 @@ const ALL: &[ErrorKind] = &[
     ErrorKind::InvalidUrl,
     ErrorKind::InvalidRequest,
     ErrorKind::RequestTimeout,
+    ErrorKind::RequestInterrupted,
     ErrorKind::DnsFailure,
     ErrorKind::ConnectTimeout,
     ErrorKind::ConnectionRefused,
@@ -90,6 +96,7 @@ impl ErrorKind {
             InvalidUrl => (1001, "invalid_url"),
             InvalidRequest => (1002, "invalid_request"),
             RequestTimeout => (1050, "request_timeout"),
+            RequestInterrupted => (1051, "request_interrupted"),
             DnsFailure => (1100, "dns_failure"),
             ConnectTimeout => (1200, "connect_timeout"),
             ConnectionRefused => (1201, "connection_refused"),
@@ -115,6 +122,14 @@ impl ErrorKind {
     /// Stable snake_case name: the value of the `error_code` tag.
     pub fn as_str(self) -> &'static str {
         self.row().1
+    }
+
+    /// Whether a request that failed with this kind still got its whole
+    /// response (a redirect not followed, a body that did not decode): its
+    /// time is a response time. Every other kind means no complete response
+    /// arrived, and the time until the failure is not a latency.
+    pub fn has_response(self) -> bool {
+        matches!(self, ErrorKind::TooManyRedirects | ErrorKind::BodyDecode)
     }
 
     /// The kind with this numeric code, for reading exported results back.

@@ -40,7 +40,9 @@
 //!
 //! All phases are [`Duration`]s of the **last hop** in [`HttpResponse::timings`]
 //! (after redirects, the hops before it count in the wire bytes and in the
-//! request's deadline, not in its phases).
+//! request's deadline, not in its phases; each followed hop's own status and
+//! timings are in [`HttpResponse::earlier`], so the engine records every hop
+//! as a request of its own).
 //!
 //! | phase | from → to |
 //! |---|---|
@@ -128,6 +130,7 @@
 //! | 1001 | `invalid_url` | the URL cannot be requested | scheme not http/https, no host, a bad redirect `Location` |
 //! | 1002 | `invalid_request` | hyper refused the request before sending | a header not allowed by the protocol |
 //! | 1050 | `request_timeout` | no complete response within the request timeout | overloaded server, a server that never answers |
+//! | 1051 | `request_interrupted` | still in flight when a hard stop cut it (recorded by the engine, never returned here) | a server slower than `gracefulStop`, a second Ctrl-C |
 //! | 1100 | `dns_failure` | the host name has no address | typo in the host, resolver down |
 //! | 1200 | `connect_timeout` | dns + connect + TLS exceeded the connect timeout | SYN dropped by a firewall, listen backlog full, TLS never answered |
 //! | 1201 | `connection_refused` | nothing listens on the port | server down or restarting, wrong port |
@@ -360,6 +363,22 @@ pub struct HttpResponse {
     pub redirects: u32,
     /// Final URL (after redirects).
     pub url: Url,
+    /// The redirects followed, in order: each hop is a request of its own
+    /// in the results (k6 records every hop). Empty, and not allocated,
+    /// when there was no redirect.
+    pub earlier: Vec<RedirectHop>,
+}
+
+/// A redirect response that was followed: what the engine records for that
+/// hop. Its bytes are in the response's `bytes_sent`/`bytes_received`.
+#[derive(Debug, Clone, Copy)]
+pub struct RedirectHop {
+    /// The 3xx status.
+    pub status: u16,
+    /// Protocol version of that response.
+    pub version: Version,
+    /// Phase timings of the hop.
+    pub timings: Timings,
 }
 
 /// Settings derived once from [`HttpConfig`] and shared by every session.
@@ -418,6 +437,7 @@ impl HttpClient {
             conns: Vec::new(),
             jar: cookies::Jar::default(),
             timer: None,
+            in_flight: None,
         }
     }
 }
@@ -436,6 +456,10 @@ pub struct HttpSession {
     /// fires for an earlier request's. Made on the first request (it needs
     /// the runtime).
     timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// When the request being sent began; `None` between requests. Left set
+    /// when a request's future is dropped mid-flight, so the engine can
+    /// count the request a stop cut ([`HttpSession::in_flight_since`]).
+    in_flight: Option<Instant>,
 }
 
 pub(crate) fn is_redirect(status: u16) -> bool {
@@ -446,6 +470,7 @@ impl HttpSession {
     /// Drop connections and cookies: a fresh user (after an interrupted
     /// iteration, or when every iteration must start anew).
     pub fn reset(&mut self) {
+        self.in_flight = None;
         self.close_connections();
         self.clear_cookies();
     }
@@ -459,6 +484,13 @@ impl HttpSession {
     /// Close every connection (the next request to each origin reconnects).
     pub fn close_connections(&mut self) {
         self.conns.clear();
+    }
+
+    /// When the request in flight began, if one is: a request whose future
+    /// was dropped before it finished (a hard stop) is still in flight. Read
+    /// it before [`reset`](Self::reset), which clears it.
+    pub fn in_flight_since(&self) -> Option<Instant> {
+        self.in_flight
     }
 
     /// Open connections, for diagnostics and tests.
@@ -496,9 +528,11 @@ impl HttpSession {
             // The request's first instant: its deadline and its first hop's
             // start (one clock read).
             let mut begin = Instant::now();
+            self.in_flight = Some(begin);
             let deadline = begin + req.timeout.unwrap_or(cfg.request_timeout);
             let (mut sent, mut received) = (0u64, 0u64);
             let mut redirects = 0u32;
+            let mut earlier = Vec::new();
             // Out of `self` while `self.hop` runs; put back at the end.
             let mut timer = match self.timer.take() {
                 Some(t) => t,
@@ -511,7 +545,7 @@ impl HttpSession {
             if timer.deadline() > deadline {
                 timer.as_mut().reset(deadline);
             }
-            let resp = 'send: loop {
+            let mut resp = 'send: loop {
                 let mut hop = Hop::default();
                 hop.begin(begin);
                 let outcome = {
@@ -562,6 +596,7 @@ impl HttpSession {
                     error: None,
                     redirects,
                     url: req.url,
+                    earlier: Vec::new(),
                 };
                 match outcome {
                     Err(e) => {
@@ -606,6 +641,11 @@ impl HttpSession {
                     break 'send resp;
                 };
                 redirects += 1;
+                earlier.push(RedirectHop {
+                    status: resp.status,
+                    version: resp.version,
+                    timings: resp.timings,
+                });
                 if matches!(resp.status, 301..=303) {
                     if req.method != Method::HEAD {
                         req.method = Method::GET;
@@ -627,6 +667,8 @@ impl HttpSession {
                 req.url = next;
             };
             self.timer = Some(timer);
+            self.in_flight = None;
+            resp.earlier = earlier;
             resp
         }
     }
