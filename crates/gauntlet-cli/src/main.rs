@@ -7,6 +7,7 @@ mod args;
 mod cmd;
 mod exit;
 mod live;
+mod output;
 mod stdout;
 
 use clap::Parser;

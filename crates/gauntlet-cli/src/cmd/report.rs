@@ -55,7 +55,13 @@ pub(crate) fn render(
     };
     match output {
         Some(p) => {
-            std::fs::write(p, out).with_context(|| format!("cannot write {}", p.display()))?
+            if let Err(e) = crate::output::check_writable(p)
+                .map_err(std::io::Error::other)
+                .and_then(|()| crate::output::write_atomic(p, out.as_bytes()))
+            {
+                eprintln!("error: --output {}: {e}", p.display());
+                return Ok(Exit::OutputFailed);
+            }
         }
         None => crate::stdout::print(&out).context("cannot write to stdout")?,
     }

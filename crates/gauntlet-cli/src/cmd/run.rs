@@ -9,6 +9,7 @@
 
 use crate::args::RunArgs;
 use crate::exit::Exit;
+use crate::output::{Format, OutFile, check_writable, parse_outs, write_atomic};
 use anyhow::Context as _;
 use gauntlet_analysis::{SnapshotSource, evaluate, should_abort};
 use gauntlet_demo::{DemoConfig, DemoServer, LatencyModel, Stall};
@@ -26,38 +27,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
-
-/// Where `--out` writes.
-#[derive(Debug)]
-enum Out {
-    Json(PathBuf),
-    Junit(PathBuf),
-    Markdown(PathBuf),
-    Csv(PathBuf),
-    Html(PathBuf),
-}
-
-fn parse_outs(outs: &[String]) -> anyhow::Result<Vec<Out>> {
-    outs.iter()
-        .map(|o| {
-            let (kind, path) = o.split_once('=').with_context(|| {
-                format!("--out `{o}`: write FORMAT=FILE, e.g. json=result.json")
-            })?;
-            match kind {
-                "json" => Ok(Out::Json(PathBuf::from(path))),
-                "junit" => Ok(Out::Junit(PathBuf::from(path))),
-                "md" | "markdown" => Ok(Out::Markdown(PathBuf::from(path))),
-                "csv" => Ok(Out::Csv(PathBuf::from(path))),
-                "html" => Ok(Out::Html(PathBuf::from(path))),
-                other => {
-                    anyhow::bail!(
-                        "--out `{other}`: unknown format (supported: json, junit, md, csv, html)"
-                    )
-                }
-            }
-        })
-        .collect()
-}
 
 /// A plan for `gauntlet run --url URL` without a plan file: every VU GETs the URL.
 fn url_only_plan(url: &str) -> anyhow::Result<(String, String)> {
@@ -185,7 +154,39 @@ fn demo_config(o: &gauntlet_plan::DemoOptions) -> anyhow::Result<DemoConfig> {
 }
 
 pub(crate) fn run(args: RunArgs, color: bool) -> anyhow::Result<Exit> {
-    let outs = parse_outs(&args.out)?;
+    let mut outs = match parse_outs(&args.out) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(Exit::Usage);
+        }
+    };
+    if let Some(p) = &args.summary_export {
+        outs.insert(
+            0,
+            OutFile {
+                format: Format::K6Summary,
+                path: p.clone(),
+            },
+        );
+    }
+    // Before anything runs: a file that cannot be written would be lost
+    // after the whole run.
+    let unwritable: Vec<String> = outs
+        .iter()
+        .filter_map(|o| {
+            check_writable(&o.path)
+                .err()
+                .map(|e| format!("{}: {e}", o.flag()))
+        })
+        .collect();
+    if !unwritable.is_empty() {
+        for e in &unwritable {
+            eprintln!("error: {e}");
+        }
+        eprintln!("  nothing was run: fix the output paths and run again");
+        return Ok(Exit::OutputFailed);
+    }
     let overrides: Overrides = args.overrides.clone().into();
     let loaded = match &args.plan {
         Some(path) => gauntlet_plan::load_file(path, &overrides),
@@ -249,7 +250,7 @@ pub(crate) fn run(args: RunArgs, color: bool) -> anyhow::Result<Exit> {
 async fn run_async(
     plan: Arc<Plan>,
     args: RunArgs,
-    outs: Vec<Out>,
+    outs: Vec<OutFile>,
     workers: usize,
     color: bool,
 ) -> anyhow::Result<Exit> {
@@ -429,7 +430,7 @@ async fn run_async(
     };
     let summary = summarize(&plan, &total, &c.registry, &c.interner, verdict, info);
     let stdout_tty = std::io::stdout().is_terminal();
-    let mut write_failed = false;
+    let (mut write_failed, mut stdout_failed) = (false, false);
     // A closed stdout (`| head`) drops the summary; the files below are still written.
     if let Err(e) = crate::stdout::print(&gauntlet_report::terminal::render(
         &summary,
@@ -438,14 +439,7 @@ async fn run_async(
         },
     )) {
         eprintln!("error: cannot print the summary: {e}");
-        write_failed = true;
-    }
-    if let Some(path) = &args.summary_export {
-        let doc = gauntlet_report::k6::summary_json(&summary, stdout_tty);
-        if let Err(e) = write_json(path, &doc) {
-            eprintln!("error: --summary-export {}: {e}", path.display());
-            write_failed = true;
-        }
+        stdout_failed = true;
     }
     // The full result document, built once for `json` and `html` alike.
     let result_doc = std::cell::OnceCell::new();
@@ -461,59 +455,45 @@ async fn run_async(
         })
     };
     for o in &outs {
-        match o {
-            Out::Json(path) => {
-                if let Err(e) = write_json(path, result_doc()) {
-                    eprintln!("error: --out json={}: {e}", path.display());
-                    write_failed = true;
-                }
-            }
-            Out::Junit(path) => {
-                if let Err(e) = std::fs::write(path, gauntlet_report::junit::render(&summary)) {
-                    eprintln!("error: --out junit={}: {e}", path.display());
-                    write_failed = true;
-                }
-            }
-            Out::Markdown(path) => {
-                if let Err(e) = std::fs::write(path, gauntlet_report::markdown::render(&summary)) {
-                    eprintln!("error: --out md={}: {e}", path.display());
-                    write_failed = true;
-                }
-            }
-            Out::Csv(path) => {
-                if let Err(e) = std::fs::write(
-                    path,
-                    gauntlet_report::csv::render(&c.timeline, &c.registry, &c.interner),
-                ) {
-                    eprintln!("error: --out csv={}: {e}", path.display());
-                    write_failed = true;
-                }
-            }
-            Out::Html(path) => {
-                // Rendered from the result document, as `gauntlet report -f html` does,
-                // so both give the same page.
-                let written = gauntlet_report::html::render_result(result_doc())
-                    .map_err(std::io::Error::other)
-                    .and_then(|page| std::fs::write(path, page));
-                if let Err(e) = written {
-                    eprintln!("error: --out html={}: {e}", path.display());
-                    write_failed = true;
-                }
-            }
+        let bytes = match o.format {
+            Format::K6Summary => Ok(json_text(&gauntlet_report::k6::summary_json(
+                &summary, stdout_tty,
+            ))),
+            Format::Json => Ok(json_text(result_doc())),
+            Format::Junit => Ok(gauntlet_report::junit::render(&summary)),
+            Format::Markdown => Ok(gauntlet_report::markdown::render(&summary)),
+            Format::Csv => Ok(gauntlet_report::csv::render(
+                &c.timeline,
+                &c.registry,
+                &c.interner,
+            )),
+            // Rendered from the result document, as `gauntlet report -f html`
+            // does, so both give the same page.
+            Format::Html => gauntlet_report::html::render_result(result_doc()),
+        };
+        let written = bytes
+            .map_err(std::io::Error::other)
+            .and_then(|b| write_atomic(&o.path, b.as_bytes()));
+        if let Err(e) = written {
+            eprintln!("error: {}: {e}", o.flag());
+            write_failed = true;
         }
     }
-    Ok(if outcome.stopped && outcome.aborted.is_none() {
+    // A lost result file is said first: the other codes assume the files exist.
+    Ok(if write_failed {
+        Exit::OutputFailed
+    } else if outcome.stopped && outcome.aborted.is_none() {
         Exit::Interrupted
     } else if summary.verdict.thresholds_failed() {
         Exit::ThresholdsFailed
-    } else if write_failed {
+    } else if stdout_failed {
         Exit::Failure
     } else {
         Exit::Ok
     })
 }
 
-fn write_json(path: &std::path::Path, doc: &serde_json::Value) -> std::io::Result<()> {
-    let text = serde_json::to_string_pretty(doc).map_err(std::io::Error::other)?;
-    std::fs::write(path, text + "\n")
+fn json_text(doc: &serde_json::Value) -> String {
+    // Serializing a `Value` cannot fail.
+    serde_json::to_string_pretty(doc).unwrap_or_default() + "\n"
 }

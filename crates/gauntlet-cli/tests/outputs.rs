@@ -1,0 +1,101 @@
+//! Result files end to end: paths checked before the run, atomic writes, and
+//! the exit codes of output and usage errors.
+
+use std::process::{Command, Output};
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gauntlet"))
+        .env("NO_COLOR", "1")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn a_missing_output_directory_is_refused_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope/result.json");
+    let o = run(&[
+        "run",
+        "--url",
+        "demo",
+        "--vus",
+        "1",
+        "--duration",
+        "30s",
+        "-q",
+        "--out",
+        &format!("json={}", missing.display()),
+    ]);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(111), "{err}");
+    assert!(err.contains("does not exist"), "{err}");
+    assert!(err.contains("nothing was run"), "{err}");
+    // Nothing ran: no summary.
+    assert!(
+        !text(&o.stdout).contains("http_reqs"),
+        "{}",
+        text(&o.stdout)
+    );
+}
+
+#[test]
+fn a_result_path_that_is_a_directory_is_refused_before_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("summary.md");
+    // A directory where the file should go: found before the run.
+    let taken = dir.path().join("taken");
+    std::fs::create_dir(&taken).unwrap();
+    let o = run(&[
+        "run",
+        "--url",
+        "demo",
+        "--vus",
+        "1",
+        "--iterations",
+        "2",
+        "-q",
+        "--out",
+        &format!("md={}", good.display()),
+        "--out",
+        &format!("json={}", taken.display()),
+    ]);
+    assert_eq!(o.status.code(), Some(111), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("is a directory"));
+    assert!(!good.exists(), "nothing ran, so nothing was written");
+}
+
+#[test]
+fn results_replace_the_previous_files_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let res = dir.path().join("result.json");
+    std::fs::write(&res, "previous").unwrap();
+    let o = run(&[
+        "run",
+        "--url",
+        "demo",
+        "--vus",
+        "1",
+        "--iterations",
+        "2",
+        "-q",
+        "--out",
+        &format!("json={}", res.display()),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&res).unwrap()).unwrap();
+    assert!(doc.get("summary").is_some());
+    // Only the result: the temporary file was renamed, not left behind.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}
+
+#[test]
+fn an_unknown_out_format_is_a_usage_error() {
+    let o = run(&["run", "--url", "demo", "--out", "xml=r.xml"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("unknown format `xml`"));
+}
