@@ -141,19 +141,17 @@ impl Shared {
                 .map(|i| collector.shard(i))
                 .collect(),
             setup: std::sync::OnceLock::new(),
-            env: Value::from_serialize_env(env),
+            env: env_value(env),
             step_errors: Mutex::new(Vec::new()),
         }
     }
 }
 
-trait FromEnv {
-    fn from_serialize_env(m: std::collections::BTreeMap<String, String>) -> Value;
-}
-impl FromEnv for Value {
-    fn from_serialize_env(m: std::collections::BTreeMap<String, String>) -> Value {
-        Value::from_iter(m)
-    }
+/// The environment as a template map (`env.NAME`). Built as a map
+/// explicitly: collected from pairs, it became a list of pairs and every
+/// `env.NAME` was undefined.
+fn env_value(m: std::collections::BTreeMap<String, String>) -> Value {
+    Value::from(m)
 }
 
 /// Creates [`HttpVu`]s.
@@ -486,7 +484,7 @@ impl HttpVu {
             } else {
                 let mut m: std::collections::BTreeMap<String, String> = std::env::vars().collect();
                 m.extend(sc.env.iter().cloned());
-                Value::from_iter(m)
+                env_value(m)
             };
             scope.insert("env".into(), env);
         }

@@ -450,3 +450,19 @@ async fn an_open_model_iteration_records_how_late_it_started() {
         Some(1.0)
     );
 }
+
+#[tokio::test]
+async fn environment_values_render_in_urls_and_bodies() {
+    let (base, seen) = recording_server().await;
+    let path = std::env::var("PATH").unwrap();
+    let src = format!(
+        "target: {base}\nworkload:\n  operations:\n    get:\n      request:\n        method: POST\n        url: /x?n={{{{ env.PATH | length }}}}\n        json: {{p: '{{{{ env.PATH }}}}'}}\n"
+    );
+    let (mut vu, _) = one_vu(&src, base, std::path::Path::new("."));
+    vu.iterate(closed()).await;
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1, "the request was sent");
+    assert_eq!(seen[0].0, format!("/x?n={}", path.len()));
+    let body: serde_json::Value = serde_json::from_slice(&seen[0].2).unwrap();
+    assert_eq!(body["p"], path.as_str());
+}
