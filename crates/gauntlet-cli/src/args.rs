@@ -121,8 +121,13 @@ pub(crate) struct RunArgs {
     /// Worker threads generating load (default: the CPUs this process may run on,
     /// so `taskset -c 1 gauntlet run ...` uses one). With 1, everything runs on one
     /// thread (cheapest per request); more spread VUs over a work-stealing pool.
+    /// At most 4 per CPU.
     #[arg(long, value_name = "N")]
     pub(crate) workers: Option<usize>,
+    /// Start even when the plan's peak VUs are estimated not to fit in the memory
+    /// available (about 8 KiB per VU; without it such a run is refused with exit 104).
+    #[arg(long)]
+    pub(crate) force: bool,
 }
 
 #[derive(Debug, Args)]

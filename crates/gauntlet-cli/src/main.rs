@@ -6,6 +6,7 @@
 mod args;
 mod cmd;
 mod exit;
+mod limits;
 mod live;
 mod output;
 mod stdout;

@@ -123,6 +123,16 @@ fn hostile_files_get_clear_errors_and_no_panic() {
             "a plan may be at most",
         ),
         (d.join("missing.yaml"), "cannot open plan"),
+        (
+            {
+                // Opening a FIFO blocks until a writer comes: refused unopened.
+                let p = d.join("fifo.yaml");
+                let made = Command::new("mkfifo").arg(&p).status().unwrap();
+                assert!(made.success());
+                p
+            },
+            "not a regular file",
+        ),
     ];
     for (path, expect) in cases {
         let o = run(&["validate", path.to_str().unwrap()]);

@@ -94,8 +94,20 @@ fn results_replace_the_previous_files_whole() {
 }
 
 #[test]
-fn an_unknown_out_format_is_a_usage_error() {
+fn an_unknown_out_format_is_an_invalid_configuration() {
     let o = run(&["run", "--url", "demo", "--out", "xml=r.xml"]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    assert_eq!(o.status.code(), Some(104), "{}", text(&o.stderr));
     assert!(text(&o.stderr).contains("unknown format `xml`"));
+}
+
+#[test]
+fn too_many_workers_and_too_many_vus_are_refused_with_a_reason() {
+    let o = run(&["run", "--url", "demo", "--workers", "100000"]);
+    assert_eq!(o.status.code(), Some(104), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("--workers 100000: at most"));
+    let o = run(&["run", "--url", "demo", "--vus", "1000000000", "-q"]);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(104), "{err}");
+    assert!(err.contains("VUs need about"), "{err}");
+    assert!(err.contains("--force"), "{err}");
 }

@@ -68,10 +68,17 @@ pub fn load_file(path: &Path, overrides: &Overrides) -> Result<Loaded, PlanError
 /// Read at most [`node::MAX_PLAN_BYTES`] + 1 bytes, so a huge file costs no memory.
 fn read_bounded(path: &Path) -> Result<Vec<u8>, String> {
     use std::io::Read;
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot open plan: {e}"))?;
-    if file.metadata().map(|m| m.is_dir()).unwrap_or(false) {
+    // Looked at before opening: opening a FIFO blocks until a writer comes.
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot open plan: {e}"))?;
+    if meta.is_dir() {
         return Err("is a directory, not a plan file".into());
     }
+    if !meta.is_file() {
+        return Err(
+            "is not a regular file (a FIFO, socket or device); save the plan to a file".into(),
+        );
+    }
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot open plan: {e}"))?;
     let mut buf = Vec::new();
     file.take(node::MAX_PLAN_BYTES as u64 + 1)
         .read_to_end(&mut buf)

@@ -158,7 +158,17 @@ pub(crate) fn run(args: RunArgs, color: bool) -> anyhow::Result<Exit> {
         Ok(o) => o,
         Err(e) => {
             eprintln!("error: {e}");
-            return Ok(Exit::Usage);
+            return Ok(Exit::InvalidPlan);
+        }
+    };
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
+    let workers = match crate::limits::workers(args.workers, cpus) {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(Exit::InvalidPlan);
         }
     };
     if let Some(p) = &args.summary_export {
@@ -220,14 +230,17 @@ pub(crate) fn run(args: RunArgs, color: bool) -> anyhow::Result<Exit> {
         eprint!("{}", loaded.warnings.render(color));
     }
     let plan = Arc::new(loaded.plan);
-    let workers = args
-        .workers
-        .unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(2)
-        })
-        .max(1);
+    use crate::limits::{MemoryVerdict, available_memory, check_memory};
+    match check_memory(plan.peak_vus(), available_memory()) {
+        MemoryVerdict::TooLarge(why) if !args.force => {
+            eprintln!("error: {why}");
+            return Ok(Exit::InvalidPlan);
+        }
+        MemoryVerdict::TooLarge(why) | MemoryVerdict::Tight(why) => {
+            eprintln!("warning: {why}");
+        }
+        MemoryVerdict::Fits => {}
+    }
     // One worker: a current-thread runtime. Everything (VUs, their
     // connections, the tick, the embedded demo) then runs on the calling
     // thread, with no cross-thread wakeups, work-stealing queues or atomics
