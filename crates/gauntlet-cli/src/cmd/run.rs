@@ -210,7 +210,15 @@ pub(crate) fn run(args: RunArgs, color: bool) -> anyhow::Result<Exit> {
             let (text, base) = if url == "demo" {
                 ("version: 1\nname: quick\ntarget: demo\nworkload:\n  operations:\n    get: GET /api/items\n".to_owned(), "demo".to_owned())
             } else {
-                url_only_plan(url)?
+                match url_only_plan(url) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        eprintln!(
+                            "error: {e:#}\n  hint: give a full URL, e.g. --url http://127.0.0.1:8080/api/items (or --url demo)"
+                        );
+                        return Ok(Exit::InvalidPlan);
+                    }
+                }
             };
             let o = Overrides {
                 url: Some(base),

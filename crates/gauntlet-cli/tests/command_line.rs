@@ -1,5 +1,5 @@
-//! Result files end to end: paths checked before the run, atomic writes, and
-//! the exit codes of output and usage errors.
+//! The command line end to end: result paths checked before the run, atomic
+//! writes, limits, and the exit code of each kind of bad input.
 
 use std::process::{Command, Output};
 
@@ -110,4 +110,19 @@ fn too_many_workers_and_too_many_vus_are_refused_with_a_reason() {
     assert_eq!(o.status.code(), Some(104), "{err}");
     assert!(err.contains("VUs need about"), "{err}");
     assert!(err.contains("--force"), "{err}");
+}
+
+#[test]
+fn every_bad_url_is_an_invalid_configuration() {
+    for url in [
+        "http://",
+        "not a url",
+        "ftp://127.0.0.1/x",
+        "127.0.0.1:8080",
+    ] {
+        let o = run(&["run", "--url", url, "--vus", "1", "--duration", "1s", "-q"]);
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(104), "{url}: {err}");
+        assert!(!err.contains("panicked"), "{url}: {err}");
+    }
 }
