@@ -550,7 +550,7 @@ impl Hop {
 }
 
 /// How to treat the response body of one hop.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct BodyPolicy {
     /// Keep the bytes (else count and drop them).
     pub(crate) keep: bool,
@@ -558,6 +558,8 @@ pub(crate) struct BodyPolicy {
     pub(crate) follow_redirects: bool,
     /// Larger kept bodies fail with `body_too_large`.
     pub(crate) max: usize,
+    /// What kept bodies count against (set when `keep`).
+    pub(crate) budget: Option<Arc<super::budget::BodyBudget>>,
 }
 
 /// A failed exchange, with what a retry decision needs.
@@ -948,6 +950,10 @@ impl Conn {
             .unwrap_or(0)
             .min(policy.max);
         let mut out = Collect::default();
+        let mut held = match (&policy.budget, keep) {
+            (Some(b), true) => Some(super::budget::Reservation::new(b.clone())),
+            _ => None,
+        };
         let fail = |error: HttpError| Failure {
             error,
             unsent: false,
@@ -967,12 +973,19 @@ impl Conn {
                         format!("response body larger than {} bytes", policy.max),
                     )));
                 }
+                if let Some(r) = &mut held {
+                    r.grow(data.len()).map_err(fail)?;
+                }
                 out.push(data, hint);
             }
         }
         hop.done_at = Some(hop.now());
         self.accounted = hop.settle();
-        Ok(out.finish())
+        let body = out.finish();
+        Ok(match held {
+            Some(r) => r.into_body(body),
+            None => body,
+        })
     }
 
     /// [`Conn::exchange`] on HTTP/1: the request was prepared in the
@@ -1022,7 +1035,12 @@ impl Conn {
             h1::Framing::Length(n) => usize::try_from(n).unwrap_or(usize::MAX),
             _ => 0,
         };
-        let mut sink = h1::Sink::new(policy.keep && !redirect, policy.max, hint);
+        let keep = policy.keep && !redirect;
+        let held = match (policy.budget, keep) {
+            (Some(b), true) => Some(super::budget::Reservation::new(b)),
+            _ => None,
+        };
+        let mut sink = h1::Sink::new(keep, policy.max, hint, held);
         let read = stats.read.get();
         let r = c.read_body(head.framing, head.keep_alive, &mut sink).await;
         hop.body_size = sink.size;

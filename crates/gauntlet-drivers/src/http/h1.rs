@@ -12,6 +12,7 @@
 //! connection needs no task of its own: the virtual user that owns it drives
 //! every read and write. HTTP/2 stays on hyper.
 
+use super::budget::Reservation;
 use super::conn::Defaults;
 use super::decode::ACCEPT_ENCODING;
 use super::error::{ErrorKind, HttpError, io_kind};
@@ -143,10 +144,12 @@ pub(crate) struct Sink {
     /// Body bytes received (before any content decoding).
     pub(crate) size: u64,
     out: BytesMut,
+    /// The run's body budget, taken from as kept bytes arrive.
+    held: Option<Reservation>,
 }
 
 impl Sink {
-    pub(crate) fn new(keep: bool, max: usize, hint: usize) -> Sink {
+    pub(crate) fn new(keep: bool, max: usize, hint: usize, held: Option<Reservation>) -> Sink {
         let out = if keep {
             BytesMut::with_capacity(hint.min(max))
         } else {
@@ -157,6 +160,7 @@ impl Sink {
             max,
             size: 0,
             out,
+            held,
         }
     }
 
@@ -169,13 +173,20 @@ impl Sink {
                     format!("response body larger than {} bytes", self.max),
                 ));
             }
+            if let Some(r) = &mut self.held {
+                r.grow(data.len())?;
+            }
             self.out.extend_from_slice(data);
         }
         Ok(())
     }
 
     pub(crate) fn finish(self) -> Bytes {
-        self.out.freeze()
+        let body = self.out.freeze();
+        match self.held {
+            Some(r) => r.into_body(body),
+            None => body,
+        }
     }
 }
 
@@ -899,7 +910,7 @@ mod tests {
         .await
         .unwrap();
         let h = c.read_head().await.unwrap();
-        let mut sink = Sink::new(true, 1 << 20, 0);
+        let mut sink = Sink::new(true, 1 << 20, 0, None);
         c.read_body(h.framing, h.keep_alive, &mut sink)
             .await
             .unwrap();
@@ -917,7 +928,7 @@ mod tests {
         let mut c = H1::new(Box::new(a), pool.clone());
         let exchange = async |c: &mut H1| {
             let h = c.read_head().await.unwrap();
-            let mut sink = Sink::new(true, 1 << 20, 0);
+            let mut sink = Sink::new(true, 1 << 20, 0, None);
             c.read_body(h.framing, h.keep_alive, &mut sink)
                 .await
                 .unwrap();
@@ -961,7 +972,7 @@ mod tests {
         .unwrap();
         let h = c.read_head().await.unwrap();
         assert_eq!(h.status, 200);
-        let mut sink = Sink::new(true, 4, 0);
+        let mut sink = Sink::new(true, 4, 0, None);
         let e = c
             .read_body(h.framing, h.keep_alive, &mut sink)
             .await

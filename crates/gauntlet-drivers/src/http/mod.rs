@@ -115,6 +115,10 @@
 //!   the request has its own, and gzip/deflate/br bodies are decoded (headers
 //!   are left as received, `Content-Encoding` included). The decoded size is
 //!   bounded by `max_body_bytes` too.
+//! * Kept bodies of every session of a client together are bounded by
+//!   `body_budget_bytes` (bytes are taken as they arrive and given back when
+//!   the body's last `Bytes` is dropped); a body that would exceed it fails
+//!   with `body_too_large`.
 //!
 //! # Error codes (spec)
 //!
@@ -170,6 +174,7 @@
 //! share of the connect timeout), no TLS session resumption (like k6: every
 //! new connection pays a full handshake), no public-suffix list in the jar.
 
+mod budget;
 mod conn;
 mod cookies;
 mod decode;
@@ -248,6 +253,9 @@ pub struct HttpConfig {
     /// Kept bodies (wire or decoded) larger than this fail with
     /// `body_too_large`; discarded bodies are only counted.
     pub max_body_bytes: usize,
+    /// Kept bodies of all sessions together may hold at most this many bytes
+    /// at once; a body that would exceed it fails with `body_too_large`.
+    pub body_budget_bytes: usize,
     /// Count response bodies but do not keep them (no memory, no
     /// decompression): for runs where no check or capture reads bodies.
     /// [`SendOptions::discard_body`] does the same per request.
@@ -271,6 +279,7 @@ impl Default for HttpConfig {
             cookies: true,
             decompress: true,
             max_body_bytes: 64 * 1024 * 1024,
+            body_budget_bytes: 256 * 1024 * 1024,
             discard_body: false,
             user_agent: Some(concat!("gauntlet/", env!("CARGO_PKG_VERSION")).to_owned()),
             resolver: Resolver::System,
@@ -388,6 +397,8 @@ pub(crate) struct Shared {
     user_agent: Option<HeaderValue>,
     /// HTTP/1 connections' read buffers between responses.
     pub(crate) buffers: h1::ReadBuffers,
+    /// What every kept body counts against.
+    pub(crate) body_budget: Arc<budget::BodyBudget>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -414,8 +425,10 @@ impl HttpClient {
             ),
             None => None,
         };
+        let body_budget = Arc::new(budget::BodyBudget::new(cfg.body_budget_bytes));
         Ok(HttpClient {
             inner: Arc::new(Shared {
+                body_budget,
                 cfg,
                 tls,
                 user_agent,
@@ -520,10 +533,12 @@ impl HttpSession {
             // two locked instructions per request.
             let cfg = &self.shared.cfg;
             let (max_redirects, decompress) = (cfg.max_redirects, cfg.decompress);
+            let keep = !(cfg.discard_body || opts.discard_body);
             let policy = BodyPolicy {
-                keep: !(cfg.discard_body || opts.discard_body),
+                keep,
                 follow_redirects: max_redirects > 0,
                 max: cfg.max_body_bytes,
+                budget: keep.then(|| self.shared.body_budget.clone()),
             };
             // The request's first instant: its deadline and its first hop's
             // start (one clock read).
@@ -554,7 +569,7 @@ impl HttpSession {
                         &req.url,
                         &req.headers,
                         &req.body,
-                        policy,
+                        policy.clone(),
                         &mut hop,
                     );
                     let mut exchange = std::pin::pin!(exchange);
@@ -605,7 +620,20 @@ impl HttpSession {
                     }
                     Ok(raw) => {
                         if policy.keep && decompress && !raw.is_empty() {
-                            match decode::decode(&resp.headers, raw, policy.max) {
+                            // The encoded body is given back when `raw` is
+                            // dropped; a decoded one is counted anew (an
+                            // identity body comes back as it is, counted).
+                            let encoded = (raw.as_ptr(), raw.len());
+                            let decoded =
+                                decode::decode(&resp.headers, raw, policy.max).and_then(|b| {
+                                    match &policy.budget {
+                                        Some(budget) if (b.as_ptr(), b.len()) != encoded => {
+                                            budget::hold(budget, b)
+                                        }
+                                        _ => Ok(b),
+                                    }
+                                });
+                            match decoded {
                                 Ok(b) => resp.body = b,
                                 Err(e) => resp.error = Some(e),
                             }
@@ -690,7 +718,7 @@ impl HttpSession {
             hop.ready(reused && !self.conns[idx].is_h2());
             let defaults = defaults(&self.shared, &mut self.jar, url, headers);
             let req = self.conns[idx].request(method, url, headers, &defaults, body)?;
-            let result = self.conns[idx].exchange(req, hop, policy).await;
+            let result = self.conns[idx].exchange(req, hop, policy.clone()).await;
             if self.shared.cfg.cookies && hop.sets_cookie {
                 self.jar.store(url, &hop.headers);
             }

@@ -674,6 +674,38 @@ async fn body_limits_and_discarding() {
 }
 
 #[tokio::test]
+async fn kept_bodies_of_all_sessions_stay_within_one_budget() {
+    let srv = plain_server().await;
+    let big = srv.url("http", "127.0.0.1", "/big"); // 2 MiB
+    let client = HttpClient::new(HttpConfig {
+        body_budget_bytes: 3 * 1024 * 1024,
+        ..cfg()
+    })
+    .unwrap();
+    let (mut a, mut b) = (client.session(), client.session());
+    let first = a.send(get(&big)).await;
+    assert!(first.error.is_none(), "{:?}", first.error);
+    assert_eq!(first.body.len(), 2 * 1024 * 1024);
+    // While the first body is held, a second does not fit beside it.
+    let second = b.send(get(&big)).await;
+    assert_eq!(kind(&second), Some(ErrorKind::BodyTooLarge));
+    let why = &second.error.as_ref().unwrap().message;
+    assert!(why.contains("body budget of 3 MiB"), "{why}");
+    // Discarded bodies take nothing from it.
+    let counted = b
+        .send_with(get(&big), SendOptions { discard_body: true })
+        .await;
+    assert!(counted.error.is_none(), "{:?}", counted.error);
+    drop(first);
+    let again = b.send(get(&big)).await;
+    assert!(
+        again.error.is_none(),
+        "given back on drop: {:?}",
+        again.error
+    );
+}
+
+#[tokio::test]
 async fn server_closing_keep_alive_is_transparent() {
     let srv = plain_server().await;
     let mut s = session(cfg());
