@@ -126,3 +126,74 @@ fn every_bad_url_is_an_invalid_configuration() {
         assert!(!err.contains("panicked"), "{url}: {err}");
     }
 }
+
+/// Answers 200 to requests with `Authorization: Basic <want>`, 401 to others;
+/// returns its base URL and the authorization headers it saw.
+fn basic_auth_server(want: &'static str) -> (String, std::sync::mpsc::Receiver<String>) {
+    use std::io::{BufRead, BufReader, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("127.0.0.1:{}", l.local_addr().unwrap().port());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for sock in l.incoming() {
+            let Ok(mut sock) = sock else { return };
+            let mut r = BufReader::new(sock.try_clone().unwrap());
+            loop {
+                let mut auth = String::new();
+                let mut line = String::new();
+                while r.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
+                    let name = "authorization:";
+                    if line.len() > name.len() && line[..name.len()].eq_ignore_ascii_case(name) {
+                        auth = line[name.len()..].trim().to_owned();
+                    }
+                    line.clear();
+                }
+                if line.is_empty() {
+                    break;
+                }
+                let ok = auth == format!("Basic {want}");
+                let _ = tx.send(auth);
+                let status = if ok { "200 OK" } else { "401 Unauthorized" };
+                let _ = sock.write_all(
+                    format!("HTTP/1.1 {status}\r\nContent-Length: 2\r\n\r\nok").as_bytes(),
+                );
+            }
+        }
+    });
+    (base, rx)
+}
+
+#[test]
+fn url_credentials_are_sent_as_basic_auth_and_never_shown() {
+    // admin:p@ss, the @ percent-encoded in the URL.
+    let (host, seen) = basic_auth_server("YWRtaW46cEBzcw==");
+    let dir = tempfile::tempdir().unwrap();
+    let (res, md) = (dir.path().join("r.json"), dir.path().join("s.md"));
+    let o = run(&[
+        "run",
+        "--url",
+        &format!("http://admin:p%40ss@{host}/x"),
+        "--vus",
+        "1",
+        "--iterations",
+        "2",
+        "--out",
+        &format!("json={}", res.display()),
+        "--out",
+        &format!("md={}", md.display()),
+    ]);
+    let (out, err) = (text(&o.stdout), text(&o.stderr));
+    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+    assert_eq!(seen.recv().unwrap(), "Basic YWRtaW46cEBzcw==");
+    let files = std::fs::read_to_string(&res).unwrap() + &std::fs::read_to_string(&md).unwrap();
+    for shown in [&out, &err, &files] {
+        assert!(
+            !shown.contains("p%40ss") && !shown.contains("p@ss"),
+            "{shown}"
+        );
+    }
+    assert!(
+        err.contains("admin:***@"),
+        "the target is still named: {err}"
+    );
+}

@@ -28,14 +28,70 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+/// Move the credentials of the target URL (`http://user:pass@host`) into
+/// an `Authorization: Basic` header of every request, as curl and k6 send
+/// them, unless the plan sets one; the URL kept has none, so no output can
+/// show them. Returns how to show the target (`http://user:***@host`) when
+/// it had credentials.
+fn take_credentials(plan: &mut Plan) -> Option<String> {
+    use base64::Engine as _;
+    let TargetBase::Url(u) = &mut plan.target.base else {
+        return None;
+    };
+    let mut url = url::Url::parse(u).ok()?;
+    if url.username().is_empty() && url.password().is_none() {
+        return None;
+    }
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let pair = format!(
+        "{}:{}",
+        decode(url.username()),
+        decode(url.password().unwrap_or(""))
+    );
+    let shown = {
+        let mut s = url.clone();
+        if s.password().is_some() {
+            let _ = s.set_password(Some("***"));
+        }
+        s.as_str().trim_end_matches('/').to_owned()
+    };
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    *u = url.as_str().trim_end_matches('/').to_owned();
+    let has_auth = plan
+        .target
+        .headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("authorization"));
+    if !has_auth {
+        let value = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(pair)
+        );
+        plan.target.headers.push((
+            "Authorization".to_owned(),
+            gauntlet_plan::Template::new(value),
+        ));
+    }
+    Some(shown)
+}
+
 /// A plan for `gauntlet run --url URL` without a plan file: every VU GETs the URL.
 fn url_only_plan(url: &str) -> anyhow::Result<(String, String)> {
     let parsed = url::Url::parse(url).with_context(|| format!("--url `{url}` is not a URL"))?;
-    let base = format!(
-        "{}://{}",
-        parsed.scheme(),
-        parsed.host_str().context("--url needs a host")?
-    );
+    let host = parsed.host_str().context("--url needs a host")?;
+    // Credentials stay on the base URL: `take_credentials` turns them into
+    // basic authentication.
+    let userinfo = match (parsed.username(), parsed.password()) {
+        ("", None) => String::new(),
+        (user, None) => format!("{user}@"),
+        (user, Some(pass)) => format!("{user}:{pass}@"),
+    };
+    let base = format!("{}://{userinfo}{host}", parsed.scheme());
     let base = match parsed.port() {
         Some(p) => format!("{base}:{p}"),
         None => base,
@@ -237,7 +293,9 @@ pub(crate) fn run(args: RunArgs, color: bool) -> anyhow::Result<Exit> {
     if !loaded.warnings.diagnostics.is_empty() {
         eprint!("{}", loaded.warnings.render(color));
     }
-    let plan = Arc::new(loaded.plan);
+    let mut plan = loaded.plan;
+    let target_shown = take_credentials(&mut plan);
+    let plan = Arc::new(plan);
     use crate::limits::{MemoryVerdict, available_memory, check_memory};
     match check_memory(plan.peak_vus(), available_memory()) {
         MemoryVerdict::TooLarge(why) if !args.force => {
@@ -265,11 +323,12 @@ pub(crate) fn run(args: RunArgs, color: bool) -> anyhow::Result<Exit> {
             .build()
     }
     .context("cannot start the async runtime")?;
-    rt.block_on(run_async(plan, args, outs, workers, color))
+    rt.block_on(run_async(plan, target_shown, args, outs, workers, color))
 }
 
 async fn run_async(
     plan: Arc<Plan>,
+    target_shown: Option<String>,
     args: RunArgs,
     outs: Vec<OutFile>,
     workers: usize,
@@ -296,7 +355,7 @@ async fn run_async(
                 }
             }
         }
-        TargetBase::Url(u) => (u.clone(), None, u.clone()),
+        TargetBase::Url(u) => (u.clone(), None, target_shown.unwrap_or_else(|| u.clone())),
         _ => anyhow::bail!("unsupported target"),
     };
     // Files named in the plan (TLS certificates, data, uploads) are relative to the plan.
