@@ -233,6 +233,9 @@ pub struct Workload {
     pub setup_feeds: Vec<usize>,
     /// Whether any template reads `env` (else it is left out of the scope).
     pub uses_env: bool,
+    /// The environment variables templates read (`env.NAME`, `env['NAME']`):
+    /// their values are secrets, redacted from every message.
+    pub env_names: Vec<String>,
 }
 
 fn tmpl_err(source: &str, e: minijinja::Error) -> CompileError {
@@ -535,6 +538,10 @@ impl Workload {
                 );
                 all.contains("env.") || all.contains("env[")
             },
+            env_names: env_names(&format!(
+                "{:?}{:?}{:?}{:?}",
+                p.workload, p.setup, p.teardown, p.target.headers
+            )),
             setup_feeds: feeds_of(
                 &names,
                 p.setup.iter().flatten().chain(p.teardown.iter().flatten()),
@@ -542,6 +549,23 @@ impl Workload {
             data,
         })
     }
+}
+
+/// The environment variables a plan's text reads: `env.NAME` and
+/// `env['NAME']` / `env["NAME"]` (the text is a Debug rendering, so quotes
+/// may come escaped).
+fn env_names(text: &str) -> Vec<String> {
+    let re =
+        regex::Regex::new(r#"\benv(?:\.([A-Za-z_][A-Za-z0-9_]*)|\[\\?['"]([^'"\\]+)\\?['"]\])"#)
+            .expect("a valid pattern");
+    let mut names: Vec<String> = re
+        .captures_iter(text)
+        .filter_map(|c| c.get(1).or_else(|| c.get(2)))
+        .map(|m| m.as_str().to_owned())
+        .collect();
+    names.sort();
+    names.dedup();
+    names
 }
 
 /// Which feeders a sequence of steps reads (`{{ users.x }}` in any template).

@@ -55,6 +55,10 @@ pub struct Shared {
     /// summary (the counts are in `step_errors`). Locked once per VU and
     /// step, never on a request that was sent.
     pub step_errors: Mutex<Vec<StepErrorNote>>,
+    /// The values of the environment variables the plan's templates read:
+    /// secrets (tokens, passwords), never shown in a message. Longest first,
+    /// so a value containing another is replaced whole.
+    secrets: Vec<String>,
 }
 
 /// Why a step of an operation could not be sent, as the summary shows it
@@ -130,7 +134,16 @@ impl Shared {
         shards: usize,
     ) -> Shared {
         let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
+        let mut secrets: Vec<String> = workload
+            .env_names
+            .iter()
+            .filter_map(|n| env.get(n))
+            .filter(|v| !v.is_empty())
+            .cloned()
+            .collect();
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
         Shared {
+            secrets,
             plan,
             workload,
             http,
@@ -144,6 +157,20 @@ impl Shared {
             env: env_value(env),
             step_errors: Mutex::new(Vec::new()),
         }
+    }
+}
+
+impl Shared {
+    /// `text` with every value the plan read from the environment replaced
+    /// by `***`: messages may quote a rendered URL or header.
+    pub fn redact(&self, text: &str) -> String {
+        let mut out = text.to_owned();
+        for s in &self.secrets {
+            if out.contains(s.as_str()) {
+                out = out.replace(s.as_str(), "***");
+            }
+        }
+        out
     }
 }
 
@@ -846,7 +873,7 @@ impl Own {
                     group,
                     step: step.name.clone(),
                     code: e.code,
-                    message: e.message,
+                    message: at.sh.redact(&e.message),
                 });
             }
         }

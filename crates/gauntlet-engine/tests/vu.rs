@@ -466,3 +466,39 @@ async fn environment_values_render_in_urls_and_bodies() {
     let body: serde_json::Value = serde_json::from_slice(&seen[0].2).unwrap();
     assert_eq!(body["p"], path.as_str());
 }
+
+#[tokio::test]
+async fn environment_values_are_redacted_from_step_messages() {
+    let (base, _seen) = recording_server().await;
+    // Inside brackets PATH is no IPv6 address: the URL does not parse, and
+    // its message quotes it.
+    let src = format!(
+        "target: {base}\nworkload:\n  operations:\n    leak:\n      steps:\n        - name: leak\n          request: GET http://[{{{{ env.PATH }}}}]/\n"
+    );
+    let plan = Arc::new(
+        gauntlet_plan::parse_plan("p", src.as_bytes(), "p", &Default::default())
+            .unwrap()
+            .plan,
+    );
+    let workload = Arc::new(Workload::compile(&plan, std::path::Path::new(".")).unwrap());
+    let c = Collector::new(&plan, 1);
+    let shared = Arc::new(Shared::new(
+        plan.clone(),
+        workload,
+        HttpClient::new(HttpConfig::default()).unwrap(),
+        base,
+        &c,
+        1,
+    ));
+    let mut vu = HttpVuFactory {
+        shared: shared.clone(),
+        seed: Some(1),
+    }
+    .create(1, 0);
+    vu.iterate(closed()).await;
+    let notes = shared.step_errors.lock().unwrap().clone();
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    let path = std::env::var("PATH").unwrap();
+    assert!(!notes[0].message.contains(&path), "{}", notes[0].message);
+    assert!(notes[0].message.contains("***"), "{}", notes[0].message);
+}
