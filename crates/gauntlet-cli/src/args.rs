@@ -96,11 +96,21 @@ fn parse_stage(s: &str) -> Result<(String, u64), String> {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = "\
+Environment (a flag wins over GAUNTLET_*, which wins over K6_*, which wins over the plan):
+  GAUNTLET_VUS / K6_VUS, GAUNTLET_DURATION / K6_DURATION, GAUNTLET_ITERATIONS / K6_ITERATIONS,
+  GAUNTLET_RATE, GAUNTLET_URL, GAUNTLET_WORKERS, GAUNTLET_SUMMARY_EXPORT / K6_SUMMARY_EXPORT,
+  GAUNTLET_SUMMARY_TREND_STATS / K6_SUMMARY_TREND_STATS, GAUNTLET_NO_THRESHOLDS / K6_NO_THRESHOLDS,
+  GAUNTLET_INSECURE_SKIP_TLS_VERIFY / K6_INSECURE_SKIP_TLS_VERIFY, GAUNTLET_HTTP_DEBUG / K6_HTTP_DEBUG,
+  GAUNTLET_THROW / K6_THROW, GAUNTLET_QUIET / K6_QUIET, GAUNTLET_OUT / K6_OUT (comma-separated).
+Example: K6_VUS=20 K6_DURATION=1m gauntlet run plan.yaml -e TOKEN=$TOKEN --tag team=checkout")]
 pub(crate) struct RunArgs {
     /// The plan file. Optional with --url: then every VU sends GET to that URL.
     pub(crate) plan: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) overrides: OverrideArgs,
+    #[command(flatten)]
+    pub(crate) k6: K6Args,
     /// Write the end-of-test summary in k6's summary JSON shape.
     #[arg(long, value_name = "FILE")]
     pub(crate) summary_export: Option<PathBuf>,
@@ -128,6 +138,51 @@ pub(crate) struct RunArgs {
     /// available (about 8 KiB per VU; without it such a run is refused with exit 104).
     #[arg(long)]
     pub(crate) force: bool,
+}
+
+/// k6's run flags, under k6's names, so a k6 user's command line works.
+#[derive(Debug, Args, Default, Clone)]
+pub(crate) struct K6Args {
+    /// A variable for the plan's templates (`{{ env.NAME }}`), repeatable; wins over the
+    /// process environment, and its value is redacted from every output like the
+    /// environment's. Example: -e TOKEN=abc -e BASE_ID=7 (k6: --env).
+    #[arg(long = "env", short = 'e', value_name = "NAME=VALUE", value_parser = parse_pair)]
+    pub(crate) env: Vec<(String, String)>,
+    /// A tag added to every metric of the run, repeatable. Example: --tag team=checkout
+    /// --tag build=1234 (select it in thresholds: `http_req_duration{team:checkout}`).
+    #[arg(long = "tag", value_name = "NAME=VALUE", value_parser = parse_pair)]
+    pub(crate) tags: Vec<(String, String)>,
+    /// Print every request and response head to stderr as it happens; `--http-debug=full`
+    /// adds the bodies. Authorization, cookies and environment values are shown as ***.
+    #[arg(long, value_name = "full", num_args = 0..=1, default_missing_value = "headers",
+          require_equals = true, value_parser = ["headers", "full"])]
+    pub(crate) http_debug: Option<String>,
+    /// Accept any TLS certificate (self-signed, expired, wrong name): the plan's
+    /// `target.tls.insecureSkipVerify: true`.
+    #[arg(long)]
+    pub(crate) insecure_skip_tls_verify: bool,
+    /// Trend statistics of the summary, comma-separated. Example:
+    /// --summary-trend-stats "avg,min,med,max,p(90),p(95),p(99.9)".
+    #[arg(long, value_name = "STATS")]
+    pub(crate) summary_trend_stats: Option<String>,
+    /// Do not evaluate thresholds: the exit code ignores them, and an SLA's verdict is
+    /// still shown but does not change the exit code either (k6: --no-thresholds).
+    #[arg(long)]
+    pub(crate) no_thresholds: bool,
+    /// A request that fails at transport level (refused, reset, timeout) or a step
+    /// that cannot be built ends its iteration at once, as an exception in k6 --throw.
+    #[arg(long, short = 'w')]
+    pub(crate) throw: bool,
+}
+
+fn parse_pair(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("`{s}`: write NAME=VALUE"))?;
+    if k.is_empty() {
+        return Err(format!("`{s}`: the name before `=` is empty"));
+    }
+    Ok((k.to_owned(), v.to_owned()))
 }
 
 #[derive(Debug, Args)]

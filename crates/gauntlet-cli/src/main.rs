@@ -5,6 +5,7 @@
 
 mod args;
 mod cmd;
+mod config;
 mod exit;
 mod limits;
 mod live;

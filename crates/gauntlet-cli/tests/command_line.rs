@@ -197,3 +197,113 @@ fn url_credentials_are_sent_as_basic_auth_and_never_shown() {
         "the target is still named: {err}"
     );
 }
+
+fn plan_file(dir: &std::path::Path, text: &str) -> std::path::PathBuf {
+    let p = dir.join("plan.yaml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn k6_run_flags_do_what_they_do_in_k6() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = plan_file(
+        dir.path(),
+        "version: 1\ntarget: demo\nworkload:\n  operations:\n    get:\n      request: GET /api/items?q={{ env.SECRET_Q }}\nthresholds:\n  http_req_duration: [p(95) < 0.001]\n",
+    );
+    let sum = dir.path().join("s.json");
+    let o = run(&[
+        "run",
+        plan.to_str().unwrap(),
+        "--vus",
+        "1",
+        "--iterations",
+        "2",
+        "-e",
+        "SECRET_Q=s3cr3t-value",
+        "--http-debug",
+        "--summary-trend-stats",
+        "avg,p(99.9)",
+        "--no-thresholds",
+        "--summary-export",
+        sum.to_str().unwrap(),
+    ]);
+    let (out, err) = (text(&o.stdout), text(&o.stderr));
+    // --no-thresholds: the impossible threshold does not fail the run.
+    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+    // --http-debug: each exchange on stderr, the -e value redacted.
+    assert!(err.contains("GET http://127.0.0.1:"), "{err}");
+    assert!(err.contains("/api/items?q=***"), "{err}");
+    assert!(err.contains("--- response: HTTP/1.1 200"), "{err}");
+    assert!(!err.contains("s3cr3t-value") && !out.contains("s3cr3t-value"));
+    // --summary-trend-stats.
+    assert!(out.contains("p(99.9)="), "{out}");
+    assert!(!out.contains("med="), "{out}");
+}
+
+#[test]
+fn k6_environment_variables_configure_the_run_below_flags() {
+    let o = Command::new(env!("CARGO_BIN_EXE_gauntlet"))
+        .env("NO_COLOR", "1")
+        .env("K6_VUS", "2")
+        .env("K6_ITERATIONS", "5")
+        .env("GAUNTLET_ITERATIONS", "3")
+        .args(["run", "--url", "demo", "-q"])
+        .output()
+        .unwrap();
+    let out = text(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{out}\n{}", text(&o.stderr));
+    // GAUNTLET_ITERATIONS beats K6_ITERATIONS.
+    assert!(out.contains("iterations"), "{out}");
+    let line = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("iterations."))
+        .unwrap();
+    assert!(line.contains(": 3 "), "{line}");
+    let o = Command::new(env!("CARGO_BIN_EXE_gauntlet"))
+        .env("K6_VUS", "lots")
+        .args(["run", "--url", "demo", "-q"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(104));
+    assert!(text(&o.stderr).contains("K6_VUS=lots: not a whole number"));
+}
+
+#[test]
+fn throw_ends_the_iteration_at_a_transport_failure() {
+    let refused = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let p = l.local_addr().unwrap().port();
+        drop(l);
+        p
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let plan = plan_file(
+        dir.path(),
+        &format!(
+            "version: 1\ntarget: http://127.0.0.1:{refused}\nworkload:\n  operations:\n    two:\n      steps:\n        - {{name: first, request: GET /a}}\n        - {{name: second, request: GET /b}}\n"
+        ),
+    );
+    let reqs = |extra: &[&str]| {
+        let mut a = vec![
+            "run",
+            plan.to_str().unwrap(),
+            "--vus",
+            "1",
+            "--iterations",
+            "1",
+            "-q",
+        ];
+        a.extend_from_slice(extra);
+        let o = run(&a);
+        let out = text(&o.stdout);
+        let line = out
+            .lines()
+            .find(|l| l.trim_start().starts_with("http_reqs."))
+            .unwrap_or_else(|| panic!("{out}"))
+            .to_owned();
+        line
+    };
+    assert!(reqs(&[]).contains(": 2 "), "both steps were sent");
+    assert!(reqs(&["--throw"]).contains(": 1 "), "the second was not");
+}

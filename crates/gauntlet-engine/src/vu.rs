@@ -51,6 +51,14 @@ pub struct Shared {
     pub setup: std::sync::OnceLock<Value>,
     /// Process environment, visible as `env.<NAME>`.
     pub env: Value,
+    /// The process environment with `-e NAME=VALUE` on top, as text: what
+    /// `env` and the secrets are made from.
+    env_map: std::collections::BTreeMap<String, String>,
+    /// Print each exchange to stderr (`--http-debug`).
+    pub http_debug: Option<HttpDebug>,
+    /// A transport failure or a step that cannot be built ends its
+    /// iteration (`--throw`).
+    pub throw: bool,
     /// The first message of each step that could not be built, for the
     /// summary (the counts are in `step_errors`). Locked once per VU and
     /// step, never on a request that was sent.
@@ -59,6 +67,15 @@ pub struct Shared {
     /// secrets (tokens, passwords), never shown in a message. Longest first,
     /// so a value containing another is replaced whole.
     secrets: Vec<String>,
+}
+
+/// What `--http-debug` prints of each exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpDebug {
+    /// Request and response heads.
+    Headers,
+    /// Heads and bodies.
+    Full,
 }
 
 /// Why a step of an operation could not be sent, as the summary shows it
@@ -134,16 +151,12 @@ impl Shared {
         shards: usize,
     ) -> Shared {
         let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
-        let mut secrets: Vec<String> = workload
-            .env_names
-            .iter()
-            .filter_map(|n| env.get(n))
-            .filter(|v| !v.is_empty())
-            .cloned()
-            .collect();
-        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        let secrets = secrets_of(&workload, &env);
         Shared {
             secrets,
+            env_map: env.clone(),
+            http_debug: None,
+            throw: false,
             plan,
             workload,
             http,
@@ -160,7 +173,35 @@ impl Shared {
     }
 }
 
+/// The values of the variables `workload` reads from `env`, longest first.
+fn secrets_of(
+    workload: &Workload,
+    env: &std::collections::BTreeMap<String, String>,
+) -> Vec<String> {
+    let mut secrets: Vec<String> = workload
+        .env_names
+        .iter()
+        .filter_map(|n| env.get(n))
+        .filter(|v| !v.is_empty())
+        .cloned()
+        .collect();
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    secrets
+}
+
 impl Shared {
+    /// Add `-e NAME=VALUE` variables: visible as `env.NAME` above the
+    /// process environment's, and secret like them.
+    pub fn with_env(mut self, extra: &[(String, String)]) -> Shared {
+        if extra.is_empty() {
+            return self;
+        }
+        self.env_map.extend(extra.iter().cloned());
+        self.secrets = secrets_of(&self.workload, &self.env_map);
+        self.env = env_value(self.env_map.clone());
+        self
+    }
+
     /// `text` with every value the plan read from the environment replaced
     /// by `***`: messages may quote a rendered URL or header.
     pub fn redact(&self, text: &str) -> String {
@@ -449,6 +490,60 @@ fn us(d: Duration) -> u64 {
     d.as_micros().min(u64::MAX as u128) as u64
 }
 
+/// The request as `--http-debug` prints it, with secrets shown as `***`.
+fn debug_request(sh: &Shared, step: &str, r: &HttpRequest, d: HttpDebug) -> String {
+    use std::fmt::Write as _;
+    let mut out = format!("--- request [{step}]\n{} {}\n", r.method, r.url);
+    for (k, v) in &r.headers {
+        let _ = writeln!(out, "{k}: {}", shown_header(sh, k.as_str(), v.as_bytes()));
+    }
+    if d == HttpDebug::Full && !r.body.is_empty() {
+        let _ = writeln!(out, "\n{}", String::from_utf8_lossy(&r.body));
+    }
+    sh.redact(&out)
+}
+
+/// A header value as `--http-debug` shows it: credentials never.
+fn shown_header(sh: &Shared, name: &str, value: &[u8]) -> String {
+    const HIDDEN: &[&str] = &[
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "set-cookie",
+    ];
+    if HIDDEN.iter().any(|h| name.eq_ignore_ascii_case(h)) {
+        "***".to_owned()
+    } else {
+        sh.redact(&String::from_utf8_lossy(value))
+    }
+}
+
+/// Print one exchange to stderr in one write, so VUs do not interleave.
+fn print_exchange(sh: &Shared, request: String, resp: &HttpResponse, d: HttpDebug) {
+    use std::fmt::Write as _;
+    let mut out = request;
+    let _ = write!(out, "--- response: ");
+    match &resp.error {
+        Some(e) if resp.status == 0 => {
+            let _ = writeln!(out, "no response ({}: {})", e.kind.as_str(), e.message);
+        }
+        _ => {
+            let _ = writeln!(out, "{:?} {}", resp.version, resp.status);
+            for (k, v) in resp.headers.iter() {
+                let _ = writeln!(out, "{k}: {}", shown_header(sh, k.as_str(), v.as_bytes()));
+            }
+            if d == HttpDebug::Full && !resp.body.is_empty() {
+                let _ = writeln!(out, "\n{}", sh.redact(&String::from_utf8_lossy(&resp.body)));
+            }
+            if let Some(e) = &resp.error {
+                let _ = writeln!(out, "(failed: {}: {})", e.kind.as_str(), e.message);
+            }
+        }
+    }
+    use std::io::Write as _;
+    let _ = std::io::stderr().lock().write_all(out.as_bytes());
+}
+
 /// The response-time metrics of a request that got its response: the
 /// duration and total corrected by `lag`, and every phase.
 fn record_timings(
@@ -509,7 +604,7 @@ impl HttpVu {
             let env = if sc.env.is_empty() {
                 shared.env.clone()
             } else {
-                let mut m: std::collections::BTreeMap<String, String> = std::env::vars().collect();
+                let mut m = shared.env_map.clone();
                 m.extend(sc.env.iter().cloned());
                 env_value(m)
             };
@@ -755,6 +850,10 @@ impl Own {
         // `bench/plans/think.yaml`), against an allocation, a 1.5 KB copy
         // and a free per request (575 of 12,714 instructions a request,
         // `bench/callgrind.sh`).
+        let debug = at
+            .sh
+            .http_debug
+            .map(|d| debug_request(at.sh, &step.name, &request, d));
         // Read by `interrupted` if a hard stop drops this future.
         self.in_flight = Some((at.place, si));
         let resp = self
@@ -767,6 +866,9 @@ impl Own {
             )
             .await;
         self.in_flight = None;
+        if let (Some(req), Some(d)) = (debug, at.sh.http_debug) {
+            print_exchange(at.sh, req, &resp, d);
+        }
         let expected = resp.error.is_none()
             && req
                 .expected
@@ -1099,6 +1201,11 @@ impl Own {
                 CompiledAction::Request(req) => {
                     match self.send(at, si, step, req, lag, None).await {
                         Some(sent) => {
+                            if at.sh.throw
+                                && let Some(e) = &sent.error
+                            {
+                                return Err(format!("step `{}`: {}", step.name, e.message));
+                            }
                             if strict && (sent.error.is_some() || !sent.ok) {
                                 let why = sent.error.map(|e| e.message).unwrap_or_else(|| {
                                     format!("a check failed (status {})", sent.status)
@@ -1108,6 +1215,9 @@ impl Own {
                             // A missing capture does not end the iteration by itself: the
                             // steps that need it are skipped when they fail to render.
                             sent.ok || !step.end_on_check_failure
+                        }
+                        None if at.sh.throw => {
+                            return Err(format!("step `{}` could not be built", step.name));
                         }
                         None => {
                             // A template needs a capture that found nothing: skip this

@@ -18,7 +18,7 @@ use gauntlet_engine::collect::Collector;
 use gauntlet_engine::executor::{ScenarioState, StopControl};
 use gauntlet_engine::flow::Workload;
 use gauntlet_engine::run::{Control, Monitor, run_plan};
-use gauntlet_engine::vu::{HttpVuFactory, Shared};
+use gauntlet_engine::vu::{HttpDebug, HttpVuFactory, Shared};
 use gauntlet_plan::{HttpVersion, Overrides, Plan, TargetBase};
 use gauntlet_report::build::{RunInfo, summarize};
 use gauntlet_report::model::ScenarioRow;
@@ -27,6 +27,49 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
+
+/// What k6's run flags change in the plan: tags on every scenario, TLS
+/// verification, the summary's trend statistics, thresholds dropped.
+fn apply_k6_flags(plan: &mut Plan, k6: &crate::args::K6Args) -> Result<(), String> {
+    for s in &mut plan.scenarios {
+        for (k, v) in &k6.tags {
+            s.tags.retain(|(ek, _)| ek != k);
+            s.tags.push((k.clone(), v.clone()));
+        }
+    }
+    if k6.insecure_skip_tls_verify {
+        plan.target.tls.insecure_skip_verify = true;
+    }
+    if let Some(list) = &k6.summary_trend_stats {
+        let mut stats = Vec::new();
+        for s in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            match gauntlet_plan::threshold::parse_expr(&format!("{s} > 0")) {
+                Ok(e)
+                    if !matches!(
+                        e.aggregation,
+                        gauntlet_plan::threshold::Aggregation::Rate
+                            | gauntlet_plan::threshold::Aggregation::Value
+                    ) =>
+                {
+                    stats.push(e.aggregation)
+                }
+                _ => {
+                    return Err(format!(
+                        "--summary-trend-stats: `{s}` is not a trend statistic (use avg, min, med, max, count or p(N))"
+                    ));
+                }
+            }
+        }
+        if stats.is_empty() {
+            return Err("--summary-trend-stats: no statistic given".into());
+        }
+        plan.options.summary_trend_stats = stats;
+    }
+    if k6.no_thresholds {
+        plan.thresholds.clear();
+    }
+    Ok(())
+}
 
 /// Move the credentials of the target URL (`http://user:pass@host`) into
 /// an `Authorization: Basic` header of every request, as curl and k6 send
@@ -209,7 +252,11 @@ fn demo_config(o: &gauntlet_plan::DemoOptions) -> anyhow::Result<DemoConfig> {
     Ok(c)
 }
 
-pub(crate) fn run(args: RunArgs, color: bool) -> anyhow::Result<Exit> {
+pub(crate) fn run(mut args: RunArgs, color: bool) -> anyhow::Result<Exit> {
+    if let Err(e) = crate::config::apply_env(&mut args, &|k| std::env::var(k).ok()) {
+        eprintln!("error: {e}");
+        return Ok(Exit::InvalidPlan);
+    }
     let mut outs = match parse_outs(&args.out) {
         Ok(o) => o,
         Err(e) => {
@@ -294,6 +341,10 @@ pub(crate) fn run(args: RunArgs, color: bool) -> anyhow::Result<Exit> {
         eprint!("{}", loaded.warnings.render(color));
     }
     let mut plan = loaded.plan;
+    if let Err(e) = apply_k6_flags(&mut plan, &args.k6) {
+        eprintln!("error: {e}");
+        return Ok(Exit::InvalidPlan);
+    }
     let target_shown = take_credentials(&mut plan);
     let plan = Arc::new(plan);
     use crate::limits::{MemoryVerdict, available_memory, check_memory};
@@ -380,14 +431,15 @@ async fn run_async(
     };
     let shards = workers * 4;
     let collector = Collector::new(&plan, shards);
-    let shared = Arc::new(Shared::new(
-        plan.clone(),
-        workload,
-        http,
-        base_url,
-        &collector,
-        shards,
-    ));
+    let mut shared = Shared::new(plan.clone(), workload, http, base_url, &collector, shards)
+        .with_env(&args.k6.env);
+    shared.http_debug = match args.k6.http_debug.as_deref() {
+        Some("full") => Some(HttpDebug::Full),
+        Some(_) => Some(HttpDebug::Headers),
+        None => None,
+    };
+    shared.throw = args.k6.throw;
+    let shared = Arc::new(shared);
     let factory = Arc::new(HttpVuFactory {
         shared: shared.clone(),
         seed: plan.options.seed,
@@ -564,6 +616,8 @@ async fn run_async(
         Exit::OutputFailed
     } else if outcome.stopped && outcome.aborted.is_none() {
         Exit::Interrupted
+    } else if args.k6.no_thresholds {
+        Exit::Ok
     } else if summary.verdict.thresholds_failed() {
         Exit::ThresholdsFailed
     } else if stdout_failed {
