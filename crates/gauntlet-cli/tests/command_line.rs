@@ -297,12 +297,10 @@ fn throw_ends_the_iteration_at_a_transport_failure() {
         a.extend_from_slice(extra);
         let o = run(&a);
         let out = text(&o.stdout);
-        let line = out
-            .lines()
+        out.lines()
             .find(|l| l.trim_start().starts_with("http_reqs."))
             .unwrap_or_else(|| panic!("{out}"))
-            .to_owned();
-        line
+            .to_owned()
     };
     assert!(reqs(&[]).contains(": 2 "), "both steps were sent");
     assert!(reqs(&["--throw"]).contains(": 1 "), "the second was not");
