@@ -29,12 +29,18 @@ pub(crate) enum Command {
     /// Run a plan (or a quick test from flags) and print the summary.
     Run(RunArgs),
     /// Check a plan and print every problem with file:line:column; sends nothing.
+    #[command(
+        after_help = "Example: gauntlet validate examples/*.yaml   (exit 0 when all are valid, 104 otherwise)"
+    )]
     Validate {
         /// Plan files to check.
         #[arg(required = true)]
         plans: Vec<PathBuf>,
     },
     /// Print the execution plan: scenarios, VUs or arrival rate over time, VU pool.
+    #[command(
+        after_help = "Example: gauntlet plan examples/story-100-users.yaml --vus 50   (flags override the plan, as in run)"
+    )]
     Plan {
         /// The plan file.
         plan: PathBuf,
@@ -42,8 +48,14 @@ pub(crate) enum Command {
         overrides: OverrideArgs,
     },
     /// Print the JSON Schema of the plan format (for editors' YAML language servers).
+    #[command(
+        after_help = "Example: gauntlet schema > plan.schema.json, then in VS Code's settings.json:\n  \"yaml.schemas\": {\"./plan.schema.json\": \"*.gauntlet.yaml\"}"
+    )]
     Schema,
     /// Serve the demo items API on 127.0.0.1 until Ctrl-C.
+    #[command(
+        after_help = "Example: gauntlet demo --port 8080 --latency 5ms..20ms --error-rate 0.01\n  then: gauntlet run --url http://127.0.0.1:8080/api/items --vus 10 --duration 30s"
+    )]
     Demo(DemoArgs),
     /// Render a saved result (`run --out json=FILE`) again, without re-running.
     Report {

@@ -305,3 +305,56 @@ fn throw_ends_the_iteration_at_a_transport_failure() {
     assert!(reqs(&[]).contains(": 2 "), "both steps were sent");
     assert!(reqs(&["--throw"]).contains(": 1 "), "the second was not");
 }
+
+#[test]
+fn every_command_help_gives_an_example() {
+    for cmd in ["run", "validate", "plan", "schema", "demo", "report"] {
+        let o = run(&[cmd, "--help"]);
+        let help = text(&o.stdout);
+        assert_eq!(o.status.code(), Some(0), "{cmd}: {}", text(&o.stderr));
+        assert!(
+            help.contains("Example"),
+            "{cmd} --help has no example:\n{help}"
+        );
+    }
+}
+
+#[test]
+fn the_readme_quick_test_against_the_demo_succeeds() {
+    // README: `gauntlet demo --port 8080` then `gauntlet run --url http://127.0.0.1:8080/`.
+    let mut demo = Command::new(env!("CARGO_BIN_EXE_gauntlet"))
+        .args(["demo", "--port", "0"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::BufRead as _;
+    let mut line = String::new();
+    std::io::BufReader::new(demo.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    // "demo items API on http://127.0.0.1:PORT (Ctrl-C to stop)"
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .trim_end_matches('/')
+        .to_owned();
+    let o = run(&[
+        "run",
+        "--url",
+        &format!("{url}/"),
+        "--vus",
+        "2",
+        "--iterations",
+        "10",
+        "-q",
+    ]);
+    let _ = demo.kill();
+    let out = text(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{out}\n{}", text(&o.stderr));
+    let failed = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("http_req_failed."))
+        .unwrap();
+    assert!(failed.contains("0.00%"), "{failed}");
+}

@@ -73,6 +73,7 @@ pub(crate) fn router(state: Shared, max_body_bytes: usize) -> Router {
         .route(Route::Job.template(), get(get_job))
         .route(Route::Login.template(), post(login))
         .route(Route::Me.template(), get(me))
+        .route(Route::Index.template(), get(index))
         .route(Route::Health.template(), get(health))
         .route(Route::Metrics.template(), get(metrics))
         .fallback(|| async { ApiError::not_found("route") })
@@ -130,6 +131,14 @@ async fn observe(State(s): State<Shared>, req: Request, next: Next) -> Response 
         .get_or_create(&RouteLabels { route, method })
         .observe(t0.elapsed().as_secs_f64());
     resp
+}
+
+/// The endpoints, for a person or a quick test that starts at `/`.
+async fn index() -> Json<Value> {
+    Json(json!({
+        "service": "gauntlet demo",
+        "endpoints": ["/api/items", "/api/items/{id}", "/api/jobs", "/api/jobs/{id}", "/api/login", "/api/me", "/health", "/metrics"],
+    }))
 }
 
 async fn health() -> Json<Value> {

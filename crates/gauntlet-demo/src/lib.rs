@@ -82,6 +82,7 @@
 //! `WWW-Authenticate: Bearer`.
 //!
 //! ## Operations
+//! - `GET /` → 200 with the list of endpoints (so a quick test of the bare URL gets 200).
 //! - `GET /health` → 200 `{"status": "ok"}`.
 //! - `GET /metrics` → OpenMetrics text
 //!   (`application/openmetrics-text; version=1.0.0`):

@@ -37,6 +37,8 @@ pub(crate) enum Route {
     Login,
     /// `/api/me`
     Me,
+    /// `/`: what the service serves, so a quick test of the bare URL gets 200.
+    Index,
     /// `/health`
     Health,
     /// `/metrics`
@@ -47,13 +49,14 @@ pub(crate) enum Route {
 
 impl Route {
     /// Every routed template, in the form the router registers.
-    pub(crate) const ROUTED: [Route; 8] = [
+    pub(crate) const ROUTED: [Route; 9] = [
         Route::Items,
         Route::Item,
         Route::Jobs,
         Route::Job,
         Route::Login,
         Route::Me,
+        Route::Index,
         Route::Health,
         Route::Metrics,
     ];
@@ -67,6 +70,7 @@ impl Route {
             Route::Job => "/api/jobs/{id}",
             Route::Login => "/api/login",
             Route::Me => "/api/me",
+            Route::Index => "/",
             Route::Health => "/health",
             Route::Metrics => "/metrics",
             Route::Unmatched => "unmatched",

@@ -535,7 +535,7 @@ async fn bad_requests_get_json_errors() {
         ),
         ("GET", "/nope", None, None, 404, "not_found"),
         ("GET", "/api/nope", None, None, 404, "not_found"),
-        ("GET", "/", None, None, 404, "not_found"),
+        ("GET", "/index.html", None, None, 404, "not_found"),
         ("GET", "/api/items/abc", None, None, 400, "invalid_id"),
         ("GET", "/api/items/1.5", None, None, 400, "invalid_id"),
         (
@@ -1021,4 +1021,20 @@ async fn start_rejects_bad_settings_and_busy_ports() {
     .unwrap_err();
     assert!(matches!(e, DemoError::Database { .. }), "{e}");
     api.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_bare_url_answers_with_the_endpoints() {
+    let api = Api::start(DemoConfig::default()).await;
+    let r = api.call("GET", "/", None).await;
+    assert_eq!(r.status, 200);
+    let endpoints = r.json()["endpoints"].clone();
+    assert!(
+        endpoints
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e == "/api/items"),
+        "{endpoints}"
+    );
 }
