@@ -350,6 +350,7 @@ fn the_readme_quick_test_against_the_demo_succeeds() {
         "-q",
     ]);
     let _ = demo.kill();
+    let _ = demo.wait();
     let out = text(&o.stdout);
     assert_eq!(o.status.code(), Some(0), "{out}\n{}", text(&o.stderr));
     let failed = out
