@@ -8,7 +8,9 @@
 //! session tickets or alerts read by rustls are not mistaken for the first
 //! response byte). On cleartext one tap does both.
 
-use super::error::{ErrorKind, HttpError, hyper_kind, io_kind, tls_handshake_kind};
+use super::error::{
+    ErrorKind, HttpError, certificate_hint, hyper_kind, io_kind, tls_handshake_kind,
+};
 use super::h1::{self, H1, Io, ReadBuffers};
 use super::headers::ResponseHeaders;
 use super::{HttpVersionPref, Resolver, Shared, Timings};
@@ -702,7 +704,15 @@ async fn tls_connect(
         .tls
         .connect(name, Tap::new(stream, stats.clone(), true, false, false))
         .await
-        .map_err(|e| HttpError::new(tls_handshake_kind(&e), format!("TLS with {origin}: {e}")))?;
+        .map_err(|e| {
+            let hint = certificate_hint(&e)
+                .map(|h| format!("; hint: {h}"))
+                .unwrap_or_default();
+            HttpError::new(
+                tls_handshake_kind(&e),
+                format!("TLS with {origin}: {e}{hint}"),
+            )
+        })?;
     hop.t.tls_handshaking = t2.elapsed();
     let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
     if shared.cfg.version == HttpVersionPref::Http2 && !h2 {

@@ -223,6 +223,34 @@ pub(crate) fn io_kind(e: &io::Error) -> ErrorKind {
     }
 }
 
+/// What to do about a certificate the verifier refused, from its reason;
+/// `None` for other handshake errors.
+pub(crate) fn certificate_hint(e: &io::Error) -> Option<&'static str> {
+    use rustls::CertificateError as C;
+    let r = e.get_ref()?.downcast_ref::<rustls::Error>()?;
+    let rustls::Error::InvalidCertificate(c) = r else {
+        return None;
+    };
+    Some(match c {
+        C::UnknownIssuer => {
+            "the server's certificate is not signed by a CA this client trusts: add the PEM of the CA that signed it to target.tls.caCerts (or, for a test system, --insecure-skip-tls-verify)"
+        }
+        C::NotValidForName | C::NotValidForNameContext { .. } => {
+            "the certificate is not issued for the host in the URL: use the name it was issued for (its subject alternative names), or reissue it with this name"
+        }
+        C::Expired | C::ExpiredContext { .. } => {
+            "the certificate has expired: renew it (or check this machine's clock)"
+        }
+        C::NotValidYet | C::NotValidYetContext { .. } => {
+            "the certificate is not valid yet: check this machine's clock"
+        }
+        C::Other(o) if o.to_string().contains("CaUsedAsEndEntity") => {
+            "the server presents a CA certificate (basicConstraints CA:TRUE) as its own: WebPKI refuses that even when it is in caCerts; give the server a certificate signed by that CA (not a CA itself), or use --insecure-skip-tls-verify for a test system"
+        }
+        _ => "check the server's certificate chain against target.tls.caCerts",
+    })
+}
+
 /// The kind of an error returned by the TLS handshake: anything that is not
 /// a certificate problem or a timeout is a handshake failure, including the
 /// peer closing mid-handshake (a plaintext server, a refused client cert).

@@ -400,6 +400,43 @@ async fn tls_failures() {
 }
 
 #[tokio::test]
+async fn a_self_signed_server_certificate_is_refused_with_the_reason_and_a_hint() {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    // One self-signed certificate, CA flag set, used by the server and
+    // trusted through caCerts: WebPKI refuses a CA as the server's own.
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let cert = params.self_signed(&key).unwrap();
+    let p = Pki {
+        ca_pem: cert.pem(),
+        ca_der: cert.der().clone(),
+        server_cert: cert.der().clone(),
+        server_key: key.serialize_der(),
+        client_cert_pem: String::new(),
+        client_key_pem: String::new(),
+    };
+    let srv = tls_server(&p, &[b"http/1.1"], false).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("self.pem");
+    std::fs::write(&ca, &p.ca_pem).unwrap();
+    let r = session(HttpConfig {
+        ca_certs: vec![ca],
+        ..cfg()
+    })
+    .send(get(&srv.url("https", "localhost", "/hello")))
+    .await;
+    let e = r.error.expect("refused");
+    assert_eq!(e.kind, ErrorKind::TlsCertificate);
+    assert!(
+        e.message.contains("CaUsedAsEndEntity"),
+        "the verifier's reason: {}",
+        e.message
+    );
+    assert!(e.message.contains("hint:"), "{}", e.message);
+}
+
+#[tokio::test]
 async fn mutual_tls() {
     let p = pki();
     let srv = tls_server(&p, &[b"h2", b"http/1.1"], true).await;
