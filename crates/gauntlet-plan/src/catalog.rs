@@ -187,3 +187,31 @@ pub const SYSTEM_TAGS: &[&str] = &[
     "proto",
     "url",
 ];
+
+/// Every value the `error_code` tag takes, so a selector such as
+/// `http_reqs{error_code:request_timeout}` is checked for spelling: the
+/// HTTP driver's error kinds (gauntlet-drivers `ErrorKind::as_str`, which this
+/// crate cannot depend on; gauntlet-cli's e2e tests compare the two lists) and
+/// the engine's own `request_interrupted` (a request cut by a hard stop) and
+/// `template_error` (a step whose request could not be built).
+pub const ERROR_CODES: &[&str] = &[
+    "io_error",
+    "invalid_url",
+    "invalid_request",
+    "request_timeout",
+    "dns_failure",
+    "connect_timeout",
+    "connection_refused",
+    "network_unreachable",
+    "connection_reset",
+    "tls_handshake",
+    "tls_certificate",
+    "tls_alpn",
+    "malformed_response",
+    "http2_protocol",
+    "too_many_redirects",
+    "body_too_large",
+    "body_decode",
+    "request_interrupted",
+    "template_error",
+];

@@ -10,6 +10,8 @@
 //! position) → [`validate`] (typed [`Plan`], all errors collected). Nothing in
 //! this crate touches the network or a clock: `gauntlet validate` and
 //! `gauntlet plan` use it to check and describe a plan without sending traffic.
+//! It does read the files a plan names (data feeders, certificates, uploads;
+//! see [`parse_plan_in`]), so that a plan that validates can start.
 //!
 //! The format is specified in `docs/plan-format.md` and by the JSON Schema in
 //! `schema/plan.v1.json` (printed by `gauntlet schema`).
@@ -18,6 +20,7 @@ pub mod catalog;
 mod decode;
 pub mod diagnostic;
 pub mod duration;
+mod files;
 mod node;
 pub mod plan;
 pub mod schedule;
@@ -45,7 +48,8 @@ pub struct Loaded {
     pub warnings: PlanErrors,
 }
 
-/// Read and validate a plan file.
+/// Read and validate a plan file, and the files it names (relative to the
+/// plan file's directory, as `gauntlet run` reads them).
 pub fn load_file(path: &Path, overrides: &Overrides) -> Result<Loaded, PlanErrors> {
     let display = path.display().to_string();
     let bytes = match read_bounded(path) {
@@ -62,7 +66,8 @@ pub fn load_file(path: &Path, overrides: &Overrides) -> Result<Loaded, PlanError
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "plan".into());
-    parse_plan(&display, &bytes, &default_name, overrides)
+    let base = path.parent().unwrap_or(Path::new(""));
+    parse_plan_in(&display, &bytes, &default_name, overrides, base)
 }
 
 /// Read at most [`node::MAX_PLAN_BYTES`] + 1 bytes, so a huge file costs no memory.
@@ -89,11 +94,40 @@ fn read_bounded(path: &Path) -> Result<Vec<u8>, String> {
 /// Validate plan text. `file` is used in messages, `default_name` when the
 /// plan has no `name:`. Command-line overrides are applied before validation
 /// (k6's rule: flags beat the file).
+///
+/// The files the plan names are not opened (there is no directory to find
+/// them in): use [`parse_plan_in`] or [`load_file`] to check them too.
 pub fn parse_plan(
     file: &str,
     bytes: &[u8],
     default_name: &str,
     overrides: &Overrides,
+) -> Result<Loaded, PlanErrors> {
+    parse(file, bytes, default_name, overrides, None)
+}
+
+/// [`parse_plan`], plus the checks `gauntlet run` would otherwise make only
+/// when it starts: data files exist, parse and have rows (and every
+/// `{{ feeder.column }}` names a column), certificate files hold PEM,
+/// upload files are readable. Relative paths are resolved against `base`:
+/// the plan file's directory, or the current directory (`Path::new("")`) for
+/// a plan that has no file.
+pub fn parse_plan_in(
+    file: &str,
+    bytes: &[u8],
+    default_name: &str,
+    overrides: &Overrides,
+    base: &Path,
+) -> Result<Loaded, PlanErrors> {
+    parse(file, bytes, default_name, overrides, Some(base))
+}
+
+fn parse(
+    file: &str,
+    bytes: &[u8],
+    default_name: &str,
+    overrides: &Overrides,
+    base: Option<&Path>,
 ) -> Result<Loaded, PlanErrors> {
     let (source, mut root, mut diagnostics) = match node::parse(bytes) {
         Ok(x) => x,
@@ -105,8 +139,14 @@ pub fn parse_plan(
             });
         }
     };
+    // Scenarios the flags replace: selectors naming them get a warning, not an error.
+    let replaced = if overrides.changes_scenarios() {
+        validate::Replaced::from_plan(&root)
+    } else {
+        validate::Replaced::default()
+    };
     overrides.apply(&mut root);
-    let mut v = validate::Validator::new(&source);
+    let mut v = validate::Validator::new(&source, base, replaced);
     let plan = v.plan(&root, default_name);
     diagnostics.append(&mut v.cx.errors);
     diagnostics.sort_by_key(|d| d.span.map(|s| (s.line, s.column)).unwrap_or((0, 0)));

@@ -411,3 +411,317 @@ fn review_findings_are_errors_at_validation() {
     let e = errors("workload: {operations: {a: 'GET /{{ sha256(1) }}'}}\n");
     assert!(e[0].message.contains("`sha256` is not defined"), "{e:?}");
 }
+
+// ---- names in selectors, columns in templates, files: what `run` would refuse ----
+
+/// The errors of `src` validated with its files in `dir`.
+fn errors_in(dir: &std::path::Path, src: &str) -> Vec<Diagnostic> {
+    match parse_plan_in(
+        "plan.yaml",
+        src.as_bytes(),
+        "plan",
+        &Overrides::default(),
+        dir,
+    ) {
+        Ok(_) => panic!("plan should be invalid"),
+        Err(e) => e
+            .diagnostics
+            .into_iter()
+            .filter(|d| d.severity == Severity::Error)
+            .collect(),
+    }
+}
+
+fn at(d: &Diagnostic) -> (u32, u32) {
+    let s = d.span.expect("located");
+    (s.line, s.column)
+}
+
+const TWO_STEPS: &str = "workload:\n  operations:\n    crud:\n      steps:\n        - name: create_item\n          request: POST /api/items\n        - name: read_item\n          request: GET /api/items/1\n";
+
+#[test]
+fn a_threshold_on_an_unknown_step_name_is_an_error_with_did_you_mean() {
+    let src = format!(
+        "{TWO_STEPS}thresholds:\n  \"http_req_duration{{name:creat_item}}\": [p(95) < 200ms]\n"
+    );
+    let e = errors(&src);
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert_eq!(e[0].message, "no step is named `creat_item`");
+    assert_eq!(e[0].help.as_deref(), Some("did you mean `create_item`?"));
+    assert_eq!(at(&e[0]), (10, 27));
+}
+
+#[test]
+fn an_sla_on_an_unknown_step_name_is_an_error_at_the_value() {
+    let src = format!(
+        "{TWO_STEPS}sla:\n  - name: reads\n    metric: http_req_duration{{name:read_itme}}\n    objective: p(95) < 200ms\n"
+    );
+    let e = errors(&src);
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert_eq!(e[0].message, "no step is named `read_itme`");
+    assert_eq!(at(&e[0]), (11, 36));
+    assert!(e[0].help.as_deref().unwrap().contains("read_item"), "{e:?}");
+}
+
+#[test]
+fn an_unknown_tag_key_is_an_error_with_did_you_mean() {
+    let src =
+        format!("{TWO_STEPS}thresholds:\n  \"http_req_failed{{scenaro:default}}\": [rate < 1%]\n");
+    let e = errors(&src);
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert_eq!(e[0].message, "unknown tag `scenaro`");
+    assert_eq!(e[0].help.as_deref(), Some("did you mean `scenario`?"));
+    assert_eq!(at(&e[0]), (10, 20));
+    // A plan's own tag keys are offered too.
+    let src = format!(
+        "{TWO_STEPS}scenarios:\n  s: {{executor: constant-vus, vus: 1, duration: 1s, tags: {{region: eu}}}}\nthresholds:\n  \"http_reqs{{regoin:eu}}\": [count > 0]\n"
+    );
+    let e = errors(&src);
+    assert_eq!(
+        e[0].help.as_deref(),
+        Some("did you mean `region`?"),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn tags_the_plan_defines_are_accepted_in_selectors() {
+    let src = "workload:\n  operations:\n    a:\n      tags: {flow: crud}\n      request: {url: /, tags: {kind: read, name: home_page}}\nscenarios:\n  s: {executor: constant-vus, vus: 1, duration: 1s, tags: {region: eu}}\nthresholds:\n  \"http_reqs{flow:crud,kind:read,region:eu,status:200,method:GET}\": [count > 0]\n  \"http_req_duration{name:home_page}\": [p(95) < 1s]\n  \"http_req_duration{name:a,group:a,scenario:s}\": [p(95) < 1s]\n";
+    let l = parse(src).unwrap();
+    assert!(l.warnings.diagnostics.is_empty(), "{}", l.warnings);
+}
+
+#[test]
+fn unknown_group_scenario_and_error_code_values_are_errors() {
+    let src = format!(
+        "{TWO_STEPS}scenarios:\n  steady: {{executor: constant-vus, vus: 1, duration: 1s}}\nthresholds:\n  \"group_duration{{group:crd}}\": [p(95) < 1s]\n  \"group_duration{{group:::crud}}\": [p(95) < 1s]\n  \"http_req_failed{{scenario:stedy}}\": [rate < 1%]\n  \"http_reqs{{error_code:request_timout}}\": [count < 1]\n  \"http_reqs{{error_code:1050}}\": [count < 1]\n"
+    );
+    let e = errors(&src);
+    let msgs: Vec<&str> = e.iter().map(|d| d.message.as_str()).collect();
+    assert_eq!(
+        msgs,
+        [
+            "no operation is named `crd`",
+            "no operation is named `::crud`",
+            "no scenario is named `stedy`",
+            "unknown error code `request_timout`",
+            "unknown error code `1050`",
+        ]
+    );
+    let helps: Vec<&str> = e.iter().map(|d| d.help.as_deref().unwrap()).collect();
+    assert_eq!(helps[0], "did you mean `crud`?");
+    assert!(helps[1].contains("write `group:crud`"), "{helps:?}");
+    assert_eq!(helps[2], "did you mean `steady`?");
+    assert_eq!(helps[3], "did you mean `request_timeout`?");
+    assert!(helps[4].contains("names, not k6's numbers"), "{helps:?}");
+    assert_eq!(at(&e[2]), (14, 29));
+}
+
+#[test]
+fn setup_teardown_poll_and_unnamed_steps_are_known_names() {
+    let src = "setup:\n  - name: login\n    request: POST /login\nteardown:\n  - request: POST /logout\nworkload:\n  operations:\n    job:\n      steps:\n        - request: POST /jobs\n        - name: wait\n          poll: {request: GET /jobs/1, until: [{status: 200}]}\n    home: GET /\nthresholds:\n  \"http_req_duration{name:login,group:setup,scenario:setup}\": [p(95) < 1s]\n  \"http_req_duration{name:teardown#1,group:teardown}\": [p(95) < 1s]\n  \"http_req_duration{name:job#1}\": [p(95) < 1s]\n  \"http_req_duration{name:wait}\": [p(95) < 1s]\n  \"http_req_duration{name:home,group:home,scenario:default}\": [p(95) < 1s]\n  \"http_reqs{error_code:request_interrupted}\": [count < 1]\n  \"step_errors{error_code:template_error}\": [count < 1]\n";
+    let l = parse(src).unwrap();
+    assert!(l.warnings.diagnostics.is_empty(), "{}", l.warnings);
+    // Without `setup:`, `setup` is no group.
+    let e = errors(
+        "workload: {operations: {a: GET /}}\nthresholds:\n  \"group_duration{group:setup}\": [p(95) < 1s]\n",
+    );
+    assert_eq!(e[0].message, "no operation is named `setup`", "{e:?}");
+}
+
+#[test]
+fn a_scenario_replaced_by_flags_gets_a_warning_not_an_error() {
+    let src = "workload: {operations: {a: GET /}}\nscenarios:\n  steady: {executor: constant-vus, vus: 1, duration: 1s, tags: {tier: gold}}\nthresholds:\n  \"http_req_failed{scenario:steady}\": [rate < 1%]\n  \"http_reqs{tier:gold}\": [count > 0]\n";
+    let o = Overrides {
+        vus: Some(2),
+        duration: Some("5s".into()),
+        ..Default::default()
+    };
+    let l = parse_plan("p", src.as_bytes(), "p", &o).unwrap();
+    let w: Vec<&str> = l
+        .warnings
+        .diagnostics
+        .iter()
+        .map(|d| d.message.as_str())
+        .collect();
+    assert_eq!(
+        w,
+        [
+            "scenario `steady` is replaced by the command-line flags",
+            "tag `tier` is set only by scenarios the command-line flags replace"
+        ]
+    );
+    // Without flags the same plan is clean.
+    assert!(parse(src).unwrap().warnings.diagnostics.is_empty());
+}
+
+const USERS: &str = "data:\n  users: {file: users.csv}\nworkload:\n  operations:\n    login:\n      request:\n        method: POST\n        url: /login\n";
+
+#[test]
+fn a_misspelled_feeder_column_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("users.csv"), "username, password\nann,pw\n").unwrap();
+    let src = format!(
+        "{USERS}        json: {{user: \"{{{{ users.usrname }}}}\", pw: \"{{{{ users['passwrd'] }}}}\", ok: \"{{{{ users.password }}}}\"}}\n"
+    );
+    let e = errors_in(dir.path(), &src);
+    assert_eq!(e.len(), 2, "{e:?}");
+    assert_eq!(e[0].message, "data `users` has no column `usrname`");
+    assert_eq!(e[0].help.as_deref(), Some("did you mean `username`?"));
+    assert_eq!(at(&e[0]), (9, 32));
+    assert_eq!(e[1].message, "data `users` has no column `passwrd`");
+    assert_eq!(at(&e[1]), (9, 60));
+    // The same plan with the right spelling is valid.
+    let fixed = src
+        .replace("usrname", "username")
+        .replace("passwrd", "password");
+    parse_plan_in(
+        "p",
+        fixed.as_bytes(),
+        "p",
+        &Overrides::default(),
+        dir.path(),
+    )
+    .unwrap();
+}
+
+#[test]
+fn json_feeder_columns_are_the_keys_of_its_objects() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("users.json"),
+        r#"[{"id": 1}, {"id": 2, "email": "b@x"}]"#,
+    )
+    .unwrap();
+    let src = "data:\n  users: {file: users.json}\nworkload:\n  operations:\n    a: GET /u/{{ users.id }}/{{ users.email }}/{{ users.emial }}\n";
+    let e = errors_in(dir.path(), src);
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert_eq!(e[0].message, "data `users` has no column `emial`");
+    assert_eq!(at(&e[0]), (5, 57));
+}
+
+#[test]
+fn a_missing_data_file_is_reported_by_validate_at_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = format!("{USERS}        json: {{user: \"{{{{ users.username }}}}\"}}\n");
+    let e = errors_in(dir.path(), &src);
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(e[0].message.starts_with("data file `"), "{e:?}");
+    assert!(e[0].message.ends_with("users.csv` does not exist"), "{e:?}");
+    assert_eq!(at(&e[0]), (2, 17));
+    assert!(
+        e[0].help
+            .as_deref()
+            .unwrap()
+            .contains("relative to the directory of the plan")
+    );
+    // `parse_plan` has no directory and opens no file.
+    parse(&src).unwrap();
+}
+
+#[test]
+fn an_empty_data_file_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = USERS;
+    std::fs::write(dir.path().join("users.csv"), "").unwrap();
+    let e = errors_in(dir.path(), src);
+    assert!(e[0].message.contains("the file is empty"), "{e:?}");
+    std::fs::write(dir.path().join("users.csv"), "username,password\n").unwrap();
+    let e = errors_in(dir.path(), src);
+    assert!(e[0].message.ends_with("has no rows"), "{e:?}");
+    assert_eq!(at(&e[0]), (2, 17));
+    std::fs::create_dir(dir.path().join("d.csv")).unwrap();
+    let e = errors_in(dir.path(), &src.replace("users.csv", "d.csv"));
+    assert!(e[0].message.ends_with("is a directory"), "{e:?}");
+}
+
+#[test]
+fn a_header_name_with_a_space_is_an_error() {
+    let e = errors(
+        "target:\n  url: demo\n  headers: {X Api-Key: k}\nworkload:\n  operations:\n    a: {request: {url: /, headers: {\"Accept:\": json}}}\n",
+    );
+    assert_eq!(e.len(), 2, "{e:?}");
+    assert_eq!(e[0].message, "header name `X Api-Key` contains a space");
+    assert_eq!(at(&e[0]), (3, 14));
+    assert!(e[0].help.as_deref().unwrap().contains("RFC 9110"));
+    assert_eq!(e[1].message, "header name `Accept:` contains `:`");
+    assert_eq!(at(&e[1]), (6, 44));
+    // Checks and captures name headers too.
+    let e = errors(
+        "workload:\n  operations:\n    a:\n      request: GET /\n      checks: [{header: Content Type, exists: true}]\n      capture: {loc: {header: 'Loc ation'}}\n",
+    );
+    assert_eq!(e.len(), 2, "{e:?}");
+}
+
+#[test]
+fn a_header_value_with_a_line_break_is_an_error() {
+    let e = errors(
+        "workload:\n  operations:\n    a:\n      request:\n        url: /\n        headers:\n          X-Note: |\n            two\n            lines\n          X-Tab: \"a\\tb\"\n",
+    );
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert_eq!(
+        e[0].message,
+        "the value of header `X-Note` contains a line break"
+    );
+    assert_eq!(at(&e[0]).0, 8, "at the block's text");
+}
+
+/// A self-signed certificate and its key, as PEM.
+fn cert_and_key() -> (String, String) {
+    let c = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    (c.cert.pem(), c.signing_key.serialize_pem())
+}
+
+const TLS: &str = "target:\n  url: https://127.0.0.1:8443\n  tls:\n    caCerts: [ca.pem]\n    clientCert: {cert: client.pem, key: client-key.pem}\nworkload: {operations: {a: GET /}}\n";
+
+#[test]
+fn a_missing_ca_file_is_reported_by_validate() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = cert_and_key();
+    std::fs::write(dir.path().join("client.pem"), &cert).unwrap();
+    std::fs::write(dir.path().join("client-key.pem"), &key).unwrap();
+    let e = errors_in(dir.path(), TLS);
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(e[0].message.starts_with("CA certificate file `"), "{e:?}");
+    assert!(e[0].message.ends_with("ca.pem` does not exist"), "{e:?}");
+    assert_eq!(at(&e[0]), (4, 15));
+    // Present and PEM: valid.
+    std::fs::write(dir.path().join("ca.pem"), &cert).unwrap();
+    parse_plan_in("p", TLS.as_bytes(), "p", &Overrides::default(), dir.path()).unwrap();
+}
+
+#[test]
+fn certificate_and_key_files_must_hold_pem() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, _) = cert_and_key();
+    std::fs::write(dir.path().join("ca.pem"), "not a certificate\n").unwrap();
+    std::fs::write(dir.path().join("client.pem"), "").unwrap();
+    // A certificate where the key should be.
+    std::fs::write(dir.path().join("client-key.pem"), &cert).unwrap();
+    let e = errors_in(dir.path(), TLS);
+    let msgs: Vec<&str> = e.iter().map(|d| d.message.as_str()).collect();
+    assert_eq!(msgs.len(), 3, "{msgs:?}");
+    assert!(
+        msgs[0].ends_with("ca.pem` holds no PEM certificate"),
+        "{msgs:?}"
+    );
+    assert!(msgs[1].ends_with("client.pem` is empty"), "{msgs:?}");
+    assert!(
+        msgs[2].contains("client-key.pem` holds no usable PEM private key"),
+        "{msgs:?}"
+    );
+    assert_eq!(at(&e[1]), (5, 24));
+    assert_eq!(at(&e[2]), (5, 41));
+}
+
+#[test]
+fn a_missing_multipart_file_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = "workload:\n  operations:\n    up:\n      request:\n        method: POST\n        url: /upload\n        multipart:\n          - {name: f, file: report.csv}\n";
+    let e = errors_in(dir.path(), src);
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(e[0].message.starts_with("upload file `"), "{e:?}");
+    assert_eq!(at(&e[0]), (8, 29));
+    std::fs::write(dir.path().join("report.csv"), "").unwrap();
+    parse_plan_in("p", src.as_bytes(), "p", &Overrides::default(), dir.path()).unwrap();
+}

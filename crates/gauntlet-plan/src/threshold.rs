@@ -294,6 +294,22 @@ impl fmt::Display for MetricSelector {
 
 /// Parse a threshold key.
 pub fn parse_selector(text: &str) -> Result<MetricSelector, ExprError> {
+    parse_selector_at(text).map(|(s, _)| s)
+}
+
+/// Where one tag filter of a selector is written: byte offsets of its key and
+/// its value in the selector text, so validation can point at a misspelling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TagAt {
+    /// Offset of the tag key.
+    pub(crate) key: usize,
+    /// Offset of the tag value.
+    pub(crate) value: usize,
+}
+
+/// [`parse_selector`], plus where each tag filter is written (one [`TagAt`] per tag).
+pub(crate) fn parse_selector_at(text: &str) -> Result<(MetricSelector, Vec<TagAt>), ExprError> {
+    let lead = text.len() - text.trim_start().len();
     let s = text.trim();
     let help = "write `metric` or `metric{tag:value}`, e.g. `http_req_duration{name:create_item}`"
         .to_owned();
@@ -319,17 +335,18 @@ pub fn parse_selector(text: &str) -> Result<MetricSelector, ExprError> {
         });
     }
     let mut tags = Vec::new();
+    let mut at = Vec::new();
     if let Some((base, inner)) = tags_text {
         let mut pos = base;
         for part in inner.split(',') {
-            let Some((k, v)) = part.split_once(':') else {
+            let Some((k_raw, v_raw)) = part.split_once(':') else {
                 return Err(ExprError {
                     offset: pos,
                     message: format!("tag filter `{}` needs `tag:value`", part.trim()),
                     help,
                 });
             };
-            let (k, v) = (k.trim(), v.trim());
+            let (k, v) = (k_raw.trim(), v_raw.trim());
             if k.is_empty() {
                 return Err(ExprError {
                     offset: pos,
@@ -337,14 +354,20 @@ pub fn parse_selector(text: &str) -> Result<MetricSelector, ExprError> {
                     help,
                 });
             }
+            let key = lead + pos + (k_raw.len() - k_raw.trim_start().len());
+            let value = lead + pos + k_raw.len() + 1 + (v_raw.len() - v_raw.trim_start().len());
             tags.push((k.to_owned(), v.to_owned()));
+            at.push(TagAt { key, value });
             pos += part.len() + 1;
         }
     }
-    Ok(MetricSelector {
-        metric: name.to_owned(),
-        tags,
-    })
+    Ok((
+        MetricSelector {
+            metric: name.to_owned(),
+            tags,
+        },
+        at,
+    ))
 }
 
 #[cfg(test)]
@@ -396,6 +419,16 @@ mod tests {
         let s = parse_selector("group_duration{group:::individualRequests}").unwrap();
         assert_eq!(s.tags[0].1, "::individualRequests");
         assert!(parse_selector("http_req_duration{name}").is_err());
+        let text = "http_reqs{ name : a,scenario:bb}";
+        let (_, at) = parse_selector_at(text).unwrap();
+        assert_eq!(
+            (
+                &text[at[0].key..at[0].key + 4],
+                &text[at[0].value..at[0].value + 1]
+            ),
+            ("name", "a")
+        );
+        assert_eq!(&text[at[1].key..at[1].value], "scenario:");
         assert!(parse_selector("http req").is_err());
     }
 

@@ -14,11 +14,15 @@ use crate::decode::{
 };
 use crate::diagnostic::{Diagnostic, Span, did_you_mean};
 use crate::duration::parse_duration;
-use crate::node::{Node, NodeKind};
+use crate::files::{self, FileProblem};
+use crate::node::{Key, Node, NodeKind};
 use crate::plan::*;
 use crate::schedule::{EXECUTOR_NAMES, Executor, Stage};
-use crate::threshold::{Aggregation, WrittenUnit, parse_expr, parse_selector};
+use crate::threshold::{
+    Aggregation, MetricSelector, TagAt, WrittenUnit, parse_expr, parse_selector_at,
+};
 use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 // ---- accepted keys of every object (also checked against schema/plan.v1.json) ----
@@ -221,12 +225,109 @@ const HTTP_METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD",
 pub(crate) struct Validator<'s> {
     pub(crate) cx: Cx,
     source: &'s str,
+    /// Directory the plan's relative file paths resolve against; `None`: the
+    /// files are not opened.
+    base: Option<PathBuf>,
     /// Metric names defined by the plan (polling steps).
     custom_metrics: Vec<CustomMetric>,
     feeder_names: Vec<String>,
+    /// The columns of every feeder whose file could be read.
+    feeder_columns: Vec<FeederColumns>,
     has_setup: bool,
     /// Templated target headers, checked once feeders and setup are known.
     header_templates: Vec<(String, Span)>,
+    /// What threshold and SLA selectors may name, gathered while reading.
+    tags: KnownTags,
+}
+
+/// A feeder's columns, read from its file at validation.
+struct FeederColumns {
+    name: String,
+    file: String,
+    columns: Vec<String>,
+}
+
+/// The scenarios that command-line flags replace (`--vus`, `--duration`, …):
+/// a threshold written for one of them measures nothing in that run, which
+/// is worth a warning but is no misspelling.
+#[derive(Debug, Default)]
+pub(crate) struct Replaced {
+    names: Vec<String>,
+    tag_keys: Vec<String>,
+}
+
+impl Replaced {
+    /// The scenario names and scenario tag keys of the plan as written.
+    pub(crate) fn from_plan(root: &Node) -> Replaced {
+        fn entry<'n>(n: &'n Node, key: &str) -> Option<&'n [(Key, Node)]> {
+            match &n.kind {
+                NodeKind::Map(m) => {
+                    m.iter()
+                        .find(|(k, _)| k.name == key)
+                        .and_then(|(_, v)| match &v.kind {
+                            NodeKind::Map(inner) => Some(inner.as_slice()),
+                            _ => None,
+                        })
+                }
+                _ => None,
+            }
+        }
+        let mut r = Replaced::default();
+        for (name, scenario) in entry(root, "scenarios").unwrap_or_default() {
+            r.names.push(name.name.clone());
+            let tags = entry(scenario, "tags").unwrap_or_default();
+            r.tag_keys.extend(tags.iter().map(|(k, _)| k.name.clone()));
+        }
+        r
+    }
+}
+
+/// The tag keys and the closed sets of tag values a selector may name.
+#[derive(Debug, Default)]
+struct KnownTags {
+    /// Pairs of the plan's own `tags:` maps (scenarios, operations, requests).
+    user: Vec<(String, String)>,
+    /// Step names: the `name` tag (setup, teardown and polling steps included).
+    steps: Vec<String>,
+    /// Operation names, `setup` and `teardown`: the `group` tag.
+    groups: Vec<String>,
+    /// Scenario names (and `setup` / `teardown`, the scenario of their steps).
+    scenarios: Vec<String>,
+    /// Whether the workload was read; without it, names are not checked.
+    workload_read: bool,
+    replaced: Replaced,
+}
+
+/// The system tags whose values the plan fixes, so a selector's value can be
+/// checked for spelling. Other tags (`status`, `method`, `url`, user tags)
+/// take values known only at run time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ClosedTag {
+    Name,
+    Group,
+    Scenario,
+    ErrorCode,
+}
+
+impl ClosedTag {
+    fn of(key: &str) -> Option<ClosedTag> {
+        match key {
+            "name" => Some(ClosedTag::Name),
+            "group" => Some(ClosedTag::Group),
+            "scenario" => Some(ClosedTag::Scenario),
+            "error_code" => Some(ClosedTag::ErrorCode),
+            _ => None,
+        }
+    }
+
+    fn key(self) -> &'static str {
+        match self {
+            ClosedTag::Name => "name",
+            ClosedTag::Group => "group",
+            ClosedTag::Scenario => "scenario",
+            ClosedTag::ErrorCode => "error_code",
+        }
+    }
 }
 
 fn dur(node: &Node, cx: &mut Cx, what: &str) -> Option<Duration> {
@@ -304,29 +405,40 @@ fn think_time(node: &Node, cx: &mut Cx, what: &str) -> Option<ThinkTime> {
     }
 }
 
+/// A span inside a scalar: `offset`..`offset+len` of its text (skips an opening quote).
+fn span_in(source: &str, outer: Span, offset: usize, len: usize) -> Span {
+    let quote = matches!(
+        source.as_bytes().get(outer.offset),
+        Some(b'"') | Some(b'\'')
+    );
+    let start = outer.offset + usize::from(quote) + offset;
+    if start > source.len() || outer.offset == 0 && outer.line > 1 {
+        return outer;
+    }
+    Span::from_offset(source, start, len.max(1))
+}
+
 impl<'s> Validator<'s> {
-    pub(crate) fn new(source: &'s str) -> Validator<'s> {
+    pub(crate) fn new(source: &'s str, base: Option<&Path>, replaced: Replaced) -> Validator<'s> {
         Validator {
             cx: Cx::default(),
             source,
+            base: base.map(Path::to_path_buf),
             custom_metrics: Vec::new(),
             feeder_names: Vec::new(),
+            feeder_columns: Vec::new(),
             has_setup: false,
             header_templates: Vec::new(),
+            tags: KnownTags {
+                replaced,
+                ..KnownTags::default()
+            },
         }
     }
 
     /// A span inside a scalar: `offset`..`offset+len` of its text (skips an opening quote).
     fn inner_span(&self, outer: Span, offset: usize, len: usize) -> Span {
-        let quote = matches!(
-            self.source.as_bytes().get(outer.offset),
-            Some(b'"') | Some(b'\'')
-        );
-        let start = outer.offset + usize::from(quote) + offset;
-        if start > self.source.len() || outer.offset == 0 && outer.line > 1 {
-            return outer;
-        }
-        Span::from_offset(self.source, start, len.max(1))
+        span_in(self.source, outer, offset, len)
     }
 
     pub(crate) fn plan(&mut self, root: &Node, default_name: &str) -> Option<Plan> {
@@ -378,6 +490,13 @@ impl<'s> Validator<'s> {
             self.check_step_templates(&steps, "teardown", true);
             steps
         });
+        // Setup and teardown steps are tagged with these as group and scenario.
+        for (place, present) in [("setup", setup.is_some()), ("teardown", teardown.is_some())] {
+            if present {
+                self.tags.groups.push(place.to_owned());
+                self.tags.scenarios.push(place.to_owned());
+            }
+        }
         for (text, span) in std::mem::take(&mut self.header_templates) {
             self.check_template(&text, span, &[], &[], "target headers", true);
         }
@@ -392,6 +511,10 @@ impl<'s> Validator<'s> {
                 None
             }
         };
+        self.tags.workload_read = workload.is_some();
+        if workload.is_some() && !f.has("scenarios") {
+            self.tags.scenarios.push("default".to_owned());
+        }
         let scenarios = match (f.get("scenarios"), &workload) {
             (Some(n), Some(w)) => self.scenarios(n, w),
             (Some(_), None) => Vec::new(),
@@ -466,12 +589,14 @@ impl<'s> Validator<'s> {
             t.base = self.target_base(Sp::new(s.clone(), node.span), None)?;
             return Some(t);
         }
+        let (source, base) = (self.source, self.base.as_deref());
         let cx = &mut self.cx;
         let mut f = Fields::new(node, cx, "target", TARGET_KEYS)?;
         let url = f.require("url", cx, "set `url: demo` for the embedded demo service, or a base URL such as `http://127.0.0.1:8080`");
         let url = url.and_then(|n| string(n, cx, "target.url"));
         if let Some(h) = f.get("headers") {
             let pairs = string_map(h, cx, "headers");
+            check_headers(cx, source, &pairs);
             self.header_templates.extend(
                 pairs
                     .iter()
@@ -499,11 +624,16 @@ impl<'s> Validator<'s> {
                 t.tls.insecure_skip_verify = b.value;
             }
             if let Some(l) = tf.get("caCerts") {
-                t.tls.ca_certs = seq(l, cx, "caCerts")
+                let paths: Vec<Sp<String>> = seq(l, cx, "caCerts")
                     .iter()
                     .filter_map(|n| string(n, cx, "caCerts[]"))
-                    .map(|s| s.value)
                     .collect();
+                for p in &paths {
+                    check_file(cx, base, p, |path| {
+                        files::check_certificates(path, "CA certificate file")
+                    });
+                }
+                t.tls.ca_certs = paths.into_iter().map(|s| s.value).collect();
             }
             if let Some(c) = tf.get("clientCert")
                 && let Some(mut cf) = Fields::new(c, cx, "clientCert", CLIENT_CERT_KEYS)
@@ -514,6 +644,14 @@ impl<'s> Validator<'s> {
                 let key = cf
                     .require("key", cx, "path of the PEM private key")
                     .and_then(|n| string(n, cx, "key"));
+                if let Some(c) = &cert {
+                    check_file(cx, base, c, |path| {
+                        files::check_certificates(path, "client certificate file")
+                    });
+                }
+                if let Some(k) = &key {
+                    check_file(cx, base, k, files::check_private_key);
+                }
                 if let (Some(c), Some(k)) = (cert, key) {
                     t.tls.client_cert = Some((c.value, k.value));
                 }
@@ -697,6 +835,7 @@ impl<'s> Validator<'s> {
     fn feeders(&mut self, node: &Node) -> Vec<Feeder> {
         let mut out = Vec::new();
         for (k, n) in named_entries(node, &mut self.cx, "data") {
+            let base = self.base.as_deref();
             let cx = &mut self.cx;
             let Some(mut f) = Fields::new(n, cx, "data feeder", FEEDER_KEYS) else {
                 continue;
@@ -776,6 +915,18 @@ impl<'s> Validator<'s> {
                 None => OnExhausted::Recycle,
             };
             f.finish(cx);
+            if let (Some(file), Some(format), Some(base)) = (&file, format, base) {
+                // Read now what the run reads when it starts: a missing file,
+                // an empty one, and the columns templates may use.
+                match files::data_columns(&base.join(&file.value), format) {
+                    Ok(columns) => self.feeder_columns.push(FeederColumns {
+                        name: k.name.clone(),
+                        file: file.value.clone(),
+                        columns,
+                    }),
+                    Err(p) => cx.error_help(file.span, p.message, p.help),
+                }
+            }
             if let (Some(file), Some(format)) = (file, format) {
                 out.push(Feeder {
                     name: k.name.clone(),
@@ -812,6 +963,7 @@ impl<'s> Validator<'s> {
         }
         for (k, n) in entries {
             check_identifier(&mut self.cx, &k.name, k.span, "operation");
+            self.tags.groups.push(k.name.clone());
             if let Some(op) = self.operation(&k.name, n) {
                 operations.push(op);
             }
@@ -825,6 +977,7 @@ impl<'s> Validator<'s> {
     fn operation(&mut self, name: &str, node: &Node) -> Option<Operation> {
         if let NodeKind::Str(s) = &node.kind {
             // `home: GET /` shorthand.
+            self.tags.steps.push(name.to_owned());
             let req = self.request_shorthand(Sp::new(s.clone(), node.span))?;
             let step = Step {
                 name: name.to_owned(),
@@ -865,6 +1018,9 @@ impl<'s> Validator<'s> {
             .get("tags")
             .map(|n| string_map(n, &mut self.cx, "tags"))
             .unwrap_or_default();
+        self.tags
+            .user
+            .extend(tags.iter().map(|(k, v)| (k.value.clone(), v.value.clone())));
         let single = f.has("request") || f.has("poll");
         let steps = if let Some(steps_node) = f.get("steps") {
             if single {
@@ -887,6 +1043,7 @@ impl<'s> Validator<'s> {
             self.steps_field(steps_node, name)
         } else if single {
             // The operation is itself one step named after it.
+            self.tags.steps.push(name.to_owned());
             match self.step_body(&mut f, name.to_owned()) {
                 Some(s) => vec![(f.span, s)],
                 None => Vec::new(),
@@ -934,6 +1091,7 @@ impl<'s> Validator<'s> {
                 }
                 None => format!("{owner}#{}", i + 1),
             };
+            self.tags.steps.push(name.clone());
             if let Some(step) = self.step_body(&mut f, name) {
                 out.push((n.span, step));
             }
@@ -1062,6 +1220,7 @@ impl<'s> Validator<'s> {
         if let NodeKind::Str(s) = &node.kind {
             return self.request_shorthand(Sp::new(s.clone(), node.span));
         }
+        let (source, base) = (self.source, self.base.as_deref());
         let cx = &mut self.cx;
         let mut f = Fields::new(node, cx, "request", REQUEST_KEYS)?;
         let method = match f.get("method").and_then(|n| string(n, cx, "method")) {
@@ -1085,6 +1244,7 @@ impl<'s> Validator<'s> {
             .get("headers")
             .map(|n| string_map(n, cx, "headers"))
             .unwrap_or_default();
+        check_headers(cx, source, &headers);
         let query = f
             .get("query")
             .map(|n| string_map(n, cx, "query"))
@@ -1118,6 +1278,9 @@ impl<'s> Validator<'s> {
                     .and_then(|n| string(n, cx, "name"));
                 let value = pf.get("value").and_then(|n| text(n, cx, "value"));
                 let file = pf.get("file").and_then(|n| string(n, cx, "file"));
+                if let Some(file) = &file {
+                    check_file(cx, base, file, files::check_upload);
+                }
                 let content_type = pf
                     .get("contentType")
                     .and_then(|n| string(n, cx, "contentType"))
@@ -1154,6 +1317,9 @@ impl<'s> Validator<'s> {
             .get("tags")
             .map(|n| string_map(n, cx, "tags"))
             .unwrap_or_default();
+        self.tags
+            .user
+            .extend(tags.iter().map(|(k, v)| (k.value.clone(), v.value.clone())));
         let expected = f.get("expectedStatuses").map(|n| {
             let mut ranges = Vec::new();
             let items: Vec<&Node> = match &n.kind {
@@ -1297,6 +1463,7 @@ impl<'s> Validator<'s> {
     }
 
     fn check(&mut self, node: &Node) -> Option<Check> {
+        let source = self.source;
         let cx = &mut self.cx;
         let mut f = Fields::new(node, cx, "check", CHECK_KEYS)?;
         let name = f
@@ -1376,6 +1543,7 @@ impl<'s> Validator<'s> {
             }
             "header" => {
                 let h = string(f.get("header")?, cx, "header")?;
+                check_header_name(cx, source, &h);
                 if let Some(m) = &matches {
                     check_regex(cx, m);
                 }
@@ -1424,6 +1592,7 @@ impl<'s> Validator<'s> {
 
     fn captures(&mut self, node: &Node) -> Vec<Capture> {
         let mut out = Vec::new();
+        let source = self.source;
         for (k, n) in named_entries(node, &mut self.cx, "capture") {
             let cx = &mut self.cx;
             check_identifier(cx, &k.name, k.span, "capture");
@@ -1464,10 +1633,14 @@ impl<'s> Validator<'s> {
                                     check_json_path(cx, &p);
                                     CaptureSource::JsonPath(p.value)
                                 }),
-                            "header" => f
-                                .get("header")
-                                .and_then(|n| string(n, cx, "header"))
-                                .map(|h| CaptureSource::Header(h.value)),
+                            "header" => {
+                                f.get("header")
+                                    .and_then(|n| string(n, cx, "header"))
+                                    .map(|h| {
+                                        check_header_name(cx, source, &h);
+                                        CaptureSource::Header(h.value)
+                                    })
+                            }
                             "regex" => {
                                 f.get("regex")
                                     .and_then(|n| string(n, cx, "regex"))
@@ -1638,6 +1811,50 @@ impl<'s> Validator<'s> {
                     .error_help(span, format!("`{var}` is not defined"), help);
             }
         }
+        self.check_columns(text, base.unwrap_or(step_span.offset), step_span);
+    }
+
+    /// Every `feeder.column` and `feeder['column']` in `text` must name a
+    /// column of the feeder's file (else the run would send an empty value).
+    fn check_columns(&mut self, text: &str, from: usize, fallback: Span) {
+        let mut found = Vec::new();
+        let mut seen = BTreeSet::new();
+        for f in &self.feeder_columns {
+            for r in column_refs(text, &f.name) {
+                if f.columns.contains(&r.column)
+                    || !seen.insert((f.name.as_str(), r.column.clone()))
+                {
+                    continue;
+                }
+                // Point at the column as written in the source, else at the step.
+                let written = &text[r.start..r.column_at + r.column.len()];
+                let from = from.min(self.source.len());
+                let span = self.source[from..]
+                    .find(written)
+                    .map(|o| {
+                        Span::from_offset(
+                            self.source,
+                            from + o + (r.column_at - r.start),
+                            r.column.len(),
+                        )
+                    })
+                    .unwrap_or(fallback);
+                let help = match did_you_mean(&r.column, f.columns.iter().map(String::as_str)) {
+                    Some(c) => format!("did you mean `{c}`?"),
+                    None => format!("columns of {}: {}", f.file, f.columns.join(", ")),
+                };
+                found.push(
+                    Diagnostic::error(
+                        span,
+                        format!("data `{}` has no column `{}`", f.name, r.column),
+                    )
+                    .with_help(help),
+                );
+            }
+        }
+        for d in found {
+            self.cx.push(d);
+        }
     }
 
     /// Byte offset of `text` inside the source, searched from the step's start.
@@ -1660,6 +1877,7 @@ impl<'s> Validator<'s> {
         }
         for (k, n) in entries {
             check_identifier(&mut self.cx, &k.name, k.span, "scenario");
+            self.tags.scenarios.push(k.name.clone());
             if let Some(s) = self.scenario(&k.name, n, workload) {
                 out.push(s);
             }
@@ -1689,6 +1907,9 @@ impl<'s> Validator<'s> {
             .get("tags")
             .map(|n| string_map(n, cx, "tags"))
             .unwrap_or_default();
+        self.tags
+            .user
+            .extend(tags.iter().map(|(k, v)| (k.value.clone(), v.value.clone())));
         let env = f
             .get("env")
             .map(|n| string_map(n, cx, "env"))
@@ -2134,7 +2355,7 @@ impl<'s> Validator<'s> {
         crate::threshold::MetricSelector,
         Option<(MetricType, ValueUnit)>,
     )> {
-        let sel = match parse_selector(&key.value) {
+        let (sel, at) = match parse_selector_at(&key.value) {
             Ok(s) => s,
             Err(e) => {
                 let span = self.inner_span(key.span, e.offset, 1);
@@ -2142,6 +2363,7 @@ impl<'s> Validator<'s> {
                 return None;
             }
         };
+        self.check_selector_tags(key, &sel, &at);
         let kind = catalog::builtin(&sel.metric)
             .map(|m| (m.kind, m.unit))
             .or_else(|| {
@@ -2163,6 +2385,117 @@ impl<'s> Validator<'s> {
             return None;
         }
         Some((sel, kind))
+    }
+
+    /// Tag keys a selector names must be system tags or tags the plan sets;
+    /// values of `name`, `group`, `scenario` and `error_code` must be ones
+    /// the plan (or the engine) produces. Otherwise the threshold would only
+    /// ever see "no data", which hides a misspelling.
+    fn check_selector_tags(&mut self, key: &Sp<String>, sel: &MetricSelector, at: &[TagAt]) {
+        let user_keys: BTreeSet<&str> = self.tags.user.iter().map(|(k, _)| k.as_str()).collect();
+        let mut found = Vec::new();
+        for ((k, v), at) in sel.tags.iter().zip(at) {
+            let key_span = self.inner_span(key.span, at.key, k.len());
+            let value_span = self.inner_span(key.span, at.value, v.len());
+            if !catalog::SYSTEM_TAGS.contains(&k.as_str()) && !user_keys.contains(k.as_str()) {
+                if self.tags.replaced.tag_keys.contains(k) {
+                    found.push(
+                        Diagnostic::warning(
+                            key_span,
+                            format!(
+                                "tag `{k}` is set only by scenarios the command-line flags replace"
+                            ),
+                        )
+                        .with_help("this threshold will have no data in this run"),
+                    );
+                    continue;
+                }
+                let mut candidates: Vec<&str> = catalog::SYSTEM_TAGS.to_vec();
+                candidates.extend(user_keys.iter().copied());
+                let help = match did_you_mean(k, candidates) {
+                    Some(h) => format!("did you mean `{h}`?"),
+                    None if user_keys.is_empty() => format!(
+                        "system tags: {}; a plan adds its own with `tags:` on a scenario, operation or request",
+                        catalog::SYSTEM_TAGS.join(", ")
+                    ),
+                    None => format!(
+                        "system tags: {}; this plan's own: {}",
+                        catalog::SYSTEM_TAGS.join(", "),
+                        user_keys.iter().copied().collect::<Vec<_>>().join(", ")
+                    ),
+                };
+                found.push(
+                    Diagnostic::error(key_span, format!("unknown tag `{k}`")).with_help(help),
+                );
+                continue;
+            }
+            let Some(tag) = ClosedTag::of(k) else {
+                continue;
+            };
+            if tag != ClosedTag::ErrorCode && !self.tags.workload_read {
+                continue;
+            }
+            let mut known: Vec<&str> = match tag {
+                ClosedTag::Name => self.tags.steps.iter().map(String::as_str).collect(),
+                ClosedTag::Group => self.tags.groups.iter().map(String::as_str).collect(),
+                ClosedTag::Scenario => self.tags.scenarios.iter().map(String::as_str).collect(),
+                ClosedTag::ErrorCode => catalog::ERROR_CODES.to_vec(),
+            };
+            // A plan's own `tags:` may set a system tag (k6 scripts often set `name`).
+            known.extend(
+                self.tags
+                    .user
+                    .iter()
+                    .filter(|(uk, _)| uk == tag.key())
+                    .map(|(_, uv)| uv.as_str()),
+            );
+            if known.contains(&v.as_str()) {
+                continue;
+            }
+            if tag == ClosedTag::Scenario && self.tags.replaced.names.contains(v) {
+                found.push(
+                    Diagnostic::warning(
+                        value_span,
+                        format!("scenario `{v}` is replaced by the command-line flags"),
+                    )
+                    .with_help("the flags run one scenario named `default`: this threshold will have no data in this run"),
+                );
+                continue;
+            }
+            let (message, listed) = match tag {
+                ClosedTag::Name => (format!("no step is named `{v}`"), "step names"),
+                ClosedTag::Group => (format!("no operation is named `{v}`"), "operations"),
+                ClosedTag::Scenario => (format!("no scenario is named `{v}`"), "scenarios"),
+                ClosedTag::ErrorCode => (format!("unknown error code `{v}`"), "error codes"),
+            };
+            let k6_group = v
+                .strip_prefix("::")
+                .filter(|g| tag == ClosedTag::Group && known.contains(g));
+            let help = if let Some(g) = k6_group {
+                format!(
+                    "gauntlet's `group` tag is the operation name without k6's `::`: write `group:{g}`"
+                )
+            } else if let Some(h) = did_you_mean(v, known.iter().copied()) {
+                format!("did you mean `{h}`?")
+            } else if tag == ClosedTag::ErrorCode && v.parse::<u32>().is_ok() {
+                "error codes are names, not k6's numbers: e.g. `request_timeout` (see docs/metrics.md#tags)".to_owned()
+            } else {
+                let mut listed_once = BTreeSet::new();
+                let mut names: Vec<&str> = known.clone();
+                names.retain(|n| listed_once.insert(*n));
+                let more = names.len() > 12;
+                names.truncate(12);
+                format!(
+                    "{listed}: {}{}",
+                    names.join(", "),
+                    if more { ", …" } else { "" }
+                )
+            };
+            found.push(Diagnostic::error(value_span, message).with_help(help));
+        }
+        for d in found {
+            self.cx.push(d);
+        }
     }
 
     fn slas(&mut self, node: &Node) -> Vec<(Sla, bool)> {
@@ -2344,6 +2677,180 @@ fn collect_json_strings(v: &serde_json::Value, out: &mut Vec<String>) {
     }
 }
 
+/// A file the plan names must pass `check`, when the plan has a directory to
+/// find it in; the error points at the path.
+fn check_file(
+    cx: &mut Cx,
+    base: Option<&Path>,
+    path: &Sp<String>,
+    check: impl FnOnce(&Path) -> Result<(), FileProblem>,
+) {
+    if let Some(base) = base
+        && let Err(p) = check(&base.join(&path.value))
+    {
+        cx.error_help(path.span, p.message, p.help);
+    }
+}
+
+/// Header names and values the HTTP client would refuse when the run starts.
+fn check_headers(cx: &mut Cx, source: &str, headers: &[(Sp<String>, Sp<String>)]) {
+    for (name, value) in headers {
+        check_header_name(cx, source, name);
+        check_header_value(cx, &name.value, value);
+    }
+}
+
+/// A character as an error message names it.
+fn describe_char(c: char) -> String {
+    match c {
+        ' ' => "a space".to_owned(),
+        '\t' => "a tab".to_owned(),
+        '\n' | '\r' => "a line break".to_owned(),
+        c if c.is_control() => format!("the control character U+{:04X}", c as u32),
+        c => format!("`{c}`"),
+    }
+}
+
+/// A header name is an RFC 9110 token: letters, digits and ``!#$%&'*+-.^_`|~``.
+fn check_header_name(cx: &mut Cx, source: &str, name: &Sp<String>) {
+    let tchar = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    let help = "header names are letters, digits and ! # $ % & ' * + - . ^ _ ` | ~ (an RFC 9110 token), e.g. `X-Request-Id`";
+    if name.value.is_empty() {
+        cx.error_help(name.span, "empty header name", help);
+    } else if let Some((i, c)) = name.value.char_indices().find(|(_, c)| !tchar(*c)) {
+        cx.error_help(
+            span_in(source, name.span, i, c.len_utf8()),
+            format!("header name `{}` contains {}", name.value, describe_char(c)),
+            help,
+        );
+    }
+}
+
+/// A header value holds no control characters but tab (what the HTTP client accepts).
+fn check_header_value(cx: &mut Cx, name: &str, value: &Sp<String>) {
+    if let Some(c) = value
+        .value
+        .chars()
+        .find(|c| c.is_ascii_control() && *c != '\t')
+    {
+        cx.error_help(
+            value.span,
+            format!("the value of header `{name}` contains {}", describe_char(c)),
+            "a header value is one line without control characters; a YAML `|` or `>` block ends with a line break, a plain or quoted string does not",
+        );
+    }
+}
+
+/// A reference to a feeder's column in a template: where the reference
+/// starts, where the column name starts, and the column.
+struct ColumnRef {
+    start: usize,
+    column_at: usize,
+    column: String,
+}
+
+/// Every `feeder.column` and `feeder['column']` inside the `{{ }}` and
+/// `{% %}` of `text` (string literals skipped; `feeder.method(...)` calls are not columns).
+fn column_refs(text: &str, feeder: &str) -> Vec<ColumnRef> {
+    let mut out = Vec::new();
+    let b = text.as_bytes();
+    let mut i = 0;
+    while let Some(o) = text[i..].find('{') {
+        let open = i + o;
+        let close = match b.get(open + 1) {
+            Some(b'{') => "}}",
+            Some(b'%') => "%}",
+            _ => {
+                i = open + 1;
+                continue;
+            }
+        };
+        let start = open + 2;
+        let end = text[start..].find(close).map_or(b.len(), |e| start + e);
+        column_refs_in(text, start, end, feeder, &mut out);
+        i = end;
+    }
+    out
+}
+
+/// [`column_refs`] within one expression, `text[start..end]`.
+fn column_refs_in(text: &str, start: usize, end: usize, feeder: &str, out: &mut Vec<ColumnRef>) {
+    let b = text.as_bytes();
+    let ident_end = |mut k: usize| {
+        while k < end && (b[k].is_ascii_alphanumeric() || b[k] == b'_') {
+            k += 1;
+        }
+        k
+    };
+    let skip_ws = |mut k: usize| {
+        while k < end && b[k].is_ascii_whitespace() {
+            k += 1;
+        }
+        k
+    };
+    let mut j = start;
+    // The last byte before `j` that is not white space: `x.users` is not the feeder.
+    let mut prev = b' ';
+    while j < end {
+        let c = b[j];
+        if c == b'\'' || c == b'"' {
+            let mut k = j + 1;
+            while k < end && b[k] != c {
+                k += if b[k] == b'\\' { 2 } else { 1 };
+            }
+            j = k + 1;
+            prev = c;
+            continue;
+        }
+        if c.is_ascii_digit() {
+            j = ident_end(j);
+            prev = b'0';
+            continue;
+        }
+        if c.is_ascii_alphabetic() || c == b'_' {
+            let e = ident_end(j);
+            if &text[j..e] == feeder && prev != b'.' {
+                let k = skip_ws(e);
+                if k < end && b[k] == b'.' {
+                    let cs = skip_ws(k + 1);
+                    let ce = ident_end(cs);
+                    let call = skip_ws(ce) < end && b[skip_ws(ce)] == b'(';
+                    if ce > cs && !call {
+                        out.push(ColumnRef {
+                            start: j,
+                            column_at: cs,
+                            column: text[cs..ce].to_owned(),
+                        });
+                    }
+                } else if k < end && b[k] == b'[' {
+                    let q = skip_ws(k + 1);
+                    if q < end && (b[q] == b'\'' || b[q] == b'"') {
+                        let quote = b[q] as char;
+                        if let Some(len) = text[q + 1..end].find(quote) {
+                            let (cs, ce) = (q + 1, q + 1 + len);
+                            let closing = skip_ws(ce + 1);
+                            if closing < end && b[closing] == b']' {
+                                out.push(ColumnRef {
+                                    start: j,
+                                    column_at: cs,
+                                    column: text[cs..ce].to_owned(),
+                                });
+                            }
+                        }
+                    }
+                }
+            }
+            prev = b[e - 1];
+            j = e;
+            continue;
+        }
+        if !c.is_ascii_whitespace() {
+            prev = c;
+        }
+        j += 1;
+    }
+}
+
 /// Offset of `var` used as a whole word inside an expression in `text`.
 fn find_var(text: &str, var: &str) -> Option<usize> {
     let bytes = text.as_bytes();
@@ -2508,5 +3015,31 @@ fn default_check_name(kind: &CheckKind) -> String {
         CheckKind::DurationBelow(d) => {
             format!("duration < {}", crate::duration::format_duration(*d))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::column_refs;
+
+    fn columns(text: &str) -> Vec<String> {
+        column_refs(text, "users")
+            .into_iter()
+            .map(|r| r.column)
+            .collect()
+    }
+
+    #[test]
+    fn column_references_are_found_in_expressions_only() {
+        assert_eq!(
+            columns("users.a {{ users.b }} {{ users [ 'c' ] ~ users[\"d\"] | upper }}"),
+            ["b", "c", "d"]
+        );
+        assert_eq!(
+            columns("{% if users.e %}{{ users . f }}{% endif %}"),
+            ["e", "f"]
+        );
+        // Strings, other objects' attributes and method calls are not columns.
+        assert!(columns("{{ 'users.x' ~ setup.users.y ~ users.get('z') ~ myusers.w }}").is_empty());
     }
 }
