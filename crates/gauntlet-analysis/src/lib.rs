@@ -26,22 +26,45 @@ pub trait MetricSource {
     fn value(&self, selector: &MetricSelector, aggregation: Aggregation) -> Option<f64>;
 }
 
+/// What became of one threshold. Three states, not a bool, because a
+/// threshold that had nothing to compare neither held nor failed, and
+/// reading it as a pass (k6 does) turns a run that measured nothing into GO.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ThresholdStatus {
+    /// The observed value met the condition.
+    Pass,
+    /// The observed value broke the condition (exit code 99).
+    Fail,
+    /// The metric had no samples: nothing was compared (exit code 110).
+    NotEvaluated,
+}
+
 /// The outcome of one threshold.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ThresholdResult {
     /// Selector as written (`http_req_duration{name:create}`).
     pub metric: String,
     /// Expression as written (`p(95) < 200ms`).
     pub expression: String,
-    /// Observed value in the threshold's units (`None`: no samples).
+    /// Observed value in the threshold's units (`None`: no samples). A
+    /// counter without samples reads 0, so `count > 0` can fail.
     pub observed: Option<f64>,
-    /// Whether it held. A metric without samples passes, as in k6; reports
-    /// mark it "no data".
-    pub passed: bool,
+    /// Pass, fail or not evaluated.
+    pub status: ThresholdStatus,
     /// Stops the run when failing (after `delay_abort_eval`).
     pub abort_on_fail: bool,
     /// Index of the SLA it comes from, if any.
     pub sla: Option<usize>,
+}
+
+impl ThresholdResult {
+    /// Whether it held (a threshold that was not evaluated did not).
+    pub fn passed(&self) -> bool {
+        self.status == ThresholdStatus::Pass
+    }
 }
 
 /// SLA status, seed 002's compliance column.
@@ -55,12 +78,13 @@ pub enum SlaStatus {
     Warn,
     /// The limit (or, without a limit, the objective) was broken.
     Fail,
-    /// Nothing was measured for this SLA.
-    NoData,
+    /// Nothing was measured for this SLA: not evaluated, never a pass.
+    NotEvaluated,
 }
 
 /// The outcome of one SLA.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct SlaResult {
     /// SLA name.
     pub name: String,
@@ -86,14 +110,18 @@ pub enum Decision {
     /// Every SLA met, every threshold held.
     Go,
     /// Thresholds held, but some SLA objective was missed within its limit,
-    /// a lower-priority SLA failed, or an SLA had no data.
+    /// a lower-priority SLA failed, some requests failed unguarded, or a
+    /// step could not be built some of the time.
     GoWithConditions,
-    /// A threshold failed, or a high-priority SLA broke its limit.
+    /// A threshold failed, a high-priority SLA broke its limit, or the run
+    /// did not measure what it had to (a threshold or SLA without data, no
+    /// request completed, a step that never sent).
     NoGo,
 }
 
 /// Everything decided about a run.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Verdict {
     /// Every threshold, in plan order (SLA-derived ones last).
     pub thresholds: Vec<ThresholdResult>,
@@ -101,6 +129,10 @@ pub struct Verdict {
     pub slas: Vec<SlaResult>,
     /// Go / no-go.
     pub decision: Decision,
+    /// Whether the run measured what its verdict needs: every threshold and
+    /// SLA had data, some request completed, and every step sent at least
+    /// once. False is exit code 110 unless a threshold failed (99).
+    pub measured: bool,
     /// Why, one sentence each, most important first.
     pub reasons: Vec<String>,
 }
@@ -108,26 +140,97 @@ pub struct Verdict {
 impl Verdict {
     /// Whether any threshold failed (exit code 99).
     pub fn thresholds_failed(&self) -> bool {
-        self.thresholds.iter().any(|t| !t.passed)
+        self.thresholds
+            .iter()
+            .any(|t| t.status == ThresholdStatus::Fail)
     }
+
+    /// Whether the run did not measure what its verdict needs (exit code
+    /// 110 when no threshold failed).
+    pub fn not_measured(&self) -> bool {
+        !self.measured
+    }
+}
+
+/// A step that could not be built from the plan at some point of the run
+/// (a template that failed, a URL or header that did not parse), as the
+/// engine noted it. The verdict weighs it against what the step sent: a
+/// step that never sent is NO-GO, one that sometimes failed is a condition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepFailure {
+    /// The operation (`group` tag), or `setup` / `teardown`.
+    pub group: String,
+    /// The step (`name` tag).
+    pub step: String,
+    /// The `error_code` of `step_errors` (`template_error`, …).
+    pub code: String,
+}
+
+/// What the run knows besides its metrics that the verdict must weigh.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunFacts {
+    /// Steps that could not be built, one per (group, step, code).
+    pub step_failures: Vec<StepFailure>,
 }
 
 fn holds(c: &Condition, observed: f64) -> bool {
     c.cmp.holds(observed, c.value)
 }
 
-/// Evaluate every threshold and SLA of `plan` against `source`.
-pub fn evaluate(plan: &Plan, source: &dyn MetricSource) -> Verdict {
+/// The kind of a metric: the plan's own metrics, else the catalog; `None`
+/// for a name neither knows.
+fn kind_of(plan: &Plan, name: &str) -> Option<(MetricType, ValueUnit)> {
+    match plan.custom_metrics.iter().find(|m| m.name == name) {
+        Some(m) => Some((m.kind, m.unit)),
+        None => gauntlet_plan::catalog::builtin(name).map(|m| (m.kind, m.unit)),
+    }
+}
+
+/// The observed value of `selector`: what the source has, and for a counter
+/// without samples 0 (a count of nothing is zero, and `count > 0` must be
+/// able to fail). Every other kind without samples is `None`.
+fn observe(
+    plan: &Plan,
+    source: &dyn MetricSource,
+    selector: &MetricSelector,
+    aggregation: Aggregation,
+) -> Option<f64> {
+    source.value(selector, aggregation).or_else(|| {
+        let counter = matches!(
+            kind_of(plan, &selector.metric),
+            Some((MetricType::Counter, _))
+        );
+        (counter && matches!(aggregation, Aggregation::Count | Aggregation::Rate)).then_some(0.0)
+    })
+}
+
+fn selector(metric: &str, tags: &[(&str, &str)]) -> MetricSelector {
+    MetricSelector {
+        metric: metric.into(),
+        tags: tags
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+    }
+}
+
+/// Evaluate every threshold and SLA of `plan` against `source`, and weigh
+/// what `facts` adds.
+pub fn evaluate(plan: &Plan, source: &dyn MetricSource, facts: &RunFacts) -> Verdict {
     let thresholds: Vec<ThresholdResult> = plan
         .thresholds
         .iter()
         .map(|t| {
-            let observed = source.value(&t.metric, t.condition.aggregation);
+            let observed = observe(plan, source, &t.metric, t.condition.aggregation);
             ThresholdResult {
                 metric: t.metric.to_string(),
                 expression: t.condition.text.clone(),
                 observed,
-                passed: observed.is_none_or(|v| holds(&t.condition, v)),
+                status: match observed {
+                    None => ThresholdStatus::NotEvaluated,
+                    Some(v) if holds(&t.condition, v) => ThresholdStatus::Pass,
+                    Some(_) => ThresholdStatus::Fail,
+                },
                 abort_on_fail: t.abort_on_fail,
                 sla: match t.origin {
                     ThresholdOrigin::Sla(i) => Some(i),
@@ -140,9 +243,9 @@ pub fn evaluate(plan: &Plan, source: &dyn MetricSource) -> Verdict {
         .slas
         .iter()
         .map(|s| {
-            let observed = source.value(&s.metric, s.objective.aggregation);
+            let observed = observe(plan, source, &s.metric, s.objective.aggregation);
             let status = match observed {
-                None => SlaStatus::NoData,
+                None => SlaStatus::NotEvaluated,
                 Some(v) if holds(&s.objective, v) => SlaStatus::Pass,
                 Some(v) => match &s.limit {
                     Some(l) if holds(l, v) => SlaStatus::Warn,
@@ -167,18 +270,32 @@ pub fn evaluate(plan: &Plan, source: &dyn MetricSource) -> Verdict {
     let mut reasons = Vec::new();
     let mut no_go = false;
     let mut conditions = false;
+    let mut measured = true;
     for (t, pt) in thresholds
         .iter()
         .zip(&plan.thresholds)
-        .filter(|(t, _)| !t.passed && t.sla.is_none())
+        .filter(|(t, _)| t.sla.is_none())
     {
-        no_go = true;
-        reasons.push(format!(
-            "threshold {} {} failed (observed {})",
-            t.metric,
-            t.expression,
-            fmt_obs(plan, &pt.metric, pt.condition.aggregation, t.observed)
-        ));
+        match t.status {
+            ThresholdStatus::Fail => {
+                no_go = true;
+                reasons.push(format!(
+                    "threshold {} {} failed (observed {})",
+                    t.metric,
+                    t.expression,
+                    fmt_obs(plan, &pt.metric, pt.condition.aggregation, t.observed)
+                ));
+            }
+            ThresholdStatus::NotEvaluated => {
+                no_go = true;
+                measured = false;
+                reasons.push(format!(
+                    "threshold {} {} was not evaluated: {} had no samples",
+                    t.metric, t.expression, t.metric
+                ));
+            }
+            _ => {}
+        }
     }
     for (s, ps) in slas.iter().zip(&plan.slas) {
         let observed = fmt_obs(plan, &ps.metric, ps.objective.aggregation, s.observed);
@@ -207,14 +324,72 @@ pub fn evaluate(plan: &Plan, source: &dyn MetricSource) -> Verdict {
                     s.name, s.objective, observed
                 ));
             }
-            (SlaStatus::NoData, _) => {
-                conditions = true;
+            (SlaStatus::NotEvaluated, _) => {
+                no_go = true;
+                measured = false;
                 reasons.push(format!(
-                    "SLA \"{}\" had no data: nothing measured {}",
+                    "SLA \"{}\" was not evaluated: {} had no samples",
                     s.name, s.metric
                 ));
             }
             _ => {}
+        }
+    }
+    // A run in which no request got a response measured nothing, whatever
+    // its thresholds say.
+    let sent = |tags: &[(&str, &str)]| {
+        source
+            .value(&selector("http_reqs", tags), Aggregation::Count)
+            .unwrap_or(0.0)
+    };
+    let completed = source
+        .value(&selector("http_req_duration", &[]), Aggregation::Count)
+        .unwrap_or(0.0);
+    if completed == 0.0 {
+        no_go = true;
+        measured = false;
+        let requests = sent(&[]);
+        reasons.insert(
+            0,
+            if requests > 0.0 {
+                format!(
+                    "no request completed: all {requests:.0} failed without a response (see errors)"
+                )
+            } else {
+                "no request was sent: nothing was measured (see errors)".to_owned()
+            },
+        );
+    }
+    // Steps that could not be built: one that never sent is a hole in the
+    // measurements; one that failed some of the time is a condition.
+    for f in &facts.step_failures {
+        let count = source
+            .value(
+                &selector(
+                    "step_errors",
+                    &[
+                        ("group", &f.group),
+                        ("name", &f.step),
+                        ("error_code", &f.code),
+                    ],
+                ),
+                Aggregation::Count,
+            )
+            .unwrap_or(0.0);
+        let reqs = sent(&[("group", &f.group), ("name", &f.step)]);
+        if reqs == 0.0 {
+            no_go = true;
+            measured = false;
+            reasons.push(format!(
+                "step {}/{} never sent a request: {count:.0} {} (see errors)",
+                f.group, f.step, f.code
+            ));
+        } else {
+            conditions = true;
+            reasons.push(format!(
+                "step {}/{} could not be built {count:.0} times ({}), {reqs:.0} requests sent (see errors)",
+                f.group, f.step, f.code
+            ));
         }
     }
     // Failed requests that nothing guards are still worth a condition: a run
@@ -254,7 +429,10 @@ pub fn evaluate(plan: &Plan, source: &dyn MetricSource) -> Verdict {
         ));
     }
     // SLA-derived thresholds that failed are also threshold failures (exit 99).
-    if thresholds.iter().any(|t| !t.passed && t.sla.is_some()) {
+    if thresholds
+        .iter()
+        .any(|t| t.status != ThresholdStatus::Pass && t.sla.is_some())
+    {
         no_go = true;
     }
     let decision = if no_go {
@@ -273,6 +451,7 @@ pub fn evaluate(plan: &Plan, source: &dyn MetricSource) -> Verdict {
         thresholds,
         slas,
         decision,
+        measured,
         reasons,
     }
 }
@@ -290,14 +469,8 @@ fn fmt_obs(
     let Some(v) = v else {
         return "no data".into();
     };
-    let name = selector.metric.as_str();
-    let (kind, unit) = match plan.custom_metrics.iter().find(|m| m.name == name) {
-        Some(m) => (m.kind, m.unit),
-        None => match gauntlet_plan::catalog::builtin(name) {
-            Some(m) => (m.kind, m.unit),
-            None => (MetricType::Trend, ValueUnit::Count),
-        },
-    };
+    let (kind, unit) =
+        kind_of(plan, &selector.metric).unwrap_or((MetricType::Trend, ValueUnit::Count));
     format::fmt_observed(v, kind, unit, aggregation)
 }
 
@@ -344,8 +517,22 @@ mod tests {
         sla:\n  - {name: fast, metric: http_req_duration, objective: p(95) < 200ms, limit: p(95) < 500ms}\n  - {name: errors, metric: http_req_failed, objective: rate < 1%, priority: medium}\n\
         thresholds:\n  checks: [rate > 0.99]\n";
 
+    /// Requests that completed: without any, a run is not measured.
+    const COMPLETED: (&str, f64) = ("http_req_duration count", 100.0);
+
+    fn fixed<const N: usize>(pairs: [(&str, f64); N]) -> Fixed {
+        Fixed(
+            pairs
+                .into_iter()
+                .chain([COMPLETED])
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect(),
+        )
+    }
+
     fn source(p95: f64, failed: f64, checks: f64) -> Fixed {
         Fixed(HashMap::from([
+            (COMPLETED.0.to_owned(), COMPLETED.1),
             ("http_req_duration p(95)".to_owned(), p95),
             ("http_req_failed rate".to_owned(), failed),
             ("checks rate".to_owned(), checks),
@@ -354,7 +541,11 @@ mod tests {
 
     #[test]
     fn all_good_is_go() {
-        let v = evaluate(&plan(PLAN), &source(150.0, 0.001, 1.0));
+        let v = evaluate(
+            &plan(PLAN),
+            &source(150.0, 0.001, 1.0),
+            &RunFacts::default(),
+        );
         assert_eq!(v.decision, Decision::Go);
         assert!(!v.thresholds_failed());
         assert_eq!(v.slas[0].status, SlaStatus::Pass);
@@ -362,7 +553,11 @@ mod tests {
 
     #[test]
     fn objective_missed_within_limit_is_a_warning() {
-        let v = evaluate(&plan(PLAN), &source(300.0, 0.001, 1.0));
+        let v = evaluate(
+            &plan(PLAN),
+            &source(300.0, 0.001, 1.0),
+            &RunFacts::default(),
+        );
         assert_eq!(v.slas[0].status, SlaStatus::Warn);
         assert_eq!(v.decision, Decision::GoWithConditions);
         assert!(!v.thresholds_failed(), "only the limit is a threshold");
@@ -370,7 +565,11 @@ mod tests {
 
     #[test]
     fn limit_broken_is_no_go_and_fails_thresholds() {
-        let v = evaluate(&plan(PLAN), &source(900.0, 0.001, 1.0));
+        let v = evaluate(
+            &plan(PLAN),
+            &source(900.0, 0.001, 1.0),
+            &RunFacts::default(),
+        );
         assert_eq!(v.slas[0].status, SlaStatus::Fail);
         assert_eq!(v.decision, Decision::NoGo);
         assert!(v.thresholds_failed());
@@ -379,10 +578,10 @@ mod tests {
 
     #[test]
     fn failing_threshold_is_no_go() {
-        let v = evaluate(&plan(PLAN), &source(100.0, 0.0, 0.5));
+        let v = evaluate(&plan(PLAN), &source(100.0, 0.0, 0.5), &RunFacts::default());
         assert_eq!(v.decision, Decision::NoGo);
         assert_eq!(v.thresholds[0].observed, Some(0.5));
-        assert!(!v.thresholds[0].passed);
+        assert_eq!(v.thresholds[0].status, ThresholdStatus::Fail);
     }
 
     #[test]
@@ -392,14 +591,14 @@ mod tests {
              sla:\n  - {name: fast, metric: http_req_duration, objective: p(95) < 200ms, limit: p(95) < 500ms}\n  - {name: errors, metric: http_req_failed, objective: rate < 1%, priority: medium}\n\
              thresholds:\n  http_req_duration: [p(95) < 200]\n  checks: [rate > 0.99]\n  http_reqs: [count > 100, rate > 50]\n",
         );
-        let s = Fixed(HashMap::from([
-            ("http_req_duration p(95)".to_owned(), 212.9),
-            ("http_req_failed rate".to_owned(), 0.0815),
-            ("checks rate".to_owned(), 0.5),
-            ("http_reqs count".to_owned(), 12.0),
-            ("http_reqs rate".to_owned(), 30.6667),
-        ]));
-        let v = evaluate(&p, &s);
+        let s = fixed([
+            ("http_req_duration p(95)", 212.9),
+            ("http_req_failed rate", 0.0815),
+            ("checks rate", 0.5),
+            ("http_reqs count", 12.0),
+            ("http_reqs rate", 30.6667),
+        ]);
+        let v = evaluate(&p, &s, &RunFacts::default());
         for want in [
             "threshold http_req_duration p(95) < 200 failed (observed 212.9ms)",
             "threshold checks rate > 0.99 failed (observed 50.00%)",
@@ -433,7 +632,7 @@ mod tests {
 
     #[test]
     fn any_sla_failure_fails_its_threshold() {
-        let v = evaluate(&plan(PLAN), &source(100.0, 0.05, 1.0));
+        let v = evaluate(&plan(PLAN), &source(100.0, 0.05, 1.0), &RunFacts::default());
         assert_eq!(v.slas[1].status, SlaStatus::Fail);
         // The SLA's own threshold failed, so the run exits 99 and is a no-go.
         assert!(v.thresholds_failed());
@@ -441,18 +640,101 @@ mod tests {
     }
 
     #[test]
-    fn no_data_passes_thresholds_but_not_slas() {
-        let v = evaluate(&plan(PLAN), &Fixed(HashMap::new()));
+    fn a_threshold_or_sla_without_data_is_not_evaluated_and_no_go() {
+        let v = evaluate(&plan(PLAN), &fixed([]), &RunFacts::default());
+        assert!(!v.thresholds_failed(), "not evaluated is not failed (99)");
+        assert!(v.not_measured(), "it is not measured (110)");
+        assert_eq!(v.thresholds[0].status, ThresholdStatus::NotEvaluated);
+        assert_eq!(v.slas[0].status, SlaStatus::NotEvaluated);
+        assert_eq!(v.decision, Decision::NoGo);
+        assert!(
+            v.reasons
+                .iter()
+                .any(|r| r
+                    == "threshold checks rate > 0.99 was not evaluated: checks had no samples"),
+            "{:?}",
+            v.reasons
+        );
+    }
+
+    #[test]
+    fn a_counter_without_samples_reads_zero_and_can_fail() {
+        let p = plan(
+            "workload: {operations: {a: GET /}}\nthresholds:\n  dropped_iterations: [count < 1]\n  http_reqs: [count > 0]\n",
+        );
+        let v = evaluate(&p, &fixed([]), &RunFacts::default());
+        assert_eq!(v.thresholds[0].observed, Some(0.0));
+        assert_eq!(v.thresholds[0].status, ThresholdStatus::Pass);
+        assert_eq!(v.thresholds[1].status, ThresholdStatus::Fail);
+        assert!(v.thresholds_failed());
+    }
+
+    #[test]
+    fn a_run_where_no_request_completed_is_no_go_even_without_thresholds() {
+        let p = plan("workload: {operations: {a: GET /}}\n");
+        let s = Fixed(HashMap::from([
+            ("http_reqs count".to_owned(), 6.0),
+            ("http_req_failed rate".to_owned(), 1.0),
+        ]));
+        let v = evaluate(&p, &s, &RunFacts::default());
+        assert_eq!(v.decision, Decision::NoGo);
+        assert!(v.not_measured());
         assert!(!v.thresholds_failed());
-        assert_eq!(v.slas[0].status, SlaStatus::NoData);
+        assert_eq!(
+            v.reasons[0],
+            "no request completed: all 6 failed without a response (see errors)"
+        );
+    }
+
+    fn failing_step() -> RunFacts {
+        RunFacts {
+            step_failures: vec![StepFailure {
+                group: "a".into(),
+                step: "bad".into(),
+                code: "template_error".into(),
+            }],
+        }
+    }
+
+    #[test]
+    fn a_step_that_never_sent_is_no_go() {
+        let p = plan("workload: {operations: {a: GET /}}\n");
+        let s = fixed([(
+            "step_errors{group:a,name:bad,error_code:template_error} count",
+            7.0,
+        )]);
+        let v = evaluate(&p, &s, &failing_step());
+        assert_eq!(v.decision, Decision::NoGo);
+        assert!(v.not_measured());
+        assert!(
+            v.reasons
+                .iter()
+                .any(|r| r == "step a/bad never sent a request: 7 template_error (see errors)"),
+            "{:?}",
+            v.reasons
+        );
+    }
+
+    #[test]
+    fn a_step_that_sometimes_fails_to_build_is_a_condition() {
+        let p = plan("workload: {operations: {a: GET /}}\n");
+        let s = fixed([
+            (
+                "step_errors{group:a,name:bad,error_code:template_error} count",
+                2.0,
+            ),
+            ("http_reqs{group:a,name:bad} count", 40.0),
+        ]);
+        let v = evaluate(&p, &s, &failing_step());
         assert_eq!(v.decision, Decision::GoWithConditions);
+        assert!(!v.not_measured());
     }
 
     #[test]
     fn unguarded_failures_are_a_condition() {
         let p = plan("workload: {operations: {a: GET /}}\n");
-        let s = Fixed(HashMap::from([("http_req_failed rate".to_owned(), 1.0)]));
-        let v = evaluate(&p, &s);
+        let s = fixed([("http_req_failed rate", 1.0)]);
+        let v = evaluate(&p, &s, &RunFacts::default());
         assert_eq!(v.decision, Decision::GoWithConditions);
         assert!(
             v.reasons[0].contains("100.00% of requests failed"),
@@ -468,11 +750,8 @@ mod tests {
     #[test]
     fn dropped_iterations_are_a_condition() {
         let p = plan("workload: {operations: {a: GET /}}\n");
-        let s = Fixed(HashMap::from([(
-            "dropped_iterations count".to_owned(),
-            12.0,
-        )]));
-        let v = evaluate(&p, &s);
+        let s = fixed([("dropped_iterations count", 12.0)]);
+        let v = evaluate(&p, &s, &RunFacts::default());
         assert_eq!(v.decision, Decision::GoWithConditions);
         assert!(
             v.reasons[0].starts_with("12 iterations were dropped"),

@@ -24,6 +24,10 @@ pub(crate) enum Exit {
     TargetUnavailable = 106,
     /// A `setup` step failed (request error or failed check); no scenario ran (k6 uses 107 for script errors).
     SetupFailed = 107,
+    /// The run did not measure what its verdict needs: a threshold or SLA
+    /// had no samples, no request completed, or a step never sent. The
+    /// verdict is NO-GO; a failed threshold (99) wins over this.
+    NotMeasured = 110,
     /// A result file could not be written (checked before the run, and
     /// after it): wins over every code but a usage error, because the
     /// others assume the files exist.

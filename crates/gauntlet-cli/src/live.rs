@@ -221,11 +221,11 @@ pub(crate) fn frame(
     );
     let error_rate = source.value(&selector("http_req_failed"), Aggregation::Rate);
     // `evaluate` returns the plan's thresholds in plan order.
-    let failing = evaluate(plan, &source)
+    let failing = evaluate(plan, &source, &gauntlet_analysis::RunFacts::default())
         .thresholds
         .into_iter()
         .zip(&plan.thresholds)
-        .filter(|(t, _)| !t.passed)
+        .filter(|(t, _)| t.status == gauntlet_analysis::ThresholdStatus::Fail)
         .map(|(t, def)| Failing {
             metric: t.metric,
             expression: t.expression,

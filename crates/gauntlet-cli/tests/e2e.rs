@@ -265,7 +265,7 @@ fn a_short_run_writes_k6_summary_and_a_schema_valid_result() {
     // Every read used a captured id: reads equal creates, and all succeeded.
     let r = json(&res);
     let schema: Value = serde_json::from_str(
-        &std::fs::read_to_string(repo().join("schema/result.v1.json")).unwrap(),
+        &std::fs::read_to_string(repo().join("schema/result.v2.json")).unwrap(),
     )
     .unwrap();
     let v = jsonschema::validator_for(&schema).unwrap();
@@ -382,7 +382,7 @@ scenarios:
         + sc("ramp_rate")["dropped"].as_u64().unwrap();
     assert!((99..=101).contains(&ramp), "{ramp}");
     assert!(sc("constant")["iterations"].as_u64().unwrap() > 10);
-    assert_eq!(sc("ramping")["vus_max"], 3);
+    assert_eq!(sc("ramping")["vusMax"], 3);
 }
 
 fn interrupt(pid: u32) {
@@ -428,7 +428,7 @@ fn graceful_and_hard_interruption_still_write_results() {
             .unwrap()
             > 0.0
     );
-    assert_eq!(json(&res)["schemaVersion"], 1);
+    assert_eq!(json(&res)["schemaVersion"], 2);
     // Hard: iterations that take 20 s would get 30 s of gracefulStop; the
     // second SIGINT interrupts them at once.
     let plan = write(

@@ -12,7 +12,9 @@
 //! ```
 //! Without them the tests fail and say so; they never skip.
 
-use gauntlet_analysis::{Decision, SlaResult, SlaStatus, ThresholdResult, Verdict};
+use gauntlet_analysis::{
+    Decision, SlaResult, SlaStatus, ThresholdResult, ThresholdStatus, Verdict,
+};
 use gauntlet_report::model::Summary;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -193,6 +195,7 @@ fn every_sla_status_and_hostile_names_validate_and_read_back() {
         checks: vec![],
         operations: vec![],
         errors: vec![],
+        step_errors: vec![],
         scenarios: vec![],
         verdict: Verdict {
             thresholds: vec![
@@ -200,7 +203,7 @@ fn every_sla_status_and_hostile_names_validate_and_read_back() {
                     metric: "checks".into(),
                     expression: "rate > 0.99".into(),
                     observed: Some(0.875),
-                    passed: false,
+                    status: ThresholdStatus::Fail,
                     abort_on_fail: true,
                     sla: None,
                 },
@@ -208,7 +211,7 @@ fn every_sla_status_and_hostile_names_validate_and_read_back() {
                     metric: "http_req_duration{name:create}".into(),
                     expression: "p(99) < 1s".into(),
                     observed: None,
-                    passed: true,
+                    status: ThresholdStatus::NotEvaluated,
                     abort_on_fail: false,
                     sla: None,
                 },
@@ -229,9 +232,10 @@ fn every_sla_status_and_hostile_names_validate_and_read_back() {
                     Some(12.5),
                     SlaStatus::Fail,
                 ),
-                sla("nothing", "p(99) < 1s", None, None, SlaStatus::NoData),
+                sla("nothing", "p(99) < 1s", None, None, SlaStatus::NotEvaluated),
             ],
             decision: Decision::NoGo,
+            measured: false,
             reasons: vec![],
         },
         trend_stats: vec![],
@@ -243,7 +247,8 @@ fn every_sla_status_and_hostile_names_validate_and_read_back() {
     no_schema_errors(&report);
     assert_eq!(
         (report["tests"].as_u64(), report["failures"].as_u64()),
-        (Some(6), Some(2))
+        (Some(6), Some(4)),
+        "a failed threshold and SLA, and a not-evaluated threshold and SLA"
     );
 
     let t = suite(&report, "thresholds");
@@ -264,10 +269,15 @@ fn every_sla_status_and_hostile_names_validate_and_read_back() {
     );
     let nodata = case(t, "http_req_duration{name:create} p(99) < 1s");
     assert_eq!(
-        nodata["result"], "passed",
-        "k6: a threshold without samples holds"
+        nodata["result"], "failure",
+        "a threshold without samples was not evaluated, never a pass (k6 passes it)"
     );
-    assert_eq!(nodata["system_out"], "observed no data");
+    assert_eq!(nodata["type"], "not_evaluated");
+    assert_eq!(
+        nodata["message"],
+        "http_req_duration{name:create} p(99) < 1s not evaluated: no samples"
+    );
+    assert_eq!(nodata["system_out"], "observed no samples");
 
     let s = suite(&report, "slas");
     assert_eq!(
@@ -276,7 +286,7 @@ fn every_sla_status_and_hostile_names_validate_and_read_back() {
             s["failures"].as_u64(),
             s["skipped"].as_u64()
         ),
-        (Some(4), Some(1), Some(1))
+        (Some(4), Some(2), Some(0))
     );
     assert_eq!(case(s, "ok")["result"], "passed");
     let warned = case(s, "warned");
@@ -296,8 +306,12 @@ fn every_sla_status_and_hostile_names_validate_and_read_back() {
         "SLA 'broken <b>': http_req_duration p(95) < 1ms (limit p(95) < 5ms) failed: observed p(95)=12.5ms"
     );
     let nothing = case(s, "nothing");
-    assert_eq!(nothing["result"], "skipped");
-    assert_eq!(nothing["message"], "nothing measured for http_req_duration");
+    assert_eq!(nothing["result"], "failure");
+    assert_eq!(nothing["type"], "not_evaluated");
+    assert_eq!(
+        nothing["message"],
+        "SLA 'nothing': http_req_duration p(99) < 1s not evaluated: no samples"
+    );
 }
 
 #[test]

@@ -98,6 +98,9 @@ pub struct RunInfo {
     pub interrupted: Option<String>,
     /// Scenario rows.
     pub scenarios: Vec<ScenarioRow>,
+    /// Steps that could not be built, with their first message; the counts
+    /// are filled in from the snapshot.
+    pub step_errors: Vec<StepErrorRow>,
 }
 
 /// Build the summary of a run.
@@ -196,15 +199,17 @@ pub fn summarize(
             );
         }
     }
-    // Checks, per (group, check), in first-seen order.
+    // Checks, per (group, step, check), in first-seen order.
     let mut checks: Vec<CheckRow> = Vec::new();
     let mut ops: BTreeMap<String, (u64, u64, Option<gauntlet_metrics::Histogram>)> =
         BTreeMap::new();
     let mut errors: BTreeMap<String, u64> = BTreeMap::new();
-    let (checks_id, dur_id, reqs_id) = (
+    let mut step_errors = info.step_errors;
+    let (checks_id, dur_id, reqs_id, step_errors_id) = (
         registry.get("checks"),
         registry.get("http_req_duration"),
         registry.get("http_reqs"),
+        registry.get("step_errors"),
     );
     for (k, v) in &total.series {
         let tags = interner.resolve(k.tags);
@@ -213,9 +218,10 @@ pub fn summarize(
         {
             let name = tags.get(&TagKey::Check).unwrap_or("").to_owned();
             let group = tags.get(&TagKey::Group).unwrap_or("").to_owned();
+            let step = tags.get(&TagKey::Name).unwrap_or("").to_owned();
             match checks
                 .iter_mut()
-                .find(|c| c.name == name && c.group == group)
+                .find(|c| c.name == name && c.group == group && c.step == step)
             {
                 Some(c) => {
                     c.passes += passes;
@@ -224,9 +230,26 @@ pub fn summarize(
                 None => checks.push(CheckRow {
                     name,
                     group,
+                    step,
                     passes: *passes,
                     fails: t - passes,
                 }),
+            }
+        }
+        if Some(k.metric) == step_errors_id
+            && let SeriesData::Counter { sum } = v
+        {
+            let code = tags.get(&TagKey::ErrorCode).unwrap_or("step_error");
+            *errors.entry(code.to_owned()).or_default() += *sum as u64;
+            let (group, step) = (
+                tags.get(&TagKey::Group).unwrap_or(""),
+                tags.get(&TagKey::Name).unwrap_or(""),
+            );
+            if let Some(row) = step_errors
+                .iter_mut()
+                .find(|r| r.group == group && r.step == step && r.code == code)
+            {
+                row.count += *sum as u64;
             }
         }
         if Some(k.metric) == dur_id
@@ -293,6 +316,7 @@ pub fn summarize(
         checks,
         operations,
         errors,
+        step_errors,
         scenarios: info.scenarios,
         verdict,
         trend_stats,

@@ -34,7 +34,7 @@
 use crate::model::{MetricRow, Summary, TrendStats, Values};
 use crate::series::{self, TimeSeries};
 use crate::terminal::{fmt_bytes, fmt_ms};
-use gauntlet_analysis::{Decision, SlaStatus};
+use gauntlet_analysis::{Decision, SlaStatus, ThresholdStatus};
 use gauntlet_metrics::{Registry, SerialTimeline, TagInterner, Timeline};
 use gauntlet_plan::catalog::{MetricType, ValueUnit};
 use serde::Serialize;
@@ -118,6 +118,10 @@ struct ThresholdView {
     expression: String,
     observed: String,
     passed: bool,
+    /// `PASS`, `FAIL`, `NOT EVALUATED`.
+    status: &'static str,
+    /// Badge class: `pass`, `fail`, `notevaluated`.
+    class: &'static str,
     abort_on_fail: bool,
     sla: bool,
 }
@@ -150,10 +154,21 @@ struct OperationView {
 #[derive(Serialize)]
 struct CheckView {
     group: String,
+    /// The check, after its step when another step of the operation has a
+    /// check of the same name.
     name: String,
     passes: u64,
     fails: u64,
     rate: String,
+}
+
+#[derive(Serialize)]
+struct StepErrorView {
+    group: String,
+    step: String,
+    code: String,
+    count: u64,
+    message: String,
 }
 
 #[derive(Serialize)]
@@ -201,6 +216,7 @@ struct Page {
     operations: Vec<OperationView>,
     checks: Vec<CheckView>,
     errors: Vec<ErrorView>,
+    step_errors: Vec<StepErrorView>,
     metrics: Vec<MetricView>,
     series: TimeSeries,
     uplot_js: &'static str,
@@ -241,7 +257,7 @@ fn value_text(v: f64, unit: ValueUnit) -> String {
 /// number, anything else in the metric's unit.
 fn observed_text(s: &Summary, selector: &str, expression: &str, observed: Option<f64>) -> String {
     let Some(v) = observed else {
-        return "no data".to_owned();
+        return "no samples".to_owned();
     };
     let agg = expression
         .split(['<', '>', '=', '!'])
@@ -472,7 +488,7 @@ fn render(
                     SlaStatus::Pass => ("PASS", "pass"),
                     SlaStatus::Warn => ("WARN", "warn"),
                     SlaStatus::Fail => ("FAIL", "fail"),
-                    _ => ("NO DATA", "nodata"),
+                    _ => ("NOT EVALUATED", "notevaluated"),
                 };
                 SlaView {
                     name: x.name.clone(),
@@ -494,7 +510,17 @@ fn render(
                 metric: t.metric.clone(),
                 expression: t.expression.clone(),
                 observed: observed_text(s, &t.metric, &t.expression, t.observed),
-                passed: t.passed,
+                passed: t.passed(),
+                status: match t.status {
+                    ThresholdStatus::Pass => "PASS",
+                    ThresholdStatus::Fail => "FAIL",
+                    _ => "NOT EVALUATED",
+                },
+                class: match t.status {
+                    ThresholdStatus::Pass => "pass",
+                    ThresholdStatus::Fail => "fail",
+                    _ => "notevaluated",
+                },
                 abort_on_fail: t.abort_on_fail,
                 sla: t.sla.is_some(),
             })
@@ -523,7 +549,11 @@ fn render(
             .iter()
             .map(|c| CheckView {
                 group: c.group.clone(),
-                name: c.name.clone(),
+                name: {
+                    let path = s.check_path(c);
+                    let skip = usize::from(!c.group.is_empty());
+                    path[skip..].join(" › ")
+                },
                 passes: c.passes,
                 fails: c.fails,
                 rate: pct(c.passes as f64 / ((c.passes + c.fails) as f64).max(1.0)),
@@ -540,6 +570,17 @@ fn render(
                 } else {
                     String::new()
                 },
+            })
+            .collect(),
+        step_errors: s
+            .step_errors
+            .iter()
+            .map(|e| StepErrorView {
+                group: e.group.clone(),
+                step: e.step.clone(),
+                code: e.code.clone(),
+                count: e.count,
+                message: e.message.clone(),
             })
             .collect(),
         metrics: s.metrics.iter().map(metric_view).collect(),
@@ -562,7 +603,7 @@ fn render(
 mod tests {
     use super::*;
     use crate::model::{ErrorRow, OperationRow};
-    use gauntlet_analysis::{ThresholdResult, Verdict};
+    use gauntlet_analysis::{ThresholdResult, ThresholdStatus, Verdict};
 
     fn summary() -> Summary {
         Summary {
@@ -589,18 +630,20 @@ mod tests {
                 code: "http_500".into(),
                 count: 2,
             }],
+            step_errors: vec![],
             scenarios: vec![],
             verdict: Verdict {
                 thresholds: vec![ThresholdResult {
                     metric: "http_req_duration".into(),
                     expression: "p(95) < 200".into(),
                     observed: None,
-                    passed: true,
+                    status: ThresholdStatus::NotEvaluated,
                     abort_on_fail: false,
                     sla: None,
                 }],
                 slas: vec![],
                 decision: Decision::NoGo,
+                measured: false,
                 reasons: vec!["a threshold failed".into()],
             },
             trend_stats: vec![],
@@ -663,7 +706,7 @@ mod tests {
         assert_eq!(observed_text(&s, "http_reqs", "count > 10", Some(3.0)), "3");
         assert_eq!(
             observed_text(&s, "http_reqs", "count > 10", None),
-            "no data"
+            "no samples"
         );
     }
 }

@@ -1,9 +1,9 @@
 //! `--out json=FILE`: the full result of a run, for tools and for merging.
 //!
-//! # Format (spec, schema `schema/result.v1.json`)
+//! # Format (spec, schema `schema/result.v2.json`)
 //! ```text
 //! {
-//!   "schemaVersion": 1,
+//!   "schemaVersion": 2,
 //!   "tool": {"name": "gauntlet", "version": "0.1.0"},
 //!   "plan": {"name": "...", "description": "..." | null},
 //!   "durationMs": 15012,
@@ -26,7 +26,7 @@ use gauntlet_plan::Plan;
 use serde_json::{Value, json};
 
 /// The current result format version.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Build the result document.
 pub fn result_json(

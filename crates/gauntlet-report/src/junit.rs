@@ -11,7 +11,7 @@
 //!     <properties>  gauntlet.plan, gauntlet.target, gauntlet.decision,
 //!                   gauntlet.duration_ms, gauntlet.interrupted (only when cut short)
 //!     <testcase name="<metric> <expression>" classname="<plan>.thresholds">
-//!       <failure message=".." type="threshold">..</failure>   (when it failed)
+//!       <failure message=".." type="threshold|not_evaluated">..</failure>   (when it did not pass)
 //!       <system-out>observed <agg>=<value></system-out>
 //!   <testsuite name="slas" ...>    same, one test case per SLA, named after it,
 //!                                  classname "<plan>.slas"
@@ -28,8 +28,10 @@
 //!   per line.
 //! * An SLA that missed its objective but held its limit (`warn`) passes; its
 //!   `system-out` says `objective <objective> missed, limit held: observed ..`.
-//! * An SLA with no data is `<skipped message="nothing measured for <metric>">`;
-//!   a threshold with no data passes (k6's rule) and says `observed no data`.
+//! * A threshold or SLA without samples was not evaluated, and that is a
+//!   failure (`type="not_evaluated"`, message `... not evaluated: no
+//!   samples`), never a skip or a pass: a CI system must not show
+//!   green for a run that measured nothing. `skipped` is always 0.
 //! * `time` is the run's wall-clock length in seconds with three decimals on
 //!   `testsuites` and each `testsuite`; test cases carry none (a threshold is
 //!   judged over the whole run). There is no `timestamp`: the result does not
@@ -40,7 +42,7 @@
 
 use crate::model::Summary;
 use crate::terminal::{aggregation, fmt_measure_precise, measure};
-use gauntlet_analysis::{Decision, SlaStatus};
+use gauntlet_analysis::{Decision, SlaStatus, ThresholdStatus};
 use quick_xml::Writer;
 use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
 use std::io;
@@ -60,9 +62,6 @@ enum Outcome {
         kind: &'static str,
         detail: String,
     },
-    Skip {
-        message: String,
-    },
 }
 
 /// XML 1.0 cannot carry most control characters, even escaped: replace them.
@@ -76,11 +75,11 @@ fn xml_safe(s: &str) -> String {
         .collect()
 }
 
-/// `p(95)=12.345ms`, or `no data`.
+/// `p(95)=12.345ms`, or `no samples`.
 fn observed(s: &Summary, selector: &str, expression: &str, v: Option<f64>) -> String {
     let agg = aggregation(expression);
     match v {
-        None => "no data".into(),
+        None => "no samples".into(),
         Some(v) => format!(
             "{agg}={}",
             fmt_measure_precise(v, measure(s, selector, agg))
@@ -95,17 +94,26 @@ fn threshold_cases(s: &Summary) -> Vec<Case> {
         .filter(|t| t.sla.is_none())
         .map(|t| {
             let obs = observed(s, &t.metric, &t.expression, t.observed);
-            let outcome = if t.passed {
-                Outcome::Pass
-            } else {
-                Outcome::Fail {
+            let outcome = match t.status {
+                ThresholdStatus::Pass => Outcome::Pass,
+                // Not evaluated is a failure: a CI system must not show green
+                // for a run that measured nothing.
+                ThresholdStatus::NotEvaluated => Outcome::Fail {
+                    message: format!("{} {} not evaluated: no samples", t.metric, t.expression),
+                    kind: "not_evaluated",
+                    detail: format!(
+                        "metric: {}\nthreshold: {}\nobserved: no samples\nabortOnFail: {}",
+                        t.metric, t.expression, t.abort_on_fail
+                    ),
+                },
+                _ => Outcome::Fail {
                     message: format!("{} {} failed: observed {obs}", t.metric, t.expression),
                     kind: "threshold",
                     detail: format!(
                         "metric: {}\nthreshold: {}\nobserved: {obs}\nabortOnFail: {}",
                         t.metric, t.expression, t.abort_on_fail
                     ),
-                }
+                },
             };
             Case {
                 name: format!("{} {}", t.metric, t.expression),
@@ -144,8 +152,20 @@ fn sla_cases(s: &Summary) -> Vec<Case> {
                         sla.priority
                     ),
                 },
-                SlaStatus::NoData => Outcome::Skip {
-                    message: format!("nothing measured for {}", sla.metric),
+                SlaStatus::NotEvaluated => Outcome::Fail {
+                    message: format!(
+                        "SLA '{}': {} {goal} not evaluated: no samples",
+                        sla.name, sla.metric
+                    ),
+                    kind: "not_evaluated",
+                    detail: format!(
+                        "sla: {}\nmetric: {}\nobjective: {}\nlimit: {}\nobserved: no samples\npriority: {}",
+                        sla.name,
+                        sla.metric,
+                        sla.objective,
+                        sla.limit.as_deref().unwrap_or("none"),
+                        sla.priority
+                    ),
                 },
                 SlaStatus::Warn => {
                     out = format!(
@@ -182,10 +202,6 @@ fn is_fail(o: &Outcome) -> bool {
     matches!(o, Outcome::Fail { .. })
 }
 
-fn is_skip(o: &Outcome) -> bool {
-    matches!(o, Outcome::Skip { .. })
-}
-
 fn text_element<W: io::Write>(
     w: &mut Writer<W>,
     name: &str,
@@ -216,7 +232,7 @@ fn suite<W: io::Write>(
     start.push_attribute(("tests", cases.len().to_string().as_str()));
     start.push_attribute(("failures", count(cases, is_fail).as_str()));
     start.push_attribute(("errors", "0"));
-    start.push_attribute(("skipped", count(cases, is_skip).as_str()));
+    start.push_attribute(("skipped", "0"));
     start.push_attribute(("time", time));
     w.write_event(Event::Start(start))?;
     w.write_event(Event::Start(BytesStart::new("properties")))?;
@@ -241,7 +257,6 @@ fn suite<W: io::Write>(
                 &[("message", message), ("type", kind)],
                 detail,
             )?,
-            Outcome::Skip { message } => text_element(w, "skipped", &[("message", message)], "")?,
         }
         text_element(w, "system-out", &[], &c.out)?;
         w.write_event(Event::End(BytesEnd::new("testcase")))?;

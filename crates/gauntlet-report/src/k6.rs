@@ -20,13 +20,47 @@
 //! }
 //! ```
 //! Trend values are milliseconds for time metrics, as in k6. Each check
-//! appears under the group (operation) it ran in: `{name, path, id, passes, fails}`.
+//! appears under the group (operation) it ran in: `{name, path, id, passes, fails}`;
+//! `id` is the hex MD5 of `path`, as k6 computes it (root group: path `""`,
+//! a group `::<operation>`, a check `<group path>::<check>`). The same check
+//! on two steps of one operation is two entries, named `<check> [<step>]`.
+//! A threshold's sub-metric without samples still appears with its own type
+//! (a rate is a rate): counters and rates read zero, trends and gauges have
+//! no values; its threshold is `"ok": false` (not evaluated is not a pass).
 //! Additions beyond k6 live under `"gauntlet"` (verdict, SLAs, raw latency when
 //! it differs from the corrected one) and are safe for k6 readers to ignore.
 
 use crate::model::{Summary, TrendStats, Values};
 use gauntlet_plan::catalog::{MetricType, ValueUnit};
+use md5::{Digest, Md5};
 use serde_json::{Map, Value, json};
+
+/// k6's id of a group or check: the hex MD5 of its path.
+fn k6_id(path: &str) -> String {
+    Md5::digest(path.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The k6 `type` and `contains` of a metric that has no row (no samples).
+fn kind_of(s: &Summary, selector: &str) -> (MetricType, ValueUnit) {
+    let base = selector.split('{').next().unwrap_or(selector);
+    match s.metric(base) {
+        Some(m) => (m.kind, m.unit),
+        None => gauntlet_plan::catalog::builtin(base)
+            .map(|m| (m.kind, m.unit))
+            .unwrap_or((MetricType::Trend, ValueUnit::Count)),
+    }
+}
+
+fn contains(unit: ValueUnit) -> &'static str {
+    match unit {
+        ValueUnit::Time => "time",
+        ValueUnit::Bytes => "data",
+        _ => "default",
+    }
+}
 
 fn trend_values(t: &TrendStats) -> Map<String, Value> {
     let mut m = Map::new();
@@ -73,53 +107,70 @@ pub fn summary_json(s: &Summary, stdout_tty: bool) -> Value {
             ),
             Values::Trend { stats, .. } => ("trend", Value::Object(trend_values(stats))),
         };
-        let contains = match (row.kind, row.unit) {
-            (_, ValueUnit::Time) => "time",
-            (_, ValueUnit::Bytes) => "data",
-            (MetricType::Trend, _) => "default",
-            _ => "default",
-        };
         let mut entry = Map::new();
         entry.insert("type".into(), json!(kind));
-        entry.insert("contains".into(), json!(contains));
+        entry.insert("contains".into(), json!(contains(row.unit)));
         entry.insert("values".into(), values);
         let ths: Map<String, Value> = s
             .verdict
             .thresholds
             .iter()
             .filter(|t| t.metric == key)
-            .map(|t| (t.expression.clone(), json!({"ok": t.passed})))
+            .map(|t| (t.expression.clone(), json!({"ok": t.passed()})))
             .collect();
         if !ths.is_empty() {
             entry.insert("thresholds".into(), Value::Object(ths));
         }
         metrics.insert(key, Value::Object(entry));
     }
-    // Thresholds on sub-metrics that have no row still appear, with no values.
+    // Thresholds on metrics without samples still appear, typed as their
+    // metric is, so k6 readers can parse them.
     for t in &s.verdict.thresholds {
-        let e = metrics
-            .entry(t.metric.clone())
-            .or_insert_with(|| json!({"type": "trend", "contains": "default", "values": {}}));
+        let e = metrics.entry(t.metric.clone()).or_insert_with(|| {
+            let (kind, unit) = kind_of(s, &t.metric);
+            let (kind, values) = match kind {
+                MetricType::Counter => ("counter", json!({"count": 0, "rate": 0})),
+                MetricType::Rate => ("rate", json!({"rate": 0, "passes": 0, "fails": 0})),
+                MetricType::Gauge => ("gauge", json!({})),
+                _ => ("trend", json!({})),
+            };
+            json!({"type": kind, "contains": contains(unit), "values": values})
+        });
         if let Some(obj) = e.as_object_mut() {
             let ths = obj.entry("thresholds").or_insert_with(|| json!({}));
             if let Some(m) = ths.as_object_mut() {
                 m.entry(t.expression.clone())
-                    .or_insert_with(|| json!({"ok": t.passed}));
+                    .or_insert_with(|| json!({"ok": t.passed()}));
             }
         }
     }
     let mut groups: Vec<Value> = Vec::new();
-    let mut names: Vec<&str> = s.checks.iter().map(|c| c.group.as_str()).collect();
-    names.dedup();
+    let mut names: Vec<&str> = Vec::new();
+    for c in &s.checks {
+        if !names.contains(&c.group.as_str()) {
+            names.push(&c.group);
+        }
+    }
     for g in names {
-        let checks: Vec<Value> = s
-            .checks
+        let path = format!("::{g}");
+        let in_group: Vec<_> = s.checks.iter().filter(|c| c.group == g).collect();
+        let checks: Vec<Value> = in_group
             .iter()
-            .filter(|c| c.group == g)
-            .map(|c| json!({"name": c.name, "path": format!("::{g}::{}", c.name), "id": "", "passes": c.passes, "fails": c.fails}))
+            .map(|c| {
+                let shared = in_group
+                    .iter()
+                    .any(|o| o.name == c.name && o.step != c.step);
+                let name = if shared {
+                    format!("{} [{}]", c.name, c.step)
+                } else {
+                    c.name.clone()
+                };
+                let check_path = format!("{path}::{name}");
+                json!({"name": name, "id": k6_id(&check_path), "path": check_path, "passes": c.passes, "fails": c.fails})
+            })
             .collect();
         groups.push(
-            json!({"name": g, "path": format!("::{g}"), "id": "", "groups": [], "checks": checks}),
+            json!({"name": g, "id": k6_id(&path), "path": path, "groups": [], "checks": checks}),
         );
     }
     let raw: Map<String, Value> = s
@@ -133,7 +184,7 @@ pub fn summary_json(s: &Summary, stdout_tty: bool) -> Value {
         })
         .collect();
     json!({
-        "root_group": {"name": "", "path": "", "id": "", "groups": groups, "checks": []},
+        "root_group": {"name": "", "path": "", "id": k6_id(""), "groups": groups, "checks": []},
         "options": {"summaryTrendStats": s.trend_stats, "summaryTimeUnit": "", "noColor": false},
         "state": {"isStdOutTTY": stdout_tty, "isStdErrTTY": false, "testRunDurationMs": s.duration_ms as f64},
         "metrics": metrics,

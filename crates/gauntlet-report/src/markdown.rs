@@ -25,7 +25,7 @@
 
 use crate::model::{Summary, TrendStats, Values};
 use crate::terminal::{aggregation, fmt_measure, fmt_ms, measure};
-use gauntlet_analysis::{Decision, SlaStatus};
+use gauntlet_analysis::{Decision, SlaStatus, ThresholdStatus};
 use std::fmt::Write as _;
 
 /// Plain text in a table cell or list item.
@@ -61,7 +61,7 @@ fn code(s: &str) -> String {
 fn observed(s: &Summary, selector: &str, expression: &str, v: Option<f64>) -> String {
     let agg = aggregation(expression);
     match v {
-        None => "no data".into(),
+        None => "no samples".into(),
         Some(v) => format!("{agg}={}", fmt_measure(v, measure(s, selector, agg))),
     }
 }
@@ -131,7 +131,11 @@ pub fn render(s: &Summary) -> String {
             let _ = writeln!(
                 o,
                 "| {} | {} | {} | {} |",
-                if t.passed { "✅" } else { "❌" },
+                match t.status {
+                    ThresholdStatus::Pass => "✅",
+                    ThresholdStatus::Fail => "❌",
+                    _ => "❔ not evaluated",
+                },
                 code(&t.metric),
                 code(&t.expression),
                 observed(s, &t.metric, &t.expression, t.observed)
@@ -186,11 +190,12 @@ pub fn render(s: &Summary) -> String {
             "\n### Checks\n\n| | check | passes | fails | success |\n|---|---|---:|---:|---:|"
         );
         for c in &s.checks {
-            let name = if c.group.is_empty() {
-                cell(&c.name)
-            } else {
-                format!("{} › {}", cell(&c.group), cell(&c.name))
-            };
+            let name = s
+                .check_path(c)
+                .into_iter()
+                .map(cell)
+                .collect::<Vec<_>>()
+                .join(" › ");
             let total = (c.passes + c.fails).max(1);
             let _ = writeln!(
                 o,
@@ -206,6 +211,23 @@ pub fn render(s: &Summary) -> String {
         let _ = writeln!(o, "\n### Errors\n\n| error | count |\n|---|---:|");
         for e in &s.errors {
             let _ = writeln!(o, "| {} | {} |", code(&e.code), e.count);
+        }
+    }
+    if !s.step_errors.is_empty() {
+        let _ = writeln!(
+            o,
+            "\n### Steps that could not be built\n\n| operation › step | error | count | first message |\n|---|---|---:|---|"
+        );
+        for e in &s.step_errors {
+            let _ = writeln!(
+                o,
+                "| {} › {} | {} | {} | {} |",
+                cell(&e.group),
+                cell(&e.step),
+                code(&e.code),
+                e.count,
+                cell(&e.message)
+            );
         }
     }
     o

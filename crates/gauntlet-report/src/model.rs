@@ -7,6 +7,7 @@ use serde::Serialize;
 
 /// Statistics of a trend (values in milliseconds for time trends).
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct TrendStats {
     /// Samples.
     pub count: u64,
@@ -75,6 +76,7 @@ pub enum Values {
 
 /// One metric line of the summary.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct MetricRow {
     /// Metric name.
     pub name: String,
@@ -88,13 +90,17 @@ pub struct MetricRow {
     pub values: Values,
 }
 
-/// One check's totals.
+/// One check's totals. Keyed by operation, step and name, so the same
+/// check (`status: 200`) on two steps stays two lines.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct CheckRow {
     /// Check name.
     pub name: String,
     /// Operation (group) it belongs to.
     pub group: String,
+    /// Step (the `name` tag) it ran on.
+    pub step: String,
     /// Passes.
     pub passes: u64,
     /// Failures.
@@ -103,6 +109,7 @@ pub struct CheckRow {
 
 /// Per-operation (group) request figures, seed 002's per-operation SLA view.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct OperationRow {
     /// Request name (step).
     pub name: String,
@@ -116,6 +123,7 @@ pub struct OperationRow {
 
 /// Errors by kind.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ErrorRow {
     /// `error_code` tag value (`connection_refused`, `http_500`, …).
     pub code: String,
@@ -123,8 +131,27 @@ pub struct ErrorRow {
     pub count: u64,
 }
 
+/// A step that could not be built (a template that failed, a URL or header
+/// that did not parse), once, with the first message: what a user needs to
+/// fix the plan, where a per-failure log would repeat it thousands of times.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StepErrorRow {
+    /// Operation (group), or `setup` / `teardown`.
+    pub group: String,
+    /// Step name.
+    pub step: String,
+    /// `error_code` (`template_error`, `invalid_url`, `invalid_header`).
+    pub code: String,
+    /// How many times (the `step_errors` count).
+    pub count: u64,
+    /// The first message (secrets redacted).
+    pub message: String,
+}
+
 /// Per-scenario execution figures.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ScenarioRow {
     /// Name.
     pub name: String,
@@ -142,6 +169,7 @@ pub struct ScenarioRow {
 
 /// Everything the end-of-run summary shows.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Summary {
     /// Plan name.
     pub plan: String,
@@ -157,8 +185,11 @@ pub struct Summary {
     pub checks: Vec<CheckRow>,
     /// Requests per name.
     pub operations: Vec<OperationRow>,
-    /// Errors by kind.
+    /// Errors by kind: requests (`error_code`, `http_NNN`) and steps that
+    /// could not be built.
     pub errors: Vec<ErrorRow>,
+    /// Steps that could not be built, each with its first message.
+    pub step_errors: Vec<StepErrorRow>,
     /// Scenarios.
     pub scenarios: Vec<ScenarioRow>,
     /// Thresholds, SLAs, decision.
@@ -168,6 +199,24 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// How reports name a check: operation, then the step when another
+    /// step of the operation has a check of the same name, then the check.
+    pub fn check_path<'a>(&self, c: &'a CheckRow) -> Vec<&'a str> {
+        let shared = self
+            .checks
+            .iter()
+            .any(|o| o.group == c.group && o.name == c.name && o.step != c.step);
+        let mut parts = Vec::with_capacity(3);
+        if !c.group.is_empty() {
+            parts.push(c.group.as_str());
+        }
+        if shared {
+            parts.push(c.step.as_str());
+        }
+        parts.push(c.name.as_str());
+        parts
+    }
+
     /// The whole-metric row of `name`.
     pub fn metric(&self, name: &str) -> Option<&MetricRow> {
         self.metrics

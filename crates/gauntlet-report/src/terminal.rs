@@ -5,7 +5,7 @@
 //! coordinated omission differs from the raw one, both lines are printed.
 
 use crate::model::{MetricRow, Summary, TrendStats, Values};
-use gauntlet_analysis::{Decision, SlaStatus};
+use gauntlet_analysis::{Decision, SlaStatus, ThresholdStatus};
 use gauntlet_plan::catalog::{MetricType, ValueUnit};
 use std::fmt::Write as _;
 
@@ -174,14 +174,14 @@ pub fn render(s: &Summary, style: Style) -> String {
             seen.push(&t.metric);
             let _ = writeln!(o, "    {}", t.metric);
             for t2 in plain.iter().filter(|x| x.metric == t.metric) {
-                let mark = if t2.passed {
-                    style.ok("✓")
-                } else {
-                    style.bad("✗")
+                let mark = match t2.status {
+                    ThresholdStatus::Pass => style.ok("✓"),
+                    ThresholdStatus::Fail => style.bad("✗"),
+                    _ => style.bad("?"),
                 };
                 let agg = aggregation(&t2.expression);
                 let observed = match t2.observed {
-                    None => style.dim("no data"),
+                    None => style.bad("not evaluated: no samples"),
                     Some(v) => format!("{agg}={}", fmt_measure(v, measure(s, &t2.metric, agg))),
                 };
                 let _ = writeln!(o, "    {mark} '{}' {observed}", t2.expression);
@@ -196,11 +196,11 @@ pub fn render(s: &Summary, style: Style) -> String {
                 SlaStatus::Pass => (style.ok("✓"), style.ok("PASS   ")),
                 SlaStatus::Warn => (style.warn("!"), style.warn("WARN   ")),
                 SlaStatus::Fail => (style.bad("✗"), style.bad("FAIL   ")),
-                _ => (style.dim("?"), style.dim("NO DATA")),
+                _ => (style.bad("?"), style.bad("NOT EVALUATED")),
             };
             let agg = aggregation(&sla.objective);
             let observed = match sla.observed {
-                None => "no data".to_owned(),
+                None => "not evaluated: no samples".to_owned(),
                 Some(v) => format!(
                     "observed {agg}={}",
                     fmt_measure(v, measure(s, &sla.metric, agg))
@@ -252,11 +252,7 @@ pub fn render(s: &Summary, style: Style) -> String {
             n
         );
         for c in &s.checks {
-            let name = if c.group.is_empty() {
-                c.name.clone()
-            } else {
-                format!("{} › {}", c.group, c.name)
-            };
+            let name = s.check_path(c).join(" › ");
             if c.fails == 0 {
                 let _ = writeln!(o, "    {} {name}", style.ok("✓"));
             } else {
@@ -306,14 +302,17 @@ pub fn render(s: &Summary, style: Style) -> String {
         }
         let _ = writeln!(o);
     }
-    // Name columns fit the longest name (at least 28 wide).
+    // Name columns fit the longest name, at least 28 and at most
+    // NAME_WIDTH wide; longer names are cut with an ellipsis.
     let width = s
         .operations
         .iter()
         .map(|r| r.name.chars().count())
         .chain(s.errors.iter().map(|e| e.code.chars().count()))
         .chain(s.scenarios.iter().map(|sc| sc.name.chars().count()))
-        .fold(28, usize::max);
+        .fold(28, usize::max)
+        .min(NAME_WIDTH);
+    let fit = |name: &str| fit(name, width);
     if !s.operations.is_empty() {
         let _ = writeln!(o, "    REQUESTS BY NAME");
         let _ = writeln!(
@@ -326,7 +325,7 @@ pub fn render(s: &Summary, style: Style) -> String {
             let _ = writeln!(
                 o,
                 "    {:<width$} {:>8} {:>8} {:>10} {:>10} {:>10}",
-                r.name,
+                fit(&r.name),
                 r.requests,
                 fmt_pct(r.failed_rate),
                 fmt_ms(r.duration.med),
@@ -339,7 +338,26 @@ pub fn render(s: &Summary, style: Style) -> String {
     if !s.errors.is_empty() {
         let _ = writeln!(o, "    ERRORS");
         for e in &s.errors {
-            let _ = writeln!(o, "    {:<width$} {:>8}", e.code, e.count);
+            let _ = writeln!(o, "    {:<width$} {:>8}", fit(&e.code), e.count);
+        }
+        let _ = writeln!(o);
+    }
+    if !s.step_errors.is_empty() {
+        let _ = writeln!(
+            o,
+            "    STEP ERRORS (requests that could not be built, not sent)"
+        );
+        for e in &s.step_errors {
+            let _ = writeln!(
+                o,
+                "    {} {} › {} — {} × {}",
+                style.bad("✗"),
+                fit(&e.group),
+                fit(&e.step),
+                e.count,
+                e.code
+            );
+            let _ = writeln!(o, "      {}", style.dim(&format!("↳ {}", e.message)));
         }
         let _ = writeln!(o);
     }
@@ -356,7 +374,10 @@ pub fn render(s: &Summary, style: Style) -> String {
             let _ = writeln!(
                 o,
                 "    {:<width$} {} — {} iterations, {} VUs max{extra}",
-                sc.name, sc.executor, sc.iterations, sc.vus_max
+                fit(&sc.name),
+                sc.executor,
+                sc.iterations,
+                sc.vus_max
             );
         }
         let _ = writeln!(o);
@@ -376,6 +397,21 @@ pub fn render(s: &Summary, style: Style) -> String {
         let _ = writeln!(o, "    - {r}");
     }
     o
+}
+
+/// The widest a name column grows; also keeps format widths far below the
+/// formatter's limit (a step name of 65,536 characters once panicked here).
+const NAME_WIDTH: usize = 60;
+
+/// `name` cut to `width` characters, the cut marked with `…`.
+fn fit(name: &str, width: usize) -> String {
+    if name.chars().count() <= width {
+        name.to_owned()
+    } else {
+        let mut cut: String = name.chars().take(width.saturating_sub(1)).collect();
+        cut.push('…');
+        cut
+    }
 }
 
 fn base_metric(selector: &str) -> &str {

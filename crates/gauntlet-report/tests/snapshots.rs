@@ -4,10 +4,13 @@
 //! deterministic. Accepted snapshots live in `tests/snapshots/`; review a
 //! change with `cargo insta review` (or `INSTA_UPDATE=always`, then `git diff`).
 
-use gauntlet_analysis::{Decision, SlaResult, SlaStatus, ThresholdResult, Verdict};
+use gauntlet_analysis::{
+    Decision, SlaResult, SlaStatus, ThresholdResult, ThresholdStatus, Verdict,
+};
 use gauntlet_plan::catalog::{MetricType, ValueUnit};
 use gauntlet_report::model::{
-    CheckRow, ErrorRow, MetricRow, OperationRow, ScenarioRow, Summary, TrendStats, Values,
+    CheckRow, ErrorRow, MetricRow, OperationRow, ScenarioRow, StepErrorRow, Summary, TrendStats,
+    Values,
 };
 use gauntlet_report::terminal::Style;
 use gauntlet_report::{junit, markdown, terminal};
@@ -50,7 +53,11 @@ fn threshold(
         metric: metric.into(),
         expression: expression.into(),
         observed,
-        passed,
+        status: match (passed, observed) {
+            (true, _) => ThresholdStatus::Pass,
+            (false, None) => ThresholdStatus::NotEvaluated,
+            (false, Some(_)) => ThresholdStatus::Fail,
+        },
         abort_on_fail: false,
         sla: None,
     }
@@ -196,7 +203,12 @@ fn no_go() -> Summary {
         threshold("http_req_failed", "rate < 1%", Some(0.08152), false),
         threshold("http_reqs", "rate > 10", Some(30.6667), true),
         threshold("checks", "rate > 0.95", Some(0.9592), true),
-        threshold("http_req_duration{name:checkout}", "p(99) < 1s", None, true),
+        threshold(
+            "http_req_duration{name:checkout}",
+            "p(99) < 1s",
+            None,
+            false,
+        ),
         threshold("cart_value", "avg > 10", Some(57.31), true),
         // SLA-derived: shown in the SLA section, not among thresholds.
         ThresholdResult {
@@ -243,7 +255,7 @@ fn no_go() -> Summary {
             "p(99) < 1s",
             None,
             None,
-            SlaStatus::NoData,
+            SlaStatus::NotEvaluated,
             "low",
         ),
     ];
@@ -257,18 +269,29 @@ fn no_go() -> Summary {
             CheckRow {
                 name: "status is 201".into(),
                 group: "create_then_read".into(),
+                step: "create_item".into(),
                 passes: 1380,
                 fails: 0,
             },
             CheckRow {
                 name: "status is 200".into(),
                 group: "create_then_read".into(),
+                step: "read_item".into(),
                 passes: 1230,
                 fails: 150,
+            },
+            // The same check on a second step stays its own line.
+            CheckRow {
+                name: "status is 200".into(),
+                group: "create_then_read".into(),
+                step: "list_items".into(),
+                passes: 920,
+                fails: 0,
             },
             CheckRow {
                 name: "has items".into(),
                 group: String::new(),
+                step: "list_items".into(),
                 passes: 920,
                 fails: 0,
             },
@@ -306,7 +329,18 @@ fn no_go() -> Summary {
                 code: "request_timeout".into(),
                 count: 5,
             },
+            ErrorRow {
+                code: "template_error".into(),
+                count: 3,
+            },
         ],
+        step_errors: vec![StepErrorRow {
+            group: "create_then_read".into(),
+            step: "read_item".into(),
+            code: "template_error".into(),
+            count: 3,
+            message: "url: undefined value `item.id` (the capture found nothing)".into(),
+        }],
         scenarios: vec![
             ScenarioRow {
                 name: "load".into(),
@@ -329,6 +363,7 @@ fn no_go() -> Summary {
             thresholds,
             slas,
             decision: Decision::NoGo,
+            measured: false,
             // Worded as gauntlet_analysis::evaluate words them.
             reasons: vec![
                 "threshold http_req_duration p(95) < 200 failed (observed 212.9ms)".into(),
@@ -397,6 +432,7 @@ fn go() -> Summary {
             duration: stats,
         }],
         errors: vec![],
+        step_errors: vec![],
         scenarios: vec![ScenarioRow {
             name: "default".into(),
             executor: "constant-vus".into(),
@@ -412,6 +448,7 @@ fn go() -> Summary {
             ],
             slas: vec![],
             decision: Decision::Go,
+            measured: true,
             reasons: vec!["every threshold held".into()],
         },
         trend_stats: [
@@ -491,4 +528,95 @@ fn a_summary_survives_its_json_round_trip() {
         terminal::render(&s, Style { color: false })
     );
     assert_eq!(junit::render(&back), junit::render(&s));
+}
+
+/// A step name `validate` accepts, however long, renders: the name columns
+/// stop growing at 60 characters and the name is cut with an ellipsis (a
+/// 65,536-character name once panicked in the formatter).
+#[test]
+fn a_name_of_65536_characters_is_cut_not_a_panic() {
+    let long = "n".repeat(65_536);
+    let mut s = go();
+    s.operations[0].name = long.clone();
+    s.scenarios[0].name = long.clone();
+    let out = terminal::render(&s, Style { color: false });
+    assert!(!out.contains(&long));
+    let widest = out.lines().map(|l| l.chars().count()).max().unwrap();
+    assert!(widest < 200, "lines stay readable: {widest} characters");
+    assert!(out.contains(&format!("{}…", "n".repeat(59))));
+}
+
+/// Every key of the summary (the `summary` of `--out json=`) is camelCase,
+/// as the document around it (`durationMs`, `schemaVersion`) is.
+#[test]
+fn the_result_summary_keys_are_camel_case() {
+    fn walk(v: &serde_json::Value, path: &str, bad: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, v) in m {
+                    if k.contains('_') {
+                        bad.push(format!("{path}.{k}"));
+                    }
+                    walk(v, &format!("{path}.{k}"), bad);
+                }
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|v| walk(v, path, bad)),
+            _ => {}
+        }
+    }
+    let mut bad = Vec::new();
+    walk(&serde_json::to_value(no_go()).unwrap(), "summary", &mut bad);
+    assert!(bad.is_empty(), "snake_case keys: {bad:?}");
+}
+
+/// The k6 summary names groups and checks with k6's ids (the MD5 of the
+/// path), keeps the same check on two steps apart, and types a threshold's
+/// sub-metric without samples as its metric is (a rate stays a rate).
+#[test]
+fn the_k6_summary_has_k6_ids_separate_checks_and_typed_empty_sub_metrics() {
+    let mut s = no_go();
+    s.verdict.thresholds.push(threshold(
+        "http_req_failed{name:checkout}",
+        "rate < 0.01",
+        None,
+        false,
+    ));
+    let k6 = gauntlet_report::k6::summary_json(&s, false);
+    let root = &k6["root_group"];
+    // md5("") and md5("::create_then_read").
+    assert_eq!(root["id"], "d41d8cd98f00b204e9800998ecf8427e");
+    let group = root["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["name"] == "create_then_read")
+        .unwrap();
+    assert_eq!(group["path"], "::create_then_read");
+    assert_eq!(group["id"].as_str().unwrap().len(), 32);
+    assert_ne!(group["id"], root["id"]);
+    let names: Vec<&str> = group["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "status is 201",
+            "status is 200 [read_item]",
+            "status is 200 [list_items]"
+        ]
+    );
+    let ids: std::collections::BTreeSet<&str> = group["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 3, "each check has its own id");
+    let empty = &k6["metrics"]["http_req_failed{name:checkout}"];
+    assert_eq!(empty["type"], "rate");
+    assert_eq!(empty["values"]["passes"], 0);
+    assert_eq!(empty["thresholds"]["rate < 0.01"]["ok"], false);
 }

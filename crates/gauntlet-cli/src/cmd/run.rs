@@ -535,7 +535,24 @@ async fn run_async(
         registry: &c.registry,
         interner: &c.interner,
     };
-    let verdict = evaluate(&plan, &source);
+    // Steps that could not be built, once each with their first message: the
+    // verdict weighs them, the summary shows them.
+    let notes = shared
+        .step_errors
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    let facts = gauntlet_analysis::RunFacts {
+        step_failures: notes
+            .iter()
+            .map(|n| gauntlet_analysis::StepFailure {
+                group: n.group.to_string(),
+                step: n.step.to_string(),
+                code: n.code.as_str().to_owned(),
+            })
+            .collect(),
+    };
+    let verdict = evaluate(&plan, &source, &facts);
     let interrupted = match (&outcome.aborted, outcome.stopped) {
         (Some(why), _) => Some(why.clone()),
         (None, true) => Some("stopped by signal".to_owned()),
@@ -559,6 +576,16 @@ async fn run_async(
         duration_ms: outcome.elapsed.as_millis() as u64,
         interrupted,
         scenarios,
+        step_errors: notes
+            .into_iter()
+            .map(|n| gauntlet_report::model::StepErrorRow {
+                group: n.group.to_string(),
+                step: n.step.to_string(),
+                code: n.code.as_str().to_owned(),
+                count: 0,
+                message: n.message,
+            })
+            .collect(),
     };
     let summary = summarize(&plan, &total, &c.registry, &c.interner, verdict, info);
     let stdout_tty = std::io::stdout().is_terminal();
@@ -620,6 +647,8 @@ async fn run_async(
         Exit::Ok
     } else if summary.verdict.thresholds_failed() {
         Exit::ThresholdsFailed
+    } else if summary.verdict.not_measured() {
+        Exit::NotMeasured
     } else if stdout_failed {
         Exit::Failure
     } else {
