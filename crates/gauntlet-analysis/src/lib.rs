@@ -394,10 +394,7 @@ pub fn evaluate(plan: &Plan, source: &dyn MetricSource, facts: &RunFacts) -> Ver
     }
     // Failed requests that nothing guards are still worth a condition: a run
     // where every request was refused must not read as a clean GO.
-    let failed_sel = MetricSelector {
-        metric: "http_req_failed".into(),
-        tags: vec![],
-    };
+    let failed_sel = selector("http_req_failed", &[]);
     if let Some(f) = source.value(&failed_sel, Aggregation::Rate)
         && f > 0.0
         && !plan
@@ -412,10 +409,7 @@ pub fn evaluate(plan: &Plan, source: &dyn MetricSource, facts: &RunFacts) -> Ver
         ));
     }
     // Dropped arrivals were never measured: the latency figures leave them out.
-    let dropped_sel = MetricSelector {
-        metric: "dropped_iterations".into(),
-        tags: vec![],
-    };
+    let dropped_sel = selector("dropped_iterations", &[]);
     if let Some(d) = source.value(&dropped_sel, Aggregation::Count)
         && d > 0.0
         && !plan

@@ -43,17 +43,6 @@ fn k6_id(path: &str) -> String {
         .collect()
 }
 
-/// The k6 `type` and `contains` of a metric that has no row (no samples).
-fn kind_of(s: &Summary, selector: &str) -> (MetricType, ValueUnit) {
-    let base = selector.split('{').next().unwrap_or(selector);
-    match s.metric(base) {
-        Some(m) => (m.kind, m.unit),
-        None => gauntlet_plan::catalog::builtin(base)
-            .map(|m| (m.kind, m.unit))
-            .unwrap_or((MetricType::Trend, ValueUnit::Count)),
-    }
-}
-
 fn contains(unit: ValueUnit) -> &'static str {
     match unit {
         ValueUnit::Time => "time",
@@ -127,7 +116,7 @@ pub fn summary_json(s: &Summary, stdout_tty: bool) -> Value {
     // metric is, so k6 readers can parse them.
     for t in &s.verdict.thresholds {
         let e = metrics.entry(t.metric.clone()).or_insert_with(|| {
-            let (kind, unit) = kind_of(s, &t.metric);
+            let (kind, unit) = crate::terminal::metric_kind(s, &t.metric);
             let (kind, values) = match kind {
                 MetricType::Counter => ("counter", json!({"count": 0, "rate": 0})),
                 MetricType::Rate => ("rate", json!({"rate": 0, "passes": 0, "fails": 0})),

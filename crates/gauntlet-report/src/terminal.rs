@@ -447,14 +447,7 @@ pub(crate) fn aggregation(expression: &str) -> &str {
 /// What unit the value of `aggregation` over `selector` is in. The metric's
 /// kind and unit come from the summary (custom metrics), else the catalog.
 pub(crate) fn measure(s: &Summary, selector: &str, aggregation: &str) -> Measure {
-    let base = base_metric(selector);
-    let (kind, unit) = match s.metric(base) {
-        Some(m) => (m.kind, m.unit),
-        None => match gauntlet_plan::catalog::builtin(base) {
-            Some(m) => (m.kind, m.unit),
-            None => (MetricType::Trend, ValueUnit::Count),
-        },
-    };
+    let (kind, unit) = metric_kind(s, selector);
     match aggregation {
         "rate" if kind == MetricType::Rate => Measure::Percent,
         "rate" => Measure::PerSecond,
@@ -464,6 +457,18 @@ pub(crate) fn measure(s: &Summary, selector: &str, aggregation: &str) -> Measure
             ValueUnit::Bytes => Measure::Bytes,
             _ => Measure::Plain,
         },
+    }
+}
+
+/// The kind and unit of the metric a selector names: the summary's row
+/// (custom metrics), else the catalog; an unknown name is a plain trend.
+pub(crate) fn metric_kind(s: &Summary, selector: &str) -> (MetricType, ValueUnit) {
+    let base = base_metric(selector);
+    match s.metric(base) {
+        Some(m) => (m.kind, m.unit),
+        None => gauntlet_plan::catalog::builtin(base)
+            .map(|m| (m.kind, m.unit))
+            .unwrap_or((MetricType::Trend, ValueUnit::Count)),
     }
 }
 
