@@ -12,6 +12,8 @@
 //! * [`exposition`]: the Prometheus and OpenMetrics text formats, parsed.
 //! * [`interval`]: two scrapes to one interval's reading, with Prometheus's
 //!   own rules for resets and histogram quantiles.
+//! * [`scrape`]: fetching a metrics page within a timeout.
 
 pub mod exposition;
 pub mod interval;
+pub mod scrape;
