@@ -13,7 +13,11 @@
 //! * [`interval`]: two scrapes to one interval's reading, with Prometheus's
 //!   own rules for resets and histogram quantiles.
 //! * [`scrape`]: fetching a metrics page within a timeout.
+//! * [`redis`]: Redis's `INFO` counters as interval readings.
+//! * [`postgres`]: `pg_stat_database` and `pg_stat_activity` as interval readings.
 
 pub mod exposition;
 pub mod interval;
+pub mod postgres;
+pub mod redis;
 pub mod scrape;

@@ -238,3 +238,152 @@ async fn a_target_that_refuses_or_never_answers_is_an_error_within_the_timeout()
     let https = fetch("https://127.0.0.1/metrics", LIMIT).await;
     assert!(matches!(https, Err(ScrapeError::Url { .. })), "{https:?}");
 }
+
+#[tokio::test]
+async fn redis_monitor_counts_the_commands_and_hits_redis_benchmark_sent() {
+    use gauntlet_monitors::redis::{RedisProbe, RedisReading};
+    let mut probe = RedisProbe::connect("redis://127.0.0.1:6379", LIMIT)
+        .await
+        .expect("Redis on 127.0.0.1:6379 (.ci/run starts it)");
+    let before = probe.sample().await.unwrap();
+    let mut samples = vec![before.clone()];
+    let mut bench = tokio::process::Command::new("redis-benchmark")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            "6379",
+            "-n",
+            "20000",
+            "-c",
+            "4",
+            "-q",
+        ])
+        .args(["-t", "set,get", "--csv"])
+        .arg("-r")
+        .arg("1")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("redis-benchmark is installed with redis-tools");
+    loop {
+        tokio::select! {
+            status = bench.wait() => { assert!(status.unwrap().success()); break; }
+            _ = tokio::time::sleep(Duration::from_millis(200)) => samples.push(probe.sample().await.unwrap()),
+        }
+    }
+    samples.push(probe.sample().await.unwrap());
+    // The readings of every interval, added back up, give the counts.
+    let total = |r: RedisReading| -> f64 {
+        samples
+            .windows(2)
+            .map(|w| r.read(&w[0], &w[1]).unwrap() * (w[1].at - w[0].at).as_secs_f64())
+            .sum()
+    };
+    let ops = total(RedisReading::OpsPerSecond);
+    let hits = total(RedisReading::HitsPerSecond);
+    // 40,000 commands, plus redis-benchmark's own few (CONFIG GET) and our INFOs.
+    assert!((40_000.0..=42_000.0).contains(&ops), "{ops} commands");
+    // Every GET hits: the SETs before them wrote the one key (`-r 1`).
+    assert!((19_000.0..=20_100.0).contains(&hits), "{hits} hits");
+    eprintln!(
+        "redis monitor: {ops} commands and {hits} hits over {} samples",
+        samples.len()
+    );
+    let last = samples.last().unwrap();
+    assert!(RedisReading::ConnectedClients.read(&before, last).unwrap() >= 1.0);
+    assert!(RedisReading::UsedMemoryBytes.read(&before, last).unwrap() > 0.0);
+}
+
+/// Run a command to its end; its stdout.
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn postgres_monitor_counts_the_transactions_pgbench_processed() {
+    use gauntlet_monitors::postgres::{PgProbe, PgReading};
+    let db = "gauntlet_monitor_test";
+    // A database of its own; "already exists" is fine.
+    let _ = Command::new("createdb")
+        .args(["-h", "127.0.0.1", "-U", "postgres", db])
+        .output();
+    run(Command::new("pgbench").args([
+        "-h",
+        "127.0.0.1",
+        "-U",
+        "postgres",
+        "-i",
+        "-s",
+        "1",
+        "-q",
+        db,
+    ]));
+    let mut probe = PgProbe::connect(
+        &format!("host=127.0.0.1 user=postgres dbname={db}"),
+        vec![db.to_owned()],
+        LIMIT,
+    )
+    .await
+    .expect("PostgreSQL on 127.0.0.1:5432 (.ci/run starts it)");
+    let before = probe.sample().await.unwrap();
+    let bench = tokio::process::Command::new("pgbench")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-c",
+            "4",
+            "-t",
+            "500",
+            "-S",
+            db,
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert!(bench.status.success());
+    let report = String::from_utf8(bench.stdout).unwrap();
+    let processed: f64 = report
+        .lines()
+        .find_map(|l| l.strip_prefix("number of transactions actually processed: "))
+        .and_then(|v| v.split('/').next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(processed, 2000.0);
+    // Backends flush their statistics when they end; wait until the count settles.
+    let mut counted = 0.0;
+    let mut last = before.clone();
+    for _ in 0..50 {
+        last = probe.sample().await.unwrap();
+        let tps = PgReading::TransactionsPerSecond
+            .read(&before, &last)
+            .unwrap();
+        counted = tps * (last.at - before.at).as_secs_f64();
+        if counted >= processed {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // pgbench's transactions, plus its own few setup statements and our queries.
+    assert!(
+        counted >= processed && counted <= processed * 1.05,
+        "monitor counted {counted}, pgbench processed {processed}"
+    );
+    let ratio = PgReading::BufferHitRatio.read(&before, &last).unwrap();
+    assert!((0.0..=1.0).contains(&ratio), "{ratio}");
+    let used = PgReading::ConnectionsUsedRatio
+        .read(&before, &last)
+        .unwrap();
+    assert!(used > 0.0 && used <= 1.0, "{used}");
+    eprintln!(
+        "postgres monitor: {counted} transactions counted, pgbench processed {processed}; buffer hit ratio {ratio:.4}"
+    );
+}
