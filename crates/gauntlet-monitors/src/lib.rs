@@ -14,9 +14,12 @@
 //!   own rules for resets and histogram quantiles.
 //! * [`scrape`]: fetching a metrics page within a timeout.
 //! * [`redis`]: Redis's `INFO` counters as interval readings.
+//! * [`host`] (Linux): this machine and chosen processes, the generator's own always.
 //! * [`postgres`]: `pg_stat_database` and `pg_stat_activity` as interval readings.
 
 pub mod exposition;
+#[cfg(target_os = "linux")]
+pub mod host;
 pub mod interval;
 pub mod postgres;
 pub mod redis;
