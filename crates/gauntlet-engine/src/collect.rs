@@ -47,8 +47,12 @@ pub struct Ids {
     pub step_errors: MetricId,
     pub iterations_interrupted: MetricId,
     pub iteration_start_lateness: MetricId,
-    /// Plan-defined metrics (polling waits), by name.
+    pub metric_errors: MetricId,
+    /// Plan-defined metrics by name (polling waits look theirs up here).
     pub custom: HashMap<String, MetricId>,
+    /// Plan-defined metrics by their index in `Plan::custom_metrics`: what
+    /// a step's compiled metric values record into, with no name lookup.
+    pub plan_metrics: Vec<MetricId>,
 }
 
 fn kind(k: MetricType) -> MetricKind {
@@ -75,10 +79,16 @@ pub fn registry_for(plan: &Plan) -> (Arc<Registry>, Ids) {
         let _ = r.register(m.name, kind(m.kind), unit(m.unit));
     }
     let mut custom = HashMap::new();
+    let mut plan_metrics = Vec::with_capacity(plan.custom_metrics.len());
     for c in &plan.custom_metrics {
-        if let Ok(id) = r.register(&c.name, kind(c.kind), unit(c.unit)) {
-            custom.insert(c.name.clone(), id);
-        }
+        // Validation keeps the names unique and apart from the built-ins.
+        let id = r
+            .register(&c.name, kind(c.kind), unit(c.unit))
+            .ok()
+            .or_else(|| r.get(&c.name))
+            .unwrap_or(MetricId(0));
+        custom.insert(c.name.clone(), id);
+        plan_metrics.push(id);
     }
     let g = |n: &str| r.get(n).unwrap_or(MetricId(0));
     let ids = Ids {
@@ -108,7 +118,9 @@ pub fn registry_for(plan: &Plan) -> (Arc<Registry>, Ids) {
         step_errors: g("step_errors"),
         iterations_interrupted: g("iterations_interrupted"),
         iteration_start_lateness: g("iteration_start_lateness"),
+        metric_errors: g("metric_errors"),
         custom,
+        plan_metrics,
     };
     (Arc::new(r), ids)
 }

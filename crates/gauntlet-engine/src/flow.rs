@@ -50,6 +50,10 @@ pub struct CompiledRequest {
     pub expected: Vec<(u16, u16)>,
     /// Extra tags on this request's metrics.
     pub tags: Vec<(String, String)>,
+    /// The request sets no `Authorization` header of its own, so a
+    /// templated URL's credentials replace the target's (a static URL's
+    /// were taken out at compile time).
+    pub url_credentials_win: bool,
     /// The absolute URL of a static `url` and the base URL it was joined to,
     /// parsed by the first request: parsing and IDNA mapping per request
     /// cost more than the rest of building it.
@@ -123,6 +127,136 @@ pub enum CompiledCapture {
     Status,
 }
 
+/// A value a step adds to one of the plan's own metrics, compiled.
+#[derive(Debug, Clone)]
+pub struct CompiledMetricAdd {
+    /// Index in `Plan::custom_metrics` and [`crate::collect::Ids::plan_metrics`].
+    pub metric: usize,
+    /// The metric's type: what the value must be.
+    pub kind: plan::catalog::MetricType,
+    /// A time trend: values are milliseconds, recorded in microseconds.
+    pub time: bool,
+    /// Where the value is read.
+    pub source: CompiledMetricSource,
+    /// Extra tags on the sample.
+    pub tags: Vec<(String, String)>,
+}
+
+/// Where a step's metric value is read, parsed.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum CompiledMetricSource {
+    /// A JSON path in the body.
+    JsonPath(Arc<JsonPath>),
+    /// A response header.
+    Header(HeaderName),
+    /// A timing of the request.
+    Timing(plan::Timing),
+    /// A template.
+    Value(Text),
+}
+
+/// One sample for a plan metric, ready to record.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub enum MetricSample {
+    /// Added to a counter.
+    Counter(f64),
+    /// A gauge's new value.
+    Gauge(f64),
+    /// A true or false sample of a rate.
+    Rate(bool),
+    /// A trend value in the metric's unit (microseconds for time trends).
+    Trend(u64),
+}
+
+/// What step metric values read before they are fitted to the metric's type.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum RawValue {
+    Number(f64),
+    Bool(bool),
+    /// A timing, exact (a time trend records it without a round trip through ms).
+    Time(Duration),
+}
+
+/// Text as a number or a boolean: `true`/`false` in any case, since a
+/// template renders a boolean as `True` (Jinja's spelling).
+fn raw_of_text(s: &str) -> Option<RawValue> {
+    let s = s.trim();
+    if s.eq_ignore_ascii_case("true") {
+        Some(RawValue::Bool(true))
+    } else if s.eq_ignore_ascii_case("false") {
+        Some(RawValue::Bool(false))
+    } else {
+        s.parse::<f64>().ok().map(RawValue::Number)
+    }
+}
+
+/// The sample a step's metric value gives for this response, or `None`
+/// when the value is missing or not a number (a rate also takes booleans):
+/// the caller counts that in `metric_errors`.
+pub fn metric_sample(
+    add: &CompiledMetricAdd,
+    r: &ResponseView<'_>,
+    timings: &gauntlet_drivers::http::Timings,
+    json: &mut LazyJson,
+    t: &Templates,
+    scope: &Scope,
+) -> Option<MetricSample> {
+    use plan::Timing as T;
+    let raw = match &add.source {
+        CompiledMetricSource::JsonPath(p) => match p.query(json.get(r.body)?).first()? {
+            serde_json::Value::Number(n) => RawValue::Number(n.as_f64()?),
+            serde_json::Value::Bool(b) => RawValue::Bool(*b),
+            serde_json::Value::String(s) => raw_of_text(s)?,
+            _ => return None,
+        },
+        CompiledMetricSource::Header(h) => {
+            raw_of_text(std::str::from_utf8(r.headers.first_of(h)?).ok()?)?
+        }
+        CompiledMetricSource::Timing(which) => RawValue::Time(match which {
+            T::Duration => timings.duration(),
+            T::Total => timings.total(),
+            T::Blocked => timings.blocked,
+            T::Dns => timings.dns,
+            T::Connecting => timings.connecting,
+            T::TlsHandshaking => timings.tls_handshaking,
+            T::Sending => timings.sending,
+            T::Waiting => timings.waiting,
+            T::Receiving => timings.receiving,
+            _ => return None,
+        }),
+        CompiledMetricSource::Value(text) => raw_of_text(&t.render(text, scope).ok()?)?,
+    };
+    use plan::catalog::MetricType as K;
+    let number = |raw: RawValue| match raw {
+        RawValue::Number(v) if v.is_finite() => Some(v),
+        RawValue::Time(d) => Some(d.as_secs_f64() * 1000.0),
+        _ => None,
+    };
+    Some(match add.kind {
+        K::Counter => MetricSample::Counter(number(raw)?),
+        K::Gauge => MetricSample::Gauge(number(raw)?),
+        K::Rate => MetricSample::Rate(match raw {
+            RawValue::Bool(b) => b,
+            other => number(other)? != 0.0,
+        }),
+        _ => {
+            let v = match (raw, add.time) {
+                (RawValue::Time(d), true) => {
+                    return Some(MetricSample::Trend(d.as_micros() as u64));
+                }
+                (other, true) => number(other)? * 1000.0,
+                (other, false) => number(other)?,
+            };
+            if v < 0.0 {
+                return None;
+            }
+            MetricSample::Trend(v.round() as u64)
+        }
+    })
+}
+
 /// What a step does.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -155,6 +289,8 @@ pub struct CompiledStep {
     pub checks: Vec<(Arc<str>, CompiledCheck)>,
     /// Named captures.
     pub captures: Vec<(Arc<str>, CompiledCapture)>,
+    /// Values added to the plan's metrics after each response.
+    pub metrics: Vec<CompiledMetricAdd>,
     /// Pause after.
     pub think_time: Option<plan::ThinkTime>,
     /// Skip the rest of the iteration on a failed check.
@@ -236,6 +372,9 @@ pub struct Workload {
     /// The environment variables templates read (`env.NAME`, `env['NAME']`):
     /// their values are secrets, redacted from every message.
     pub env_names: Vec<String>,
+    /// The passwords written in the plan's URLs (`http://user:PW@host`),
+    /// as written and percent-decoded: secrets too.
+    pub url_passwords: Vec<String>,
 }
 
 fn tmpl_err(source: &str, e: minijinja::Error) -> CompileError {
@@ -249,6 +388,7 @@ struct Compiler<'a> {
     t: Templates,
     defaults: &'a [(String, plan::Template)],
     base: &'a std::path::Path,
+    metrics: &'a [plan::CustomMetric],
 }
 
 impl Compiler<'_> {
@@ -362,6 +502,26 @@ impl Compiler<'_> {
             }
             _ => return Err(CompileError::Invalid("unsupported body".into())),
         };
+        // A static URL's credentials become basic authentication once, here
+        // (a request's own `Authorization` header wins over them).
+        let url_credentials_win = !r
+            .headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("authorization"));
+        let mut url_source = r.url.clone();
+        if r.url.is_static
+            && let Ok(mut u) = url::Url::parse(&r.url.source)
+            && let Some(value) = url_credentials(&mut u)
+        {
+            url_source = plan::Template::new(u.as_str());
+            if url_credentials_win {
+                headers.retain(|(h, _)| h != http::header::AUTHORIZATION);
+                headers.push((
+                    http::header::AUTHORIZATION,
+                    Text::Static(Arc::from(value.as_str())),
+                ));
+            }
+        }
         for (h, v) in &headers {
             if let Text::Static(s) = v {
                 HeaderValue::from_str(s).map_err(|_| {
@@ -371,7 +531,7 @@ impl Compiler<'_> {
         }
         Ok(CompiledRequest {
             method,
-            url: self.text(&r.url)?,
+            url: self.text(&url_source)?,
             headers,
             query,
             body,
@@ -381,6 +541,7 @@ impl Compiler<'_> {
                 .clone()
                 .unwrap_or_else(|| vec![(200, 399)]),
             tags: r.tags.clone(),
+            url_credentials_win,
             parsed_url: std::sync::OnceLock::new(),
         })
     }
@@ -451,6 +612,41 @@ impl Compiler<'_> {
                 Ok((Arc::from(c.name.as_str()), k))
             })
             .collect::<Result<_, CompileError>>()?;
+        let metrics: Vec<CompiledMetricAdd> = s
+            .metrics
+            .iter()
+            .map(|m| {
+                let declared = self.metrics;
+                let (metric, def) = declared
+                    .iter()
+                    .enumerate()
+                    .find(|(_, c)| c.name == m.metric)
+                    .ok_or_else(|| {
+                        CompileError::Invalid(format!("metric `{}` is not declared", m.metric))
+                    })?;
+                let source = match &m.source {
+                    plan::ValueSource::JsonPath(p) => {
+                        CompiledMetricSource::JsonPath(Self::path(p)?)
+                    }
+                    plan::ValueSource::Header(h) => CompiledMetricSource::Header(Self::header(h)?),
+                    plan::ValueSource::Timing(t) => CompiledMetricSource::Timing(*t),
+                    plan::ValueSource::Value(v) => CompiledMetricSource::Value(self.text(v)?),
+                    _ => {
+                        return Err(CompileError::Invalid(format!(
+                            "metric `{}`: unsupported source",
+                            m.metric
+                        )));
+                    }
+                };
+                Ok(CompiledMetricAdd {
+                    metric,
+                    kind: def.kind,
+                    time: def.unit == plan::catalog::ValueUnit::Time,
+                    source,
+                    tags: m.tags.clone(),
+                })
+            })
+            .collect::<Result<_, CompileError>>()?;
         let reads_body = |c: &CompiledCheck| {
             matches!(
                 c,
@@ -464,12 +660,16 @@ impl Compiler<'_> {
             || captures.iter().any(|(_, c)| {
                 matches!(c, CompiledCapture::JsonPath(_) | CompiledCapture::Regex(_))
             })
+            || metrics
+                .iter()
+                .any(|m| matches!(m.source, CompiledMetricSource::JsonPath(_)))
             || matches!(&action, CompiledAction::Poll { until, .. } if until.iter().any(|(_, c)| reads_body(c)));
         Ok(CompiledStep {
             name: Arc::from(s.name.as_str()),
             action,
             checks,
             captures,
+            metrics,
             think_time: s.think_time,
             end_on_check_failure: s.on_check_failure == plan::OnCheckFailure::EndIteration,
             needs_body,
@@ -493,6 +693,7 @@ impl Workload {
             t: Templates::new(),
             defaults: &p.target.headers,
             base,
+            metrics: &p.custom_metrics,
         };
         let ops = p
             .workload
@@ -542,6 +743,10 @@ impl Workload {
                 "{:?}{:?}{:?}{:?}",
                 p.workload, p.setup, p.teardown, p.target.headers
             )),
+            url_passwords: url_passwords(&format!(
+                "{:?}{:?}{:?}{:?}",
+                p.workload, p.setup, p.teardown, p.target.base
+            )),
             setup_feeds: feeds_of(
                 &names,
                 p.setup.iter().flatten().chain(p.teardown.iter().flatten()),
@@ -566,6 +771,52 @@ fn env_names(text: &str) -> Vec<String> {
     names.sort();
     names.dedup();
     names
+}
+
+/// Take the user name and password out of `url`, as the value of the
+/// `Authorization: Basic` header that carries them instead; `None` when it
+/// has none.
+pub(crate) fn url_credentials(url: &mut url::Url) -> Option<String> {
+    if url.username().is_empty() && url.password().is_none() {
+        return None;
+    }
+    use base64::Engine as _;
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let pair = format!(
+        "{}:{}",
+        decode(url.username()),
+        decode(url.password().unwrap_or(""))
+    );
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    Some(format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(pair)
+    ))
+}
+
+/// The passwords of the URLs in a plan's text (`scheme://user:PW@`), as
+/// written and percent-decoded.
+fn url_passwords(text: &str) -> Vec<String> {
+    let re = regex::Regex::new(r#"[A-Za-z][A-Za-z0-9+.-]*://[^/@\s:"]*:([^@/\s"]+)@"#)
+        .expect("a valid pattern");
+    let mut out: Vec<String> = Vec::new();
+    for c in re.captures_iter(text) {
+        let pw = c[1].to_owned();
+        let decoded = percent_encoding::percent_decode_str(&pw)
+            .decode_utf8_lossy()
+            .into_owned();
+        out.push(decoded);
+        out.push(pw);
+    }
+    out.retain(|p| !p.is_empty() && !p.contains("{{"));
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// Which feeders a sequence of steps reads (`{{ users.x }}` in any template).

@@ -127,6 +127,11 @@ impl Templates {
         env.add_function("payload", |size: String| -> Result<Value, Error> {
             payload(&size).map(|v| Value::from(minijinja::value::Serde(v)))
         });
+        // Basic authentication from templates (`auth: {basic: …}`).
+        env.add_filter("b64encode", |s: String| -> String {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD.encode(s)
+        });
         Templates {
             env,
             count: 0,

@@ -14,7 +14,7 @@ use crate::data::Draw;
 use crate::executor::{Iteration, IterationEnd, VirtualUser, VuFactory};
 use crate::flow::{
     self, CompiledAction, CompiledBody, CompiledCheck, CompiledRequest, CompiledStep, LazyJson,
-    ResponseView, Workload,
+    MetricSample, ResponseView, Workload,
 };
 use crate::template::{Scope, Text};
 use gauntlet_drivers::http::{HttpClient, HttpRequest, HttpResponse, HttpSession, SendOptions};
@@ -173,7 +173,8 @@ impl Shared {
     }
 }
 
-/// The values of the variables `workload` reads from `env`, longest first.
+/// The values of the variables `workload` reads from `env`, and the
+/// passwords written in its URLs, longest first.
 fn secrets_of(
     workload: &Workload,
     env: &std::collections::BTreeMap<String, String>,
@@ -184,6 +185,7 @@ fn secrets_of(
         .filter_map(|n| env.get(n))
         .filter(|v| !v.is_empty())
         .cloned()
+        .chain(workload.url_passwords.iter().cloned())
         .collect();
     secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
     secrets
@@ -416,6 +418,9 @@ struct TagCache {
     checks: Memo<(u16, u16, u16)>,
     groups: Memo<u16>,
     step_errors: Memo<(u16, u16, StepErrorCode)>,
+    /// Plan metric samples and their `metric_errors`, by (place, step, index).
+    metrics: Memo<(u16, u16, u16)>,
+    metric_errors: Memo<(u16, u16, u16)>,
 }
 
 impl TagCache {
@@ -464,6 +469,48 @@ impl TagCache {
                 let mut tags = at.base_tags();
                 tags.push((TagKey::Name, Arc::from(name)));
                 tags.push((TagKey::ErrorCode, Arc::from(code.as_str())));
+                at.sh.interner.intern(TagSet::new(tags))
+            })
+    }
+
+    /// The tags of a step's plan-metric sample: the group's, the step's
+    /// name and the sample's own tags (k6 tags custom metrics with the VU's
+    /// tags and those given to `add`).
+    fn metric(
+        &mut self,
+        at: At<'_>,
+        step: usize,
+        add: usize,
+        name: &str,
+        extra: &[(String, String)],
+    ) -> TagSetId {
+        self.metrics
+            .get_or((at.place.key(), step as u16, add as u16), || {
+                let mut tags = at.base_tags();
+                tags.push((TagKey::Name, Arc::from(name)));
+                tags.extend(
+                    extra
+                        .iter()
+                        .map(|(k, v)| (TagKey::parse(k), Arc::<str>::from(v.as_str()))),
+                );
+                at.sh.interner.intern(TagSet::new(tags))
+            })
+    }
+
+    /// The tags of a value that could not be added: the step and the metric.
+    fn metric_error(
+        &mut self,
+        at: At<'_>,
+        step: usize,
+        add: usize,
+        name: &str,
+        metric: &str,
+    ) -> TagSetId {
+        self.metric_errors
+            .get_or((at.place.key(), step as u16, add as u16), || {
+                let mut tags = at.base_tags();
+                tags.push((TagKey::Name, Arc::from(name)));
+                tags.push((TagKey::Custom(Arc::from("metric")), Arc::from(metric)));
                 at.sh.interner.intern(TagSet::new(tags))
             })
     }
@@ -658,7 +705,7 @@ impl HttpVu {
         let before: Vec<String> = own.scope.keys().cloned().collect();
         own.run_steps(at, &at.sh.workload.setup, Duration::ZERO, true)
             .await
-            .map_err(SetupError)?;
+            .map_err(|e| SetupError(at.sh.redact(&e)))?;
         let captured: std::collections::BTreeMap<String, Value> = own
             .scope
             .iter()
@@ -673,7 +720,7 @@ impl HttpVu {
         let (at, own) = self.split(Place::Teardown);
         own.run_steps(at, &at.sh.workload.teardown, Duration::ZERO, false)
             .await
-            .map_err(SetupError)
+            .map_err(|e| SetupError(at.sh.redact(&e)))
     }
 }
 
@@ -714,6 +761,13 @@ impl Own {
                     .map_err(|e| BuildError::template("url", e))?,
             )?,
         };
+        // Credentials in a templated URL go as basic authentication (as
+        // curl and k6 send them), never in the URL; a static URL had them
+        // taken out when it was compiled.
+        let credentials = match &r.url {
+            Text::Static(_) => None,
+            _ => flow::url_credentials(&mut url),
+        };
         if !r.query.is_empty() {
             let mut q = url.query_pairs_mut();
             for (k, v) in &r.query {
@@ -738,6 +792,12 @@ impl Own {
                     undefined: false,
                 })?,
             );
+        }
+        if let Some(value) = credentials
+            && r.url_credentials_win
+            && let Ok(value) = http::HeaderValue::from_str(&value)
+        {
+            headers.insert(http::header::AUTHORIZATION, value);
         }
         let body = match &r.body {
             CompiledBody::Empty => bytes::Bytes::new(),
@@ -1126,6 +1186,42 @@ impl Own {
                 },
                 1.0,
             );
+        }
+        // The plan's own metrics, from a response that arrived (after the
+        // captures, which a `value:` template may read).
+        if resp.status != 0 {
+            for (ai, add) in step.metrics.iter().enumerate() {
+                let sample = flow::metric_sample(
+                    add,
+                    &view,
+                    &resp.timings,
+                    &mut json,
+                    &at.sh.workload.templates,
+                    &self.scope,
+                );
+                let Some(sample) = sample else {
+                    let name = &at.sh.plan.custom_metrics[add.metric].name;
+                    let tags = self.tags.metric_error(at, si, ai, &step.name, name);
+                    r.add_counter(
+                        SeriesKey {
+                            metric: ids.metric_errors,
+                            tags,
+                        },
+                        1.0,
+                    );
+                    continue;
+                };
+                let key = SeriesKey {
+                    metric: ids.plan_metrics[add.metric],
+                    tags: self.tags.metric(at, si, ai, &step.name, &add.tags),
+                };
+                match sample {
+                    MetricSample::Counter(v) => r.add_counter(key, v),
+                    MetricSample::Gauge(v) => r.set_gauge(key, v),
+                    MetricSample::Rate(b) => r.add_rate(key, b),
+                    MetricSample::Trend(v) => r.record_trend(key, v),
+                }
+            }
         }
         (all_ok, captured)
     }

@@ -4,7 +4,8 @@
 //! the ones k6 lacks (`http_req_dns`, `http_req_total`). The plan crate owns
 //! this list because the names are part of the plan language: validation needs
 //! them to reject `http_req_duraton` with a did-you-mean before anything runs.
-//! Plans add their own trend metrics (e.g. a polling step's `job_duration`).
+//! Plans add their own metrics: those declared under `metrics:` (any of the
+//! four types) and polling steps' wait trends (e.g. `job_duration`).
 
 /// k6's four metric types; they decide which aggregations a threshold may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -154,6 +155,12 @@ pub const BUILTIN_METRICS: &[MetricInfo] = &[
         Counter,
         Count,
         "steps not sent because their request could not be built (tags: name, error_code)",
+    ),
+    m(
+        "metric_errors",
+        Counter,
+        Count,
+        "values a step could not add to a plan metric (not a number; tags: name, metric)",
     ),
     m(
         "iterations_interrupted",

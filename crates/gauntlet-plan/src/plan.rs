@@ -31,7 +31,8 @@ pub struct Plan {
     pub teardown: Option<Vec<Step>>,
     /// How hard to push, k6-style.
     pub scenarios: Vec<Scenario>,
-    /// Metrics the plan defines itself (polling steps' wait metrics).
+    /// Metrics the plan defines itself: those declared under `metrics:`
+    /// (in file order), then polling steps' wait metrics.
     pub custom_metrics: Vec<CustomMetric>,
     /// Run-wide options.
     pub options: RunOptions,
@@ -69,8 +70,75 @@ pub struct CustomMetric {
     pub name: String,
     /// Its type (trends for polling waits).
     pub kind: MetricType,
-    /// Its unit.
+    /// Its unit: [`ValueUnit::Time`] for time trends (values in
+    /// milliseconds), [`ValueUnit::Count`] for plain values.
     pub unit: ValueUnit,
+}
+
+/// A value a step adds to one of the plan's `metrics:` after each response
+/// (k6's `counter.add(value, tags)`), so a test can measure what the
+/// built-in metrics cannot see: a field of the body, a server timing header.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricAdd {
+    /// The declared metric (a name under `metrics:`).
+    pub metric: String,
+    /// Where the value comes from.
+    pub source: ValueSource,
+    /// Extra tags on the sample.
+    pub tags: Vec<(String, String)>,
+}
+
+/// Where a step's metric value is read.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum ValueSource {
+    /// A JSON path in the body (the syntax captures use).
+    JsonPath(String),
+    /// A response header.
+    Header(String),
+    /// One of the request's timings, in milliseconds.
+    Timing(Timing),
+    /// A template, rendered after the step's captures.
+    Value(Template),
+}
+
+/// A timing of the request a step sent, as the `http_req_*` trends measure it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Timing {
+    /// `http_req_duration`: sending + waiting + receiving.
+    Duration,
+    /// `http_req_total`: the whole request with connection setup.
+    Total,
+    /// `http_req_blocked`.
+    Blocked,
+    /// `http_req_dns`.
+    Dns,
+    /// `http_req_connecting`.
+    Connecting,
+    /// `http_req_tls_handshaking`.
+    TlsHandshaking,
+    /// `http_req_sending`.
+    Sending,
+    /// `http_req_waiting`: time to first byte.
+    Waiting,
+    /// `http_req_receiving`.
+    Receiving,
+}
+
+impl Timing {
+    /// Every timing with its plan spelling.
+    pub const ALL: &'static [(Timing, &'static str)] = &[
+        (Timing::Duration, "duration"),
+        (Timing::Total, "total"),
+        (Timing::Blocked, "blocked"),
+        (Timing::Dns, "dns"),
+        (Timing::Connecting, "connecting"),
+        (Timing::TlsHandshaking, "tls_handshaking"),
+        (Timing::Sending, "sending"),
+        (Timing::Waiting, "waiting"),
+        (Timing::Receiving, "receiving"),
+    ];
 }
 
 /// The system under test.
@@ -341,6 +409,8 @@ pub struct Step {
     pub checks: Vec<Check>,
     /// Values extracted from the response for later steps.
     pub captures: Vec<Capture>,
+    /// Values added to the plan's own metrics after each response.
+    pub metrics: Vec<MetricAdd>,
     /// Pause after this step.
     pub think_time: Option<ThinkTime>,
     /// What a failed check does.

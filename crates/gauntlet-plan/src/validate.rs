@@ -39,10 +39,12 @@ pub(crate) const PLAN_KEYS: &[&str] = &[
     "teardown",
     "scenarios",
     "options",
+    "metrics",
 ];
 pub(crate) const TARGET_KEYS: &[&str] = &[
     "url",
     "headers",
+    "auth",
     "timeout",
     "connectTimeout",
     "tls",
@@ -83,6 +85,7 @@ pub(crate) const OPERATION_KEYS: &[&str] = &[
     "poll",
     "checks",
     "capture",
+    "metrics",
     "onCheckFailure",
 ];
 pub(crate) const STEP_KEYS: &[&str] = &[
@@ -91,6 +94,7 @@ pub(crate) const STEP_KEYS: &[&str] = &[
     "poll",
     "checks",
     "capture",
+    "metrics",
     "thinkTime",
     "onCheckFailure",
 ];
@@ -106,7 +110,13 @@ pub(crate) const REQUEST_KEYS: &[&str] = &[
     "timeout",
     "tags",
     "expectedStatuses",
+    "auth",
 ];
+pub(crate) const AUTH_KEYS: &[&str] = &["basic", "bearer"];
+pub(crate) const BASIC_KEYS: &[&str] = &["username", "password"];
+pub(crate) const METRIC_KEYS: &[&str] = &["type", "time"];
+pub(crate) const METRIC_ADD_KEYS: &[&str] =
+    &["metric", "jsonPath", "header", "timing", "value", "tags"];
 pub(crate) const PART_KEYS: &[&str] = &["name", "value", "file", "contentType"];
 pub(crate) const POLL_KEYS: &[&str] = &["request", "until", "interval", "timeout", "metric"];
 pub(crate) const CHECK_KEYS: &[&str] = &[
@@ -187,6 +197,10 @@ pub(crate) const OBJECT_KEYS: &[(&str, &[&str])] = &[
     ("operation", OPERATION_KEYS),
     ("step", STEP_KEYS),
     ("request", REQUEST_KEYS),
+    ("auth", AUTH_KEYS),
+    ("basicAuth", BASIC_KEYS),
+    ("metric", METRIC_KEYS),
+    ("metricAdd", METRIC_ADD_KEYS),
     ("part", PART_KEYS),
     ("poll", POLL_KEYS),
     ("check", CHECK_KEYS),
@@ -228,7 +242,7 @@ pub(crate) struct Validator<'s> {
     /// Directory the plan's relative file paths resolve against; `None`: the
     /// files are not opened.
     base: Option<PathBuf>,
-    /// Metric names defined by the plan (polling steps).
+    /// Metrics defined by the plan (`metrics:`, then polling steps).
     custom_metrics: Vec<CustomMetric>,
     feeder_names: Vec<String>,
     /// The columns of every feeder whose file could be read.
@@ -479,6 +493,10 @@ impl<'s> Validator<'s> {
             .get("options")
             .map(|n| self.options(n))
             .unwrap_or_default();
+        // Read before any step: steps add to these metrics.
+        if let Some(n) = f.get("metrics") {
+            self.metrics_section(n);
+        }
         let setup = f.get("setup").map(|n| {
             let steps = self.steps_field(n, "setup");
             self.check_step_templates(&steps, "setup", false);
@@ -607,6 +625,26 @@ impl<'s> Validator<'s> {
                 .into_iter()
                 .map(|(k, v)| (k.value, Template::new(v.value)))
                 .collect();
+        }
+        if let Some(n) = f.get("auth") {
+            let mut pairs = Vec::new();
+            add_auth(cx, n, &mut pairs);
+            if let Some((k, v)) = pairs.pop() {
+                if t.headers
+                    .iter()
+                    .any(|(h, _)| h.eq_ignore_ascii_case("authorization"))
+                {
+                    cx.error_help(
+                        k.span,
+                        "`target.auth` and an `Authorization` header in `target.headers` both set the same header",
+                        "keep one of them",
+                    );
+                }
+                if v.value.contains("{{") || v.value.contains("{%") {
+                    self.header_templates.push((v.value.clone(), v.span));
+                }
+                t.headers.push((k.value, Template::new(v.value)));
+            }
         }
         if let Some(n) = f.get("timeout") {
             t.timeout = dur(n, cx, "timeout").unwrap_or(t.timeout);
@@ -984,6 +1022,7 @@ impl<'s> Validator<'s> {
                 action: Action::Request(req),
                 checks: Vec::new(),
                 captures: Vec::new(),
+                metrics: Vec::new(),
                 think_time: None,
                 on_check_failure: OnCheckFailure::Continue,
             };
@@ -1134,6 +1173,10 @@ impl<'s> Validator<'s> {
             .get("capture")
             .map(|n| self.captures(n))
             .unwrap_or_default();
+        let metrics = f
+            .get("metrics")
+            .map(|n| self.metric_adds(n))
+            .unwrap_or_default();
         let think = f
             .get("thinkTime")
             .and_then(|n| think_time(n, &mut self.cx, "thinkTime"));
@@ -1160,6 +1203,7 @@ impl<'s> Validator<'s> {
             action,
             checks,
             captures,
+            metrics,
             think_time: think,
             on_check_failure,
         })
@@ -1240,11 +1284,14 @@ impl<'s> Validator<'s> {
         let url = f
             .require("url", cx, "e.g. `url: /api/items`")
             .and_then(|n| string(n, cx, "url"));
-        let headers = f
+        let mut headers = f
             .get("headers")
             .map(|n| string_map(n, cx, "headers"))
             .unwrap_or_default();
         check_headers(cx, source, &headers);
+        if let Some(n) = f.get("auth") {
+            add_auth(cx, n, &mut headers);
+        }
         let query = f
             .get("query")
             .map(|n| string_map(n, cx, "query"))
@@ -1427,7 +1474,20 @@ impl<'s> Validator<'s> {
                 name
             }
         };
+        let poll_span = f.span;
         f.finish(&mut self.cx);
+        if let Some(c) = self.custom_metrics.iter().find(|c| c.name == metric)
+            && (c.kind, c.unit) != (MetricType::Trend, ValueUnit::Time)
+        {
+            self.cx.error_help(
+                poll_span,
+                format!(
+                    "this poll records its wait in `{metric}`, which `metrics:` declares as {}",
+                    kind_phrase(c.kind, c.unit)
+                ),
+                "a poll's metric is a time trend: declare it `{type: trend, time: true}` or name another `metric:`",
+            );
+        }
         if !self.custom_metrics.iter().any(|c| c.name == metric) {
             self.custom_metrics.push(CustomMetric {
                 name: metric.clone(),
@@ -1714,6 +1774,14 @@ impl<'s> Validator<'s> {
                 self.check_template(t, *span, &defined, &later, owner, allow_setup);
             }
             defined.extend(step.captures.iter().map(|c| c.name.clone()));
+            // A step's metric values are rendered after its own captures.
+            for add in &step.metrics {
+                if let ValueSource::Value(t) = &add.source
+                    && !t.is_static
+                {
+                    self.check_template(&t.source, *span, &defined, &later, owner, allow_setup);
+                }
+            }
         }
     }
 
@@ -3016,6 +3084,337 @@ fn default_check_name(kind: &CheckKind) -> String {
             format!("duration < {}", crate::duration::format_duration(*d))
         }
     }
+}
+
+// ---------------------------------------------------------------- custom metrics and auth
+/// How a diagnostic names a metric's kind: `a counter`, `a time trend`.
+fn kind_phrase(kind: MetricType, unit: ValueUnit) -> &'static str {
+    match (kind, unit) {
+        (MetricType::Counter, _) => "a counter",
+        (MetricType::Gauge, _) => "a gauge",
+        (MetricType::Rate, _) => "a rate",
+        (MetricType::Trend, ValueUnit::Time) => "a time trend",
+        _ => "a trend",
+    }
+}
+
+const METRIC_TYPES: [&str; 4] = ["counter", "gauge", "rate", "trend"];
+
+impl Validator<'_> {
+    /// `metrics:`: the plan's own metrics (k6's `k6/metrics`), each a name
+    /// and a type (`counter`, `gauge`, `rate`, `trend`) or `{type: trend,
+    /// time: true}` for a trend of milliseconds.
+    fn metrics_section(&mut self, node: &Node) {
+        for (k, n) in named_entries(node, &mut self.cx, "metrics") {
+            let cx = &mut self.cx;
+            if k.name.is_empty()
+                || !k
+                    .name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            {
+                cx.error_help(
+                    k.span,
+                    format!("`{}` is not a metric name", k.name),
+                    "use letters, digits and `_`, e.g. `items_returned`",
+                );
+                continue;
+            }
+            if catalog::builtin(&k.name).is_some() {
+                cx.error_help(
+                    k.span,
+                    format!("`{}` is a built-in metric", k.name),
+                    "choose another name for the plan's own metric",
+                );
+                continue;
+            }
+            let (ty, time) = match &n.kind {
+                NodeKind::Str(s) => (Some(Sp::new(s.clone(), n.span)), None),
+                NodeKind::Map(_) => {
+                    let Some(mut f) = Fields::new(n, cx, "metric", METRIC_KEYS) else {
+                        continue;
+                    };
+                    let ty = f
+                        .require("type", cx, "one of counter, gauge, rate, trend")
+                        .and_then(|n| string(n, cx, "type"));
+                    let time = f.get("time").and_then(|n| boolean(n, cx, "time"));
+                    f.finish(cx);
+                    (ty, time)
+                }
+                _ => {
+                    cx.type_error(
+                        n,
+                        &format!("metrics.{}", k.name),
+                        "a type (`counter`, `gauge`, `rate`, `trend`) or `{type: trend, time: true}`",
+                    );
+                    continue;
+                }
+            };
+            let Some(ty) = ty else { continue };
+            let kind = match ty.value.as_str() {
+                "counter" => MetricType::Counter,
+                "gauge" => MetricType::Gauge,
+                "rate" => MetricType::Rate,
+                "trend" => MetricType::Trend,
+                other => {
+                    let help = match did_you_mean(other, METRIC_TYPES) {
+                        Some(h) => format!("did you mean `{h}`?"),
+                        None => "use counter, gauge, rate or trend".to_owned(),
+                    };
+                    cx.error_help(ty.span, format!("unknown metric type `{other}`"), help);
+                    continue;
+                }
+            };
+            let time = match time {
+                Some(t) if t.value && kind != MetricType::Trend => {
+                    cx.error_help(
+                        t.span,
+                        "`time` applies to trends only",
+                        "write `{type: trend, time: true}` for a trend of milliseconds",
+                    );
+                    false
+                }
+                Some(t) => t.value,
+                None => false,
+            };
+            if self.custom_metrics.iter().any(|c| c.name == k.name) {
+                continue; // a duplicate key, already reported by the parser
+            }
+            self.custom_metrics.push(CustomMetric {
+                name: k.name.clone(),
+                kind,
+                unit: if time {
+                    ValueUnit::Time
+                } else {
+                    ValueUnit::Count
+                },
+            });
+            // `metric_errors{metric:<name>}` is a selector worth checking.
+            self.tags.user.push(("metric".to_owned(), k.name.clone()));
+        }
+    }
+
+    /// A step's `metrics:`: a list of `{metric: name, <source>, tags}`,
+    /// where the source is one of `jsonPath`, `header`, `timing` or `value`.
+    fn metric_adds(&mut self, node: &Node) -> Vec<MetricAdd> {
+        let mut out = Vec::new();
+        let items: Vec<&Node> = match &node.kind {
+            NodeKind::Seq(v) => v.iter().collect(),
+            NodeKind::Map(_) => vec![node],
+            _ => {
+                self.cx
+                    .type_error(node, "metrics", "a list of `{metric: name, jsonPath: $.x}`");
+                return out;
+            }
+        };
+        for n in items {
+            let source_text = self.source;
+            let cx = &mut self.cx;
+            let Some(mut f) = Fields::new(n, cx, "step metric", METRIC_ADD_KEYS) else {
+                continue;
+            };
+            let metric = f
+                .require(
+                    "metric",
+                    cx,
+                    "the name of a metric declared under the plan's `metrics:`",
+                )
+                .and_then(|n| string(n, cx, "metric"));
+            let present: Vec<&str> = ["jsonPath", "header", "timing", "value"]
+                .into_iter()
+                .filter(|k| f.has(k))
+                .collect();
+            let source = if present.len() != 1 {
+                cx.error_help(
+                    f.span,
+                    if present.is_empty() {
+                        "a step metric needs one of jsonPath, header, timing, value".to_owned()
+                    } else {
+                        format!(
+                            "a step metric takes one value, found {}",
+                            present.join(" and ")
+                        )
+                    },
+                    "e.g. `- {metric: items_returned, jsonPath: $.count}`",
+                );
+                None
+            } else {
+                match present[0] {
+                    "jsonPath" => f
+                        .get("jsonPath")
+                        .and_then(|n| string(n, cx, "jsonPath"))
+                        .map(|p| {
+                            check_json_path(cx, &p);
+                            ValueSource::JsonPath(p.value)
+                        }),
+                    "header" => f
+                        .get("header")
+                        .and_then(|n| string(n, cx, "header"))
+                        .map(|h| {
+                            check_header_name(cx, source_text, &h);
+                            ValueSource::Header(h.value)
+                        }),
+                    "timing" => f
+                        .get("timing")
+                        .and_then(|n| string(n, cx, "timing"))
+                        .and_then(|t| match Timing::ALL.iter().find(|(_, s)| *s == t.value) {
+                            Some((timing, _)) => Some(ValueSource::Timing(*timing)),
+                            None => {
+                                let names = Timing::ALL.iter().map(|(_, s)| *s);
+                                let help = match did_you_mean(&t.value, names.clone()) {
+                                    Some(h) => format!("did you mean `{h}`?"),
+                                    None => format!(
+                                        "use one of {}",
+                                        names.collect::<Vec<_>>().join(", ")
+                                    ),
+                                };
+                                cx.error_help(
+                                    t.span,
+                                    format!("unknown timing `{}`", t.value),
+                                    help,
+                                );
+                                None
+                            }
+                        }),
+                    _ => f
+                        .get("value")
+                        .and_then(|n| text(n, cx, "value"))
+                        .map(|v| ValueSource::Value(Template::new(v.value))),
+                }
+            };
+            let tags = f
+                .get("tags")
+                .map(|n| string_map(n, cx, "tags"))
+                .unwrap_or_default();
+            f.finish(cx);
+            let Some(metric) = metric else { continue };
+            if !self.custom_metrics.iter().any(|c| c.name == metric.value) {
+                let declared: Vec<&str> = self
+                    .custom_metrics
+                    .iter()
+                    .map(|c| c.name.as_str())
+                    .collect();
+                let help = if catalog::builtin(&metric.value).is_some() {
+                    format!(
+                        "`{}` is a built-in metric, which only gauntlet records; declare a metric of your own under `metrics:`",
+                        metric.value
+                    )
+                } else {
+                    match did_you_mean(&metric.value, declared.iter().copied()) {
+                        Some(h) => format!("did you mean `{h}`?"),
+                        None if declared.is_empty() => format!(
+                            "declare it at the top of the plan: `metrics: {{{}: counter}}` (or gauge, rate, trend)",
+                            metric.value
+                        ),
+                        None => format!("declared metrics: {}", declared.join(", ")),
+                    }
+                };
+                self.cx.error_help(
+                    metric.span,
+                    format!("metric `{}` is not declared under `metrics:`", metric.value),
+                    help,
+                );
+                continue;
+            }
+            self.tags
+                .user
+                .extend(tags.iter().map(|(k, v)| (k.value.clone(), v.value.clone())));
+            if let Some(source) = source {
+                out.push(MetricAdd {
+                    metric: metric.value,
+                    source,
+                    tags: tags.into_iter().map(|(k, v)| (k.value, v.value)).collect(),
+                });
+            }
+        }
+        out
+    }
+}
+
+/// `auth:` of a target or a request, as the `Authorization` header it
+/// sends: `{bearer: token}` or `{basic: {username, password}}`; values may
+/// be templates (`{{ env.TOKEN }}`). A static basic pair is encoded once
+/// here; a templated one is encoded per request by the engine's
+/// `b64encode` filter.
+fn add_auth(cx: &mut Cx, node: &Node, headers: &mut Vec<(Sp<String>, Sp<String>)>) {
+    let Some(mut f) = Fields::new(node, cx, "auth", AUTH_KEYS) else {
+        return;
+    };
+    let value = match (f.get("basic"), f.get("bearer")) {
+        (Some(b), None) => {
+            let Some(mut bf) = Fields::new(b, cx, "basic auth", BASIC_KEYS) else {
+                f.finish(cx);
+                return;
+            };
+            let user = bf
+                .require("username", cx, "e.g. `username: admin`")
+                .and_then(|n| text(n, cx, "username"));
+            let pass = bf
+                .require("password", cx, "e.g. `password: \"{{ env.PASSWORD }}\"`")
+                .and_then(|n| text(n, cx, "password"));
+            bf.finish(cx);
+            let (Some(user), Some(pass)) = (user, pass) else {
+                f.finish(cx);
+                return;
+            };
+            if user.value.contains(':') && !user.value.contains("{{") {
+                cx.error_help(
+                    user.span,
+                    "a basic-auth user name cannot contain `:`",
+                    "the `:` separates the user name from the password (RFC 7617)",
+                );
+            }
+            let templated = |s: &str| s.contains("{{") || s.contains("{%");
+            let v = if templated(&user.value) || templated(&pass.value) {
+                format!(
+                    "Basic {{% filter b64encode %}}{}:{}{{% endfilter %}}",
+                    user.value, pass.value
+                )
+            } else {
+                use base64::Engine as _;
+                format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD
+                        .encode(format!("{}:{}", user.value, pass.value))
+                )
+            };
+            Some(v)
+        }
+        (None, Some(t)) => text(t, cx, "bearer").map(|t| format!("Bearer {}", t.value)),
+        (Some(_), Some(_)) => {
+            cx.error_help(
+                f.span,
+                "`auth` is either `basic` or `bearer`, not both",
+                "keep one of them",
+            );
+            None
+        }
+        (None, None) => {
+            cx.error_help(
+                f.span,
+                "`auth` needs `basic` or `bearer`",
+                "e.g. `auth: {bearer: \"{{ env.TOKEN }}\"}` or `auth: {basic: {username: admin, password: \"{{ env.PASSWORD }}\"}}`",
+            );
+            None
+        }
+    };
+    f.finish(cx);
+    let Some(value) = value else { return };
+    if headers
+        .iter()
+        .any(|(k, _)| k.value.eq_ignore_ascii_case("authorization"))
+    {
+        cx.error_help(
+            node.span,
+            "`auth` and an `Authorization` header both set the same header",
+            "keep one of them",
+        );
+        return;
+    }
+    headers.push((
+        Sp::new("Authorization".to_owned(), node.span),
+        Sp::new(value, node.span),
+    ));
 }
 
 #[cfg(test)]
