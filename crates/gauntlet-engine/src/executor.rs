@@ -513,6 +513,9 @@ async fn ramping_vus<F: VuFactory>(
             );
             state.active_vus.fetch_add(1, Ordering::Relaxed);
             tracker.spawn(async move {
+                // The VU's end ends its ramp-down timer: a scenario waits for
+                // running iterations, not for the whole gracefulRampDown.
+                let _done = vh.clone().drop_guard();
                 while !vs.is_cancelled() {
                     let it = Iteration {
                         scenario: index,

@@ -391,7 +391,61 @@ async fn ramping_vus_follows_the_stages() {
         10,
         "VUs are reused, not recreated"
     );
-    assert!(Instant::now() - t0 <= secs(31));
+    // Ends with the last 100 ms iteration, not after the 1 s ramp-down grace.
+    assert!(Instant::now() - t0 <= secs(30) + Duration::from_millis(100));
+}
+
+fn ramp(start_vus: u64, stages: &[(u64, u64)], graceful_ramp_down: Duration) -> Executor {
+    Executor::RampingVus {
+        start_vus,
+        stages: stages
+            .iter()
+            .map(|&(d, target)| Stage {
+                duration: secs(d),
+                target,
+            })
+            .collect(),
+        graceful_ramp_down,
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_ramping_vus_scenario_ends_when_its_stages_end() {
+    // 3 s of stages, an 8 s gracefulRampDown, 100 ms iterations: the
+    // scenario waits only for the last iteration running at 3 s, not for
+    // the ramp-down grace (it used to take 11 s).
+    let work = Duration::from_millis(100);
+    let o = run(
+        ramp(0, &[(1, 2), (1, 2), (1, 0)], secs(8)),
+        work,
+        secs(30),
+        StopControl::default(),
+    )
+    .await;
+    assert!(o.elapsed <= secs(3) + work, "took {:?}", o.elapsed);
+    assert!(o.elapsed >= secs(3), "ended before its stages: {:?}", o.elapsed);
+    assert_eq!(o.state.interrupted.load(Ordering::Relaxed), 0);
+    assert!(completed(&o) > 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_vu_ramped_down_is_interrupted_when_its_graceful_ramp_down_ends() {
+    // Two VUs ramped down at 0.5 s and 1 s, with 10 s iterations and a 2 s
+    // gracefulRampDown: cut at 2.5 s and 3 s, well before the stages' end
+    // plus gracefulStop (31 s).
+    let o = run(ramp(2, &[(1, 0)], secs(2)), secs(10), secs(30), StopControl::default()).await;
+    assert_eq!(o.state.interrupted.load(Ordering::Relaxed), 2);
+    assert_eq!(completed(&o), 0);
+    assert_eq!(o.elapsed, secs(3));
+}
+
+#[tokio::test(start_paused = true)]
+async fn iterations_running_when_the_stages_end_get_the_graceful_stop() {
+    // Stages end at 1 s while one VU is still held (no ramp-down): its 10 s
+    // iteration is cut at the end plus the 2 s gracefulStop.
+    let o = run(ramp(1, &[(1, 1)], secs(30)), secs(10), secs(2), StopControl::default()).await;
+    assert_eq!(o.state.interrupted.load(Ordering::Relaxed), 1);
+    assert_eq!(o.elapsed, secs(3));
 }
 
 #[tokio::test(start_paused = true)]
