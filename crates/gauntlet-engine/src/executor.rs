@@ -87,7 +87,8 @@ pub struct ScenarioState {
     pub allocated_vus: AtomicU64,
     /// Open-model iterations that found no free VU and no room for a new one.
     pub dropped: AtomicU64,
-    /// Iterations completed.
+    /// Iterations completed (not those that ended in a stop outcome before
+    /// running: they count nowhere, as in the `iterations` counter).
     pub completed: AtomicU64,
     /// Iterations interrupted at a hard deadline.
     pub interrupted: AtomicU64,
@@ -383,9 +384,14 @@ async fn one<V: VirtualUser>(
             None
         }
         end = vu.iterate(it) => {
-            state.completed.fetch_add(1, Ordering::Relaxed);
-            if end == IterationEnd::StopTest {
-                stop.graceful.cancel();
+            // A stop outcome (its data ran out) ran no iteration: counted
+            // here it would disagree with the `iterations` counter.
+            match end {
+                IterationEnd::Completed => {
+                    state.completed.fetch_add(1, Ordering::Relaxed);
+                }
+                IterationEnd::StopTest => stop.graceful.cancel(),
+                IterationEnd::StopVu => {}
             }
             Some(end)
         }
