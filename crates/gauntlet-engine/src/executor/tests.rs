@@ -1,6 +1,6 @@
 //! Executor tests in virtual time (`tokio::time::pause`): exact, instant, no
-//! flakes. One runs in real time, as the microsecond timer it checks reads the
-//! real clock; it asserts a bound that lateness cannot break.
+//! flakes. Those of the arrival pacer's microsecond timer run in real time, as
+//! it reads the real clock; they assert bounds that lateness cannot break.
 
 use super::*;
 use gauntlet_plan::{Stage, TestType};
@@ -210,6 +210,58 @@ async fn a_high_arrival_rate_starts_no_iteration_more_than_eight_arrivals_early(
 #[tokio::test]
 async fn five_thousand_a_second_starts_no_iteration_more_than_eight_arrivals_early() {
     starts_at_most_eight_arrivals_early(5_000).await;
+}
+
+#[tokio::test]
+async fn a_low_arrival_rate_starts_no_iteration_more_than_the_early_wake_early() {
+    // At 100/s each arrival gets a wake-up of its own on the microsecond
+    // timer, at most `MAX_EARLY` before its instant; tokio's tick started
+    // them up to a whole millisecond early. Real time; lateness only makes
+    // starts later, so the bound holds on a loaded machine.
+    let o = run(
+        Executor::ConstantArrivalRate {
+            rate: 100,
+            time_unit: secs(1),
+            duration: Duration::from_millis(300),
+            pre_allocated_vus: 5,
+            max_vus: 5,
+        },
+        Duration::ZERO,
+        secs(5),
+        StopControl::default(),
+    )
+    .await;
+    let starts = o.log.starts.lock().unwrap();
+    assert_eq!(starts.len(), 30);
+    let earliest = starts
+        .iter()
+        .map(|(_, intended, actual)| intended.saturating_sub(*actual))
+        .max()
+        .unwrap_or_default();
+    assert!(
+        earliest <= MAX_EARLY + Duration::from_micros(1),
+        "an iteration started {earliest:?} early"
+    );
+}
+
+#[test]
+fn the_early_wake_follows_the_timer_s_delays_up_to_its_bound() {
+    let mut e = Early::default();
+    for _ in 0..100 {
+        e.learn(Duration::from_micros(40));
+    }
+    let settled = e.get();
+    assert!(
+        (Duration::from_micros(35)..=Duration::from_micros(40)).contains(&settled),
+        "{settled:?}"
+    );
+    // A rare slow wake-up moves it up a little, never past the bound.
+    e.learn(Duration::from_millis(5));
+    assert!(e.get() > settled && e.get() <= MAX_EARLY, "{:?}", e.get());
+    for _ in 0..100 {
+        e.learn(Duration::from_secs(1));
+    }
+    assert_eq!(e.get(), MAX_EARLY);
 }
 
 #[tokio::test(start_paused = true)]
