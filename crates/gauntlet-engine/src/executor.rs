@@ -855,8 +855,7 @@ async fn arrival<F: VuFactory>(
         // How early this wake-up may start an arrival. On the microsecond
         // timer: where the next [`BATCH`] arrivals (the last `BATCH` at the
         // schedule's end) come within [`FINE_SPAN`], their span, not less
-        // than [`MIN_AHEAD`]; else only what is due once it woke, and the
-        // learned early wake. A schedule of fewer than `BATCH` arrivals in
+        // than [`MIN_AHEAD`]; else a tick's worth, as on tokio's timer. A schedule of fewer than `BATCH` arrivals in
         // all is not dense. Without that timer, tokio's tick.
         let span = match pacer.due(n + BATCH) {
             Some(d) => d.saturating_sub(due),
@@ -869,7 +868,10 @@ async fn arrival<F: VuFactory>(
         let on_fine = fine.available();
         let ahead = match (on_fine, span < FINE_SPAN) {
             (true, true) => span.max(early.get()),
-            (true, false) => early.get(),
+            // The arrivals of the next millisecond go with this one: as
+            // many wake-ups as tokio's tick had (a wake-up for each arrival
+            // doubled the CPU per request at 3,000/s, docs/performance.md).
+            (true, false) => TICK.max(early.get()),
             (false, _) => TICK,
         };
         if on_fine {

@@ -216,8 +216,9 @@ async fn five_thousand_a_second_starts_no_iteration_more_than_eight_arrivals_ear
 async fn a_low_arrival_rate_starts_no_iteration_more_than_the_early_wake_early() {
     // At 100/s each arrival gets a wake-up of its own on the microsecond
     // timer, at most `MAX_EARLY` before its instant; tokio's tick started
-    // them up to a whole millisecond early. Real time; lateness only makes
-    // starts later, so the bound holds on a loaded machine.
+    // them up to a whole millisecond early (arrivals 10 ms apart share no
+    // wake-up). Real time; lateness only makes starts later, so the bound
+    // holds on a loaded machine.
     let o = run(
         Executor::ConstantArrivalRate {
             rate: 100,
@@ -475,7 +476,11 @@ async fn a_ramping_vus_scenario_ends_when_its_stages_end() {
     )
     .await;
     assert!(o.elapsed <= secs(3) + work, "took {:?}", o.elapsed);
-    assert!(o.elapsed >= secs(3), "ended before its stages: {:?}", o.elapsed);
+    assert!(
+        o.elapsed >= secs(3),
+        "ended before its stages: {:?}",
+        o.elapsed
+    );
     assert_eq!(o.state.interrupted.load(Ordering::Relaxed), 0);
     assert!(completed(&o) > 0);
 }
@@ -485,7 +490,13 @@ async fn a_vu_ramped_down_is_interrupted_when_its_graceful_ramp_down_ends() {
     // Two VUs ramped down at 0.5 s and 1 s, with 10 s iterations and a 2 s
     // gracefulRampDown: cut at 2.5 s and 3 s, well before the stages' end
     // plus gracefulStop (31 s).
-    let o = run(ramp(2, &[(1, 0)], secs(2)), secs(10), secs(30), StopControl::default()).await;
+    let o = run(
+        ramp(2, &[(1, 0)], secs(2)),
+        secs(10),
+        secs(30),
+        StopControl::default(),
+    )
+    .await;
     assert_eq!(o.state.interrupted.load(Ordering::Relaxed), 2);
     assert_eq!(completed(&o), 0);
     assert_eq!(o.elapsed, secs(3));
@@ -495,7 +506,13 @@ async fn a_vu_ramped_down_is_interrupted_when_its_graceful_ramp_down_ends() {
 async fn iterations_running_when_the_stages_end_get_the_graceful_stop() {
     // Stages end at 1 s while one VU is still held (no ramp-down): its 10 s
     // iteration is cut at the end plus the 2 s gracefulStop.
-    let o = run(ramp(1, &[(1, 1)], secs(30)), secs(10), secs(2), StopControl::default()).await;
+    let o = run(
+        ramp(1, &[(1, 1)], secs(30)),
+        secs(10),
+        secs(2),
+        StopControl::default(),
+    )
+    .await;
     assert_eq!(o.state.interrupted.load(Ordering::Relaxed), 1);
     assert_eq!(o.elapsed, secs(3));
 }
