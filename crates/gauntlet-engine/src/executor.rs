@@ -9,8 +9,8 @@
 //!
 //! Everything reads time through `tokio::time`, so tests run under
 //! `tokio::time::pause()` in virtual time, exactly and instantly; the one
-//! exception is the arrival pacer above 4,000 arrivals a second, which
-//! sleeps on a real-time microsecond timer (`executor/fine.rs`).
+//! exception is the arrival pacer, which sleeps on a real-time microsecond
+//! timer (`executor/fine.rs`) unless tokio's clock is paused.
 
 use crate::pacer::{ArrivalPacer, vu_changes};
 use gauntlet_plan::{Executor, Scenario};
@@ -87,7 +87,8 @@ pub struct ScenarioState {
     pub allocated_vus: AtomicU64,
     /// Open-model iterations that found no free VU and no room for a new one.
     pub dropped: AtomicU64,
-    /// Iterations completed.
+    /// Iterations completed (not those that ended in a stop outcome before
+    /// running: they count nowhere, as in the `iterations` counter).
     pub completed: AtomicU64,
     /// Iterations interrupted at a hard deadline.
     pub interrupted: AtomicU64,
@@ -383,9 +384,14 @@ async fn one<V: VirtualUser>(
             None
         }
         end = vu.iterate(it) => {
-            state.completed.fetch_add(1, Ordering::Relaxed);
-            if end == IterationEnd::StopTest {
-                stop.graceful.cancel();
+            // A stop outcome (its data ran out) ran no iteration: counted
+            // here it would disagree with the `iterations` counter.
+            match end {
+                IterationEnd::Completed => {
+                    state.completed.fetch_add(1, Ordering::Relaxed);
+                }
+                IterationEnd::StopTest => stop.graceful.cancel(),
+                IterationEnd::StopVu => {}
             }
             Some(end)
         }
@@ -513,6 +519,9 @@ async fn ramping_vus<F: VuFactory>(
             );
             state.active_vus.fetch_add(1, Ordering::Relaxed);
             tracker.spawn(async move {
+                // The VU's end ends its ramp-down timer: a scenario waits for
+                // running iterations, not for the whole gracefulRampDown.
+                let _done = vh.clone().drop_guard();
                 while !vs.is_cancelled() {
                     let it = Iteration {
                         scenario: index,
@@ -658,8 +667,14 @@ impl Idle {
 const VU_WAIT: Duration = Duration::from_millis(1);
 
 /// The runtime's timer resolution: how early the pacer may start an
-/// arrival-rate iteration.
+/// arrival-rate iteration where it has no microsecond timer (tests'
+/// virtual time, or a kernel that refuses a timerfd).
 const TICK: Duration = Duration::from_millis(1);
+
+/// The most the pacer wakes before an arrival on the microsecond timer,
+/// to make up for how late a wake-up lands (learned, [`Early`]): so the
+/// arrival starts at its instant, not the wake-up's delay after it.
+const MAX_EARLY: Duration = Duration::from_micros(100);
 
 /// How many arrivals one wake-up of the pacer starts together on the
 /// microsecond timer (`executor/fine.rs`): at 50,000 a second bursts of 8
@@ -669,20 +684,20 @@ const TICK: Duration = Duration::from_millis(1);
 /// median at 16, docs/performance.md "2026-12-04, late night").
 const BATCH: u64 = 8;
 
-/// The pacer moves to the microsecond timer when [`BATCH`] arrivals come
-/// within this span, above 4,000 a second (below it stays on tokio's, and so
-/// in virtual time under test). Between 4,000 and 8,000 a second this means
-/// fewer wake-ups than tokio's tick, each starting 8 arrivals instead of 4
-/// to 8: at 5,000/s one every 1.6 ms instead of every millisecond, since a
-/// wake-up is the dearest part of an arrival at such rates.
+/// On the microsecond timer the pacer starts [`BATCH`] arrivals a wake-up
+/// when they come within this span, above 4,000 a second; below it, every
+/// arrival gets a wake-up of its own. Between 4,000 and 8,000 a second this
+/// means fewer wake-ups than tokio's tick, each starting 8 arrivals instead
+/// of 4 to 8: at 5,000/s one every 1.6 ms instead of every millisecond,
+/// since a wake-up is the dearest part of an arrival at such rates.
 const FINE_SPAN: Duration = Duration::from_millis(2);
 
 /// The shortest the pacer sleeps on the microsecond timer: at any rate a
 /// wake-up starts at least this much of the schedule.
 const MIN_AHEAD: Duration = Duration::from_micros(50);
 
-/// The pacer's microsecond timer, made when the rate first needs it; after
-/// a failure the pacer keeps tokio's timer.
+/// The pacer's microsecond timer, made on the first wake-up; under a paused
+/// clock (virtual time) or after a failure the pacer keeps tokio's timer.
 #[derive(Debug, Default)]
 enum Fine {
     #[default]
@@ -697,7 +712,11 @@ impl Fine {
     fn available(&mut self) -> bool {
         #[cfg(target_os = "linux")]
         if matches!(self, Fine::Unmade) {
-            *self = fine::FineTimer::new().map_or(Fine::Failed, Fine::Ready);
+            *self = if clock_paused() {
+                Fine::Failed
+            } else {
+                fine::FineTimer::new().map_or(Fine::Failed, Fine::Ready)
+            };
         }
         !matches!(self, Fine::Unmade | Fine::Failed)
     }
@@ -713,6 +732,51 @@ impl Fine {
                 }
             }
             _ => sleep_until(at).await,
+        }
+    }
+}
+
+/// Whether tokio's clock is paused (virtual time, in tests): it then stands
+/// still while real time passes. A timerfd follows the real clock only, so
+/// the pacer keeps tokio's timers, which virtual time drives. Asked once a
+/// scenario; spins for a microsecond.
+#[cfg(target_os = "linux")]
+fn clock_paused() -> bool {
+    let before = Instant::now();
+    let real = std::time::Instant::now();
+    while real.elapsed() < Duration::from_micros(1) {
+        std::hint::spin_loop();
+    }
+    Instant::now() == before
+}
+
+/// How early the pacer wakes before an arrival on the microsecond timer:
+/// learned from how late its wake-ups land (the timer's expiry, the
+/// runtime's epoll wake-up and the task's turn), at most [`MAX_EARLY`].
+/// It follows a high share of the delays (up fast, down slowly), so most
+/// arrivals start at their instant or a little before, and few after: an
+/// iteration started late adds its lateness to the corrected latency,
+/// one started early adds nothing.
+#[derive(Debug, Default)]
+struct Early {
+    /// The estimate, in nanoseconds.
+    ns: u64,
+}
+
+impl Early {
+    fn get(&self) -> Duration {
+        Duration::from_nanos(self.ns).min(MAX_EARLY)
+    }
+
+    /// A wake-up landed `late` after the instant it was armed for.
+    fn learn(&mut self, late: Duration) {
+        let late = u64::try_from(late.as_nanos())
+            .unwrap_or(u64::MAX)
+            .min(2 * MAX_EARLY.as_nanos() as u64);
+        if late > self.ns {
+            self.ns += (late - self.ns) / 4;
+        } else {
+            self.ns -= (self.ns - late) / 32;
         }
     }
 }
@@ -771,6 +835,7 @@ async fn arrival<F: VuFactory>(
     }
     let mut n = 0u64;
     let mut fine = Fine::default();
+    let mut early = Early::default();
     // A timer kept one tick after the pacer's next wake-up, never polled.
     // When the pacer's own timer fires, tokio's time driver takes the
     // earliest timer left as the time it promises to wake at; without this
@@ -787,11 +852,11 @@ async fn arrival<F: VuFactory>(
     tokio::pin!(guard);
     'pace: while let Some(due) = pacer.due(n) {
         let at = start + due;
-        // How early this wake-up may start an arrival: tokio's tick, or,
-        // where the next [`BATCH`] arrivals (the last `BATCH` at the
+        // How early this wake-up may start an arrival. On the microsecond
+        // timer: where the next [`BATCH`] arrivals (the last `BATCH` at the
         // schedule's end) come within [`FINE_SPAN`], their span, not less
-        // than [`MIN_AHEAD`], on the microsecond timer. A schedule of fewer
-        // than `BATCH` arrivals in all is not dense: tokio's tick.
+        // than [`MIN_AHEAD`]; else a tick's worth, as on tokio's timer. A schedule of fewer than `BATCH` arrivals in
+        // all is not dense. Without that timer, tokio's tick.
         let span = match pacer.due(n + BATCH) {
             Some(d) => d.saturating_sub(due),
             None => n
@@ -800,13 +865,21 @@ async fn arrival<F: VuFactory>(
                 .map_or(Duration::MAX, |d| due.saturating_sub(d)),
         }
         .max(MIN_AHEAD);
-        let on_fine = span < FINE_SPAN && fine.available();
-        let ahead = if on_fine { span } else { TICK };
+        let on_fine = fine.available();
+        let ahead = match (on_fine, span < FINE_SPAN) {
+            (true, true) => span.max(early.get()),
+            // The arrivals of the next millisecond go with this one: as
+            // many wake-ups as tokio's tick had (a wake-up for each arrival
+            // doubled the CPU per request at 3,000/s, docs/performance.md).
+            (true, false) => TICK.max(early.get()),
+            (false, _) => TICK,
+        };
         if on_fine {
-            // Wake at the arrival's own time.
-            if at > Instant::now() {
+            // Wake the learned delay before the arrival's own time.
+            let wake = at.checked_sub(early.get()).unwrap_or(at);
+            if wake > Instant::now() {
                 tokio::select! {
-                    _ = fine.sleep_until(at) => {}
+                    _ = fine.sleep_until(wake) => early.learn(Instant::now() - wake),
                     _ = soft.cancelled() => break 'pace,
                 }
             }

@@ -502,3 +502,62 @@ async fn environment_values_are_redacted_from_step_messages() {
     assert!(!notes[0].message.contains(&path), "{}", notes[0].message);
     assert!(notes[0].message.contains("***"), "{}", notes[0].message);
 }
+
+/// Counts nothing; a run needs a monitor.
+struct Quiet;
+impl gauntlet_engine::run::Monitor for Quiet {
+    fn tick(
+        &mut self,
+        _elapsed: std::time::Duration,
+        _scenarios: &[Arc<gauntlet_engine::executor::ScenarioState>],
+        _last: bool,
+    ) -> gauntlet_engine::run::Control {
+        gauntlet_engine::run::Control::Continue
+    }
+}
+
+#[tokio::test]
+async fn an_exhausted_unique_feeder_counts_the_same_iterations_in_the_scenario_and_the_counter() {
+    let (base, seen) = recording_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("users.csv"), "name\nann\nbob\ncid\n").unwrap();
+    // Three rows for ten iterations: two VUs each end on an exhausted feeder.
+    let src = format!(
+        "target: {base}\ndata:\n  users: {{file: users.csv, mode: unique}}\nworkload:\n  operations:\n    get: GET /u/{{{{ users.name }}}}\nscenarios:\n  s: {{executor: shared-iterations, vus: 2, iterations: 10}}\n"
+    );
+    let plan = Arc::new(
+        gauntlet_plan::parse_plan("p", src.as_bytes(), "p", &Default::default())
+            .unwrap()
+            .plan,
+    );
+    let workload = Arc::new(Workload::compile(&plan, dir.path()).unwrap());
+    let mut c = Collector::new(&plan, 1);
+    let shared = Arc::new(Shared::new(
+        plan.clone(),
+        workload,
+        HttpClient::new(HttpConfig::default()).unwrap(),
+        base,
+        &c,
+        1,
+    ));
+    let factory = Arc::new(HttpVuFactory {
+        shared,
+        seed: Some(1),
+    });
+    let out = gauntlet_engine::run::run_plan(
+        plan,
+        factory,
+        Default::default(),
+        &mut Quiet,
+        std::time::Duration::from_secs(1),
+    )
+    .await;
+    assert_eq!(seen.lock().unwrap().len(), 3, "one request per row");
+    let scenario = out.scenarios[0]
+        .completed
+        .load(std::sync::atomic::Ordering::Relaxed);
+    use gauntlet_metrics::Stat;
+    let counter = stat(&mut c, "iterations", &[], Stat::Count);
+    assert_eq!(scenario, 3);
+    assert_eq!(counter, Some(scenario as f64));
+}

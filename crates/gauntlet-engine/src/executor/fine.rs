@@ -1,5 +1,5 @@
 //! A one-shot timer with microsecond resolution, for the arrival pacer at
-//! high rates.
+//! every rate.
 //!
 //! Why it exists: tokio's timers fire on millisecond ticks, so a pacer that
 //! sleeps on them starts a whole millisecond of arrivals at once. At 50,000
@@ -10,11 +10,13 @@
 //! own epoll set wakes the pacer at the arrival's own time, with no thread
 //! and no busy loop. Between 4,000 and 8,000 arrivals a second it serves the
 //! other way: a wake-up per 8 arrivals is rarer than tokio's tick, and at
-//! such rates the wake-up is the dearest part of an arrival.
+//! such rates the wake-up is the dearest part of an arrival. Below that, a
+//! wake-up on tokio's tick lands up to a millisecond off the arrival's
+//! instant, and the late part counted as the target's latency.
 //!
 //! It reads real time. Executor tests run in tokio's virtual time, so the
-//! pacer uses it only where 8 arrivals come within 2 ms (see
-//! `executor::arrival`), which no virtual-time test reaches.
+//! pacer keeps tokio's timers whenever the clock is paused
+//! (`executor::clock_paused`).
 
 use std::io;
 use std::os::fd::OwnedFd;

@@ -1,6 +1,6 @@
 //! Executor tests in virtual time (`tokio::time::pause`): exact, instant, no
-//! flakes. One runs in real time, as the microsecond timer it checks reads the
-//! real clock; it asserts a bound that lateness cannot break.
+//! flakes. Those of the arrival pacer's microsecond timer run in real time, as
+//! it reads the real clock; they assert bounds that lateness cannot break.
 
 use super::*;
 use gauntlet_plan::{Stage, TestType};
@@ -212,6 +212,59 @@ async fn five_thousand_a_second_starts_no_iteration_more_than_eight_arrivals_ear
     starts_at_most_eight_arrivals_early(5_000).await;
 }
 
+#[tokio::test]
+async fn a_low_arrival_rate_starts_no_iteration_more_than_the_early_wake_early() {
+    // At 100/s each arrival gets a wake-up of its own on the microsecond
+    // timer, at most `MAX_EARLY` before its instant; tokio's tick started
+    // them up to a whole millisecond early (arrivals 10 ms apart share no
+    // wake-up). Real time; lateness only makes starts later, so the bound
+    // holds on a loaded machine.
+    let o = run(
+        Executor::ConstantArrivalRate {
+            rate: 100,
+            time_unit: secs(1),
+            duration: Duration::from_millis(300),
+            pre_allocated_vus: 5,
+            max_vus: 5,
+        },
+        Duration::ZERO,
+        secs(5),
+        StopControl::default(),
+    )
+    .await;
+    let starts = o.log.starts.lock().unwrap();
+    assert_eq!(starts.len(), 30);
+    let earliest = starts
+        .iter()
+        .map(|(_, intended, actual)| intended.saturating_sub(*actual))
+        .max()
+        .unwrap_or_default();
+    assert!(
+        earliest <= MAX_EARLY + Duration::from_micros(1),
+        "an iteration started {earliest:?} early"
+    );
+}
+
+#[test]
+fn the_early_wake_follows_the_timer_s_delays_up_to_its_bound() {
+    let mut e = Early::default();
+    for _ in 0..100 {
+        e.learn(Duration::from_micros(40));
+    }
+    let settled = e.get();
+    assert!(
+        (Duration::from_micros(35)..=Duration::from_micros(40)).contains(&settled),
+        "{settled:?}"
+    );
+    // A rare slow wake-up moves it up a little, never past the bound.
+    e.learn(Duration::from_millis(5));
+    assert!(e.get() > settled && e.get() <= MAX_EARLY, "{:?}", e.get());
+    for _ in 0..100 {
+        e.learn(Duration::from_secs(1));
+    }
+    assert_eq!(e.get(), MAX_EARLY);
+}
+
 #[tokio::test(start_paused = true)]
 async fn arrival_rate_drops_iterations_when_no_vu_is_free() {
     // 10/s for 5 s = 50 arrivals; 1 s iterations on at most 5 VUs serve 5/s.
@@ -391,7 +444,77 @@ async fn ramping_vus_follows_the_stages() {
         10,
         "VUs are reused, not recreated"
     );
-    assert!(Instant::now() - t0 <= secs(31));
+    // Ends with the last 100 ms iteration, not after the 1 s ramp-down grace.
+    assert!(Instant::now() - t0 <= secs(30) + Duration::from_millis(100));
+}
+
+fn ramp(start_vus: u64, stages: &[(u64, u64)], graceful_ramp_down: Duration) -> Executor {
+    Executor::RampingVus {
+        start_vus,
+        stages: stages
+            .iter()
+            .map(|&(d, target)| Stage {
+                duration: secs(d),
+                target,
+            })
+            .collect(),
+        graceful_ramp_down,
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_ramping_vus_scenario_ends_when_its_stages_end() {
+    // 3 s of stages, an 8 s gracefulRampDown, 100 ms iterations: the
+    // scenario waits only for the last iteration running at 3 s, not for
+    // the ramp-down grace (it used to take 11 s).
+    let work = Duration::from_millis(100);
+    let o = run(
+        ramp(0, &[(1, 2), (1, 2), (1, 0)], secs(8)),
+        work,
+        secs(30),
+        StopControl::default(),
+    )
+    .await;
+    assert!(o.elapsed <= secs(3) + work, "took {:?}", o.elapsed);
+    assert!(
+        o.elapsed >= secs(3),
+        "ended before its stages: {:?}",
+        o.elapsed
+    );
+    assert_eq!(o.state.interrupted.load(Ordering::Relaxed), 0);
+    assert!(completed(&o) > 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_vu_ramped_down_is_interrupted_when_its_graceful_ramp_down_ends() {
+    // Two VUs ramped down at 0.5 s and 1 s, with 10 s iterations and a 2 s
+    // gracefulRampDown: cut at 2.5 s and 3 s, well before the stages' end
+    // plus gracefulStop (31 s).
+    let o = run(
+        ramp(2, &[(1, 0)], secs(2)),
+        secs(10),
+        secs(30),
+        StopControl::default(),
+    )
+    .await;
+    assert_eq!(o.state.interrupted.load(Ordering::Relaxed), 2);
+    assert_eq!(completed(&o), 0);
+    assert_eq!(o.elapsed, secs(3));
+}
+
+#[tokio::test(start_paused = true)]
+async fn iterations_running_when_the_stages_end_get_the_graceful_stop() {
+    // Stages end at 1 s while one VU is still held (no ramp-down): its 10 s
+    // iteration is cut at the end plus the 2 s gracefulStop.
+    let o = run(
+        ramp(1, &[(1, 1)], secs(30)),
+        secs(10),
+        secs(2),
+        StopControl::default(),
+    )
+    .await;
+    assert_eq!(o.state.interrupted.load(Ordering::Relaxed), 1);
+    assert_eq!(o.elapsed, secs(3));
 }
 
 #[tokio::test(start_paused = true)]
