@@ -855,8 +855,9 @@ async fn arrival<F: VuFactory>(
         // How early this wake-up may start an arrival. On the microsecond
         // timer: where the next [`BATCH`] arrivals (the last `BATCH` at the
         // schedule's end) come within [`FINE_SPAN`], their span, not less
-        // than [`MIN_AHEAD`]; else a tick's worth, as on tokio's timer. A schedule of fewer than `BATCH` arrivals in
-        // all is not dense. Without that timer, tokio's tick.
+        // than [`MIN_AHEAD`]; else a tick's worth, as on tokio's timer. A
+        // schedule of fewer than `BATCH` arrivals in all is not dense.
+        // Without that timer, tokio's tick.
         let span = match pacer.due(n + BATCH) {
             Some(d) => d.saturating_sub(due),
             None => n
