@@ -19,7 +19,7 @@
 //!   `schema/result.v2.json`, the k6 summary as JSON, JUnit, Markdown, CSV
 //!   and HTML by their shape.
 //!
-//! Bounded for CI: `GAUNTLET_FUZZ_CASES` plans (default 24, about 30 s on
+//! Bounded for CI: `GAUNTLET_FUZZ_CASES` plans (default 200, about 15 s on
 //! two cores); `GAUNTLET_FUZZ_SECONDS=N` generates plans for N seconds
 //! instead. The sequence is fixed (seed 22) unless `GAUNTLET_FUZZ_SEED`
 //! picks another. A failing plan is printed whole and saved under
@@ -106,7 +106,27 @@ fn dur_ms(range: std::ops::Range<u64>) -> impl Strategy<Value = String> {
     range.prop_map(|ms| format!("{ms}ms"))
 }
 
-/// Names of steps, operations, scenarios, SLAs: mostly identifiers, often not.
+/// One of `valid` most of the time, one of `invalid` (which `validate`
+/// must refuse with a message, never a panic) now and then.
+fn mostly(
+    valid: Vec<&'static str>,
+    invalid: Vec<&'static str>,
+) -> impl Strategy<Value = String> + Clone {
+    prop_oneof![
+        30 => prop::sample::select(valid).prop_map(str::to_owned),
+        1 => prop::sample::select(invalid).prop_map(str::to_owned),
+    ]
+}
+
+/// Operation and scenario names: identifiers, now and then not.
+fn ident() -> impl Strategy<Value = String> {
+    prop_oneof![
+        40 => "[a-z_][a-z0-9_]{0,10}",
+        1 => name(),
+    ]
+}
+
+/// Names of steps, SLAs, tag values: free text, long, unicode, empty-ish.
 fn name() -> impl Strategy<Value = String> {
     prop_oneof![
         8 => "[a-z_][a-z0-9_]{0,10}",
@@ -126,8 +146,23 @@ fn name() -> impl Strategy<Value = String> {
 
 /// Template strings, from plain text to ones that fail at run time.
 fn template() -> impl Strategy<Value = String> {
-    prop::sample::select(vec![
+    mostly(vec![
         "plain",
+        "item {{ vu }}-{{ iter }}",
+        "{{ uuid() }}",
+        "{{ random_int(1, 5) }}",
+        "{{ random_string(8) }}",
+        "{{ fake('name') }}",
+        "{{ now() }}",
+        "{{ timestamp() }}",
+        "{{ choice(['a', 'b']) }}",
+        "{{ scenario }}",
+        "{{ env.HOME }}",
+        "{{ vu ~ 'x' * 3 }}",
+        "{% for i in range(3) %}{{ i }}{% endfor %}",
+        "😀 {{ vu }}",
+        "",
+    ], vec![
         "item {{ vu }}-{{ iter }}",
         "{{ uuid() }}",
         "{{ random_int(1, 5) }}",
@@ -145,17 +180,27 @@ fn template() -> impl Strategy<Value = String> {
         "{{ nope }}",
         "{{ 1 / 0 }}",
         "{{ vu ~ 'x' * 3 }}",
-        "{% for i in range(3) %}{{ i }}{% endfor %}",
         "{{",
-        "😀 {{ vu }}",
-        "",
     ])
-    .prop_map(str::to_owned)
 }
 
 fn url() -> impl Strategy<Value = String> {
-    prop::sample::select(vec![
+    mostly(vec![
         "/api/items",
+        "/api/items?page={{ iter }}",
+        "/api/items/{{ uuid() }}",
+        "/api/items/999999",
+        "/api/me",
+        "/health",
+        "/metrics",
+        "/",
+        "/nope",
+        "/redirect/3",
+        "/{{ random_string(3) }}",
+        "http://127.0.0.1:1/refused",
+        "{{ '/api/items' }}",
+        "/api/items?q=😀",
+    ], vec![
         "/api/items?page={{ iter }}",
         "/api/items/{{ item_id }}",
         "/api/items/{{ uuid() }}",
@@ -170,16 +215,15 @@ fn url() -> impl Strategy<Value = String> {
         "/{{ random_string(3) }}",
         "http://127.0.0.1:1/refused",
         "{{ '/api/items' }}",
-        "/api/items?q=😀",
         "api/items",
     ])
-    .prop_map(str::to_owned)
 }
 
 fn request() -> impl Strategy<Value = Value> {
-    let method = prop::sample::select(vec![
-        "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "get", "TRACE",
-    ]);
+    let method = mostly(
+        vec!["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "get"],
+        vec!["TRACE", ""],
+    );
     let body = prop_oneof![
         3 => Just(None),
         1 => template().prop_map(|t| Some(("json", json!({"name": t, "n": 1, "nested": {"a": [1, "{{ vu }}"]}})))),
@@ -200,7 +244,7 @@ fn request() -> impl Strategy<Value = Value> {
             body,
             prop::option::of(template()),
             prop::option::of(dur_ms(1..400)),
-            prop::option::of(prop::sample::select(vec![json!(200), json!([200, 404]), json!(["200-299", 404]), json!("bad")])),
+            prop::option::of(prop::sample::select(vec![json!(200), json!([200, 404]), json!(["200-299", 404]), json!(201)])),
             prop::option::of(name()),
         )
             .prop_map(|(m, u, body, header, timeout, expected, tag)| {
@@ -211,7 +255,7 @@ fn request() -> impl Strategy<Value = Value> {
                     r.insert(k.into(), v);
                 }
                 if let Some(h) = header {
-                    r.insert("headers".into(), json!({"X-Fuzz": h, "Authorization": "Bearer {{ token }}"}));
+                    r.insert("headers".into(), json!({"X-Fuzz": h, "Accept": "application/json"}));
                 }
                 if let Some(t) = timeout {
                     r.insert("timeout".into(), json!(t));
@@ -229,16 +273,16 @@ fn request() -> impl Strategy<Value = Value> {
 
 fn check() -> impl Strategy<Value = Value> {
     prop_oneof![
-        prop::sample::select(vec![200i64, 201, 202, 404, 500, 0, 999]).prop_map(|s| json!({"status": s})),
+        prop_oneof![20 => prop::sample::select(vec![200i64, 201, 202, 404, 500]), 1 => prop::sample::select(vec![0i64, 999])].prop_map(|s| json!({"status": s})),
         Just(json!({"status": [200, 201, 204]})),
         template().prop_map(|t| json!({"bodyContains": t})),
-        prop::sample::select(vec!["id=\\d+", "\"id\"", "(", "ok|done", "^$"]).prop_map(|r| json!({"bodyMatches": r})),
+        mostly(vec!["id=\\d+", "\"id\"", "ok|done", "^$"], vec!["("]).prop_map(|r| json!({"bodyMatches": r})),
         Just(json!({"jsonPath": "$.id"})),
         Just(json!({"jsonPath": "$.items[0].id", "exists": false})),
         template().prop_map(|t| json!({"jsonPath": "$.status", "equals": t})),
         Just(json!({"header": "Content-Type", "matches": "json"})),
         Just(json!({"header": "X-Cache", "equals": "HIT"})),
-        prop::sample::select(vec!["< 500ms", "< 1s", "<= 2ms", "> 0s", "< 0s", "soon"]).prop_map(|d| json!({"duration": d})),
+        mostly(vec!["< 500ms", "< 1s", "<= 2ms"], vec!["> 0s", "< 0s", "soon"]).prop_map(|d| json!({"duration": d})),
         (name(), template()).prop_map(|(n, t)| json!({"name": n, "bodyContains": t})),
     ]
 }
@@ -250,12 +294,12 @@ fn capture() -> impl Strategy<Value = Value> {
         Just(json!({"jsonPath": "$.items[0].id"})),
         Just(json!({"header": "Content-Type"})),
         Just(json!({"regex": "\"id\":(\\d+)"})),
-        Just(json!({"regex": "("})),
         Just(json!({"status": true})),
     ];
+    let bad = prop_oneof![Just(json!({"regex": "("})), Just(json!({"jsonPath": "id"}))];
     (
-        prop::sample::select(vec!["item_id", "token", "job_id", "c", "bad-name", "vu"]),
-        one,
+        mostly(vec!["item_id", "token", "job_id", "c", "code"], vec!["bad-name", "vu"]),
+        prop_oneof![20 => one, 1 => bad],
     )
         .prop_map(|(k, v)| json!({ k: v }))
 }
@@ -293,7 +337,7 @@ fn step() -> impl Strategy<Value = Value> {
         prop::collection::vec(check(), 0..3),
         prop::option::of(capture()),
         prop::option::of(prop::sample::select(vec!["0s", "1ms", "2ms..5ms", "exp(1ms)"])),
-        prop::option::of(prop::sample::select(vec!["continue", "end-iteration", "stop"])),
+        prop::option::of(mostly(vec!["continue", "end-iteration"], vec!["stop"])),
     )
         .prop_map(|(name, (k, v), checks, capture, think, on_fail)| {
             let mut s = Map::new();
@@ -317,8 +361,43 @@ fn step() -> impl Strategy<Value = Value> {
         })
 }
 
+/// The demo's flows, whose later steps use what earlier ones captured.
+fn flow() -> impl Strategy<Value = Value> {
+    (
+        prop::collection::vec(name(), 6),
+        prop::collection::vec(prop::collection::vec(check(), 0..2), 6),
+        1usize..7,
+        dur_ms(1..50),
+    )
+        .prop_map(|(names, checks, len, interval)| {
+            let steps = [
+                json!({"request": {"method": "POST", "url": "/api/items", "json": {"name": "x {{ vu }}"}}, "capture": {"item_id": "$.id"}}),
+                json!({"request": "GET /api/items/{{ item_id }}"}),
+                json!({"request": {"method": "POST", "url": "/api/login", "json": {"username": "u{{ vu }}", "password": "pw-u{{ vu }}"}}, "capture": {"token": "$.token"}}),
+                json!({"request": {"url": "/api/me", "headers": {"Authorization": "Bearer {{ token }}"}}}),
+                json!({"request": {"method": "POST", "url": "/api/jobs", "json": {"kind": "analysis", "input": "{{ payload('small') }}"}}, "capture": {"job_id": "$.id"}}),
+                json!({"poll": {"request": "GET /api/jobs/{{ job_id }}", "until": [{"jsonPath": "$.status", "equals": "done"}], "interval": interval, "timeout": "300ms"}}),
+            ];
+            let steps: Vec<Value> = steps
+                .into_iter()
+                .zip(names)
+                .zip(checks)
+                .take(len)
+                .map(|((mut s, n), c)| {
+                    s["name"] = json!(n);
+                    if !c.is_empty() {
+                        s["checks"] = json!(c);
+                    }
+                    s
+                })
+                .collect();
+            json!({"steps": steps})
+        })
+}
+
 fn operation() -> impl Strategy<Value = Value> {
     prop_oneof![
+        3 => flow(),
         1 => (url(), prop::sample::select(vec!["GET", "POST", "DELETE"])).prop_map(|(u, m)| json!(format!("{m} {u}"))),
         2 => (step(), prop::option::of(0i64..4)).prop_map(|(mut s, w)| {
             // The single-request form: a step without a name.
@@ -367,16 +446,21 @@ fn stages(max_target: u64) -> impl Strategy<Value = Value> {
 }
 
 fn executor() -> impl Strategy<Value = Value> {
-    let time_unit = prop::sample::select(vec!["1s", "100ms", "500ms", "0s"]);
+    let time_unit = mostly(vec!["1s", "100ms", "500ms"], vec!["0s"]);
     prop_oneof![
+        10 => prop_oneof![
         (1u64..4, 1u64..7, dur_ms(200..2000)).prop_map(|(v, i, m)| json!({"executor": "shared-iterations", "vus": v, "iterations": i, "maxDuration": m})),
         (1u64..4, 1u64..4, dur_ms(200..2000)).prop_map(|(v, i, m)| json!({"executor": "per-vu-iterations", "vus": v, "iterations": i, "maxDuration": m})),
-        (0u64..4, dur_ms(0..800)).prop_map(|(v, d)| json!({"executor": "constant-vus", "vus": v, "duration": d})),
+        (1u64..4, dur_ms(50..800)).prop_map(|(v, d)| json!({"executor": "constant-vus", "vus": v, "duration": d})),
         (0u64..3, stages(3), dur_ms(0..200)).prop_map(|(s, st, g)| json!({"executor": "ramping-vus", "startVUs": s, "stages": st, "gracefulRampDown": g})),
         (1u64..30, time_unit.clone(), dur_ms(50..800), 0u64..4, 0u64..6).prop_map(|(r, tu, d, p, m)| json!({"executor": "constant-arrival-rate", "rate": r, "timeUnit": tu, "duration": d, "preAllocatedVUs": p, "maxVUs": m})),
         (0u64..10, time_unit, stages(20), 0u64..4, 0u64..6).prop_map(|(r, tu, st, p, m)| json!({"executor": "ramping-arrival-rate", "startRate": r, "timeUnit": tu, "stages": st, "preAllocatedVUs": p, "maxVUs": m})),
+        ],
+        1 => prop_oneof![
+        Just(json!({"executor": "constant-vus", "vus": 0, "duration": "0s"})),
         Just(json!({"executor": "externally-controlled", "vus": 1, "maxVUs": 2, "duration": "1s"})),
         Just(json!({"executor": "constant-vus", "vus": 1, "duration": "200ms", "rate": 5})),
+        ],
     ]
 }
 
@@ -387,7 +471,7 @@ fn scenario(op_names: Vec<String>) -> impl Strategy<Value = Value> {
         prop::option::of(dur_ms(0..500)),
         prop::option::of(prop::sample::select(op_names)),
         prop::option::of(name()),
-        prop::option::of(prop::sample::select(vec!["smoke", "load", "spike", "average-load"])),
+        prop::option::of(mostly(vec!["smoke", "load", "spike", "soak"], vec!["average-load"])),
     )
         .prop_map(|(mut e, start, stop, exec, tag, tt)| {
             if let Some(s) = start {
@@ -409,69 +493,65 @@ fn scenario(op_names: Vec<String>) -> impl Strategy<Value = Value> {
         })
 }
 
-fn threshold_key(names: Vec<String>) -> impl Strategy<Value = String> {
+/// A threshold key (metric and selector) with an expression that suits
+/// the metric's kind most of the time.
+fn threshold(names: Vec<String>) -> impl Strategy<Value = (String, String)> {
+    let trend = vec!["p(95) < 200ms", "p(99.9) < 1s", "avg < 100", "med > 0", "max < 1m", "min >= 0", "count > 0"];
+    let rate = vec!["rate < 1%", "rate > 0.99", "rate < 5", "count < 1", "rate == 1"];
+    let counter = vec!["count > 0", "count < 1", "rate > 10/s", "rate < 1/m"];
+    let bytes = vec!["rate < 50MB", "count > 1kB", "count < 1GB"];
+    let gauge = vec!["value > 0", "value < 100"];
+    let invalid = vec!["p(101) < 1", "avg <", "", "rate < 5%%", "p(95) < 1 parsec"];
     let metric = prop::sample::select(vec![
-        "http_req_duration",
-        "http_req_failed",
-        "http_reqs",
-        "checks",
-        "iterations",
-        "iteration_duration",
-        "data_received",
-        "dropped_iterations",
-        "vus",
-        "capture_failures",
-        "http_req_waiting",
-        "no_such_metric",
+        ("http_req_duration", trend.clone()),
+        ("iteration_duration", trend.clone()),
+        ("http_req_waiting", trend),
+        ("http_req_failed", rate.clone()),
+        ("checks", rate),
+        ("http_reqs", counter.clone()),
+        ("iterations", counter.clone()),
+        ("dropped_iterations", counter.clone()),
+        ("capture_failures", counter),
+        ("data_received", bytes),
+        ("vus", gauge),
     ]);
     let tag = prop_oneof![
-        3 => Just(String::new()),
-        2 => prop::sample::select(names).prop_map(|n| format!("{{name:{n}}}")),
+        6 => Just(String::new()),
+        2 => prop::sample::select(names),
         1 => Just("{scenario:default}".to_owned()),
         1 => Just("{status:200}".to_owned()),
-        1 => Just("{team:checkout}".to_owned()),
         1 => Just("{expected_response:true}".to_owned()),
         1 => Just("{error_code:request_timeout}".to_owned()),
+        1 => Just("{team:checkout}".to_owned()),
         1 => Just("{".to_owned()),
     ];
-    (metric, tag).prop_map(|(m, t)| format!("{m}{t}"))
-}
-
-fn expression() -> impl Strategy<Value = String> {
-    prop::sample::select(vec![
-        "p(95) < 200ms",
-        "p(99.9) < 1s",
-        "avg < 100",
-        "med > 0",
-        "max < 1m",
-        "min >= 0",
-        "count > 0",
-        "count < 1",
-        "rate < 1%",
-        "rate > 0.99",
-        "rate < 5",
-        "rate > 10/s",
-        "value > 0",
-        "rate < 50MB",
-        "p(101) < 1",
-        "avg <",
-        "",
-    ])
-    .prop_map(str::to_owned)
+    (metric, tag, prop::bool::weighted(0.05), prop::bool::weighted(0.03)).prop_flat_map(
+        move |((m, exprs), t, bad_expr, bad_metric)| {
+            let m = if bad_metric { "no_such_metric" } else { m };
+            let exprs = if bad_expr { invalid.clone() } else { exprs };
+            prop::sample::select(exprs).prop_map(move |e| (format!("{m}{t}"), e.to_owned()))
+        },
+    )
 }
 
 fn thresholds(names: Vec<String>) -> impl Strategy<Value = Value> {
     prop::collection::vec(
         (
-            threshold_key(names),
-            prop::collection::vec(expression(), 1..3),
-            any::<bool>(),
+            prop::collection::vec(threshold(names), 1..3),
+            prop::bool::weighted(0.2),
         ),
         0..4,
     )
     .prop_map(|v| {
         let mut m = Map::new();
-        for (k, exprs, abort) in v {
+        for (pairs, abort) in v {
+            let k = pairs[0].0.clone();
+            // Expressions of the same key only: each suits its own metric.
+            let exprs: Vec<String> = pairs
+                .into_iter()
+                .filter(|(pk, _)| *pk == k)
+                .map(|(_, e)| e)
+                .collect();
             let list: Vec<Value> = if abort {
                 exprs
                     .into_iter()
@@ -490,17 +570,16 @@ fn slas(names: Vec<String>) -> impl Strategy<Value = Value> {
     prop::collection::vec(
         (
             name(),
-            threshold_key(names),
-            expression(),
-            prop::option::of(expression()),
-            prop::option::of(prop::sample::select(vec!["high", "medium", "low", "urgent"])),
+            threshold(names),
+            prop::option::weighted(0.1, prop::sample::select(vec!["p(95) < 1s", "rate < 5%", "count < 10"])),
+            prop::option::of(mostly(vec!["high", "medium", "low"], vec!["urgent"])),
         ),
         0..3,
     )
     .prop_map(|v| {
         json!(
             v.into_iter()
-                .map(|(n, metric, objective, limit, priority)| {
+                .map(|(n, (metric, objective), limit, priority)| {
                     let mut s = json!({"name": n, "metric": metric, "objective": objective});
                     if let Some(l) = limit {
                         s["limit"] = json!(l);
@@ -519,7 +598,7 @@ fn slas(names: Vec<String>) -> impl Strategy<Value = Value> {
 fn feeders() -> impl Strategy<Value = (Option<Value>, Vec<(String, String)>)> {
     (
         prop::option::of((
-            0usize..6,
+            prop_oneof![10 => 1usize..6, 1 => Just(0usize)],
             prop::sample::select(vec!["sequential", "per-vu", "random", "unique", "circular"]),
             prop::option::of(prop::sample::select(vec!["recycle", "stop-vu", "stop-test"])),
             any::<bool>(),
@@ -601,7 +680,7 @@ fn target() -> impl Strategy<Value = (Value, Option<FaultKind>)> {
 }
 
 fn case() -> impl Strategy<Value = Case> {
-    let ops = prop::collection::vec((name(), operation()), 1..4);
+    let ops = prop::collection::vec((ident(), operation()), 1..4);
     (
         ops,
         target(),
@@ -617,17 +696,17 @@ fn case() -> impl Strategy<Value = Case> {
     )
         .prop_flat_map(|(ops, target, (data, files), plan_name, setup, teardown, (flow, newline, bom), flags)| {
             let op_names: Vec<String> = ops.iter().map(|(n, _)| n.clone()).collect();
-            // Names selectors may point at: operations and step names.
-            let mut names = op_names.clone();
+            // Selectors of names the plan has: operations (`group`) and steps (`name`).
+            let mut names: Vec<String> = op_names.iter().map(|n| format!("{{group:{n}}}")).collect();
             for (_, o) in &ops {
                 for s in o["steps"].as_array().into_iter().flatten() {
                     if let Some(n) = s["name"].as_str() {
-                        names.push(n.to_owned());
+                        names.push(format!("{{name:{n}}}"));
                     }
                 }
             }
             (
-                prop::option::of(prop::collection::vec((name(), scenario(op_names)), 1..3)),
+                prop::option::of(prop::collection::vec((ident(), scenario(op_names)), 1..3)),
                 thresholds(names.clone()),
                 slas(names),
                 prop::option::of(prop::option::of(prop::sample::select(vec![vec!["avg", "p(99)"], vec!["med"], vec!["count", "p(99.99)"], vec!["bogus"]]))),
@@ -706,7 +785,13 @@ fn block(v: &Value, indent: usize, out: &mut String) {
     match v {
         Value::Object(m) => {
             for (k, v) in m {
-                out.push_str(&format!("{pad}{}:", scalar(&Value::String(k.clone()))));
+                let key = scalar(&Value::String(k.clone()));
+                if key.len() > 1000 {
+                    // YAML limits an implicit key to 1024 characters.
+                    out.push_str(&format!("{pad}? {key}\n{pad}:"));
+                } else {
+                    out.push_str(&format!("{pad}{key}:"));
+                }
                 match v {
                     Value::Object(inner) if !inner.is_empty() => {
                         out.push('\n');
@@ -731,7 +816,15 @@ fn plan_text(case: &Case, fault_url: Option<&str>) -> String {
     if let Some(u) = fault_url {
         plan["target"]["url"] = json!(u);
     }
-    let text = if case.style.flow {
+    fn long_key(v: &Value) -> bool {
+        match v {
+            Value::Object(m) => m.iter().any(|(k, v)| k.len() > 1000 || long_key(v)),
+            Value::Array(a) => a.iter().any(long_key),
+            _ => false,
+        }
+    }
+    // A flow mapping's keys are implicit: at most 1024 characters.
+    let text = if case.style.flow && !long_key(&plan) {
         format!("{plan}\n")
     } else {
         let mut s = String::from("# generated by crates/gauntlet-cli/tests/fuzz.rs\n");
@@ -850,6 +943,10 @@ fn check_case(
     match v.code {
         Some(0) => {}
         Some(104) => {
+            if std::env::var_os("GAUNTLET_FUZZ_VERBOSE").is_some() {
+                let first = v.stderr.lines().find(|l| l.starts_with("error")).unwrap_or("");
+                eprintln!("[fuzz] refused: {}", &first[..first.len().min(300)]);
+            }
             if !v.stderr.contains("error") {
                 return Err(context("`validate` refused the plan without an error message", &v));
             }
@@ -947,7 +1044,7 @@ fn env_number(name: &str) -> Option<u64> {
 #[test]
 fn no_plan_that_validate_accepts_makes_a_run_panic() {
     let seconds = env_number("GAUNTLET_FUZZ_SECONDS");
-    let cases = env_number("GAUNTLET_FUZZ_CASES").unwrap_or(24);
+    let cases = env_number("GAUNTLET_FUZZ_CASES").unwrap_or(200);
     let seed = env_number("GAUNTLET_FUZZ_SEED").unwrap_or(22);
     let mut seed_bytes = [0u8; 32];
     seed_bytes[..8].copy_from_slice(&seed.to_le_bytes());

@@ -170,7 +170,7 @@ fn every_command_a_hint_or_doc_names_exists() {
 }
 
 /// The WORDs of "`gauntlet WORD" and, in code, of a line starting
-/// "gauntlet WORD" (or "$ gauntlet WORD", or a string literal of it).
+/// "gauntlet WORD" or "$ gauntlet WORD" (a shell line, a help text line).
 fn named_commands(line: &str, code: bool) -> Vec<&str> {
     let mut out = Vec::new();
     fn word(rest: &str) -> Option<&str> {
@@ -185,10 +185,7 @@ fn named_commands(line: &str, code: bool) -> Vec<&str> {
         rest = &rest[i + "`gauntlet ".len()..];
         out.extend(word(rest));
     }
-    let t = line
-        .trim_start()
-        .trim_start_matches('"')
-        .trim_start_matches("$ ");
+    let t = line.trim_start().trim_start_matches("$ ");
     if code && let Some(rest) = t.strip_prefix("gauntlet ") {
         out.extend(word(rest));
     }

@@ -213,8 +213,15 @@ impl PlanErrors {
     /// `--url http://x/{{ y }}`): for a plan the command line made up, whose
     /// text the user never saw, so no position in it is shown.
     pub fn on_command_line(mut self, origin: &str) -> PlanErrors {
+        // A problem already put on another flag stays there; one on the
+        // same flag gets the value as the user wrote it.
+        let flag = origin.split(' ').next().unwrap_or_default();
         for d in &mut self.diagnostics {
-            if d.origin.is_none() {
+            let same_flag = d
+                .origin
+                .as_deref()
+                .is_none_or(|o| o.split(' ').next() == Some(flag));
+            if same_flag {
                 *d = d.clone().on_command_line(origin);
             }
         }
