@@ -146,82 +146,90 @@ fn name() -> impl Strategy<Value = String> {
 
 /// Template strings, from plain text to ones that fail at run time.
 fn template() -> impl Strategy<Value = String> {
-    mostly(vec![
-        "plain",
-        "item {{ vu }}-{{ iter }}",
-        "{{ uuid() }}",
-        "{{ random_int(1, 5) }}",
-        "{{ random_string(8) }}",
-        "{{ fake('name') }}",
-        "{{ now() }}",
-        "{{ timestamp() }}",
-        "{{ choice(['a', 'b']) }}",
-        "{{ scenario }}",
-        "{{ env.HOME }}",
-        "{{ vu ~ 'x' * 3 }}",
-        "{% for i in range(3) %}{{ i }}{% endfor %}",
-        "😀 {{ vu }}",
-        "",
-    ], vec![
-        "item {{ vu }}-{{ iter }}",
-        "{{ uuid() }}",
-        "{{ random_int(1, 5) }}",
-        "{{ random_string(8) }}",
-        "{{ fake('name') }}",
-        "{{ now() }}",
-        "{{ timestamp() }}",
-        "{{ choice(['a', 'b']) }}",
-        "{{ scenario }}",
-        "{{ item_id }}",
-        "{{ token }}",
-        "{{ users.email }}",
-        "{{ setup.token }}",
-        "{{ env.HOME }}",
-        "{{ nope }}",
-        "{{ 1 / 0 }}",
-        "{{ vu ~ 'x' * 3 }}",
-        "{{",
-    ])
+    mostly(
+        vec![
+            "plain",
+            "item {{ vu }}-{{ iter }}",
+            "{{ uuid() }}",
+            "{{ random_int(1, 5) }}",
+            "{{ random_string(8) }}",
+            "{{ fake('name') }}",
+            "{{ now() }}",
+            "{{ timestamp() }}",
+            "{{ choice(['a', 'b']) }}",
+            "{{ scenario }}",
+            "{{ env.HOME }}",
+            "{{ vu ~ 'x' * 3 }}",
+            "{% for i in range(3) %}{{ i }}{% endfor %}",
+            "😀 {{ vu }}",
+            "",
+        ],
+        vec![
+            "item {{ vu }}-{{ iter }}",
+            "{{ uuid() }}",
+            "{{ random_int(1, 5) }}",
+            "{{ random_string(8) }}",
+            "{{ fake('name') }}",
+            "{{ now() }}",
+            "{{ timestamp() }}",
+            "{{ choice(['a', 'b']) }}",
+            "{{ scenario }}",
+            "{{ item_id }}",
+            "{{ token }}",
+            "{{ users.email }}",
+            "{{ setup.token }}",
+            "{{ env.HOME }}",
+            "{{ nope }}",
+            "{{ 1 / 0 }}",
+            "{{ vu ~ 'x' * 3 }}",
+            "{{",
+        ],
+    )
 }
 
 fn url() -> impl Strategy<Value = String> {
-    mostly(vec![
-        "/api/items",
-        "/api/items?page={{ iter }}",
-        "/api/items/{{ uuid() }}",
-        "/api/items/999999",
-        "/api/me",
-        "/health",
-        "/metrics",
-        "/",
-        "/nope",
-        "/redirect/3",
-        "/{{ random_string(3) }}",
-        "http://127.0.0.1:1/refused",
-        "{{ '/api/items' }}",
-        "/api/items?q=😀",
-    ], vec![
-        "/api/items?page={{ iter }}",
-        "/api/items/{{ item_id }}",
-        "/api/items/{{ uuid() }}",
-        "/api/items/999999",
-        "/api/jobs/{{ job_id }}",
-        "/api/me",
-        "/health",
-        "/metrics",
-        "/",
-        "/nope",
-        "/redirect/3",
-        "/{{ random_string(3) }}",
-        "http://127.0.0.1:1/refused",
-        "{{ '/api/items' }}",
-        "api/items",
-    ])
+    mostly(
+        vec![
+            "/api/items",
+            "/api/items?page={{ iter }}",
+            "/api/items/{{ uuid() }}",
+            "/api/items/999999",
+            "/api/me",
+            "/health",
+            "/metrics",
+            "/",
+            "/nope",
+            "/redirect/3",
+            "/{{ random_string(3) }}",
+            "http://127.0.0.1:1/refused",
+            "{{ '/api/items' }}",
+            "/api/items?q=😀",
+        ],
+        vec![
+            "/api/items?page={{ iter }}",
+            "/api/items/{{ item_id }}",
+            "/api/items/{{ uuid() }}",
+            "/api/items/999999",
+            "/api/jobs/{{ job_id }}",
+            "/api/me",
+            "/health",
+            "/metrics",
+            "/",
+            "/nope",
+            "/redirect/3",
+            "/{{ random_string(3) }}",
+            "http://127.0.0.1:1/refused",
+            "{{ '/api/items' }}",
+            "api/items",
+        ],
+    )
 }
 
 fn request() -> impl Strategy<Value = Value> {
     let method = mostly(
-        vec!["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "get"],
+        vec![
+            "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "get",
+        ],
         vec!["TRACE", ""],
     );
     let body = prop_oneof![
@@ -298,7 +306,10 @@ fn capture() -> impl Strategy<Value = Value> {
     ];
     let bad = prop_oneof![Just(json!({"regex": "("})), Just(json!({"jsonPath": "id"}))];
     (
-        mostly(vec!["item_id", "token", "job_id", "c", "code"], vec!["bad-name", "vu"]),
+        mostly(
+            vec!["item_id", "token", "job_id", "c", "code"],
+            vec!["bad-name", "vu"],
+        ),
         prop_oneof![20 => one, 1 => bad],
     )
         .prop_map(|(k, v)| json!({ k: v }))
@@ -336,7 +347,9 @@ fn step() -> impl Strategy<Value = Value> {
         action,
         prop::collection::vec(check(), 0..3),
         prop::option::of(capture()),
-        prop::option::of(prop::sample::select(vec!["0s", "1ms", "2ms..5ms", "exp(1ms)"])),
+        prop::option::of(prop::sample::select(vec![
+            "0s", "1ms", "2ms..5ms", "exp(1ms)",
+        ])),
         prop::option::of(mostly(vec!["continue", "end-iteration"], vec!["stop"])),
     )
         .prop_map(|(name, (k, v), checks, capture, think, on_fail)| {
@@ -471,7 +484,10 @@ fn scenario(op_names: Vec<String>) -> impl Strategy<Value = Value> {
         prop::option::of(dur_ms(0..500)),
         prop::option::of(prop::sample::select(op_names)),
         prop::option::of(name()),
-        prop::option::of(mostly(vec!["smoke", "load", "spike", "soak"], vec!["average-load"])),
+        prop::option::of(mostly(
+            vec!["smoke", "load", "spike", "soak"],
+            vec!["average-load"],
+        )),
     )
         .prop_map(|(mut e, start, stop, exec, tag, tt)| {
             if let Some(s) = start {
@@ -496,8 +512,22 @@ fn scenario(op_names: Vec<String>) -> impl Strategy<Value = Value> {
 /// A threshold key (metric and selector) with an expression that suits
 /// the metric's kind most of the time.
 fn threshold(names: Vec<String>) -> impl Strategy<Value = (String, String)> {
-    let trend = vec!["p(95) < 200ms", "p(99.9) < 1s", "avg < 100", "med > 0", "max < 1m", "min >= 0", "count > 0"];
-    let rate = vec!["rate < 1%", "rate > 0.99", "rate < 5", "count < 1", "rate == 1"];
+    let trend = vec![
+        "p(95) < 200ms",
+        "p(99.9) < 1s",
+        "avg < 100",
+        "med > 0",
+        "max < 1m",
+        "min >= 0",
+        "count > 0",
+    ];
+    let rate = vec![
+        "rate < 1%",
+        "rate > 0.99",
+        "rate < 5",
+        "count < 1",
+        "rate == 1",
+    ];
     let counter = vec!["count > 0", "count < 1", "rate > 10/s", "rate < 1/m"];
     let bytes = vec!["rate < 50MB", "count > 1kB", "count < 1GB"];
     let gauge = vec!["value > 0", "value < 100"];
@@ -525,13 +555,17 @@ fn threshold(names: Vec<String>) -> impl Strategy<Value = (String, String)> {
         1 => Just("{team:checkout}".to_owned()),
         1 => Just("{".to_owned()),
     ];
-    (metric, tag, prop::bool::weighted(0.05), prop::bool::weighted(0.03)).prop_flat_map(
-        move |((m, exprs), t, bad_expr, bad_metric)| {
+    (
+        metric,
+        tag,
+        prop::bool::weighted(0.05),
+        prop::bool::weighted(0.03),
+    )
+        .prop_flat_map(move |((m, exprs), t, bad_expr, bad_metric)| {
             let m = if bad_metric { "no_such_metric" } else { m };
             let exprs = if bad_expr { invalid.clone() } else { exprs };
             prop::sample::select(exprs).prop_map(move |e| (format!("{m}{t}"), e.to_owned()))
-        },
-    )
+        })
 }
 
 fn thresholds(names: Vec<String>) -> impl Strategy<Value = Value> {
@@ -555,7 +589,9 @@ fn thresholds(names: Vec<String>) -> impl Strategy<Value = Value> {
             let list: Vec<Value> = if abort {
                 exprs
                     .into_iter()
-                    .map(|e| json!({"threshold": e, "abortOnFail": true, "delayAbortEval": "100ms"}))
+                    .map(
+                        |e| json!({"threshold": e, "abortOnFail": true, "delayAbortEval": "100ms"}),
+                    )
                     .collect()
             } else {
                 exprs.into_iter().map(Value::from).collect()
@@ -571,7 +607,10 @@ fn slas(names: Vec<String>) -> impl Strategy<Value = Value> {
         (
             name(),
             threshold(names),
-            prop::option::weighted(0.1, prop::sample::select(vec!["p(95) < 1s", "rate < 5%", "count < 10"])),
+            prop::option::weighted(
+                0.1,
+                prop::sample::select(vec!["p(95) < 1s", "rate < 5%", "count < 10"]),
+            ),
             prop::option::of(mostly(vec!["high", "medium", "low"], vec!["urgent"])),
         ),
         0..3,
@@ -600,7 +639,11 @@ fn feeders() -> impl Strategy<Value = (Option<Value>, Vec<(String, String)>)> {
         prop::option::of((
             prop_oneof![10 => 1usize..6, 1 => Just(0usize)],
             prop::sample::select(vec!["sequential", "per-vu", "random", "unique", "circular"]),
-            prop::option::of(prop::sample::select(vec!["recycle", "stop-vu", "stop-test"])),
+            prop::option::of(prop::sample::select(vec![
+                "recycle",
+                "stop-vu",
+                "stop-test",
+            ])),
             any::<bool>(),
         )),
         any::<bool>(),
@@ -611,7 +654,11 @@ fn feeders() -> impl Strategy<Value = (Option<Value>, Vec<(String, String)>)> {
             if let Some((rows, mode, exhausted, unicode)) = csv {
                 let mut text = String::from("email,username,password\n");
                 for i in 0..rows {
-                    let who = if unicode { format!("ü{i}😀") } else { format!("u{i}") };
+                    let who = if unicode {
+                        format!("ü{i}😀")
+                    } else {
+                        format!("u{i}")
+                    };
                     text.push_str(&format!("{who}@example.test,{who},pw-{who}\n"));
                 }
                 files.push(("users.csv".to_owned(), text));
@@ -626,7 +673,10 @@ fn feeders() -> impl Strategy<Value = (Option<Value>, Vec<(String, String)>)> {
                     "items.json".to_owned(),
                     r#"[{"id": 1, "name": "a"}, {"id": 2, "name": "名"}]"#.to_owned(),
                 ));
-                data.insert("items".into(), json!({"file": "items.json", "mode": "random"}));
+                data.insert(
+                    "items".into(),
+                    json!({"file": "items.json", "mode": "random"}),
+                );
             }
             let data = (!data.is_empty()).then_some(Value::Object(data));
             (data, files)
@@ -635,7 +685,12 @@ fn feeders() -> impl Strategy<Value = (Option<Value>, Vec<(String, String)>)> {
 
 fn target() -> impl Strategy<Value = (Value, Option<FaultKind>)> {
     let demo = (
-        prop::option::of(prop::sample::select(vec!["1ms", "1ms..3ms", "lognormal:1ms:5ms", "none"])),
+        prop::option::of(prop::sample::select(vec![
+            "1ms",
+            "1ms..3ms",
+            "lognormal:1ms:5ms",
+            "none",
+        ])),
         prop::option::of(prop::sample::select(vec![0.0, 0.1, 0.5, 1.0])),
         prop::option::of(prop::sample::select(vec!["20ms", "100ms"])),
         prop::option::of(0u64..5),
@@ -654,7 +709,10 @@ fn target() -> impl Strategy<Value = (Value, Option<FaultKind>)> {
                 d.insert("seedItems".into(), json!(s));
             }
             if stall {
-                d.insert("stall".into(), json!({"every": "100ms", "duration": "20ms"}));
+                d.insert(
+                    "stall".into(),
+                    json!({"every": "100ms", "duration": "20ms"}),
+                );
             }
             (json!({"url": "demo", "demo": d, "timeout": "1s"}), None)
         });
@@ -688,85 +746,115 @@ fn case() -> impl Strategy<Value = Case> {
         prop::option::of(name()),
         prop::option::of(prop::collection::vec(step(), 1..3)),
         prop::option::of(prop::collection::vec(step(), 1..2)),
-        (any::<bool>(), prop::sample::select(vec!["\n", "\n", "\n", "\r\n", "\r"]), prop::bool::weighted(0.1)),
+        (
+            any::<bool>(),
+            prop::sample::select(vec!["\n", "\n", "\n", "\r\n", "\r"]),
+            prop::bool::weighted(0.1),
+        ),
         prop::collection::vec(
-            prop::sample::select(vec!["--workers=1", "--workers=2", "--tag=team=checkout", "--throw", "--no-thresholds"]),
+            prop::sample::select(vec![
+                "--workers=1",
+                "--workers=2",
+                "--tag=team=checkout",
+                "--throw",
+                "--no-thresholds",
+            ]),
             0..2,
         ),
     )
-        .prop_flat_map(|(ops, target, (data, files), plan_name, setup, teardown, (flow, newline, bom), flags)| {
-            let op_names: Vec<String> = ops.iter().map(|(n, _)| n.clone()).collect();
-            // Selectors of names the plan has: operations (`group`) and steps (`name`).
-            let mut names: Vec<String> = op_names.iter().map(|n| format!("{{group:{n}}}")).collect();
-            for (_, o) in &ops {
-                for s in o["steps"].as_array().into_iter().flatten() {
-                    if let Some(n) = s["name"].as_str() {
-                        names.push(format!("{{name:{n}}}"));
+        .prop_flat_map(
+            |(
+                ops,
+                target,
+                (data, files),
+                plan_name,
+                setup,
+                teardown,
+                (flow, newline, bom),
+                flags,
+            )| {
+                let op_names: Vec<String> = ops.iter().map(|(n, _)| n.clone()).collect();
+                // Selectors of names the plan has: operations (`group`) and steps (`name`).
+                let mut names: Vec<String> =
+                    op_names.iter().map(|n| format!("{{group:{n}}}")).collect();
+                for (_, o) in &ops {
+                    for s in o["steps"].as_array().into_iter().flatten() {
+                        if let Some(n) = s["name"].as_str() {
+                            names.push(format!("{{name:{n}}}"));
+                        }
                     }
                 }
-            }
-            (
-                prop::option::of(prop::collection::vec((ident(), scenario(op_names)), 1..3)),
-                thresholds(names.clone()),
-                slas(names),
-                prop::option::of(prop::option::of(prop::sample::select(vec![vec!["avg", "p(99)"], vec!["med"], vec!["count", "p(99.99)"], vec!["bogus"]]))),
-                prop::option::of(0u64..1000),
-            )
-                .prop_map(move |(scenarios, thresholds, slas, trend, seed)| {
-                    let mut plan = Map::new();
-                    plan.insert("version".into(), json!(1));
-                    if let Some(n) = &plan_name {
-                        plan.insert("name".into(), json!(n));
-                    }
-                    plan.insert("target".into(), target.0.clone());
-                    let mut operations = Map::new();
-                    for (n, o) in &ops {
-                        operations.insert(n.clone(), o.clone());
-                    }
-                    plan.insert("workload".into(), json!({"thinkTime": "1ms", "operations": operations}));
-                    if let Some(d) = &data {
-                        plan.insert("data".into(), d.clone());
-                    }
-                    if let Some(s) = &setup {
-                        plan.insert("setup".into(), json!(s));
-                    }
-                    if let Some(t) = &teardown {
-                        plan.insert("teardown".into(), json!(t));
-                    }
-                    if let Some(sc) = scenarios {
-                        let mut m = Map::new();
-                        for (n, s) in sc {
-                            m.insert(n, s);
+                (
+                    prop::option::of(prop::collection::vec((ident(), scenario(op_names)), 1..3)),
+                    thresholds(names.clone()),
+                    slas(names),
+                    prop::option::of(prop::option::of(prop::sample::select(vec![
+                        vec!["avg", "p(99)"],
+                        vec!["med"],
+                        vec!["count", "p(99.99)"],
+                        vec!["bogus"],
+                    ]))),
+                    prop::option::of(0u64..1000),
+                )
+                    .prop_map(move |(scenarios, thresholds, slas, trend, seed)| {
+                        let mut plan = Map::new();
+                        plan.insert("version".into(), json!(1));
+                        if let Some(n) = &plan_name {
+                            plan.insert("name".into(), json!(n));
                         }
-                        plan.insert("scenarios".into(), Value::Object(m));
-                    }
-                    if thresholds.as_object().is_some_and(|m| !m.is_empty()) {
-                        plan.insert("thresholds".into(), thresholds);
-                    }
-                    if slas.as_array().is_some_and(|a| !a.is_empty()) {
-                        plan.insert("sla".into(), slas);
-                    }
-                    let mut options = Map::new();
-                    if let Some(Some(t)) = &trend {
-                        options.insert("summaryTrendStats".into(), json!(t));
-                    }
-                    if let Some(s) = seed {
-                        options.insert("seed".into(), json!(s));
-                    }
-                    if !options.is_empty() {
-                        plan.insert("options".into(), Value::Object(options));
-                    }
-                    let mut files = files.clone();
-                    files.push(("upload.txt".to_owned(), "uploaded\n".to_owned()));
-                    Case {
-                        plan: Value::Object(plan),
-                        fault: target.1,
-                        files,
-                        style: Style { flow, newline, bom },
-                        flags: flags.iter().map(|f| (*f).to_owned()).collect(),
-                    }
-                })
-        })
+                        plan.insert("target".into(), target.0.clone());
+                        let mut operations = Map::new();
+                        for (n, o) in &ops {
+                            operations.insert(n.clone(), o.clone());
+                        }
+                        plan.insert(
+                            "workload".into(),
+                            json!({"thinkTime": "1ms", "operations": operations}),
+                        );
+                        if let Some(d) = &data {
+                            plan.insert("data".into(), d.clone());
+                        }
+                        if let Some(s) = &setup {
+                            plan.insert("setup".into(), json!(s));
+                        }
+                        if let Some(t) = &teardown {
+                            plan.insert("teardown".into(), json!(t));
+                        }
+                        if let Some(sc) = scenarios {
+                            let mut m = Map::new();
+                            for (n, s) in sc {
+                                m.insert(n, s);
+                            }
+                            plan.insert("scenarios".into(), Value::Object(m));
+                        }
+                        if thresholds.as_object().is_some_and(|m| !m.is_empty()) {
+                            plan.insert("thresholds".into(), thresholds);
+                        }
+                        if slas.as_array().is_some_and(|a| !a.is_empty()) {
+                            plan.insert("sla".into(), slas);
+                        }
+                        let mut options = Map::new();
+                        if let Some(Some(t)) = &trend {
+                            options.insert("summaryTrendStats".into(), json!(t));
+                        }
+                        if let Some(s) = seed {
+                            options.insert("seed".into(), json!(s));
+                        }
+                        if !options.is_empty() {
+                            plan.insert("options".into(), Value::Object(options));
+                        }
+                        let mut files = files.clone();
+                        files.push(("upload.txt".to_owned(), "uploaded\n".to_owned()));
+                        Case {
+                            plan: Value::Object(plan),
+                            fault: target.1,
+                            files,
+                            style: Style { flow, newline, bom },
+                            flags: flags.iter().map(|f| (*f).to_owned()).collect(),
+                        }
+                    })
+            },
+        )
 }
 
 // ---------------------------------------------------------------------------
@@ -883,7 +971,9 @@ fn gauntlet(args: &[String], dir: &Path) -> Ran {
     };
     let (stdout, mut stderr) = (out.join().unwrap(), err.join().unwrap());
     if status.is_none() {
-        stderr.push_str(&format!("\n[fuzz] killed after {WATCHDOG:?}: the command hung\n"));
+        stderr.push_str(&format!(
+            "\n[fuzz] killed after {WATCHDOG:?}: the command hung\n"
+        ));
     }
     Ran {
         code: status.and_then(|s| s.code()),
@@ -944,11 +1034,18 @@ fn check_case(
         Some(0) => {}
         Some(104) => {
             if std::env::var_os("GAUNTLET_FUZZ_VERBOSE").is_some() {
-                let first = v.stderr.lines().find(|l| l.starts_with("error")).unwrap_or("");
+                let first = v
+                    .stderr
+                    .lines()
+                    .find(|l| l.starts_with("error"))
+                    .unwrap_or("");
                 eprintln!("[fuzz] refused: {}", &first[..first.len().min(300)]);
             }
             if !v.stderr.contains("error") {
-                return Err(context("`validate` refused the plan without an error message", &v));
+                return Err(context(
+                    "`validate` refused the plan without an error message",
+                    &v,
+                ));
             }
             return Ok(());
         }
@@ -996,7 +1093,12 @@ fn check_case(
     let file = |n: &str| std::fs::read_to_string(dir.path().join(n));
     let result: Value = match file("result.json").map(|t| serde_json::from_str(&t)) {
         Ok(Ok(v)) => v,
-        other => return Err(context(&format!("result.json does not parse: {other:?}"), &r)),
+        other => {
+            return Err(context(
+                &format!("result.json does not parse: {other:?}"),
+                &r,
+            ));
+        }
     };
     let errs: Vec<String> = schema
         .iter_errors(&result)
@@ -1004,7 +1106,10 @@ fn check_case(
         .map(|e| format!("{e} at {}", e.instance_path()))
         .collect();
     if !errs.is_empty() {
-        return Err(context(&format!("result.json breaks its schema: {errs:#?}"), &r));
+        return Err(context(
+            &format!("result.json breaks its schema: {errs:#?}"),
+            &r,
+        ));
     }
     match file("k6.json").map(|t| serde_json::from_str::<Value>(&t)) {
         Ok(Ok(v)) if v.get("metrics").is_some() => {}
@@ -1012,15 +1117,30 @@ fn check_case(
     }
     match file("junit.xml") {
         Ok(x) if x.starts_with("<?xml") && x.trim_end().ends_with("</testsuites>") => {}
-        other => return Err(context(&format!("junit.xml is not a JUnit document: {other:?}"), &r)),
+        other => {
+            return Err(context(
+                &format!("junit.xml is not a JUnit document: {other:?}"),
+                &r,
+            ));
+        }
     }
     match file("summary.md") {
         Ok(m) if m.starts_with('#') => {}
-        other => return Err(context(&format!("summary.md is not Markdown: {other:?}"), &r)),
+        other => {
+            return Err(context(
+                &format!("summary.md is not Markdown: {other:?}"),
+                &r,
+            ));
+        }
     }
     match file("timeline.csv") {
         Ok(c) if c.lines().next().is_some_and(|h| h.contains(',')) => {}
-        other => return Err(context(&format!("timeline.csv has no header: {other:?}"), &r)),
+        other => {
+            return Err(context(
+                &format!("timeline.csv has no header: {other:?}"),
+                &r,
+            ));
+        }
     }
     if args.iter().any(|a| a == "html=report.html") {
         match file("report.html") {
@@ -1084,7 +1204,10 @@ fn no_plan_that_validate_accepts_makes_a_run_panic() {
                 dir.join(format!("seed{seed}-case{}.txt", tally.generated)),
                 &why,
             );
-            eprintln!("[fuzz] case {} (seed {seed}) failed:\n{why}\n", tally.generated);
+            eprintln!(
+                "[fuzz] case {} (seed {seed}) failed:\n{why}\n",
+                tally.generated
+            );
             tally.failures.push(why);
         }
     }
@@ -1099,7 +1222,10 @@ fn no_plan_that_validate_accepts_makes_a_run_panic() {
         tally.codes,
         elapsed.as_secs_f64()
     );
-    assert!(tally.ran > 0, "no generated plan was accepted: the generator is broken");
+    assert!(
+        tally.ran > 0,
+        "no generated plan was accepted: the generator is broken"
+    );
     assert!(
         tally.failures.is_empty(),
         "{} of {} generated plans failed; the first:\n{}",

@@ -50,17 +50,20 @@ fn a_bad_flag_value_is_reported_as_the_flag_and_value_without_a_made_up_snippet(
             "--url ftp://127.0.0.1/x: ",
         ),
         (
-            vec!["run", "--url", "http://127.0.0.1:1/?q={{ nope }}", "-i", "1"],
+            vec![
+                "run",
+                "--url",
+                "http://127.0.0.1:1/?q={{ nope }}",
+                "-i",
+                "1",
+            ],
             "--url http://127.0.0.1:1/?q={{ nope }}: ",
         ),
         (
             vec!["run", &plan, "--url", "ftp://127.0.0.1/x", "-i", "1"],
             "--url ftp://127.0.0.1/x: ",
         ),
-        (
-            vec!["plan", &plan, "--rate", "0"],
-            "--rate 0: ",
-        ),
+        (vec!["plan", &plan, "--rate", "0"], "--rate 0: "),
     ] {
         let o = run(&args);
         let err = text(&o.stderr);
@@ -84,7 +87,10 @@ fn a_k6_script_given_as_a_plan_is_recognised_and_pointed_at_the_plan_format() {
         let o = run(&[cmd, &script]);
         let err = text(&o.stderr);
         assert_eq!(o.status.code(), Some(104), "{cmd}: {err}");
-        assert!(err.contains("JavaScript file (a k6 script?)"), "{cmd}: {err}");
+        assert!(
+            err.contains("JavaScript file (a k6 script?)"),
+            "{cmd}: {err}"
+        );
         assert!(err.contains("docs/plan-format.md"), "{cmd}: {err}");
         assert!(!err.contains("invalid YAML"), "{cmd}: {err}");
     }
@@ -166,7 +172,11 @@ fn every_command_a_hint_or_doc_names_exists() {
             }
         }
     }
-    assert!(unknown.is_empty(), "commands that do not exist:\n{}", unknown.join("\n"));
+    assert!(
+        unknown.is_empty(),
+        "commands that do not exist:\n{}",
+        unknown.join("\n")
+    );
 }
 
 /// The WORDs of "`gauntlet WORD" and, in code, of a line starting

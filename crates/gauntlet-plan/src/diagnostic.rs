@@ -376,7 +376,10 @@ mod tests {
         let d = Diagnostic::error(Span::from_flag(Flag::Vus), "`vus` must be at least 1")
             .on_command_line("--vus 0");
         let out = render_all("plan.yaml", src, &[d], false);
-        assert!(out.contains("error: --vus 0: `vus` must be at least 1"), "{out}");
+        assert!(
+            out.contains("error: --vus 0: `vus` must be at least 1"),
+            "{out}"
+        );
         assert!(!out.contains("plan.yaml"), "{out}");
         assert!(!out.contains("version: 1"), "{out}");
         assert!(!out.contains(":0:0"), "{out}");

@@ -138,7 +138,7 @@ fn parse(
         source,
         diagnostics: vec![node::javascript_refusal()],
     };
-    let (source, mut root, mut diagnostics) = match node::parse(bytes) {
+    let (source, mut root, mut diagnostics) = match node::parse(bytes).map_err(|e| *e) {
         Ok((source, root, _))
             if !matches!(root.kind, node::NodeKind::Map(_))
                 && (script_name || node::looks_like_javascript(&source)) =>
@@ -198,7 +198,7 @@ fn parse(
 pub fn plan_as_json(bytes: &[u8]) -> Result<serde_json::Value, String> {
     node::parse(bytes)
         .map(|(_, n, _)| n.to_json())
-        .map_err(|(_, d)| d.message)
+        .map_err(|e| e.1.message)
 }
 
 /// The accepted keys of every object type, keyed by their JSON Schema

@@ -254,6 +254,10 @@ fn convert(raw: Spanned<RawNode>, source: &str, errors: &mut Vec<Diagnostic>) ->
     Node { span, kind }
 }
 
+/// Why a file is not a plan: its source (empty when it is not text) and
+/// the diagnostic. Boxed: the `Ok` side is what is passed around.
+pub(crate) type Refusal = Box<(String, Diagnostic)>;
+
 /// Parse plan text into a spanned tree.
 ///
 /// Refuses, with a clear file-level error and without parsing, inputs that
@@ -261,9 +265,9 @@ fn convert(raw: Spanned<RawNode>, source: &str, errors: &mut Vec<Diagnostic>) ->
 /// [`MAX_PLAN_BYTES`]. Syntax errors, nesting deeper than [`MAX_DEPTH`] and
 /// alias bombs are reported with their line and column. Duplicate keys are
 /// collected with the rest.
-pub(crate) fn parse(bytes: &[u8]) -> Result<(String, Node, Vec<Diagnostic>), (String, Diagnostic)> {
+pub(crate) fn parse(bytes: &[u8]) -> Result<(String, Node, Vec<Diagnostic>), Refusal> {
     if bytes.len() > MAX_PLAN_BYTES {
-        return Err((
+        return Err(Box::new((
             String::new(),
             Diagnostic::file_error(format!(
                 "file is {} bytes; a plan may be at most {} bytes",
@@ -273,40 +277,40 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<(String, Node, Vec<Diagnostic>), (St
             .with_help(
                 "is this a data file? Reference data files from the plan's `data:` section instead",
             ),
-        ));
+        )));
     }
     if bytes.contains(&0) {
-        return Err((
+        return Err(Box::new((
             String::new(),
             Diagnostic::file_error("file is binary (it contains NUL bytes), not a YAML plan")
                 .with_help(
                     "pass the path of a YAML plan, e.g. examples/quickstart.yaml (docs/plan-format.md describes the format)",
                 ),
-        ));
+        )));
     }
     let source = match std::str::from_utf8(bytes) {
         Ok(s) => normalize_line_breaks(s.strip_prefix('\u{feff}').unwrap_or(s)),
         Err(e) => {
-            return Err((
+            return Err(Box::new((
                 String::new(),
                 Diagnostic::file_error(format!(
                     "file is not valid UTF-8 text (invalid byte at offset {})",
                     e.valid_up_to()
                 ))
                 .with_help("save the plan as UTF-8"),
-            ));
+            )));
         }
     };
     if source
         .lines()
         .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
     {
-        return Err((
+        return Err(Box::new((
             source,
             Diagnostic::file_error("plan is empty").with_help(
                 "a plan needs at least `workload:` (what users do); see examples/quickstart.yaml",
             ),
-        ));
+        )));
     }
     let mut options = serde_saphyr::Options::default();
     options.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::PassThrough;
@@ -332,7 +336,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<(String, Node, Vec<Diagnostic>), (St
                 None => Diagnostic::file_error(msg),
             }
             .with_help("fix the YAML syntax first; other checks run once the file parses");
-            Err((source, diag))
+            Err(Box::new((source, diag)))
         }
     }
 }
@@ -354,12 +358,13 @@ fn normalize_line_breaks(s: &str) -> String {
 /// `export default function () {`.
 pub(crate) fn looks_like_javascript(source: &str) -> bool {
     source.lines().map(str::trim_start).any(|l| {
-        (l.starts_with("import ") && (l.contains(" from ") || l.contains("'k6") || l.contains("\"k6")))
+        (l.starts_with("import ")
+            && (l.contains(" from ") || l.contains("'k6") || l.contains("\"k6")))
             || l.starts_with("export default ")
             || l.starts_with("export function ")
             || l.starts_with("export const options")
             || l.starts_with("export let options")
-            || l.contains("require('k6") 
+            || l.contains("require('k6")
             || l.contains("require(\"k6")
     })
 }
@@ -405,7 +410,7 @@ mod tests {
                 assert!(e.is_empty(), "{e:?}");
                 n
             })
-            .unwrap_or_else(|(_, d)| panic!("{d:?}"))
+            .unwrap_or_else(|e| panic!("{:?}", e.1))
     }
 
     #[test]
@@ -467,12 +472,16 @@ mod tests {
     #[test]
     fn a_syntax_error_points_at_the_line_it_names() {
         let src = "version: 1\nname: x\nworkload:\n  a: [b\n  c: d\n";
-        let (source, d) = parse(src.as_bytes()).unwrap_err();
+        let (source, d) = *parse(src.as_bytes()).unwrap_err();
         let s = d.span.expect("a syntax error has a position");
         assert!(s.line > 1, "{d:?}");
         // The snippet is cut from the offset: it must be on the named line.
-        assert_eq!(Span::from_offset(&source, s.offset, 1).line, s.line, "{d:?}");
-        let out = crate::diagnostic::render_all("p.yaml", &source, &[d.clone()], false);
+        assert_eq!(
+            Span::from_offset(&source, s.offset, 1).line,
+            s.line,
+            "{d:?}"
+        );
+        let out = crate::diagnostic::render_all("p.yaml", &source, std::slice::from_ref(&d), false);
         let header = format!("p.yaml:{}:{}", s.line, s.column);
         assert!(out.contains(&header), "{out}");
         assert!(out.contains(&format!("{} |", s.line)), "{out}");
@@ -482,7 +491,7 @@ mod tests {
     #[test]
     fn bare_cr_line_endings_are_line_breaks() {
         let src = "# a plan saved with CR line endings\rversion: 1\rname: cr\r  bad: [\r";
-        let (_, d) = parse(src.as_bytes()).unwrap_err();
+        let (_, d) = *parse(src.as_bytes()).unwrap_err();
         assert!(!d.message.contains("empty"), "{d:?}");
         let n = ok("# comment\ra: 1\rb:\r  c: 2\r");
         let NodeKind::Map(m) = &n.kind else { panic!() };
@@ -500,7 +509,9 @@ mod tests {
         assert!(looks_like_javascript(
             "import http from 'k6/http';\nexport default function () {}\n"
         ));
-        assert!(looks_like_javascript("export const options = { vus: 1 };\n"));
+        assert!(looks_like_javascript(
+            "export const options = { vus: 1 };\n"
+        ));
         assert!(!looks_like_javascript(
             "version: 1\nworkload:\n  operations:\n    get: GET /import\n"
         ));
@@ -508,7 +519,7 @@ mod tests {
 
     #[test]
     fn syntax_error_has_location() {
-        let (_, d) = parse(b"a: [1, 2\nb: 3\n").unwrap_err();
+        let (_, d) = *parse(b"a: [1, 2\nb: 3\n").unwrap_err();
         assert!(d.span.is_some(), "{d:?}");
         assert!(d.message.starts_with("invalid YAML"), "{d:?}");
     }
@@ -516,7 +527,7 @@ mod tests {
     #[test]
     fn deep_nesting_is_refused() {
         let deep = "[".repeat(10_000) + &"]".repeat(10_000);
-        let (_, d) = parse(deep.as_bytes()).unwrap_err();
+        let (_, d) = *parse(deep.as_bytes()).unwrap_err();
         assert!(d.message.starts_with("invalid YAML"), "{d:?}");
     }
 

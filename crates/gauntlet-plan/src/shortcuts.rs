@@ -49,7 +49,10 @@ impl Overrides {
         match flag {
             Flag::Url => format!("--url {}", self.url.as_deref().unwrap_or_default()),
             Flag::Vus => format!("--vus {}", self.vus.unwrap_or_default()),
-            Flag::Duration => format!("--duration {}", self.duration.as_deref().unwrap_or_default()),
+            Flag::Duration => format!(
+                "--duration {}",
+                self.duration.as_deref().unwrap_or_default()
+            ),
             Flag::Iterations => format!("--iterations {}", self.iterations.unwrap_or_default()),
             Flag::Rate => format!("--rate {}", self.rate.unwrap_or_default()),
             Flag::Stage(i) => self
@@ -109,7 +112,11 @@ impl Overrides {
             ));
         } else if !self.stages.is_empty() {
             out.push(("executor", s("ramping-vus"), Flag::Shortcut));
-            out.push(("startVUs", int(self.vus.unwrap_or(0)), vus_flag(Flag::Shortcut)));
+            out.push((
+                "startVUs",
+                int(self.vus.unwrap_or(0)),
+                vus_flag(Flag::Shortcut),
+            ));
             let stages = self
                 .stages
                 .iter()
@@ -128,7 +135,11 @@ impl Overrides {
             out.push(("stages", NodeKind::Seq(stages), Flag::Shortcut));
         } else if let Some(iterations) = self.iterations {
             out.push(("executor", s("shared-iterations"), Flag::Iterations));
-            out.push(("vus", int(self.vus.unwrap_or(1)), vus_flag(Flag::Iterations)));
+            out.push((
+                "vus",
+                int(self.vus.unwrap_or(1)),
+                vus_flag(Flag::Iterations),
+            ));
             out.push(("iterations", int(iterations), Flag::Iterations));
             if let Some(d) = &self.duration {
                 out.push(("maxDuration", s(d), Flag::Duration));

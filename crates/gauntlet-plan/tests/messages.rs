@@ -50,7 +50,10 @@ fn externally_controlled_says_it_is_unsupported_and_never_suggests_the_key_itsel
     );
     // What to use instead, and which keys those take.
     let help = errs[0].help.as_deref().unwrap_or_default();
-    assert!(help.contains("constant-vus (takes vus, duration)"), "{text}");
+    assert!(
+        help.contains("constant-vus (takes vus, duration)"),
+        "{text}"
+    );
     assert!(!text.contains("did you mean `vus`"), "{text}");
     assert!(!text.contains("unknown key `vus`"), "{text}");
 }
