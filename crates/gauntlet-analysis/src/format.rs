@@ -15,29 +15,56 @@ pub fn trim(s: String) -> String {
     }
 }
 
-/// Format milliseconds the way k6 does (`140.36ms`, `1.2s`, `750µs`).
+/// Format milliseconds the way k6 does (`140.36ms`, `1.2s`, `750µs`,
+/// `2m30s`, `1h0m5s`). Each unit's value is rounded before the unit is
+/// chosen, so a rounding that reaches the next unit carries into it
+/// (`59.999s` is `1m0s`, never `60s`; `179.6s` is `3m0s`, never `2m60s`).
+/// From one minute up, seconds are whole, as in k6's summary.
 pub fn fmt_ms(ms: f64) -> String {
+    if ms.is_nan() {
+        return "NaN".into();
+    }
+    if ms < 0.0 {
+        return format!("-{}", fmt_ms(-ms));
+    }
+    // Rounded to two decimals, as printed.
+    let r2 = |v: f64| (v * 100.0).round() / 100.0;
     if ms == 0.0 {
         "0s".into()
-    } else if ms < 1.0 {
+    } else if r2(ms * 1000.0) < 1000.0 && ms < 1.0 {
         trim(format!("{:.2}", ms * 1000.0)) + "µs"
-    } else if ms < 1000.0 {
+    } else if r2(ms) < 1000.0 {
         trim(format!("{ms:.2}")) + "ms"
-    } else if ms < 60_000.0 {
+    } else if r2(ms / 1000.0) < 60.0 {
         trim(format!("{:.2}", ms / 1000.0)) + "s"
+    } else if !ms.is_finite() {
+        "inf".into()
     } else {
-        let m = (ms / 60_000.0).floor();
-        let s = (ms - m * 60_000.0) / 1000.0;
-        format!("{m:.0}m{}s", trim(format!("{s:.1}")))
+        let total = (ms / 1000.0).round() as u64;
+        let (h, m, s) = (total / 3600, total / 60 % 60, total % 60);
+        if h > 0 {
+            format!("{h}h{m}m{s}s")
+        } else {
+            format!("{m}m{s}s")
+        }
     }
 }
 
-/// Format bytes (`2.4 MB`).
+/// Format bytes (`2.4 MB`); a rounding that reaches 1000 carries into the
+/// next unit (`999.96 kB` is `1 MB`).
 pub fn fmt_bytes(b: f64) -> String {
     const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
     let mut v = b;
     let mut i = 0;
-    while v >= 1000.0 && i < UNITS.len() - 1 {
+    // The value as printed: whole bytes, one decimal above.
+    let shown = |v: f64, i: usize| {
+        if i == 0 {
+            v.round()
+        } else {
+            (v * 10.0).round() / 10.0
+        }
+    };
+    while shown(v, i) >= 1000.0 && i < UNITS.len() - 1 {
         v /= 1000.0;
         i += 1;
     }
@@ -90,6 +117,34 @@ mod tests {
         assert_eq!(fmt_ms(90_000.0), "1m30s");
         assert_eq!(fmt_bytes(2_400_000.0), "2.4 MB");
         assert_eq!(fmt_bytes(512.0), "512 B");
+    }
+
+    #[test]
+    fn a_rounding_that_reaches_the_next_unit_carries_into_it() {
+        // The rounding that once printed `2m60s`.
+        assert_eq!(fmt_ms(179_600.0), "3m0s");
+        assert_eq!(fmt_ms(179_960.0), "3m0s");
+        assert_eq!(fmt_ms(179_400.0), "2m59s");
+        assert_eq!(fmt_ms(59_999.0), "1m0s");
+        assert_eq!(fmt_ms(59_994.0), "59.99s");
+        assert_eq!(fmt_ms(60_000.0), "1m0s");
+        assert_eq!(fmt_ms(999.999), "1s");
+        assert_eq!(fmt_ms(999.994), "999.99ms");
+        assert_eq!(fmt_ms(0.999_996), "1ms");
+        assert_eq!(fmt_ms(0.999_994), "999.99µs");
+        assert_eq!(fmt_ms(3_599_600.0), "1h0m0s");
+        assert_eq!(fmt_ms(3_661_000.0), "1h1m1s");
+        assert_eq!(fmt_ms(-1500.0), "-1.5s");
+        assert_eq!(fmt_ms(f64::INFINITY), "inf");
+        assert_eq!(fmt_ms(f64::NAN), "NaN");
+    }
+
+    #[test]
+    fn a_byte_count_rounding_up_carries_into_the_next_unit() {
+        assert_eq!(fmt_bytes(999.6), "1 kB");
+        assert_eq!(fmt_bytes(999.4), "999 B");
+        assert_eq!(fmt_bytes(999_960.0), "1 MB");
+        assert_eq!(fmt_bytes(1_000_000.0), "1 MB");
     }
 
     #[test]

@@ -30,12 +30,14 @@ pub(crate) enum Command {
     Run(RunArgs),
     /// Check a plan and print every problem with file:line:column; sends nothing.
     #[command(
-        after_help = "Example: gauntlet validate examples/*.yaml   (exit 0 when all are valid, 104 otherwise)"
+        after_help = "Example: gauntlet validate examples/*.yaml   (exit 0 when all are valid, 104 otherwise)\n         gauntlet validate plan.yaml --tag team=checkout   (the tags `run --tag` would add)"
     )]
     Validate {
         /// Plan files to check.
         #[arg(required = true)]
         plans: Vec<PathBuf>,
+        #[command(flatten)]
+        tags: TagArgs,
     },
     /// Print the execution plan: scenarios, VUs or arrival rate over time, VU pool.
     #[command(
@@ -93,6 +95,18 @@ pub(crate) struct OverrideArgs {
     /// A ramping-vus stage DURATION:TARGET, repeatable: --stage 30s:100 --stage 1m:100.
     #[arg(long = "stage", short = 's', value_name = "DURATION:TARGET", value_parser = parse_stage)]
     pub(crate) stages: Vec<(String, u64)>,
+    #[command(flatten)]
+    pub(crate) tags: TagArgs,
+}
+
+/// `--tag`, shared by `run`, `plan` and `validate` so a selector naming a
+/// command-line tag validates the same way everywhere.
+#[derive(Debug, Args, Default, Clone)]
+pub(crate) struct TagArgs {
+    /// A tag added to every metric of the run, repeatable. Example: --tag team=checkout
+    /// --tag build=1234 (select it in thresholds: `http_req_duration{team:checkout}`).
+    #[arg(long = "tag", value_name = "NAME=VALUE", value_parser = parse_pair)]
+    pub(crate) tags: Vec<(String, String)>,
 }
 
 fn parse_stage(s: &str) -> Result<(String, u64), String> {
@@ -160,10 +174,6 @@ pub(crate) struct K6Args {
     /// environment's. Example: -e TOKEN=abc -e BASE_ID=7 (k6: --env).
     #[arg(long = "env", short = 'e', value_name = "NAME=VALUE", value_parser = parse_pair)]
     pub(crate) env: Vec<(String, String)>,
-    /// A tag added to every metric of the run, repeatable. Example: --tag team=checkout
-    /// --tag build=1234 (select it in thresholds: `http_req_duration{team:checkout}`).
-    #[arg(long = "tag", value_name = "NAME=VALUE", value_parser = parse_pair)]
-    pub(crate) tags: Vec<(String, String)>,
     /// Print every request and response head to stderr as it happens; `--http-debug=full`
     /// adds the bodies. Authorization, cookies and environment values are shown as ***.
     #[arg(long, value_name = "full", num_args = 0..=1, default_missing_value = "headers",

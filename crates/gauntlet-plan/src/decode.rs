@@ -145,10 +145,30 @@ impl<'n> Fields<'n> {
             .map(|(k, _)| k.span)
     }
 
+    /// Mark `keys` as read without reading them: their meaning depends on
+    /// something that is already reported as wrong (an unknown executor),
+    /// so they get no error of their own.
+    pub(crate) fn skip(&mut self, keys: &[&str]) {
+        for (i, (k, _)) in self.entries.iter().enumerate() {
+            if keys.contains(&k.name.as_str()) {
+                self.used[i] = true;
+            }
+        }
+    }
+
     /// Report every key that was never read.
     pub(crate) fn finish(self, cx: &mut Cx) {
         for (i, (k, _)) in self.entries.iter().enumerate() {
             if self.used[i] {
+                continue;
+            }
+            // A key of this object that nothing read applies only in
+            // another setting: say so, never "did you mean" the key itself.
+            if self.known.contains(&k.name.as_str()) {
+                cx.error(
+                    k.span,
+                    format!("`{}` does not apply to this {}", k.name, self.what),
+                );
                 continue;
             }
             let help = match did_you_mean(&k.name, self.known.iter().copied()) {

@@ -26,6 +26,29 @@ pub struct Span {
     pub offset: usize,
     /// Length of the spanned text in bytes (at least 1 when rendered).
     pub len: usize,
+    /// Set when the value came from a command-line flag, not from the file:
+    /// such a problem is shown as the flag and its value, with no position.
+    pub flag: Option<Flag>,
+}
+
+/// The command-line flag a value came from (see [`crate::Overrides`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Flag {
+    /// `--url`.
+    Url,
+    /// `--vus`.
+    Vus,
+    /// `--duration`.
+    Duration,
+    /// `--iterations`.
+    Iterations,
+    /// `--rate`.
+    Rate,
+    /// The n-th `--stage` (0-based).
+    Stage(u16),
+    /// Values the shortcut flags imply together (the scenario they make).
+    Shortcut,
 }
 
 impl Span {
@@ -42,6 +65,40 @@ impl Span {
             column,
             offset,
             len,
+            flag: None,
+        }
+    }
+
+    /// A span at 1-based `line` and `column` (in characters) of `source`,
+    /// `len` bytes long; the offset is found from the position, so a snippet
+    /// shows the line the position names. Past the end, the last line.
+    pub fn at_line_column(source: &str, line: u32, column: u32, len: usize) -> Span {
+        let mut start = 0;
+        for _ in 1..line.max(1) {
+            match source[start..].find('\n') {
+                Some(i) => start += i + 1,
+                None => break,
+            }
+        }
+        let line_text = &source[start..];
+        let line_text = &line_text[..line_text.find('\n').unwrap_or(line_text.len())];
+        let col = line_text
+            .char_indices()
+            .nth(column.saturating_sub(1) as usize)
+            .map(|(i, _)| i)
+            .unwrap_or(line_text.len());
+        let mut span = Span::from_offset(source, start + col, len);
+        // Keep the position as given (it may point past the end of a line).
+        span.line = line.max(1);
+        span.column = column.max(1);
+        span
+    }
+
+    /// A span for a value given by `flag` on the command line.
+    pub fn from_flag(flag: Flag) -> Span {
+        Span {
+            flag: Some(flag),
+            ..Span::default()
         }
     }
 }
@@ -75,6 +132,9 @@ pub struct Diagnostic {
     pub message: String,
     /// What to do about it (did-you-mean, allowed values, an example).
     pub help: Option<String>,
+    /// The command-line flag and value the problem is in (`--vus 0`), for a
+    /// problem that is not in the file; shown instead of a file position.
+    pub origin: Option<String>,
 }
 
 impl Diagnostic {
@@ -85,6 +145,7 @@ impl Diagnostic {
             span: Some(span),
             message: message.into(),
             help: None,
+            origin: None,
         }
     }
 
@@ -95,6 +156,7 @@ impl Diagnostic {
             span: None,
             message: message.into(),
             help: None,
+            origin: None,
         }
     }
 
@@ -105,12 +167,21 @@ impl Diagnostic {
             span: Some(span),
             message: message.into(),
             help: None,
+            origin: None,
         }
     }
 
     /// Attach a hint.
     pub fn with_help(mut self, help: impl Into<String>) -> Diagnostic {
         self.help = Some(help.into());
+        self
+    }
+
+    /// The same problem, attributed to a command-line flag and its value
+    /// (`--vus 0`) instead of a place in the file.
+    pub fn on_command_line(mut self, origin: impl Into<String>) -> Diagnostic {
+        self.origin = Some(origin.into());
+        self.span = None;
         self
     }
 }
@@ -136,6 +207,26 @@ impl PlanErrors {
             .iter()
             .filter(|d| d.severity == Severity::Error)
             .count()
+    }
+
+    /// The same problems, each attributed to `origin` (a flag and its value,
+    /// `--url http://x/{{ y }}`): for a plan the command line made up, whose
+    /// text the user never saw, so no position in it is shown.
+    pub fn on_command_line(mut self, origin: &str) -> PlanErrors {
+        // A problem already put on another flag stays there; one on the
+        // same flag gets the value as the user wrote it.
+        let flag = origin.split(' ').next().unwrap_or_default();
+        for d in &mut self.diagnostics {
+            let same_flag = d
+                .origin
+                .as_deref()
+                .is_none_or(|o| o.split(' ').next() == Some(flag));
+            if same_flag {
+                *d = d.clone().on_command_line(origin);
+            }
+        }
+        self.source.clear();
+        self
     }
 
     /// Render every diagnostic as `file:line:column` plus a caret snippet and
@@ -167,13 +258,14 @@ pub fn render_all(file: &str, source: &str, diagnostics: &[Diagnostic], color: b
             Severity::Error => Level::ERROR,
             Severity::Warning => Level::WARNING,
         };
-        let text = match d.span {
-            Some(s) => format!("{}:{}:{}: {}", file, s.line, s.column, d.message),
-            None => format!("{file}: {}", d.message),
+        let text = match (&d.origin, d.span) {
+            (Some(origin), _) => format!("{origin}: {}", d.message),
+            (None, Some(s)) => format!("{}:{}:{}: {}", file, s.line, s.column, d.message),
+            (None, None) => format!("{file}: {}", d.message),
         };
         let mut report = Vec::new();
         match d.span {
-            Some(s) if !source.is_empty() => {
+            Some(s) if !source.is_empty() && d.origin.is_none() && s.flag.is_none() => {
                 let start = floor_char_boundary(source, s.offset.min(source.len()));
                 let mut end = (s.offset + s.len.max(1)).min(source.len());
                 while end < source.len() && !source.is_char_boundary(end) {
@@ -204,6 +296,8 @@ pub fn render_all(file: &str, source: &str, diagnostics: &[Diagnostic], color: b
 /// The closest of `candidates` to `word`, if it is close enough to be a typo.
 ///
 /// Used for every "unknown name" error: keys, executors, metrics, operations.
+/// Never `word` itself: a name that is a candidate is not a typo, and
+/// suggesting it back would hide what is really wrong.
 pub fn did_you_mean<'a, I>(word: &str, candidates: I) -> Option<&'a str>
 where
     I: IntoIterator<Item = &'a str>,
@@ -211,6 +305,7 @@ where
     let lower = word.to_ascii_lowercase();
     candidates
         .into_iter()
+        .filter(|c| *c != word)
         .map(|c| (strsim::jaro_winkler(&lower, &c.to_ascii_lowercase()), c))
         .filter(|(score, _)| *score > 0.8)
         .max_by(|a, b| a.0.total_cmp(&b.0))
@@ -250,5 +345,43 @@ mod tests {
         let keys = ["executor", "vus", "duration"];
         assert_eq!(did_you_mean("executr", keys), Some("executor"));
         assert_eq!(did_you_mean("zzz", keys), None);
+    }
+
+    #[test]
+    fn did_you_mean_never_suggests_the_word_itself() {
+        assert_eq!(did_you_mean("vus", ["vus", "maxVUs"]), None);
+        // A different spelling of a candidate is still a typo.
+        assert_eq!(did_you_mean("VUS", ["vus"]), Some("vus"));
+    }
+
+    #[test]
+    fn the_snippet_shows_the_line_the_position_names() {
+        let src = "version: 1\nname: x\nworkload:\n  a: [b\n";
+        let s = Span::at_line_column(src, 4, 3, 1);
+        assert_eq!((s.line, s.column), (4, 3));
+        assert_eq!(&src[s.offset..s.offset + 1], "a");
+        let out = render_all("p.yaml", src, &[Diagnostic::error(s, "bad")], false);
+        assert!(out.contains("p.yaml:4:3: bad"), "{out}");
+        assert!(out.contains("4 |   a: [b"), "{out}");
+        assert!(!out.contains("1 | version"), "{out}");
+        // Past the end: the last line, the position kept.
+        let s = Span::at_line_column(src, 9, 2, 1);
+        assert_eq!(s.line, 9);
+        assert!(s.offset <= src.len());
+    }
+
+    #[test]
+    fn a_command_line_problem_names_the_flag_and_has_no_snippet() {
+        let src = "version: 1\n";
+        let d = Diagnostic::error(Span::from_flag(Flag::Vus), "`vus` must be at least 1")
+            .on_command_line("--vus 0");
+        let out = render_all("plan.yaml", src, &[d], false);
+        assert!(
+            out.contains("error: --vus 0: `vus` must be at least 1"),
+            "{out}"
+        );
+        assert!(!out.contains("plan.yaml"), "{out}");
+        assert!(!out.contains("version: 1"), "{out}");
+        assert!(!out.contains(":0:0"), "{out}");
     }
 }

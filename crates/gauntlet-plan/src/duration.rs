@@ -65,6 +65,8 @@ pub fn format_duration(d: Duration) -> String {
     if total_ms == 0 {
         return if d.is_zero() {
             "0s".into()
+        } else if d.as_micros() == 0 {
+            format!("{}ns", d.as_nanos())
         } else {
             format!("{}µs", d.as_micros())
         };
@@ -109,6 +111,19 @@ mod tests {
         assert!(parse_duration("-5s").is_err());
         assert!(parse_duration("5 parsecs").is_err());
         assert!(parse_duration("5x").is_err());
+    }
+
+    #[test]
+    fn formatting_never_carries_a_unit_past_its_range() {
+        let f = |ms: u64| format_duration(Duration::from_millis(ms));
+        assert_eq!(f(179_600), "2m59.6s");
+        assert_eq!(f(180_000), "3m");
+        assert_eq!(f(59_999), "59.999s");
+        assert_eq!(f(999), "999ms");
+        assert_eq!(f(3_599_999), "59m59.999s");
+        assert_eq!(f(3_600_000), "1h");
+        assert_eq!(format_duration(Duration::from_micros(999_999)), "999ms");
+        assert_eq!(format_duration(Duration::from_nanos(1)), "1ns");
     }
 
     #[test]

@@ -29,7 +29,7 @@ pub mod threshold;
 mod validate;
 
 pub use decode::Sp;
-pub use diagnostic::{Diagnostic, PlanErrors, Severity, Span};
+pub use diagnostic::{Diagnostic, Flag, PlanErrors, Severity, Span};
 pub use node::{MAX_DEPTH, MAX_PLAN_BYTES};
 pub use plan::*;
 pub use shortcuts::Overrides;
@@ -129,8 +129,26 @@ fn parse(
     overrides: &Overrides,
     base: Option<&Path>,
 ) -> Result<Loaded, PlanErrors> {
-    let (source, mut root, mut diagnostics) = match node::parse(bytes) {
+    // A k6 script passed as a plan is refused as such, not as bad YAML.
+    let script_name = [".js", ".mjs", ".cjs", ".ts", ".jsx", ".tsx"]
+        .iter()
+        .any(|ext| file.to_ascii_lowercase().ends_with(ext));
+    let k6_script = |source: String| PlanErrors {
+        file: file.to_owned(),
+        source,
+        diagnostics: vec![node::javascript_refusal()],
+    };
+    let (source, mut root, mut diagnostics) = match node::parse(bytes).map_err(|e| *e) {
+        Ok((source, root, _))
+            if !matches!(root.kind, node::NodeKind::Map(_))
+                && (script_name || node::looks_like_javascript(&source)) =>
+        {
+            return Err(k6_script(source));
+        }
         Ok(x) => x,
+        Err((source, _)) if script_name || node::looks_like_javascript(&source) => {
+            return Err(k6_script(source));
+        }
         Err((source, d)) => {
             return Err(PlanErrors {
                 file: file.to_owned(),
@@ -147,9 +165,19 @@ fn parse(
     };
     overrides.apply(&mut root);
     let mut v = validate::Validator::new(&source, base, replaced);
-    let plan = v.plan(&root, default_name);
+    v.add_command_line_tags(&overrides.tags);
+    let mut plan = v.plan(&root, default_name);
     diagnostics.append(&mut v.cx.errors);
+    // A value from a flag is shown as the flag and its value, not as a position.
+    for d in &mut diagnostics {
+        if let Some(flag) = d.span.and_then(|s| s.flag) {
+            *d = d.clone().on_command_line(overrides.describe(flag));
+        }
+    }
     diagnostics.sort_by_key(|d| d.span.map(|s| (s.line, s.column)).unwrap_or((0, 0)));
+    if let Some(plan) = &mut plan {
+        overrides.tag_scenarios(plan);
+    }
     let has_errors = diagnostics.iter().any(|d| d.severity == Severity::Error);
     let errors = PlanErrors {
         file: file.to_owned(),
@@ -170,7 +198,7 @@ fn parse(
 pub fn plan_as_json(bytes: &[u8]) -> Result<serde_json::Value, String> {
     node::parse(bytes)
         .map(|(_, n, _)| n.to_json())
-        .map_err(|(_, d)| d.message)
+        .map_err(|e| e.1.message)
 }
 
 /// The accepted keys of every object type, keyed by their JSON Schema

@@ -173,26 +173,35 @@ impl<'de> Deserialize<'de> for RawNode {
     }
 }
 
+/// The span of a parser location. The byte offset is used when it agrees
+/// with the parser's line; otherwise (a syntax error's location often has
+/// no offset, or offset 0) the offset is found from the line and column, so
+/// the snippet always shows the line the header names.
 fn span_of(loc: &serde_saphyr::Location, source: &str) -> Span {
     let s = loc.span();
-    match s.byte_offset() {
-        Some(off) => {
-            let mut sp =
-                Span::from_offset(source, off as usize, s.byte_len().unwrap_or(1) as usize);
-            // Trust the parser's own line/column when it has them.
-            if loc.line() > 0 {
-                sp.line = loc.line() as u32;
-                sp.column = loc.column() as u32;
-            }
-            sp
+    let len = s.byte_len().unwrap_or(1) as usize;
+    let (line, column) = (loc.line() as u32, loc.column() as u32);
+    if let Some(off) = s.byte_offset() {
+        let mut sp = Span::from_offset(source, off as usize, len);
+        if line == 0 {
+            return sp;
         }
-        None => Span {
-            line: loc.line() as u32,
-            column: loc.column() as u32,
+        if sp.line == line {
+            // Trust the parser's own column when the line agrees.
+            sp.column = column.max(1);
+            return sp;
+        }
+    }
+    if line == 0 {
+        return Span {
+            line: 1,
+            column: 1,
             offset: 0,
             len: 1,
-        },
+            flag: None,
+        };
     }
+    Span::at_line_column(source, line, column, len)
 }
 
 fn convert(raw: Spanned<RawNode>, source: &str, errors: &mut Vec<Diagnostic>) -> Node {
@@ -245,6 +254,10 @@ fn convert(raw: Spanned<RawNode>, source: &str, errors: &mut Vec<Diagnostic>) ->
     Node { span, kind }
 }
 
+/// Why a file is not a plan: its source (empty when it is not text) and
+/// the diagnostic. Boxed: the `Ok` side is what is passed around.
+pub(crate) type Refusal = Box<(String, Diagnostic)>;
+
 /// Parse plan text into a spanned tree.
 ///
 /// Refuses, with a clear file-level error and without parsing, inputs that
@@ -252,9 +265,9 @@ fn convert(raw: Spanned<RawNode>, source: &str, errors: &mut Vec<Diagnostic>) ->
 /// [`MAX_PLAN_BYTES`]. Syntax errors, nesting deeper than [`MAX_DEPTH`] and
 /// alias bombs are reported with their line and column. Duplicate keys are
 /// collected with the rest.
-pub(crate) fn parse(bytes: &[u8]) -> Result<(String, Node, Vec<Diagnostic>), (String, Diagnostic)> {
+pub(crate) fn parse(bytes: &[u8]) -> Result<(String, Node, Vec<Diagnostic>), Refusal> {
     if bytes.len() > MAX_PLAN_BYTES {
-        return Err((
+        return Err(Box::new((
             String::new(),
             Diagnostic::file_error(format!(
                 "file is {} bytes; a plan may be at most {} bytes",
@@ -264,38 +277,40 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<(String, Node, Vec<Diagnostic>), (St
             .with_help(
                 "is this a data file? Reference data files from the plan's `data:` section instead",
             ),
-        ));
+        )));
     }
     if bytes.contains(&0) {
-        return Err((
+        return Err(Box::new((
             String::new(),
             Diagnostic::file_error("file is binary (it contains NUL bytes), not a YAML plan")
-                .with_help("pass the path of a .yaml plan; `gauntlet init` writes a starter plan"),
-        ));
+                .with_help(
+                    "pass the path of a YAML plan, e.g. examples/quickstart.yaml (docs/plan-format.md describes the format)",
+                ),
+        )));
     }
     let source = match std::str::from_utf8(bytes) {
-        Ok(s) => s.strip_prefix('\u{feff}').unwrap_or(s).to_owned(),
+        Ok(s) => normalize_line_breaks(s.strip_prefix('\u{feff}').unwrap_or(s)),
         Err(e) => {
-            return Err((
+            return Err(Box::new((
                 String::new(),
                 Diagnostic::file_error(format!(
                     "file is not valid UTF-8 text (invalid byte at offset {})",
                     e.valid_up_to()
                 ))
                 .with_help("save the plan as UTF-8"),
-            ));
+            )));
         }
     };
     if source
         .lines()
         .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
     {
-        return Err((
+        return Err(Box::new((
             source,
             Diagnostic::file_error("plan is empty").with_help(
                 "a plan needs at least `workload:` (what users do); see examples/quickstart.yaml",
             ),
-        ));
+        )));
     }
     let mut options = serde_saphyr::Options::default();
     options.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::PassThrough;
@@ -321,9 +336,49 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<(String, Node, Vec<Diagnostic>), (St
                 None => Diagnostic::file_error(msg),
             }
             .with_help("fix the YAML syntax first; other checks run once the file parses");
-            Err((source, diag))
+            Err(Box::new((source, diag)))
         }
     }
+}
+
+/// The text with every line break as `\n`: CRLF (Windows) and a bare CR
+/// (classic Mac OS, some generators) are line breaks too, as editors show
+/// them, so lines and columns count as the user sees the file. Without
+/// this, a file with bare CRs is one long line (a leading comment made it
+/// read as empty).
+fn normalize_line_breaks(s: &str) -> String {
+    if !s.contains('\r') {
+        return s.to_owned();
+    }
+    s.replace("\r\n", "\n").replace('\r', "\n")
+}
+
+/// Whether the text is JavaScript (a k6 script) rather than YAML: a line
+/// that only a script has, such as `import http from 'k6/http'` or
+/// `export default function () {`.
+pub(crate) fn looks_like_javascript(source: &str) -> bool {
+    source.lines().map(str::trim_start).any(|l| {
+        (l.starts_with("import ")
+            && (l.contains(" from ") || l.contains("'k6") || l.contains("\"k6")))
+            || l.starts_with("export default ")
+            || l.starts_with("export function ")
+            || l.starts_with("export const options")
+            || l.starts_with("export let options")
+            || l.contains("require('k6")
+            || l.contains("require(\"k6")
+    })
+}
+
+/// The refusal of a k6 script passed as a plan.
+pub(crate) fn javascript_refusal() -> Diagnostic {
+    Diagnostic::file_error(
+        "this is a JavaScript file (a k6 script?), not a gauntlet plan: gauntlet plans are YAML",
+    )
+    .with_help(
+        "write the requests, scenarios and thresholds as a YAML plan: docs/plan-format.md describes the format \
+         (its section \"From k6 options.scenarios\" maps a k6 script's options; executors and thresholds carry over as they are), \
+         and examples/quickstart.yaml is a complete plan to start from",
+    )
 }
 
 /// The error's message without serde-saphyr's own location prefix and snippet
@@ -336,6 +391,11 @@ fn yaml_error_message(e: &serde_saphyr::Error) -> String {
     let stripped = match first.find(": ") {
         Some(i) if first.starts_with("line ") => &first[i + 2..],
         _ => first,
+    };
+    // And a trailing " at line N, column M": the header already says where.
+    let stripped = match stripped.rfind(" at line ") {
+        Some(i) if stripped[i..].contains(", column ") => &stripped[..i],
+        _ => stripped,
     };
     format!("invalid YAML: {stripped}")
 }
@@ -350,7 +410,7 @@ mod tests {
                 assert!(e.is_empty(), "{e:?}");
                 n
             })
-            .unwrap_or_else(|(_, d)| panic!("{d:?}"))
+            .unwrap_or_else(|e| panic!("{:?}", e.1))
     }
 
     #[test]
@@ -410,8 +470,56 @@ mod tests {
     }
 
     #[test]
+    fn a_syntax_error_points_at_the_line_it_names() {
+        let src = "version: 1\nname: x\nworkload:\n  a: [b\n  c: d\n";
+        let (source, d) = *parse(src.as_bytes()).unwrap_err();
+        let s = d.span.expect("a syntax error has a position");
+        assert!(s.line > 1, "{d:?}");
+        // The snippet is cut from the offset: it must be on the named line.
+        assert_eq!(
+            Span::from_offset(&source, s.offset, 1).line,
+            s.line,
+            "{d:?}"
+        );
+        let out = crate::diagnostic::render_all("p.yaml", &source, std::slice::from_ref(&d), false);
+        let header = format!("p.yaml:{}:{}", s.line, s.column);
+        assert!(out.contains(&header), "{out}");
+        assert!(out.contains(&format!("{} |", s.line)), "{out}");
+        assert!(!out.contains("1 | version"), "{out}");
+    }
+
+    #[test]
+    fn bare_cr_line_endings_are_line_breaks() {
+        let src = "# a plan saved with CR line endings\rversion: 1\rname: cr\r  bad: [\r";
+        let (_, d) = *parse(src.as_bytes()).unwrap_err();
+        assert!(!d.message.contains("empty"), "{d:?}");
+        let n = ok("# comment\ra: 1\rb:\r  c: 2\r");
+        let NodeKind::Map(m) = &n.kind else { panic!() };
+        assert_eq!(m.len(), 2);
+        assert_eq!(m[1].0.name, "b");
+        assert_eq!((m[1].0.span.line, m[1].0.span.column), (3, 1));
+        // CRLF keeps its line numbers too.
+        let n = ok("a: 1\r\nb: 2\r\n");
+        let NodeKind::Map(m) = &n.kind else { panic!() };
+        assert_eq!(m[1].0.span.line, 2);
+    }
+
+    #[test]
+    fn k6_scripts_are_recognised() {
+        assert!(looks_like_javascript(
+            "import http from 'k6/http';\nexport default function () {}\n"
+        ));
+        assert!(looks_like_javascript(
+            "export const options = { vus: 1 };\n"
+        ));
+        assert!(!looks_like_javascript(
+            "version: 1\nworkload:\n  operations:\n    get: GET /import\n"
+        ));
+    }
+
+    #[test]
     fn syntax_error_has_location() {
-        let (_, d) = parse(b"a: [1, 2\nb: 3\n").unwrap_err();
+        let (_, d) = *parse(b"a: [1, 2\nb: 3\n").unwrap_err();
         assert!(d.span.is_some(), "{d:?}");
         assert!(d.message.starts_with("invalid YAML"), "{d:?}");
     }
@@ -419,7 +527,7 @@ mod tests {
     #[test]
     fn deep_nesting_is_refused() {
         let deep = "[".repeat(10_000) + &"]".repeat(10_000);
-        let (_, d) = parse(deep.as_bytes()).unwrap_err();
+        let (_, d) = *parse(deep.as_bytes()).unwrap_err();
         assert!(d.message.starts_with("invalid YAML"), "{d:?}");
     }
 

@@ -426,10 +426,18 @@ fn span_in(source: &str, outer: Span, offset: usize, len: usize) -> Span {
         Some(b'"') | Some(b'\'')
     );
     let start = outer.offset + usize::from(quote) + offset;
-    if start > source.len() || outer.offset == 0 && outer.line > 1 {
+    // A value from a flag has no text in the file to point into.
+    if outer.flag.is_some() || start > source.len() || outer.offset == 0 && outer.line > 1 {
         return outer;
     }
     Span::from_offset(source, start, len.max(1))
+}
+
+impl Validator<'_> {
+    /// Tags `--tag` puts on every scenario: selectors may name them.
+    pub(crate) fn add_command_line_tags(&mut self, tags: &[(String, String)]) {
+        self.tags.user.extend(tags.iter().cloned());
+    }
 }
 
 impl<'s> Validator<'s> {
@@ -2057,7 +2065,14 @@ impl<'s> Validator<'s> {
                 "give at least one operation a positive weight",
             );
         }
-        let executor = executor_name.and_then(|e| self.executor(&mut f, e));
+        let executor = match executor_name {
+            Some(e) => self.executor(&mut f, e),
+            None => {
+                // Which options apply depends on the executor, already reported.
+                f.skip(&EXECUTOR_OPTIONS);
+                None
+            }
+        };
         f.finish(&mut self.cx);
         Some(Scenario {
             name: name.to_owned(),
@@ -2092,8 +2107,11 @@ impl<'s> Validator<'s> {
                 cx.error_help(
                     name.span,
                     "`externally-controlled` was removed in k6 v2 and is not supported",
-                    "use ramping-vus, or ramping-arrival-rate for an open model",
+                    "use constant-vus (takes vus, duration) or ramping-vus (takes startVUs, stages, gracefulRampDown); \
+                     for an open model, ramping-arrival-rate (takes startRate, timeUnit, stages, preAllocatedVUs, maxVUs)",
                 );
+                // Its options are not errors of their own: the executor is.
+                f.skip(&EXECUTOR_OPTIONS);
                 return None;
             }
             other => {
@@ -2102,6 +2120,7 @@ impl<'s> Validator<'s> {
                     None => format!("executors: {}", EXECUTOR_NAMES.join(", ")),
                 };
                 cx.error_help(name.span, format!("unknown executor `{other}`"), help);
+                f.skip(&EXECUTOR_OPTIONS);
                 return None;
             }
         };

@@ -17,7 +17,7 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
     let color =
         !cli.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal();
     match cli.command {
-        Command::Validate { plans } => validate::validate(&plans, color),
+        Command::Validate { plans, tags } => validate::validate(&plans, &tags.tags, color),
         Command::Plan { plan, overrides } => plan::show(&plan, &overrides.into(), color),
         Command::Schema => {
             crate::stdout::print(gauntlet_plan::PLAN_SCHEMA).context("cannot write to stdout")?;
@@ -42,6 +42,7 @@ impl From<OverrideArgs> for Overrides {
             iterations: a.iterations,
             rate: a.rate,
             stages: a.stages,
+            tags: a.tags.tags,
         }
     }
 }

@@ -28,15 +28,10 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-/// What k6's run flags change in the plan: tags on every scenario, TLS
-/// verification, the summary's trend statistics, thresholds dropped.
+/// What k6's run flags change in the plan: TLS verification, the
+/// summary's trend statistics, thresholds dropped (`--tag` is an override,
+/// applied when the plan loads, so selectors may name its tags).
 fn apply_k6_flags(plan: &mut Plan, k6: &crate::args::K6Args) -> Result<(), String> {
-    for s in &mut plan.scenarios {
-        for (k, v) in &k6.tags {
-            s.tags.retain(|(ek, _)| ek != k);
-            s.tags.push((k.clone(), v.clone()));
-        }
-    }
     if k6.insecure_skip_tls_verify {
         plan.target.tls.insecure_skip_verify = true;
     }
@@ -327,7 +322,14 @@ pub(crate) fn run(mut args: RunArgs, color: bool) -> anyhow::Result<Exit> {
                 url: Some(base),
                 ..overrides.clone()
             };
+            // Every problem of this made-up plan is one of `--url`.
+            let origin = format!("--url {url}");
             gauntlet_plan::parse_plan("--url", text.as_bytes(), "quick", &o)
+                .map(|mut l| {
+                    l.warnings = l.warnings.on_command_line(&origin);
+                    l
+                })
+                .map_err(|e| e.on_command_line(&origin))
         }
     };
     let loaded = match loaded {

@@ -5,11 +5,20 @@ use anyhow::Context as _;
 use gauntlet_plan::{Overrides, load_file};
 use std::path::PathBuf;
 
-/// Validate each plan; print every problem; 104 if any plan is invalid.
-pub(crate) fn validate(plans: &[PathBuf], color: bool) -> anyhow::Result<Exit> {
+/// Validate each plan (with the `--tag` pairs `run` would add); print
+/// every problem; 104 if any plan is invalid.
+pub(crate) fn validate(
+    plans: &[PathBuf],
+    tags: &[(String, String)],
+    color: bool,
+) -> anyhow::Result<Exit> {
     let mut ok = true;
+    let overrides = Overrides {
+        tags: tags.to_vec(),
+        ..Overrides::default()
+    };
     for path in plans {
-        match load_file(path, &Overrides::default()) {
+        match load_file(path, &overrides) {
             Ok(loaded) => {
                 if !loaded.warnings.diagnostics.is_empty() {
                     eprint!("{}", loaded.warnings.render(color));
