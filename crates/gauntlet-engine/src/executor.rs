@@ -671,9 +671,10 @@ const VU_WAIT: Duration = Duration::from_millis(1);
 /// virtual time, or a kernel that refuses a timerfd).
 const TICK: Duration = Duration::from_millis(1);
 
-/// The most the pacer wakes before an arrival on the microsecond timer,
-/// to make up for how late a wake-up lands (learned, [`Early`]): so the
-/// arrival starts at its instant, not the wake-up's delay after it.
+/// The most the pacer wakes before an arrival on the microsecond timer on
+/// a sparse schedule, to make up for how late a wake-up lands (learned,
+/// [`Early`]): so the arrival starts at its instant, not the wake-up's
+/// delay after it.
 const MAX_EARLY: Duration = Duration::from_micros(100);
 
 /// How many arrivals one wake-up of the pacer starts together on the
@@ -867,20 +868,25 @@ async fn arrival<F: VuFactory>(
         }
         .max(MIN_AHEAD);
         let on_fine = fine.available();
-        let ahead = match (on_fine, span < FINE_SPAN) {
-            (true, true) => span.max(early.get()),
+        let dense = span < FINE_SPAN;
+        // Dense schedules wake at the arrival's own time: a wake-up starts
+        // a batch there, and waking earlier cost CPU per request at 5,000/s
+        // for no lateness a user could see (docs/performance.md).
+        let lead = if dense { Duration::ZERO } else { early.get() };
+        let ahead = match (on_fine, dense) {
+            (true, true) => span,
             // The arrivals of the next millisecond go with this one: as
             // many wake-ups as tokio's tick had (a wake-up for each arrival
             // doubled the CPU per request at 3,000/s, docs/performance.md).
-            (true, false) => TICK.max(early.get()),
+            (true, false) => TICK.max(lead),
             (false, _) => TICK,
         };
         if on_fine {
-            // Wake the learned delay before the arrival's own time.
-            let wake = at.checked_sub(early.get()).unwrap_or(at);
+            // Wake the learned delay (sparse schedules) before the arrival.
+            let wake = at.checked_sub(lead).unwrap_or(at);
             if wake > Instant::now() {
                 tokio::select! {
-                    _ = fine.sleep_until(wake) => early.learn(Instant::now() - wake),
+                    _ = fine.sleep_until(wake) => if !dense { early.learn(Instant::now() - wake) },
                     _ = soft.cancelled() => break 'pace,
                 }
             }
