@@ -8,9 +8,9 @@
 //! Labels are typed: [`Route`] is the route *template*, a closed set, and
 //! [`Method`] folds unknown methods into `OTHER`, so no client can grow the
 //! number of series. The item route is exported as `/api/items/:id` rather
-//! than `/api/items/{id}`: some exposition parsers (e.g. `prometheus-parse`,
-//! which gauntlet uses to read target metrics) cut label sets at the first
-//! `}` even inside a quoted value.
+//! than `/api/items/{id}`: some exposition parsers (e.g. `prometheus-parse`)
+//! cut label sets at the first `}` even inside a quoted value. gauntlet's own
+//! (`gauntlet-monitors`) does not, but the tools a team points at the demo may.
 
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;

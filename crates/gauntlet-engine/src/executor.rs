@@ -351,7 +351,6 @@ async fn run_executor<F: VuFactory>(
             )
             .await
         }
-        _ => {}
     }
 }
 

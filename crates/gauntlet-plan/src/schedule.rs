@@ -16,8 +16,10 @@ pub struct Stage {
 }
 
 /// k6's executors with k6's option names and semantics.
+///
+/// Deliberately exhaustive: every `match` over it must name a new executor
+/// (a wildcard arm once made an unhandled kind silently run nothing).
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub enum Executor {
     /// `shared-iterations`: `vus` share `iterations` in total.
     SharedIterations {

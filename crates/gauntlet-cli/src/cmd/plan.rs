@@ -214,6 +214,5 @@ fn executor_detail(e: &Executor) -> String {
                 .join(", "),
             e.expected_iterations().unwrap_or(0.0).round()
         ),
-        _ => e.name().to_owned(),
     }
 }

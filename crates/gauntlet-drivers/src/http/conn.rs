@@ -8,6 +8,7 @@
 //! session tickets or alerts read by rustls are not mistaken for the first
 //! response byte). On cleartext one tap does both.
 
+use super::defaults::Defaults;
 use super::error::{
     ErrorKind, HttpError, certificate_hint, hyper_kind, io_kind, tls_handshake_kind,
 };
@@ -770,36 +771,6 @@ where
         Ok(Sender::H2(sender))
     } else {
         Ok(Sender::H1(H1::new(Box::new(io), buffers)))
-    }
-}
-
-/// Headers the driver adds to the caller's (who wins where both set one):
-/// written straight into an HTTP/1 request, no map built per request.
-#[derive(Debug, Default)]
-pub(crate) struct Defaults<'a> {
-    /// `User-Agent`, unless the caller set one.
-    pub(crate) user_agent: Option<&'a HeaderValue>,
-    /// `Accept-Encoding` of the codings the driver decodes, unless set.
-    pub(crate) accept_encoding: bool,
-    /// `Cookie` from the jar, merged with the caller's own (it replaces it).
-    pub(crate) cookie: Option<HeaderValue>,
-}
-
-impl Defaults<'_> {
-    /// Into a map (HTTP/2 requests are built as one).
-    fn add_to(&self, h: &mut HeaderMap) {
-        if let Some(ua) = self.user_agent {
-            h.insert(http::header::USER_AGENT, ua.clone());
-        }
-        if self.accept_encoding {
-            h.insert(
-                http::header::ACCEPT_ENCODING,
-                HeaderValue::from_static(super::decode::ACCEPT_ENCODING),
-            );
-        }
-        if let Some(c) = &self.cookie {
-            h.insert(http::header::COOKIE, c.clone());
-        }
     }
 }
 

@@ -13,8 +13,8 @@
 //! every read and write. HTTP/2 stays on hyper.
 
 use super::budget::Reservation;
-use super::conn::Defaults;
 use super::decode::ACCEPT_ENCODING;
+use super::defaults::Defaults;
 use super::error::{ErrorKind, HttpError, io_kind};
 use super::headers::ResponseHeaders;
 use bytes::{Buf, Bytes, BytesMut};

@@ -178,6 +178,7 @@ mod budget;
 mod conn;
 mod cookies;
 mod decode;
+mod defaults;
 mod error;
 mod h1;
 mod headers;
@@ -770,7 +771,7 @@ fn defaults<'s>(
     jar: &mut cookies::Jar,
     url: &Url,
     headers: &HeaderMap,
-) -> conn::Defaults<'s> {
+) -> defaults::Defaults<'s> {
     let cfg = &shared.cfg;
     // No caller headers (the usual case): nothing to look up.
     let has = |h: header::HeaderName| !headers.is_empty() && headers.contains_key(h);
@@ -790,7 +791,7 @@ fn defaults<'s>(
         };
         cookie = value.ok();
     }
-    conn::Defaults {
+    defaults::Defaults {
         user_agent,
         accept_encoding,
         cookie,
