@@ -775,8 +775,8 @@ fn env_names(text: &str) -> Vec<String> {
 
 /// Take the user name and password out of `url`, as the value of the
 /// `Authorization: Basic` header that carries them instead; `None` when it
-/// has none.
-pub(crate) fn url_credentials(url: &mut url::Url) -> Option<String> {
+/// has none. Public: the CLI does the same for the target URL.
+pub fn url_credentials(url: &mut url::Url) -> Option<String> {
     if url.username().is_empty() && url.password().is_none() {
         return None;
     }

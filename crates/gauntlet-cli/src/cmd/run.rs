@@ -72,24 +72,10 @@ fn apply_k6_flags(plan: &mut Plan, k6: &crate::args::K6Args) -> Result<(), Strin
 /// show them. Returns how to show the target (`http://user:***@host`) when
 /// it had credentials.
 fn take_credentials(plan: &mut Plan) -> Option<String> {
-    use base64::Engine as _;
     let TargetBase::Url(u) = &mut plan.target.base else {
         return None;
     };
     let mut url = url::Url::parse(u).ok()?;
-    if url.username().is_empty() && url.password().is_none() {
-        return None;
-    }
-    let decode = |s: &str| {
-        percent_encoding::percent_decode_str(s)
-            .decode_utf8_lossy()
-            .into_owned()
-    };
-    let pair = format!(
-        "{}:{}",
-        decode(url.username()),
-        decode(url.password().unwrap_or(""))
-    );
     let shown = {
         let mut s = url.clone();
         if s.password().is_some() {
@@ -97,8 +83,7 @@ fn take_credentials(plan: &mut Plan) -> Option<String> {
         }
         s.as_str().trim_end_matches('/').to_owned()
     };
-    let _ = url.set_username("");
-    let _ = url.set_password(None);
+    let value = gauntlet_engine::flow::url_credentials(&mut url)?;
     *u = url.as_str().trim_end_matches('/').to_owned();
     let has_auth = plan
         .target
@@ -106,10 +91,6 @@ fn take_credentials(plan: &mut Plan) -> Option<String> {
         .iter()
         .any(|(k, _)| k.eq_ignore_ascii_case("authorization"));
     if !has_auth {
-        let value = format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(pair)
-        );
         plan.target.headers.push((
             "Authorization".to_owned(),
             gauntlet_plan::Template::new(value),
