@@ -25,12 +25,13 @@
 //! picks another. A failing plan is printed whole and saved under
 //! `target/fuzz-failures/`, to become a named regression test.
 
+mod support;
+
 use gauntlet_testkit::{Fault, FaultServer};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use serde_json::{Map, Value, json};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -938,7 +939,7 @@ struct Ran {
 }
 
 fn gauntlet(args: &[String], dir: &Path) -> Ran {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gauntlet"))
+    let child = Command::new(env!("CARGO_BIN_EXE_gauntlet"))
         .env("NO_COLOR", "1")
         .env("RUST_BACKTRACE", "1")
         .current_dir(dir)
@@ -948,28 +949,7 @@ fn gauntlet(args: &[String], dir: &Path) -> Ran {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start gauntlet");
-    let drain = |mut r: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut s = Vec::new();
-            let _ = r.read_to_end(&mut s);
-            String::from_utf8_lossy(&s).into_owned()
-        })
-    };
-    let out = drain(Box::new(child.stdout.take().unwrap()));
-    let err = drain(Box::new(child.stderr.take().unwrap()));
-    let started = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break Some(s);
-        }
-        if started.elapsed() > WATCHDOG {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let (stdout, mut stderr) = (out.join().unwrap(), err.join().unwrap());
+    let (status, stdout, mut stderr) = support::wait_with_watchdog(child, WATCHDOG);
     if status.is_none() {
         stderr.push_str(&format!(
             "\n[fuzz] killed after {WATCHDOG:?}: the command hung\n"

@@ -17,13 +17,14 @@
 //! 1s`) and bounded by a watchdog that kills the binary, so a hang fails the
 //! test instead of stalling the suite.
 
+mod support;
+
 use gauntlet_testkit::{Fault, FaultServer};
 use serde_json::Value;
 use std::fmt::Debug;
-use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 // ---------------------------------------------------------------------------
 // The verdict and summary as the result document holds them.
@@ -166,7 +167,7 @@ fn run(plan: &str) -> Run {
     let p = dir.path().join("plan.yaml");
     std::fs::write(&p, plan).unwrap();
     let (res, sum) = (dir.path().join("result.json"), dir.path().join("k6.json"));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gauntlet"))
+    let child = Command::new(env!("CARGO_BIN_EXE_gauntlet"))
         .env("NO_COLOR", "1")
         .args(["run", p.to_str().unwrap(), "-q", "--summary-export"])
         .arg(&sum)
@@ -176,28 +177,7 @@ fn run(plan: &str) -> Run {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let drain = |mut r: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut s = Vec::new();
-            let _ = r.read_to_end(&mut s);
-            String::from_utf8_lossy(&s).into_owned()
-        })
-    };
-    let out = drain(Box::new(child.stdout.take().unwrap()));
-    let err = drain(Box::new(child.stderr.take().unwrap()));
-    let started = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break Some(s);
-        }
-        if started.elapsed() > WATCHDOG {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let (stdout, stderr) = (out.join().unwrap(), err.join().unwrap());
+    let (status, stdout, stderr) = support::wait_with_watchdog(child, WATCHDOG);
     assert!(
         status.is_some(),
         "gauntlet still running after {WATCHDOG:?}; killed\n{stdout}\n{stderr}\nplan:\n{plan}"
