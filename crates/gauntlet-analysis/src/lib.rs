@@ -10,7 +10,10 @@
 //! Measurements are read through [`MetricSource`], so this crate does not care
 //! whether they come from a live run, a saved result file or several merged.
 
+pub mod bottleneck;
+pub mod correlation;
 pub mod format;
+pub mod signals;
 
 use gauntlet_plan::catalog::{MetricType, ValueUnit};
 use gauntlet_plan::threshold::{Aggregation, MetricSelector};

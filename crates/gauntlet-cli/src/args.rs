@@ -233,4 +233,22 @@ pub(crate) struct DemoArgs {
     /// Items inserted at start.
     #[arg(long, value_name = "N")]
     pub(crate) seed_items: Option<usize>,
+    /// Extra time each database call holds its connection (slow queries), e.g. 50ms.
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) query_time: Option<String>,
+    /// Rounds of CPU work per GET /api/compute (about 1 ms of a core per million).
+    #[arg(long, value_name = "N")]
+    pub(crate) compute_rounds: Option<u64>,
+    /// Workers serving GET /api/work (capacity = workers / service time).
+    #[arg(long, value_name = "N")]
+    pub(crate) workers: Option<usize>,
+    /// Time each GET /api/work takes on its worker, e.g. 10ms.
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) service_time: Option<String>,
+    /// Most GET /api/work requests waiting for a worker (more get 503).
+    #[arg(long, value_name = "N")]
+    pub(crate) work_queue: Option<usize>,
+    /// Slow /api requests while arrivals exceed a rate, until a recovery time after: ABOVE:LATENCY:RECOVERY, e.g. 200:300ms:5s.
+    #[arg(long, value_name = "ABOVE:LATENCY:RECOVERY")]
+    pub(crate) overload: Option<String>,
 }

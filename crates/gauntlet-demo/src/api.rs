@@ -2,11 +2,13 @@
 //! request metrics. The wire contract is specified in the crate docs.
 
 use crate::cache::ItemCache;
+use crate::compute;
 use crate::error::{ApiError, ErrorCode};
 use crate::faults::{Faults, Verdict};
 use crate::jobs::{self, JobStatus, Jobs};
 use crate::metrics::{JobLabels, Method, Metrics, ReqLabels, Route, RouteLabels};
 use crate::store::{self, DbError, ItemInput, Pool};
+use crate::workers::Workers;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Query, Request, State};
@@ -37,6 +39,8 @@ pub(crate) struct AppState {
     pub(crate) metrics: Metrics,
     pub(crate) faults: Faults,
     pub(crate) job_duration: Duration,
+    pub(crate) workers: Workers,
+    pub(crate) compute_rounds: u64,
 }
 
 type Shared = Arc<AppState>;
@@ -47,8 +51,11 @@ impl AppState {
         &self,
         f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, ApiError> {
-        let (r, waited) = self.pool.run(f).await;
-        self.metrics.pool_wait.observe(waited.as_secs_f64());
+        let (r, t) = self.pool.run(f).await;
+        self.metrics.pool_acquire.observe(t.waited.as_secs_f64());
+        if let Some(held) = t.held {
+            self.metrics.pool_usage.observe(held.as_secs_f64());
+        }
         r.map_err(|e| match e {
             DbError::PoolTimeout(_) => {
                 self.metrics.pool_timeouts.inc();
@@ -73,6 +80,8 @@ pub(crate) fn router(state: Shared, max_body_bytes: usize) -> Router {
         .route(Route::Job.template(), get(get_job))
         .route(Route::Login.template(), post(login))
         .route(Route::Me.template(), get(me))
+        .route(Route::Compute.template(), get(compute))
+        .route(Route::Work.template(), get(work))
         .route(Route::Index.template(), get(index))
         .route(Route::Health.template(), get(health))
         .route(Route::Metrics.template(), get(metrics))
@@ -137,7 +146,7 @@ async fn observe(State(s): State<Shared>, req: Request, next: Next) -> Response 
 async fn index() -> Json<Value> {
     Json(json!({
         "service": "gauntlet demo",
-        "endpoints": ["/api/items", "/api/items/{id}", "/api/jobs", "/api/jobs/{id}", "/api/login", "/api/me", "/health", "/metrics"],
+        "endpoints": ["/api/items", "/api/items/{id}", "/api/jobs", "/api/jobs/{id}", "/api/login", "/api/me", "/api/compute", "/api/work", "/health", "/metrics"],
     }))
 }
 
@@ -147,8 +156,18 @@ async fn health() -> Json<Value> {
 
 async fn metrics(State(s): State<Shared>) -> Response {
     let m = &s.metrics;
-    m.pool_in_use
-        .set(i64::try_from(s.pool.in_use()).unwrap_or(i64::MAX));
+    let gauge = |g: &prometheus_client::metrics::gauge::Gauge, n: usize| {
+        g.set(i64::try_from(n).unwrap_or(i64::MAX));
+    };
+    let active = s.pool.in_use();
+    gauge(&m.pool_max, s.pool.size());
+    gauge(&m.pool_active, active);
+    gauge(&m.pool_idle, s.pool.size().saturating_sub(active));
+    gauge(&m.pool_pending, s.pool.waiting());
+    gauge(&m.workers, s.workers.size());
+    gauge(&m.workers_busy, s.workers.busy());
+    gauge(&m.workers_queued, s.workers.queued());
+    gauge(&m.overloaded, usize::from(s.faults.overloaded()));
     m.cache_entries
         .set(i64::try_from(s.cache.len()).unwrap_or(i64::MAX));
     for (status, n) in JobStatus::ALL.into_iter().zip(s.jobs.counts()) {
@@ -232,31 +251,41 @@ async fn create_item(
     ))
 }
 
-async fn get_item(
-    State(s): State<Shared>,
-    id: Result<Path<i64>, PathRejection>,
-) -> Result<Response, ApiError> {
-    let Path(id) = id?;
-    let (body, cache) = match s.cache.get(id) {
+/// Every answer after a cache lookup says which it was, errors included
+/// (a miss for an unknown id went to the database too), so a client's
+/// count of `X-Cache` headers equals the service's counters.
+async fn get_item(State(s): State<Shared>, id: Result<Path<i64>, PathRejection>) -> Response {
+    let Path(id) = match id {
+        Ok(p) => p,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let (mut r, cache) = match s.cache.get(id) {
         Some(body) => {
             s.metrics.cache_hits.inc();
-            (body, "HIT")
+            (json_bytes(StatusCode::OK, body), "HIT")
         }
         None => {
             s.metrics.cache_misses.inc();
-            let item = s
-                .db(move |c| store::get(c, id))
-                .await?
-                .ok_or_else(|| ApiError::not_found(format_args!("item {id}")))?;
-            let body = serialize(&item)?;
-            s.cache.fill(id, item.version, body.clone());
-            (body, "MISS")
+            let r = read_through(&s, id)
+                .await
+                .unwrap_or_else(IntoResponse::into_response);
+            (r, "MISS")
         }
     };
-    let mut r = json_bytes(StatusCode::OK, body);
     r.headers_mut()
         .insert("x-cache", HeaderValue::from_static(cache));
-    Ok(r)
+    r
+}
+
+/// A cache miss: read the item and fill the cache.
+async fn read_through(s: &AppState, id: i64) -> Result<Response, ApiError> {
+    let item = s
+        .db(move |c| store::get(c, id))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format_args!("item {id}")))?;
+    let body = serialize(&item)?;
+    s.cache.fill(id, item.version, body.clone());
+    Ok(json_bytes(StatusCode::OK, body))
 }
 
 async fn update_item(
@@ -373,6 +402,56 @@ async fn get_job(
     Ok(Json(view).into_response())
 }
 
+/// `GET /api/compute?rounds=N`: burn `rounds` rounds of CPU (default
+/// `compute_rounds`) on a blocking thread, so CPU saturates while the
+/// runtime still answers `/metrics` and `/health`.
+async fn compute(
+    State(s): State<Shared>,
+    q: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) = q?;
+    let rounds = match q.get("rounds") {
+        None => s.compute_rounds,
+        Some(v) => match v.parse::<u64>() {
+            Ok(n) if n <= compute::MAX_ROUNDS => n,
+            _ => {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidQuery,
+                    format!(
+                        "`rounds` must be a whole number from 0 to {}, not `{v}`",
+                        compute::MAX_ROUNDS
+                    ),
+                ));
+            }
+        },
+    };
+    let checksum = tokio::task::spawn_blocking(move || compute::work(rounds, rounds))
+        .await
+        .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
+    s.metrics.compute_rounds.inc_by(rounds);
+    Ok(Json(json!({"rounds": rounds, "checksum": checksum.to_string()})).into_response())
+}
+
+/// `GET /api/work`: served by one of a fixed number of workers in a fixed
+/// service time, so the capacity is known (see `workers.rs`).
+async fn work(State(s): State<Shared>) -> Result<Response, ApiError> {
+    match s.workers.serve().await {
+        Ok(w) => Ok(Json(json!({
+            "worker": w.worker,
+            "queued_ms": w.queued.as_secs_f64() * 1000.0,
+            "service_ms": w.service.as_secs_f64() * 1000.0,
+        }))
+        .into_response()),
+        Err(crate::workers::QueueFull) => {
+            s.metrics.workers_rejected.inc();
+            Err(ApiError::new(
+                ErrorCode::QueueFull,
+                "every worker is busy and the queue is full: the service is past its capacity",
+            ))
+        }
+    }
+}
+
 /// Longest user name, in bytes (user names are ASCII).
 const MAX_USERNAME: usize = 100;
 
@@ -441,6 +520,8 @@ mod tests {
                 CancellationToken::new(),
             ),
             job_duration: Duration::from_secs(1),
+            workers: Workers::new(1, Duration::ZERO, 0),
+            compute_rounds: 0,
         }
     }
 
@@ -464,7 +545,7 @@ mod tests {
         assert!(holder.await.unwrap());
         let text = s.metrics.encode();
         assert!(
-            text.contains("gauntlet_demo_db_pool_wait_seconds_count 2"),
+            text.contains("gauntlet_demo_db_pool_connections_acquire_seconds_count 2"),
             "{text}"
         );
     }

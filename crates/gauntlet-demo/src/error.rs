@@ -45,6 +45,10 @@ pub(crate) enum ErrorCode {
     InvalidCredentials,
     /// `GET /api/me` without a valid bearer token (401).
     Unauthorized,
+    /// `GET /api/work` found every worker busy and the queue full (503).
+    QueueFull,
+    /// A worker thread failed (500); not expected to happen.
+    Internal,
 }
 
 impl ErrorCode {
@@ -65,6 +69,8 @@ impl ErrorCode {
             ErrorCode::PoolExhausted => "pool_exhausted",
             ErrorCode::InvalidCredentials => "invalid_credentials",
             ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::QueueFull => "queue_full",
+            ErrorCode::Internal => "internal_error",
         }
     }
 
@@ -80,10 +86,10 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ErrorCode::InjectedError | ErrorCode::DatabaseError => {
+            ErrorCode::InjectedError | ErrorCode::DatabaseError | ErrorCode::Internal => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
-            ErrorCode::PoolExhausted => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::PoolExhausted | ErrorCode::QueueFull => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::InvalidCredentials | ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
         }
     }

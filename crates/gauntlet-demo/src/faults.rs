@@ -1,9 +1,11 @@
-//! Known bad conditions on demand: added latency, an error rate, and
-//! periodic full stalls. They apply to `/api/*` only, so `/health` and
-//! `/metrics` stay truthful while the API misbehaves.
+//! Known bad conditions on demand: added latency, an error rate, periodic
+//! full stalls, and an overload that outlasts the load that caused it. They
+//! apply to `/api/*` only, so `/health` and `/metrics` stay truthful while
+//! the API misbehaves.
 //!
-//! Each `/api` request goes through [`Faults::before`] (stall, then latency,
-//! then maybe an injected error) and [`Faults::after`] (hold the response if
+//! Each `/api` request goes through [`Faults::before`] (stall, then the
+//! overload's latency while it lasts, then latency, then maybe an injected
+//! error) and [`Faults::after`] (hold the response if
 //! a stall began while it was being handled). Every wait ends early when the
 //! server shuts down, so a 1-hour stall cannot hold up `shutdown`.
 
@@ -240,12 +242,124 @@ impl Stall {
     }
 }
 
+/// Width of the buckets [`Overload`] counts arrivals in: short, so the
+/// service notices within 100 ms that the load dropped.
+pub(crate) const OVERLOAD_BUCKET: Duration = Duration::from_millis(100);
+
+/// An overload with a known recovery time, the truth for spike tests.
+///
+/// The service counts `/api` arrivals in 100 ms buckets (phased from server
+/// start). Every request that arrives in a bucket whose count has already
+/// passed `above` req/s (more than `above × 0.1` arrivals) marks the service
+/// overloaded until `recovery` after that arrival; while it is, every `/api`
+/// request waits `latency` more. So once the load drops below `above`, the
+/// service answers normally again `recovery` later (to within one bucket,
+/// 100 ms); a request that arrived just before that still takes `latency`.
+///
+/// # Text form ([`FromStr`] / [`Display`](fmt::Display))
+/// `ABOVE:LATENCY:RECOVERY`, e.g. `200:300ms:5s`: above 200 req/s, 300 ms
+/// more per request, until 5 s after the rate fell back.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Overload {
+    /// Arrival rate (requests per second, > 0) above which the service is overloaded.
+    pub above: f64,
+    /// Latency added to each `/api` request while overloaded.
+    pub latency: Duration,
+    /// How long the overload lasts after the last arrival above the rate.
+    pub recovery: Duration,
+}
+
+/// Why an [`Overload`] text did not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum OverloadParseError {
+    /// Not three `:`-separated parts.
+    #[error("write ABOVE:LATENCY:RECOVERY, e.g. 200:300ms:5s")]
+    Syntax,
+    /// The rate is not a positive number.
+    #[error("`{0}` is not a rate above 0 (requests per second, e.g. 200)")]
+    Rate(String),
+    /// A duration did not parse.
+    #[error(transparent)]
+    Duration(#[from] LatencyParseError),
+}
+
+impl FromStr for Overload {
+    type Err = OverloadParseError;
+
+    fn from_str(s: &str) -> Result<Self, OverloadParseError> {
+        let mut parts = s.trim().split(':');
+        let (Some(a), Some(l), Some(r), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(OverloadParseError::Syntax);
+        };
+        let above: f64 = a
+            .trim()
+            .parse()
+            .ok()
+            .filter(|v: &f64| v.is_finite() && *v > 0.0)
+            .ok_or_else(|| OverloadParseError::Rate(a.trim().to_owned()))?;
+        Ok(Overload {
+            above,
+            latency: parse_dur(l)?,
+            recovery: parse_dur(r)?,
+        })
+    }
+}
+
+impl fmt::Display for Overload {
+    /// The text form [`FromStr`] reads back.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:", self.above)?;
+        fmt_dur(self.latency, f)?;
+        f.write_str(":")?;
+        fmt_dur(self.recovery, f)
+    }
+}
+
+/// The arrival counter behind [`Overload`].
+#[derive(Debug, Default)]
+struct OverloadState {
+    /// Index of the current bucket since server start.
+    bucket: u128,
+    /// Arrivals in it so far.
+    count: u64,
+    /// Overloaded until then.
+    until: Option<Instant>,
+}
+
+impl OverloadState {
+    /// Count an arrival at `now` (`since_start` after server start) and say
+    /// whether the service is overloaded for it.
+    fn arrive(&mut self, o: &Overload, now: Instant, since_start: Duration) -> bool {
+        let bucket = since_start.as_nanos() / OVERLOAD_BUCKET.as_nanos();
+        if bucket != self.bucket {
+            self.bucket = bucket;
+            self.count = 0;
+        }
+        self.count += 1;
+        // `count` arrivals in 0.1 s is a rate of `count / 0.1` per second.
+        if self.count as f64 > o.above * OVERLOAD_BUCKET.as_secs_f64() {
+            self.until = Some(now + o.recovery);
+        }
+        self.overloaded(now)
+    }
+
+    fn overloaded(&self, now: Instant) -> bool {
+        self.until.is_some_and(|u| now < u)
+    }
+}
+
 /// The faults a server runs with, bound to its start time and shutdown.
 #[derive(Debug)]
 pub(crate) struct Faults {
     latency: LatencyModel,
     error_rate: f64,
     stall: Option<Stall>,
+    overload: Option<(Overload, std::sync::Mutex<OverloadState>)>,
+    /// Requests slowed by the overload (exported as a counter).
+    slowed: prometheus_client::metrics::counter::Counter,
     started: Instant,
     stop: CancellationToken,
 }
@@ -270,14 +384,55 @@ impl Faults {
             latency,
             error_rate,
             stall,
+            overload: None,
+            slowed: Default::default(),
             started: Instant::now(),
             stop,
         }
     }
 
+    /// The same with an overload, counting the requests it slows in `slowed`.
+    pub(crate) fn with_overload(
+        mut self,
+        overload: Option<Overload>,
+        slowed: prometheus_client::metrics::counter::Counter,
+    ) -> Faults {
+        self.overload = overload.map(|o| (o, std::sync::Mutex::new(OverloadState::default())));
+        self.slowed = slowed;
+        self
+    }
+
     /// Whether any fault is configured (lets the hot path skip all of this).
     pub(crate) fn any(&self) -> bool {
-        self.latency != LatencyModel::None || self.error_rate > 0.0 || self.stall.is_some()
+        self.latency != LatencyModel::None
+            || self.error_rate > 0.0
+            || self.stall.is_some()
+            || self.overload.is_some()
+    }
+
+    /// Whether the overload is on right now (for the gauge).
+    pub(crate) fn overloaded(&self) -> bool {
+        self.overload.as_ref().is_some_and(|(_, st)| {
+            st.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .overloaded(Instant::now())
+        })
+    }
+
+    /// Count the arrival; wait the overload's latency if it is on.
+    async fn hold_for_overload(&self) {
+        let Some((o, st)) = &self.overload else {
+            return;
+        };
+        let now = Instant::now();
+        let on = st
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .arrive(o, now, now - self.started);
+        if on {
+            self.slowed.inc();
+            self.pause(o.latency).await;
+        }
     }
 
     /// Sleep `d`, or less if the server is shutting down.
@@ -300,6 +455,7 @@ impl Faults {
     /// Stall, delay, and decide whether to inject an error.
     pub(crate) async fn before(&self) -> Verdict {
         self.hold_for_stall().await;
+        self.hold_for_overload().await;
         self.pause(self.latency.sample()).await;
         let inject = if self.error_rate >= 1.0 {
             true
@@ -469,6 +625,92 @@ mod tests {
         stop.cancel();
         assert_eq!(held.await.unwrap(), Verdict::Proceed);
         assert!(t0.elapsed() < Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn overload_text_round_trips_and_bad_text_says_why() {
+        let o: Overload = "200:300ms:5s".parse().unwrap();
+        assert_eq!(
+            o,
+            Overload {
+                above: 200.0,
+                latency: ms(300),
+                recovery: Duration::from_secs(5)
+            }
+        );
+        assert_eq!(o.to_string(), "200:300ms:5s");
+        assert_eq!(
+            "2.5:1ms:1ms".parse::<Overload>().unwrap().to_string(),
+            "2.5:1ms:1ms"
+        );
+        let e = |s: &str| s.parse::<Overload>().unwrap_err();
+        assert_eq!(e("200:300ms"), OverloadParseError::Syntax);
+        assert_eq!(e("0:1ms:1s"), OverloadParseError::Rate("0".into()));
+        assert_eq!(e("fast:1ms:1s"), OverloadParseError::Rate("fast".into()));
+        assert!(matches!(
+            e("5:1:1s"),
+            OverloadParseError::Duration(LatencyParseError::MissingUnit(_))
+        ));
+    }
+
+    #[test]
+    fn overload_ends_recovery_after_the_last_arrival_above_the_rate() {
+        let o = Overload {
+            above: 100.0,
+            latency: ms(50),
+            recovery: Duration::from_secs(2),
+        };
+        let t0 = Instant::now();
+        let mut st = OverloadState::default();
+        let at = |st: &mut OverloadState, after: Duration| st.arrive(&o, t0 + after, after);
+        // 10 arrivals in a bucket is 100 req/s: not above.
+        for i in 0..10 {
+            assert!(!at(&mut st, ms(100 + i)), "arrival {i}");
+        }
+        // A spike at 300 req/s from 1 s to 2 s: the 11th arrival of a bucket tips it.
+        let mut last_over = None;
+        for i in 0..300u64 {
+            let after = Duration::from_secs(1) + Duration::from_micros(i * 3_333);
+            let on = at(&mut st, after);
+            let in_bucket = (after.as_millis() % 100) as u64;
+            if on && last_over.is_none() {
+                assert!(in_bucket >= 30, "the first bucket needs 11 arrivals: {after:?}");
+            }
+            if on {
+                last_over = Some(after);
+            }
+        }
+        let last = last_over.unwrap();
+        assert!(last > ms(1990), "overloaded until the spike's last bucket: {last:?}");
+        // Back to 10 req/s: still overloaded until `recovery` after `last`.
+        assert!(at(&mut st, ms(2500)));
+        assert!(at(&mut st, last + ms(1999)));
+        assert!(!at(&mut st, last + ms(2001)));
+        assert!(!st.overloaded(t0 + last + ms(2001)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_overloaded_service_adds_its_latency_and_counts_it() {
+        let slowed = prometheus_client::metrics::counter::Counter::default();
+        let f = Faults::new(LatencyModel::None, 0.0, None, CancellationToken::new()).with_overload(
+            Some(Overload {
+                above: 10.0,
+                latency: Duration::from_secs(3),
+                recovery: Duration::from_secs(60),
+            }),
+            slowed.clone(),
+        );
+        assert!(f.any());
+        // One arrival per bucket is 10 req/s: never above.
+        let t0 = Instant::now();
+        f.before().await;
+        assert_eq!((slowed.get(), t0.elapsed()), (0, Duration::ZERO));
+        assert!(!f.overloaded());
+        // The second arrival in the same bucket is above.
+        f.before().await;
+        assert_eq!(slowed.get(), 1);
+        assert!(t0.elapsed() >= Duration::from_secs(3));
+        assert!(f.overloaded());
     }
 
     #[tokio::test(start_paused = true)]

@@ -8,8 +8,11 @@
 //!
 //! It has the parts whose behaviour under load is worth seeing: a SQLite
 //! database behind a bounded connection pool (pool waits and 503s appear when
-//! concurrency exceeds it), a read-through cache with a TTL, async jobs, and
-//! its own Prometheus metrics.
+//! concurrency exceeds it; [`DemoConfig::query_time`] makes queries slow), a
+//! read-through cache with a TTL, async jobs, a CPU-heavy endpoint, a fixed
+//! worker pool of known capacity, an overload with a known recovery time,
+//! and its own Prometheus metrics, so each bottleneck rule of
+//! `gauntlet-analysis` can be shown against it.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), gauntlet_demo::DemoError> {
@@ -56,7 +59,10 @@
 //! Cache: `GET /api/items/{id}` reads through a cache of up to
 //! `cache_capacity` items living `cache_ttl`. The first read after a create
 //! or an update is a `MISS` (writes invalidate, they do not fill), the next
-//! read a `HIT`. Deletes invalidate too.
+//! read a `HIT`. Deletes invalidate too. Every answer after the lookup
+//! carries `X-Cache` (a 404 or 503 after a miss says `MISS`), so the
+//! headers a client counts equal `gauntlet_demo_cache_hits_total` and
+//! `gauntlet_demo_cache_misses_total`.
 //!
 //! ## Jobs
 //! | request | success | notes |
@@ -81,6 +87,18 @@
 //! `_`, `.` or `-`. Tokens never expire. 401 answers carry
 //! `WWW-Authenticate: Bearer`.
 //!
+//! ## Load shapes
+//! | request | success | failure |
+//! |---|---|---|
+//! | `GET /api/compute?rounds=N` | 200 `{"rounds": int, "checksum": string}` after N rounds of CPU work (default `compute_rounds`) | 400 `invalid_query` if N is not 0 to 1 000 000 000 |
+//! | `GET /api/work` | 200 `{"worker": int, "queued_ms": number, "service_ms": number}` after `service_time` on one of `workers` | 503 `queue_full` when `work_queue` requests already wait |
+//!
+//! `/api/compute` runs on a blocking thread: the CPU saturates while
+//! `/metrics` still answers. The checksum is a decimal string (a 64-bit
+//! value JSON numbers cannot hold exactly). `/api/work`'s capacity is
+//! exactly `workers / service_time` requests per second: each worker paces
+//! its requests on its own clock, so a late timer does not lower it.
+//!
 //! ## Operations
 //! - `GET /` → 200 with the list of endpoints (so a quick test of the bare URL gets 200).
 //! - `GET /health` → 200 `{"status": "ok"}`.
@@ -89,16 +107,22 @@
 //!   `gauntlet_demo_http_requests_total{route,method,status}`,
 //!   `gauntlet_demo_http_request_duration_seconds{route,method}` (histogram),
 //!   `gauntlet_demo_cache_hits_total`, `gauntlet_demo_cache_misses_total`,
-//!   `gauntlet_demo_cache_entries`, `gauntlet_demo_db_pool_size`,
-//!   `gauntlet_demo_db_pool_in_use`, `gauntlet_demo_db_pool_wait_seconds`
-//!   (histogram), `gauntlet_demo_db_pool_timeouts_total`,
+//!   `gauntlet_demo_cache_entries`; the pool with HikariCP's names:
+//!   `gauntlet_demo_db_pool_connections_max`, `_active`, `_idle`, `_pending`
+//!   (gauges; pending are requests waiting for a connection),
+//!   `gauntlet_demo_db_pool_connections_acquire_seconds` and `_usage_seconds`
+//!   (histograms), `gauntlet_demo_db_pool_connections_timeout_total`;
+//!   `gauntlet_demo_compute_rounds_total`; `gauntlet_demo_workers`,
+//!   `gauntlet_demo_workers_busy`, `gauntlet_demo_workers_queued`,
+//!   `gauntlet_demo_workers_rejected_total`; `gauntlet_demo_overloaded` (0 or
+//!   1), `gauntlet_demo_overload_slowed_total`;
 //!   `gauntlet_demo_jobs{status}`, `gauntlet_demo_injected_errors_total`.
 //!   `route` is the route template with `:id` for the id
 //!   (`/api/items/:id`), or `unmatched`; `method` is `GET`, `HEAD`, `POST`,
 //!   `PUT`, `DELETE`, `PATCH`, `OPTIONS` or `OTHER`.
 //!
 //! Faults ([`DemoConfig::latency`], [`DemoConfig::error_rate`],
-//! [`DemoConfig::stall`]) apply to `/api` and `/api/*` only, never to
+//! [`DemoConfig::stall`], [`DemoConfig::overload`]) apply to `/api` and `/api/*` only, never to
 //! `/health` or `/metrics`.
 //!
 //! ## Errors
@@ -120,7 +144,9 @@
 //! | 422 | `validation_failed` | JSON of the wrong shape: missing or invalid field |
 //! | 500 | `injected_error` | picked by `error_rate` |
 //! | 500 | `database_error` | SQLite failed |
+//! | 500 | `internal_error` | a worker thread failed |
 //! | 503 | `pool_exhausted` | no database connection free within `pool_timeout` |
+//! | 503 | `queue_full` | `/api/work` with `work_queue` requests already waiting |
 //!
 //! Requests that are not HTTP at all (a broken request line, bad headers)
 //! are refused by the HTTP layer before the service sees them, with its own
@@ -128,13 +154,15 @@
 
 mod api;
 mod cache;
+mod compute;
 mod error;
 mod faults;
 mod jobs;
 mod metrics;
 mod store;
+mod workers;
 
-pub use faults::{LatencyModel, LatencyParseError, Stall};
+pub use faults::{LatencyModel, LatencyParseError, Overload, OverloadParseError, Stall};
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -144,6 +172,9 @@ use tokio_util::sync::CancellationToken;
 
 /// How long [`DemoServer::shutdown`] lets in-flight requests finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Longest query time, service time or overload latency.
+const MAX_HOLD: Duration = Duration::from_secs(60);
 
 /// The conditions the service runs with. The defaults are a healthy,
 /// fault-free service; tests and plans change only what they need.
@@ -178,6 +209,26 @@ pub struct DemoConfig {
     pub db_path: Option<PathBuf>,
     /// Larger request bodies get 413 `payload_too_large`. Default 1 MiB.
     pub max_body_bytes: usize,
+    /// Extra time every database call holds its connection (a slow query),
+    /// so a pool of `pool_size` saturates at `pool_size / query_time` calls
+    /// per second. At most 60 s. Default 0.
+    pub query_time: Duration,
+    /// Rounds of CPU work per `GET /api/compute` when the request names
+    /// none (`?rounds=N`); about a millisecond of one core per million.
+    /// Default 1 000 000.
+    pub compute_rounds: u64,
+    /// Workers serving `GET /api/work` (>= 1). Default 4.
+    pub workers: usize,
+    /// Time each `GET /api/work` takes on its worker, so the capacity is
+    /// `workers / service_time` requests per second. At most 60 s.
+    /// Default 10 ms (400 req/s with 4 workers).
+    pub service_time: Duration,
+    /// Most `GET /api/work` requests waiting for a worker; more get 503
+    /// `queue_full` at once. Default 10 000.
+    pub work_queue: usize,
+    /// Slow every `/api` request for a while after the arrival rate passed
+    /// a limit, with a known recovery time. Default none.
+    pub overload: Option<Overload>,
 }
 
 impl Default for DemoConfig {
@@ -194,6 +245,12 @@ impl Default for DemoConfig {
             seed_items: 0,
             db_path: None,
             max_body_bytes: 1024 * 1024,
+            query_time: Duration::ZERO,
+            compute_rounds: 1_000_000,
+            workers: 4,
+            service_time: Duration::from_millis(10),
+            work_queue: 10_000,
+            overload: None,
         }
     }
 }
@@ -217,6 +274,29 @@ impl DemoConfig {
         }
         if let Err(reason) = self.latency.check() {
             return invalid("latency", reason);
+        }
+        if self.query_time > MAX_HOLD {
+            return invalid("query_time", "must be at most 60 s");
+        }
+        if self.compute_rounds > compute::MAX_ROUNDS {
+            return invalid("compute_rounds", "must be at most 1 000 000 000");
+        }
+        if self.workers == 0 {
+            return invalid("workers", "the worker pool needs at least one worker");
+        }
+        if self.service_time > MAX_HOLD {
+            return invalid("service_time", "must be at most 60 s");
+        }
+        if let Some(o) = self.overload {
+            if !(o.above.is_finite() && o.above > 0.0) {
+                return invalid("overload", "the rate must be above 0 requests per second");
+            }
+            if o.latency > MAX_HOLD || o.recovery > Duration::from_secs(3600) {
+                return invalid(
+                    "overload",
+                    "the latency must be at most 60 s and the recovery at most 1 hour",
+                );
+            }
         }
         if let Some(s) = self.stall {
             if s.every.is_zero() {
@@ -296,14 +376,15 @@ impl DemoServer {
             }
         };
         // Opening, migrating and seeding are blocking file I/O.
-        let (path, size, timeout, seed) = (
+        let (path, size, timeout, seed, query_time) = (
             db_path.clone(),
             config.pool_size,
             config.pool_timeout,
             config.seed_items,
+            config.query_time,
         );
         let opened = tokio::task::spawn_blocking(move || {
-            let pool = store::Pool::open(&path, size, timeout)?;
+            let pool = store::Pool::open_slow(&path, size, timeout, query_time)?;
             pool.seed(seed)?;
             Ok(pool)
         })
@@ -327,9 +408,7 @@ impl DemoServer {
 
         let stop = CancellationToken::new();
         let metrics = metrics::Metrics::new();
-        metrics
-            .pool_size
-            .set(i64::try_from(pool.size()).unwrap_or(i64::MAX));
+        let slowed = metrics.overload_slowed.clone();
         let state = Arc::new(api::AppState {
             pool,
             cache: cache::ItemCache::new(config.cache_ttl, config.cache_capacity),
@@ -341,8 +420,11 @@ impl DemoServer {
                 config.error_rate,
                 config.stall,
                 stop.child_token(),
-            ),
+            )
+            .with_overload(config.overload, slowed),
             job_duration: config.job_duration,
+            workers: workers::Workers::new(config.workers, config.service_time, config.work_queue),
+            compute_rounds: config.compute_rounds,
         });
         let app = api::router(state, config.max_body_bytes);
         let signal = stop.clone();

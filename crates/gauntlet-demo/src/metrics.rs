@@ -37,6 +37,10 @@ pub(crate) enum Route {
     Login,
     /// `/api/me`
     Me,
+    /// `/api/compute`
+    Compute,
+    /// `/api/work`
+    Work,
     /// `/`: what the service serves, so a quick test of the bare URL gets 200.
     Index,
     /// `/health`
@@ -49,13 +53,15 @@ pub(crate) enum Route {
 
 impl Route {
     /// Every routed template, in the form the router registers.
-    pub(crate) const ROUTED: [Route; 9] = [
+    pub(crate) const ROUTED: [Route; 11] = [
         Route::Items,
         Route::Item,
         Route::Jobs,
         Route::Job,
         Route::Login,
         Route::Me,
+        Route::Compute,
+        Route::Work,
         Route::Index,
         Route::Health,
         Route::Metrics,
@@ -70,6 +76,8 @@ impl Route {
             Route::Job => "/api/jobs/{id}",
             Route::Login => "/api/login",
             Route::Me => "/api/me",
+            Route::Compute => "/api/compute",
+            Route::Work => "/api/work",
             Route::Index => "/",
             Route::Health => "/health",
             Route::Metrics => "/metrics",
@@ -169,6 +177,11 @@ pub(crate) struct JobLabels {
 }
 
 /// Every metric the demo exports.
+///
+/// The pool's names follow HikariCP's (`hikaricp_connections_{active,idle,
+/// pending,max}`, `_timeout_total`, `_acquire_seconds`, `_usage_seconds`),
+/// the convention dashboards and alert rules already know: `pending > 0`
+/// means clients wait for a connection.
 #[derive(Debug)]
 pub(crate) struct Metrics {
     registry: Registry,
@@ -177,12 +190,22 @@ pub(crate) struct Metrics {
     pub(crate) cache_hits: Counter,
     pub(crate) cache_misses: Counter,
     pub(crate) cache_entries: Gauge,
-    pub(crate) pool_size: Gauge,
-    pub(crate) pool_in_use: Gauge,
-    pub(crate) pool_wait: Histogram,
+    pub(crate) pool_max: Gauge,
+    pub(crate) pool_active: Gauge,
+    pub(crate) pool_idle: Gauge,
+    pub(crate) pool_pending: Gauge,
+    pub(crate) pool_acquire: Histogram,
+    pub(crate) pool_usage: Histogram,
     pub(crate) pool_timeouts: Counter,
     pub(crate) jobs: Family<JobLabels, Gauge>,
     pub(crate) injected_errors: Counter,
+    pub(crate) compute_rounds: Counter,
+    pub(crate) workers: Gauge,
+    pub(crate) workers_busy: Gauge,
+    pub(crate) workers_queued: Gauge,
+    pub(crate) workers_rejected: Counter,
+    pub(crate) overloaded: Gauge,
+    pub(crate) overload_slowed: Counter,
 }
 
 impl Metrics {
@@ -203,57 +226,83 @@ impl Metrics {
             "Time from request to response head, injected faults included",
             duration.clone(),
         );
-        let cache_hits = Counter::default();
-        registry.register(
-            "gauntlet_demo_cache_hits",
-            "Item reads answered from the cache",
-            cache_hits.clone(),
-        );
-        let cache_misses = Counter::default();
-        registry.register(
+        let mut counter = |name: &str, help: &str| {
+            let c = Counter::default();
+            registry.register(name, help, c.clone());
+            c
+        };
+        let cache_hits = counter("gauntlet_demo_cache_hits", "Item reads answered from the cache");
+        let cache_misses = counter(
             "gauntlet_demo_cache_misses",
             "Item reads that went to the database",
-            cache_misses.clone(),
         );
-        let cache_entries = Gauge::default();
-        registry.register(
-            "gauntlet_demo_cache_entries",
-            "Fresh items in the cache",
-            cache_entries.clone(),
+        let pool_timeouts = counter(
+            "gauntlet_demo_db_pool_connections_timeout",
+            "Requests that got no database connection within the pool timeout (503)",
         );
-        let pool_size = Gauge::default();
-        registry.register(
-            "gauntlet_demo_db_pool_size",
+        let injected_errors = counter(
+            "gauntlet_demo_injected_errors",
+            "500 answers injected by the configured error rate",
+        );
+        let compute_rounds = counter(
+            "gauntlet_demo_compute_rounds",
+            "Rounds of CPU work done by /api/compute",
+        );
+        let workers_rejected = counter(
+            "gauntlet_demo_workers_rejected",
+            "/api/work requests refused because the queue was full (503)",
+        );
+        let overload_slowed = counter(
+            "gauntlet_demo_overload_slowed",
+            "/api requests slowed by the configured overload",
+        );
+        let mut gauge = |name: &str, help: &str| {
+            let g = Gauge::default();
+            registry.register(name, help, g.clone());
+            g
+        };
+        let cache_entries = gauge("gauntlet_demo_cache_entries", "Fresh items in the cache");
+        let pool_max = gauge(
+            "gauntlet_demo_db_pool_connections_max",
             "Database connections in the pool",
-            pool_size.clone(),
         );
-        let pool_in_use = Gauge::default();
-        registry.register(
-            "gauntlet_demo_db_pool_in_use",
+        let pool_active = gauge(
+            "gauntlet_demo_db_pool_connections_active",
             "Database connections checked out",
-            pool_in_use.clone(),
+        );
+        let pool_idle = gauge(
+            "gauntlet_demo_db_pool_connections_idle",
+            "Database connections free",
+        );
+        let pool_pending = gauge(
+            "gauntlet_demo_db_pool_connections_pending",
+            "Requests waiting for a database connection",
+        );
+        let workers = gauge("gauntlet_demo_workers", "Workers serving /api/work");
+        let workers_busy = gauge("gauntlet_demo_workers_busy", "Workers serving a request");
+        let workers_queued = gauge(
+            "gauntlet_demo_workers_queued",
+            "/api/work requests waiting for a worker",
+        );
+        let overloaded = gauge(
+            "gauntlet_demo_overloaded",
+            "1 while the configured overload slows /api requests",
         );
         // 10 µs .. ~5 s.
-        let pool_wait = Histogram::new(exponential_buckets(0.00001, 2.0, 20));
+        let pool_acquire = Histogram::new(exponential_buckets(0.00001, 2.0, 20));
         registry.register(
-            "gauntlet_demo_db_pool_wait_seconds",
+            "gauntlet_demo_db_pool_connections_acquire_seconds",
             "Time waiting for a pooled database connection",
-            pool_wait.clone(),
+            pool_acquire.clone(),
         );
-        let pool_timeouts = Counter::default();
+        let pool_usage = Histogram::new(exponential_buckets(0.00001, 2.0, 20));
         registry.register(
-            "gauntlet_demo_db_pool_timeouts",
-            "Requests that got no database connection in time (503)",
-            pool_timeouts.clone(),
+            "gauntlet_demo_db_pool_connections_usage_seconds",
+            "Time a database connection was held (query time included)",
+            pool_usage.clone(),
         );
         let jobs = Family::<JobLabels, Gauge>::default();
         registry.register("gauntlet_demo_jobs", "Async jobs by status", jobs.clone());
-        let injected_errors = Counter::default();
-        registry.register(
-            "gauntlet_demo_injected_errors",
-            "500 answers injected by the configured error rate",
-            injected_errors.clone(),
-        );
         Metrics {
             registry,
             requests,
@@ -261,12 +310,22 @@ impl Metrics {
             cache_hits,
             cache_misses,
             cache_entries,
-            pool_size,
-            pool_in_use,
-            pool_wait,
+            pool_max,
+            pool_active,
+            pool_idle,
+            pool_pending,
+            pool_acquire,
+            pool_usage,
             pool_timeouts,
             jobs,
             injected_errors,
+            compute_rounds,
+            workers,
+            workers_busy,
+            workers_queued,
+            workers_rejected,
+            overloaded,
+            overload_slowed,
         }
     }
 

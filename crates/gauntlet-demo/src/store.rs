@@ -17,6 +17,11 @@
 //! gives them back: a request dropped mid-query (client gone) or a panic in
 //! the closure cannot leak a connection or leave `in_use` counted up.
 //!
+//! # Slow queries
+//! With a `query_time`, every call holds its connection that much longer
+//! (an async sleep with the lease held, before the query), so a small pool
+//! saturates at a known rate: `size / query_time` calls per second.
+//!
 //! Every connection runs in WAL mode with `synchronous=NORMAL` (durable
 //! enough for a demo, and readers never block the writer), with a busy
 //! timeout so concurrent writers queue in SQLite instead of failing.
@@ -72,6 +77,26 @@ pub(crate) struct Pool {
     timeout: Duration,
     size: usize,
     in_use: AtomicUsize,
+    waiting: AtomicUsize,
+    query_time: Duration,
+}
+
+/// How long a call waited for its connection and then held it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Timings {
+    /// Waiting for a connection (the whole timeout when it ran out).
+    pub(crate) waited: Duration,
+    /// Holding it, query time included; `None` when none was acquired.
+    pub(crate) held: Option<Duration>,
+}
+
+/// Counts a caller as waiting until it got a connection or gave up.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// A checked-out connection; gives itself back on drop (see the module docs).
@@ -124,6 +149,16 @@ fn open_one(path: &Path, create_schema: bool) -> rusqlite::Result<Connection> {
 impl Pool {
     /// Open `size` connections to `path` (created if missing) and the schema.
     pub(crate) fn open(path: &Path, size: usize, timeout: Duration) -> rusqlite::Result<Arc<Pool>> {
+        Pool::open_slow(path, size, timeout, Duration::ZERO)
+    }
+
+    /// The same, every call holding its connection `query_time` longer.
+    pub(crate) fn open_slow(
+        path: &Path,
+        size: usize,
+        timeout: Duration,
+        query_time: Duration,
+    ) -> rusqlite::Result<Arc<Pool>> {
         let conns = (0..size)
             .map(|i| open_one(path, i == 0))
             .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -133,6 +168,8 @@ impl Pool {
             timeout,
             size,
             in_use: AtomicUsize::new(0),
+            waiting: AtomicUsize::new(0),
+            query_time,
         }))
     }
 
@@ -146,24 +183,37 @@ impl Pool {
         self.in_use.load(Ordering::Relaxed)
     }
 
+    /// Callers waiting for a connection right now.
+    pub(crate) fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
+    }
+
     /// Run `f` on a pooled connection in a blocking task.
     ///
-    /// Returns the result and the time spent waiting for the connection (the
-    /// whole timeout when it ran out).
+    /// Returns the result and how long the call waited for the connection
+    /// and held it.
     pub(crate) async fn run<T: Send + 'static>(
         self: &Arc<Self>,
         f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
-    ) -> (Result<T, DbError>, Duration) {
+    ) -> (Result<T, DbError>, Timings) {
         let t0 = Instant::now();
-        let permit =
-            match tokio::time::timeout(self.timeout, self.permits.clone().acquire_owned()).await {
-                Ok(Ok(p)) => p,
-                // The semaphore is never closed; treat it like a timeout anyway.
-                Ok(Err(_)) | Err(_) => {
-                    return (Err(DbError::PoolTimeout(self.timeout)), t0.elapsed());
-                }
-            };
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        let queued = Waiting(&self.waiting);
+        let acquired = tokio::time::timeout(self.timeout, self.permits.clone().acquire_owned()).await;
+        drop(queued);
+        let permit = match acquired {
+            Ok(Ok(p)) => p,
+            // The semaphore is never closed; treat it like a timeout anyway.
+            Ok(Err(_)) | Err(_) => {
+                let t = Timings {
+                    waited: t0.elapsed(),
+                    held: None,
+                };
+                return (Err(DbError::PoolTimeout(self.timeout)), t);
+            }
+        };
         let waited = t0.elapsed();
+        let t1 = Instant::now();
         self.in_use.fetch_add(1, Ordering::Relaxed);
         let conn = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let lease = Lease {
@@ -171,6 +221,10 @@ impl Pool {
             conn,
             _permit: permit,
         };
+        if !self.query_time.is_zero() {
+            // Held across the sleep: a dropped request gives it back.
+            tokio::time::sleep(self.query_time).await;
+        }
         let joined = tokio::task::spawn_blocking(move || match &lease.conn {
             Some(c) => f(c).map_err(DbError::from),
             // Unreachable by the permit invariant; an error beats a panic.
@@ -178,7 +232,11 @@ impl Pool {
         })
         .await;
         let r = joined.unwrap_or(Err(DbError::TaskFailed));
-        (r, waited)
+        let t = Timings {
+            waited,
+            held: Some(t1.elapsed()),
+        };
+        (r, t)
     }
 
     /// Insert `n` generated items in one transaction (blocking: call it at
@@ -432,9 +490,12 @@ mod tests {
         while p.in_use() == 0 {
             tokio::task::yield_now().await;
         }
-        let (r, waited) = p.run(|_| Ok(())).await;
+        assert_eq!(p.waiting(), 0);
+        let (r, t) = p.run(|_| Ok(())).await;
         assert!(matches!(r, Err(DbError::PoolTimeout(_))), "{r:?}");
-        assert!(waited >= Duration::from_millis(50));
+        assert!(t.waited >= Duration::from_millis(50));
+        assert!(t.held.is_none());
+        assert_eq!(p.waiting(), 0, "a timed-out caller no longer waits");
         tx.send(()).unwrap();
         assert!(holder.await.unwrap().unwrap());
         assert!(p.run(|_| Ok(())).await.0.is_ok(), "free again");
@@ -461,6 +522,34 @@ mod tests {
         let (r, _) = p.run(|c| list(c, 1, 1, None)).await;
         assert!(r.is_ok(), "{r:?}");
         assert_eq!(p.in_use(), 0);
+    }
+
+    #[tokio::test]
+    async fn slow_queries_hold_their_connection_and_waiters_are_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = Duration::from_millis(300);
+        let p = Pool::open_slow(&dir.path().join("t.sqlite"), 1, Duration::from_secs(60), q).unwrap();
+        let first = tokio::spawn({
+            let p = p.clone();
+            async move { p.run(|_| Ok(())).await.1 }
+        });
+        while p.in_use() == 0 {
+            tokio::task::yield_now().await;
+        }
+        let second = tokio::spawn({
+            let p = p.clone();
+            async move { p.run(|_| Ok(())).await.1 }
+        });
+        while p.waiting() == 0 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!((p.in_use(), p.waiting()), (1, 1));
+        let a = first.await.unwrap();
+        let b = second.await.unwrap();
+        assert!(a.held.unwrap() >= q, "{a:?}");
+        assert!(b.held.unwrap() >= q, "{b:?}");
+        assert!(b.waited > Duration::ZERO, "{b:?}: waited for the first");
+        assert_eq!((p.in_use(), p.waiting()), (0, 0));
     }
 
     #[tokio::test]

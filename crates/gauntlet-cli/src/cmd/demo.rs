@@ -3,7 +3,7 @@
 use crate::args::DemoArgs;
 use crate::exit::Exit;
 use anyhow::Context as _;
-use gauntlet_demo::{DemoConfig, DemoServer, LatencyModel, Stall};
+use gauntlet_demo::{DemoConfig, DemoServer, LatencyModel, Overload, Stall};
 use gauntlet_plan::duration::parse_duration;
 
 fn config(a: &DemoArgs) -> anyhow::Result<DemoConfig> {
@@ -45,6 +45,29 @@ fn config(a: &DemoArgs) -> anyhow::Result<DemoConfig> {
     if let Some(n) = a.seed_items {
         c.seed_items = n;
     }
+    if let Some(t) = &a.query_time {
+        c.query_time = parse_duration(t).map_err(|e| anyhow::anyhow!("--query-time: {e}"))?;
+    }
+    if let Some(n) = a.compute_rounds {
+        c.compute_rounds = n;
+    }
+    if let Some(n) = a.workers {
+        c.workers = n;
+    }
+    if let Some(t) = &a.service_time {
+        c.service_time =
+            parse_duration(t).map_err(|e| anyhow::anyhow!("--service-time: {e}"))?;
+    }
+    if let Some(n) = a.work_queue {
+        c.work_queue = n;
+    }
+    if let Some(o) = &a.overload {
+        c.overload = Some(
+            o.parse::<Overload>()
+                .map_err(|e| anyhow::anyhow!("--overload: {e}"))?,
+        );
+    }
+    c.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(c)
 }
 
@@ -70,7 +93,8 @@ pub(crate) fn serve(args: DemoArgs) -> anyhow::Result<Exit> {
         crate::stdout::print(&format!(
             "demo items API on {} (Ctrl-C to stop)\n  \
              POST /api/items  GET|PUT|DELETE /api/items/{{id}}  GET /api/items?page=&per_page=&q=\n  \
-             POST /api/jobs   GET /api/jobs/{{id}}   GET /health   GET /metrics\n",
+             POST /api/jobs   GET /api/jobs/{{id}}   GET /api/compute?rounds=N   GET /api/work\n  \
+             GET /health   GET /metrics\n",
             server.base_url()
         ))
         .context("cannot write to stdout")?;
