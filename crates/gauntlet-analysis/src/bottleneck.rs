@@ -662,10 +662,7 @@ fn utilization_rule<'a>(
 }
 
 fn count(all: &[Series], signals: &[(Signal, Option<f64>)]) -> usize {
-    signals
-        .iter()
-        .map(|(s, _)| find_all(all, *s).count())
-        .sum()
+    signals.iter().map(|(s, _)| find_all(all, *s).count()).sum()
 }
 
 /// A level rule (the reading itself against the thresholds).
@@ -692,51 +689,53 @@ fn level_rule<'a>(
             Vec::new(),
         ));
     }
-    if any { Outcome::Hits(hits) } else { missing(&[signal]) }
+    if any {
+        Outcome::Hits(hits)
+    } else {
+        missing(&[signal])
+    }
 }
 
 fn generator_rule<'a>(rules: &Rules, all: &'a [Series]) -> Outcome<'a> {
-    let cpu = utilization_rule(
-        FindingKind::Generator,
-        &rules.generator,
-        rules,
-        all,
-        &[(Signal::GeneratorCpu, None)],
-    );
-    let dropped = rules
-        .dropped_iterations
-        .enabled
-        .then(|| {
-            let t = Thresholds {
-                critical: f64::INFINITY,
-                ..rules.dropped_iterations
-            };
-            level_rule(
-                FindingKind::Generator,
-                &t,
-                rules,
-                all,
-                Signal::DroppedIterations,
-            )
-        })
-        .unwrap_or(Outcome::Hits(Vec::new()));
+    let cpu = rules.generator.enabled.then(|| {
+        utilization_rule(
+            FindingKind::Generator,
+            &rules.generator,
+            rules,
+            all,
+            &[(Signal::GeneratorCpu, None)],
+        )
+    });
+    let dropped = rules.dropped_iterations.enabled.then(|| {
+        let t = Thresholds {
+            critical: f64::INFINITY,
+            ..rules.dropped_iterations
+        };
+        level_rule(
+            FindingKind::Generator,
+            &t,
+            rules,
+            all,
+            Signal::DroppedIterations,
+        )
+    });
     merge(cpu, dropped)
 }
 
-/// Either part's hits; missing only when both parts lacked data.
-fn merge<'a>(a: Outcome<'a>, b: Outcome<'a>) -> Outcome<'a> {
-    match (a, b) {
-        (Outcome::Hits(mut x), Outcome::Hits(y)) => {
-            x.extend(y);
-            Outcome::Hits(x)
+/// The parts of a rule that are enabled (`None`: disabled): their hits if
+/// any part had its data, else everything the parts missed.
+fn merge<'a>(a: Option<Outcome<'a>>, b: Option<Outcome<'a>>) -> Outcome<'a> {
+    let mut hits: Option<Vec<Hit<'a>>> = None;
+    let mut lacking = Vec::new();
+    for part in [a, b].into_iter().flatten() {
+        match part {
+            Outcome::Hits(h) => hits.get_or_insert_with(Vec::new).extend(h),
+            Outcome::Missing(m) => lacking.extend(m),
         }
-        (Outcome::Hits(x), Outcome::Missing(_)) | (Outcome::Missing(_), Outcome::Hits(x)) => {
-            Outcome::Hits(x)
-        }
-        (Outcome::Missing(mut x), Outcome::Missing(y)) => {
-            x.extend(y);
-            Outcome::Missing(x)
-        }
+    }
+    match hits {
+        Some(h) => Outcome::Hits(h),
+        None => Outcome::Missing(lacking),
     }
 }
 
@@ -814,7 +813,10 @@ fn ratio_rule<'a>(
         return missing(&[den]);
     }
     let value = |sec: u32| {
-        let c = d.and_then(|d| d.at(sec)).or(n.capacity).filter(|c| *c > 0.0)?;
+        let c = d
+            .and_then(|d| d.at(sec))
+            .or(n.capacity)
+            .filter(|c| *c > 0.0)?;
         n.at(sec).map(|v| v / c)
     };
     Outcome::Hits(
@@ -928,7 +930,6 @@ fn rule<'a>(kind: FindingKind, rules: &Rules, all: &'a [Series]) -> Option<Outco
     if !enabled {
         return None;
     }
-    let off = || Outcome::Hits(Vec::new());
     Some(match kind {
         K::Generator => generator_rule(rules, all),
         K::Cpu => utilization_rule(
@@ -953,7 +954,7 @@ fn rule<'a>(kind: FindingKind, rules: &Rules, all: &'a [Series]) -> Option<Outco
             &[(Signal::DiskBusy, Some(1.0)), (Signal::DiskBytes, None)],
         ),
         K::Network => {
-            let bw = if rules.network.enabled {
+            let bw = rules.network.enabled.then(|| {
                 utilization_rule(
                     kind,
                     &rules.network,
@@ -961,44 +962,40 @@ fn rule<'a>(kind: FindingKind, rules: &Rules, all: &'a [Series]) -> Option<Outco
                     all,
                     &[(Signal::NetworkBytes, None)],
                 )
-            } else {
-                off()
-            };
-            let errs = if rules.network_errors.enabled {
+            });
+            let errs = rules.network_errors.enabled.then(|| {
                 merge(
-                    level_rule(
+                    Some(level_rule(
                         kind,
                         &rules.network_errors,
                         rules,
                         all,
                         Signal::TcpRetransmits,
-                    ),
-                    level_rule(
+                    )),
+                    Some(level_rule(
                         kind,
                         &rules.network_errors,
                         rules,
                         all,
                         Signal::NetworkErrors,
-                    ),
+                    )),
                 )
-            } else {
-                off()
-            };
+            });
             merge(bw, errs)
         }
         K::DbPool => pool_rule(rules, all),
         K::DbLocks => {
-            let waits = if rules.db_locks.enabled {
-                level_rule(kind, &rules.db_locks, rules, all, Signal::DbLockWaits)
-            } else {
-                off()
-            };
-            let deadlocks = if rules.db_deadlocks.enabled {
-                let once = Rules { hold: 1, ..rules.clone() };
+            let waits = rules
+                .db_locks
+                .enabled
+                .then(|| level_rule(kind, &rules.db_locks, rules, all, Signal::DbLockWaits));
+            let deadlocks = rules.db_deadlocks.enabled.then(|| {
+                let once = Rules {
+                    hold: 1,
+                    ..rules.clone()
+                };
                 level_rule(kind, &rules.db_deadlocks, &once, all, Signal::DbDeadlocks)
-            } else {
-                off()
-            };
+            });
             merge(waits, deadlocks)
         }
         K::DbConnections => ratio_rule(
@@ -1026,16 +1023,20 @@ pub fn find_bottlenecks(series: &[Series], rules: &Rules) -> BottleneckReport {
                 report.evaluated.push(kind);
                 hits.extend(h);
             }
-            Some(Outcome::Missing(m)) => report.not_evaluated.push(NotEvaluated { kind, missing: m }),
+            Some(Outcome::Missing(m)) => {
+                report.not_evaluated.push(NotEvaluated { kind, missing: m })
+            }
         }
     }
     // Critical first; within a severity, the first to cross comes first.
     hits.sort_by_key(|h| (std::cmp::Reverse(h.severity), h.onset));
     let latency = find(series, Signal::LatencyP95).or_else(|| find(series, Signal::LatencyP99));
     let load = find(series, Signal::Throughput).or_else(|| find(series, Signal::OfferedRate));
-    report.generator_limited = hits
-        .iter()
-        .any(|h| h.kind == FindingKind::Generator && h.severity == Severity::Critical && h.judged.signal == Signal::GeneratorCpu);
+    report.generator_limited = hits.iter().any(|h| {
+        h.kind == FindingKind::Generator
+            && h.severity == Severity::Critical
+            && h.judged.signal == Signal::GeneratorCpu
+    });
     report.findings = hits
         .into_iter()
         .map(|h| finish(h, latency, load, rules))
@@ -1239,7 +1240,8 @@ fn recommend(
                 .and_then(|s| s.at(e.window.start))
                 .or(judged.capacity);
             let waiting = peak_of(e, Signal::DbPoolPending);
-            let size_text = size.map_or_else(|| "pool".to_owned(), |n| format!("pool of {}", num(n)));
+            let size_text =
+                size.map_or_else(|| "pool".to_owned(), |n| format!("pool of {}", num(n)));
             let wait_text = match waiting {
                 Some(w) if w > 0.0 => format!(", up to {} clients waiting", num(w)),
                 _ => String::new(),

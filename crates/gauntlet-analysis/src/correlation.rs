@@ -327,7 +327,13 @@ mod tests {
         lat[5] = None;
         lat[6] = Some(f64::NAN);
         let cpu: Vec<Option<f64>> = (0..30)
-            .map(|t| if t == 10 { None } else { Some(f64::from(t) * 2.0) })
+            .map(|t| {
+                if t == 10 {
+                    None
+                } else {
+                    Some(f64::from(t) * 2.0)
+                }
+            })
             .collect();
         let c = correlate(
             &Series::new(Signal::LatencyP95, lat),

@@ -209,7 +209,11 @@ impl Series {
     /// when the reading is not a finite number.
     pub fn at(&self, t: u32) -> Option<f64> {
         let i = usize::try_from(t.checked_sub(self.start)?).ok()?;
-        self.values.get(i).copied().flatten().filter(|v| v.is_finite())
+        self.values
+            .get(i)
+            .copied()
+            .flatten()
+            .filter(|v| v.is_finite())
     }
 
     /// The run second after the last value.

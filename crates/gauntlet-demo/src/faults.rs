@@ -674,14 +674,20 @@ mod tests {
             let on = at(&mut st, after);
             let in_bucket = (after.as_millis() % 100) as u64;
             if on && last_over.is_none() {
-                assert!(in_bucket >= 30, "the first bucket needs 11 arrivals: {after:?}");
+                assert!(
+                    in_bucket >= 30,
+                    "the first bucket needs 11 arrivals: {after:?}"
+                );
             }
             if on {
                 last_over = Some(after);
             }
         }
         let last = last_over.unwrap();
-        assert!(last > ms(1990), "overloaded until the spike's last bucket: {last:?}");
+        assert!(
+            last > ms(1990),
+            "overloaded until the spike's last bucket: {last:?}"
+        );
         // Back to 10 req/s: still overloaded until `recovery` after `last`.
         assert!(at(&mut st, ms(2500)));
         assert!(at(&mut st, last + ms(1999)));

@@ -231,7 +231,10 @@ impl Metrics {
             registry.register(name, help, c.clone());
             c
         };
-        let cache_hits = counter("gauntlet_demo_cache_hits", "Item reads answered from the cache");
+        let cache_hits = counter(
+            "gauntlet_demo_cache_hits",
+            "Item reads answered from the cache",
+        );
         let cache_misses = counter(
             "gauntlet_demo_cache_misses",
             "Item reads that went to the database",

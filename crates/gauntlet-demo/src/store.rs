@@ -148,11 +148,13 @@ fn open_one(path: &Path, create_schema: bool) -> rusqlite::Result<Connection> {
 
 impl Pool {
     /// Open `size` connections to `path` (created if missing) and the schema.
+    #[cfg(test)]
     pub(crate) fn open(path: &Path, size: usize, timeout: Duration) -> rusqlite::Result<Arc<Pool>> {
         Pool::open_slow(path, size, timeout, Duration::ZERO)
     }
 
-    /// The same, every call holding its connection `query_time` longer.
+    /// Open `size` connections to `path` (created if missing) and the
+    /// schema, every call holding its connection `query_time` longer.
     pub(crate) fn open_slow(
         path: &Path,
         size: usize,
@@ -199,7 +201,8 @@ impl Pool {
         let t0 = Instant::now();
         self.waiting.fetch_add(1, Ordering::Relaxed);
         let queued = Waiting(&self.waiting);
-        let acquired = tokio::time::timeout(self.timeout, self.permits.clone().acquire_owned()).await;
+        let acquired =
+            tokio::time::timeout(self.timeout, self.permits.clone().acquire_owned()).await;
         drop(queued);
         let permit = match acquired {
             Ok(Ok(p)) => p,
@@ -528,7 +531,8 @@ mod tests {
     async fn slow_queries_hold_their_connection_and_waiters_are_counted() {
         let dir = tempfile::tempdir().unwrap();
         let q = Duration::from_millis(300);
-        let p = Pool::open_slow(&dir.path().join("t.sqlite"), 1, Duration::from_secs(60), q).unwrap();
+        let p =
+            Pool::open_slow(&dir.path().join("t.sqlite"), 1, Duration::from_secs(60), q).unwrap();
         let first = tokio::spawn({
             let p = p.clone();
             async move { p.run(|_| Ok(())).await.1 }

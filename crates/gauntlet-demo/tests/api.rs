@@ -390,12 +390,22 @@ async fn metrics_count_a_known_sequence() {
     );
     // One create and two misses reached the pool.
     assert_eq!(
-        value(&s, "gauntlet_demo_db_pool_connections_acquire_seconds_count", &[]),
+        value(
+            &s,
+            "gauntlet_demo_db_pool_connections_acquire_seconds_count",
+            &[]
+        ),
         3.0
     );
     assert_eq!(value(&s, "gauntlet_demo_db_pool_connections_max", &[]), 8.0);
-    assert_eq!(value(&s, "gauntlet_demo_db_pool_connections_active", &[]), 0.0);
-    assert_eq!(value(&s, "gauntlet_demo_db_pool_connections_timeout_total", &[]), 0.0);
+    assert_eq!(
+        value(&s, "gauntlet_demo_db_pool_connections_active", &[]),
+        0.0
+    );
+    assert_eq!(
+        value(&s, "gauntlet_demo_db_pool_connections_timeout_total", &[]),
+        0.0
+    );
     assert_eq!(
         value(&s, "gauntlet_demo_jobs", &[("status", "pending")]),
         1.0
@@ -794,9 +804,16 @@ async fn concurrent_writes_through_a_small_pool() {
     assert_eq!(r.json()["total"], 64);
     let s = api.scrape().await;
     assert_eq!(value(&s, "gauntlet_demo_db_pool_connections_max", &[]), 2.0);
-    assert_eq!(value(&s, "gauntlet_demo_db_pool_connections_active", &[]), 0.0);
     assert_eq!(
-        value(&s, "gauntlet_demo_db_pool_connections_acquire_seconds_count", &[]),
+        value(&s, "gauntlet_demo_db_pool_connections_active", &[]),
+        0.0
+    );
+    assert_eq!(
+        value(
+            &s,
+            "gauntlet_demo_db_pool_connections_acquire_seconds_count",
+            &[]
+        ),
         65.0
     );
 }

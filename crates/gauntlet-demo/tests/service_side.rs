@@ -146,17 +146,34 @@ async fn clients_beyond_the_pool_size_are_shown_waiting_on_metrics() {
         assert_eq!(t.await.unwrap(), 200);
     }
     let s = demo.scrape().await;
-    assert_eq!(value(&s, "gauntlet_demo_db_pool_connections_pending", &[]), 0.0);
-    assert_eq!(value(&s, "gauntlet_demo_db_pool_connections_active", &[]), 0.0);
-    assert_eq!(value(&s, "gauntlet_demo_db_pool_connections_idle", &[]), 2.0);
+    assert_eq!(
+        value(&s, "gauntlet_demo_db_pool_connections_pending", &[]),
+        0.0
+    );
+    assert_eq!(
+        value(&s, "gauntlet_demo_db_pool_connections_active", &[]),
+        0.0
+    );
+    assert_eq!(
+        value(&s, "gauntlet_demo_db_pool_connections_idle", &[]),
+        2.0
+    );
     assert_eq!(value(&s, "gauntlet_demo_db_pool_connections_max", &[]), 2.0);
     assert_eq!(
-        value(&s, "gauntlet_demo_db_pool_connections_acquire_seconds_count", &[]),
+        value(
+            &s,
+            "gauntlet_demo_db_pool_connections_acquire_seconds_count",
+            &[]
+        ),
         6.0,
         "one acquisition per request"
     );
     assert_eq!(
-        value(&s, "gauntlet_demo_db_pool_connections_usage_seconds_count", &[]),
+        value(
+            &s,
+            "gauntlet_demo_db_pool_connections_usage_seconds_count",
+            &[]
+        ),
         6.0
     );
     assert_eq!(
@@ -178,11 +195,18 @@ async fn a_pool_timeout_is_a_503_and_counted() {
         let d = demo.clone();
         async move { d.get("/api/items").await.status }
     });
-    while demo.metric("gauntlet_demo_db_pool_connections_active", &[]).await < 1.0 {
+    while demo
+        .metric("gauntlet_demo_db_pool_connections_active", &[])
+        .await
+        < 1.0
+    {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let r = demo.get("/api/items").await;
-    assert_eq!((r.status, r.json()["error"]["code"].clone()), (503, "pool_exhausted".into()));
+    assert_eq!(
+        (r.status, r.json()["error"]["code"].clone()),
+        (503, "pool_exhausted".into())
+    );
     assert_eq!(slow.await.unwrap(), 200);
     assert_eq!(
         demo.metric("gauntlet_demo_db_pool_connections_timeout_total", &[])
@@ -227,8 +251,14 @@ async fn x_cache_headers_add_up_to_the_cache_counters() {
 
     let s = demo.scrape().await;
     assert!(hits > 0 && misses > 0, "{hits} hits, {misses} misses");
-    assert_eq!(value(&s, "gauntlet_demo_cache_hits_total", &[]), f64::from(hits));
-    assert_eq!(value(&s, "gauntlet_demo_cache_misses_total", &[]), f64::from(misses));
+    assert_eq!(
+        value(&s, "gauntlet_demo_cache_hits_total", &[]),
+        f64::from(hits)
+    );
+    assert_eq!(
+        value(&s, "gauntlet_demo_cache_misses_total", &[]),
+        f64::from(misses)
+    );
 }
 
 #[tokio::test]
@@ -326,8 +356,14 @@ async fn the_worker_pool_serves_its_workers_queues_the_next_and_refuses_the_rest
     assert_eq!(value(&s, "gauntlet_demo_workers_rejected_total", &[]), 2.0);
     assert_eq!(value(&s, "gauntlet_demo_workers_busy", &[]), 0.0);
     let work = |status| [("route", "/api/work"), ("status", status)];
-    assert_eq!(value(&s, "gauntlet_demo_http_requests_total", &work("200")), 4.0);
-    assert_eq!(value(&s, "gauntlet_demo_http_requests_total", &work("503")), 2.0);
+    assert_eq!(
+        value(&s, "gauntlet_demo_http_requests_total", &work("200")),
+        4.0
+    );
+    assert_eq!(
+        value(&s, "gauntlet_demo_http_requests_total", &work("503")),
+        2.0
+    );
 }
 
 #[tokio::test]
@@ -343,7 +379,11 @@ async fn an_overload_slows_requests_then_ends_its_recovery_time_after_the_burst(
     })
     .await;
     assert_eq!(demo.get("/api/work").await.status, 200);
-    assert_eq!(demo.metric("gauntlet_demo_overload_slowed_total", &[]).await, 0.0);
+    assert_eq!(
+        demo.metric("gauntlet_demo_overload_slowed_total", &[])
+            .await,
+        0.0
+    );
     assert_eq!(demo.metric("gauntlet_demo_overloaded", &[]).await, 0.0);
     // A burst of 40 at once.
     let burst: Vec<_> = (0..40)
@@ -355,7 +395,9 @@ async fn an_overload_slows_requests_then_ends_its_recovery_time_after_the_burst(
     for t in burst {
         assert_eq!(t.await.unwrap(), 200);
     }
-    let slowed = demo.metric("gauntlet_demo_overload_slowed_total", &[]).await;
+    let slowed = demo
+        .metric("gauntlet_demo_overload_slowed_total", &[])
+        .await;
     assert!(
         (1.0..=40.0).contains(&slowed),
         "some of the burst was slowed: {slowed}"
@@ -367,7 +409,8 @@ async fn an_overload_slows_requests_then_ends_its_recovery_time_after_the_burst(
     }
     assert_eq!(demo.get("/api/work").await.status, 200);
     assert_eq!(
-        demo.metric("gauntlet_demo_overload_slowed_total", &[]).await,
+        demo.metric("gauntlet_demo_overload_slowed_total", &[])
+            .await,
         slowed,
         "a request after the recovery is not slowed"
     );

@@ -16,7 +16,9 @@ fn load(t: u32) -> f64 {
 fn pool_series() -> Vec<Series> {
     vec![
         over(Signal::DbPoolActive, |t| (load(t) * 0.02).min(2.0)).labelled("demo /metrics"),
-        over(Signal::DbPoolPending, |t| ((load(t) - 100.0) * 0.2).max(0.0)),
+        over(Signal::DbPoolPending, |t| {
+            ((load(t) - 100.0) * 0.2).max(0.0)
+        }),
         over(Signal::DbPoolMax, |_| 2.0),
     ]
 }
@@ -126,7 +128,10 @@ fn a_generator_pinned_to_half_a_core_at_its_limit_is_blamed_first() {
     );
     assert!(r.generator_limited);
     let g = &r.findings[0].recommendation;
-    assert!(g.starts_with("generator CPU saturated: 98 % of 0.50 cores from 60 req/s (second 10)"), "{g}");
+    assert!(
+        g.starts_with("generator CPU saturated: 98 % of 0.50 cores from 60 req/s (second 10)"),
+        "{g}"
+    );
     assert!(g.contains("measure the generator, not the service"), "{g}");
 }
 
@@ -242,7 +247,8 @@ fn crossing_only_the_alert_threshold_is_a_warning_after_the_critical_ones() {
 
 #[test]
 fn overrides_change_only_what_they_name_and_bad_ones_are_refused() {
-    let o: RulesOverride = serde_json::from_str(r#"{"cpu": {"critical": 0.8}, "hold": 5}"#).unwrap();
+    let o: RulesOverride =
+        serde_json::from_str(r#"{"cpu": {"critical": 0.8}, "hold": 5}"#).unwrap();
     let r = Rules::with_overrides(&o).unwrap();
     assert_eq!((r.cpu.alert, r.cpu.critical, r.hold), (0.7, 0.8, 5));
     assert_eq!(r.db_pool, Rules::default().db_pool);
@@ -252,10 +258,9 @@ fn overrides_change_only_what_they_name_and_bad_ones_are_refused() {
         kinds(&find_bottlenecks(&s, &r)),
         vec![(FindingKind::Cpu, Severity::Critical)]
     );
-    let off = Rules::with_overrides(
-        &serde_json::from_str(r#"{"cpu": {"enabled": false}}"#).unwrap(),
-    )
-    .unwrap();
+    let off =
+        Rules::with_overrides(&serde_json::from_str(r#"{"cpu": {"enabled": false}}"#).unwrap())
+            .unwrap();
     let report = find_bottlenecks(&s, &off);
     assert!(report.findings.is_empty());
     assert!(!report.evaluated.contains(&FindingKind::Cpu));
@@ -279,10 +284,15 @@ fn overrides_change_only_what_they_name_and_bad_ones_are_refused() {
 fn completed_requests_falling_behind_offered_ones_is_a_throughput_limit() {
     let s = vec![
         over(Signal::OfferedRate, |t| 100.0 + 10.0 * f64::from(t)),
-        over(Signal::Throughput, |t| (100.0 + 10.0 * f64::from(t)).min(400.0)),
+        over(Signal::Throughput, |t| {
+            (100.0 + 10.0 * f64::from(t)).min(400.0)
+        }),
     ];
     let r = find_bottlenecks(&s, &Rules::default());
-    assert_eq!(kinds(&r), vec![(FindingKind::ThroughputLimit, Severity::Critical)]);
+    assert_eq!(
+        kinds(&r),
+        vec![(FindingKind::ThroughputLimit, Severity::Critical)]
+    );
     let f = &r.findings[0];
     // 400 / o <= 0.9 from o = 444.4, i.e. second 35 (offered 450).
     assert_eq!(f.evidence.window.start, 35);
@@ -305,18 +315,33 @@ fn in_flight_growing_while_throughput_stays_flat_is_a_throughput_limit() {
         }),
     ];
     let r = find_bottlenecks(&s, &Rules::default());
-    assert_eq!(kinds(&r), vec![(FindingKind::ThroughputLimit, Severity::Critical)]);
+    assert_eq!(
+        kinds(&r),
+        vec![(FindingKind::ThroughputLimit, Severity::Critical)]
+    );
     let f = &r.findings[0];
     assert_eq!(f.evidence.measure, Measure::ThroughputPerInFlight);
     // (c1/c0)/(i1/i0) = 2^-((t-10)/10) falls to 0.6 or below at second 18.
     assert_eq!(f.evidence.window.start, 18);
-    assert!(f.recommendation.contains("near 200 req/s"), "{}", f.recommendation);
+    assert!(
+        f.recommendation.contains("near 200 req/s"),
+        "{}",
+        f.recommendation
+    );
 }
 
 #[test]
 fn a_cold_cache_is_not_judged_but_a_low_warm_ratio_is() {
     let s = vec![
-        over(Signal::CacheHitRatio, |t| if t < 8 { 0.1 } else if t < 30 { 0.9 } else { 0.4 }),
+        over(Signal::CacheHitRatio, |t| {
+            if t < 8 {
+                0.1
+            } else if t < 30 {
+                0.9
+            } else {
+                0.4
+            }
+        }),
         over(Signal::CacheEvictions, |t| if t < 30 { 0.0 } else { 120.0 }),
     ];
     let r = find_bottlenecks(&s, &Rules::default());
@@ -325,8 +350,9 @@ fn a_cold_cache_is_not_judged_but_a_low_warm_ratio_is() {
     assert_eq!(f.evidence.window.start, 30);
     assert_eq!(f.evidence.worst, 0.4);
     assert!(
-        f.recommendation
-            .starts_with("cache hit ratio down to 40 % (below 50 %) from second 30, up to 120/s evictions"),
+        f.recommendation.starts_with(
+            "cache hit ratio down to 40 % (below 50 %) from second 30, up to 120/s evictions"
+        ),
         "{}",
         f.recommendation
     );
@@ -350,11 +376,16 @@ fn database_connections_and_lock_waits_use_their_own_series() {
         ]
     );
     assert!(
-        r.findings[0].recommendation.contains("98 % of max_connections 100"),
+        r.findings[0]
+            .recommendation
+            .contains("98 % of max_connections 100"),
         "{}",
         r.findings[0].recommendation
     );
-    assert_eq!(r.findings[1].evidence.readings[0].series.signal, Signal::DbDeadlocks);
+    assert_eq!(
+        r.findings[1].evidence.readings[0].series.signal,
+        Signal::DbDeadlocks
+    );
     assert_eq!(r.findings[2].evidence.window.start, 40);
 }
 
@@ -370,7 +401,10 @@ fn the_result_carries_findings_and_correlations_as_json() {
     assert_eq!(f["severity"], "critical");
     assert_eq!(f["evidence"]["window"]["start"], 18);
     assert_eq!(f["evidence"]["measure"], "pool-demand");
-    assert_eq!(f["evidence"]["readings"][0]["series"]["signal"], "db-pool-active");
+    assert_eq!(
+        f["evidence"]["readings"][0]["series"]["signal"],
+        "db-pool-active"
+    );
     assert!(f["evidence"]["correlation"]["spearman"].is_number());
     assert!(f["recommendation"].as_str().unwrap().contains("pool of 2"));
     // Latency and throughput against the three pool series.

@@ -55,8 +55,7 @@ fn config(a: &DemoArgs) -> anyhow::Result<DemoConfig> {
         c.workers = n;
     }
     if let Some(t) = &a.service_time {
-        c.service_time =
-            parse_duration(t).map_err(|e| anyhow::anyhow!("--service-time: {e}"))?;
+        c.service_time = parse_duration(t).map_err(|e| anyhow::anyhow!("--service-time: {e}"))?;
     }
     if let Some(n) = a.work_queue {
         c.work_queue = n;
