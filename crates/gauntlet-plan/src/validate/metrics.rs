@@ -3,26 +3,26 @@
 use super::Validator;
 use super::checks::check_json_path;
 use super::request::check_header_name;
-use crate::catalog::{self, MetricType, ValueUnit};
+use crate::catalog;
 use crate::decode::{Fields, Sp, boolean, named_entries, string, string_map, text};
 use crate::diagnostic::did_you_mean;
 use crate::node::{Node, NodeKind};
 use crate::plan::*;
+use gauntlet_metrics::{MetricKind, Unit};
 
 pub(crate) const METRIC_KEYS: &[&str] = &["type", "time"];
 
 pub(crate) const METRIC_ADD_KEYS: &[&str] =
     &["metric", "jsonPath", "header", "timing", "value", "tags"];
 
-// ---------------------------------------------------------------- custom metrics and auth
 /// How a diagnostic names a metric's kind: `a counter`, `a time trend`.
-pub(super) fn kind_phrase(kind: MetricType, unit: ValueUnit) -> &'static str {
+pub(super) fn kind_phrase(kind: MetricKind, unit: Unit) -> &'static str {
     match (kind, unit) {
-        (MetricType::Counter, _) => "a counter",
-        (MetricType::Gauge, _) => "a gauge",
-        (MetricType::Rate, _) => "a rate",
-        (MetricType::Trend, ValueUnit::Time) => "a time trend",
-        _ => "a trend",
+        (MetricKind::Counter, _) => "a counter",
+        (MetricKind::Gauge, _) => "a gauge",
+        (MetricKind::Rate, _) => "a rate",
+        (MetricKind::Trend, Unit::Microseconds) => "a time trend",
+        (MetricKind::Trend, Unit::Bytes | Unit::Count | Unit::None) => "a trend",
     }
 }
 
@@ -80,10 +80,10 @@ impl Validator<'_> {
             };
             let Some(ty) = ty else { continue };
             let kind = match ty.value.as_str() {
-                "counter" => MetricType::Counter,
-                "gauge" => MetricType::Gauge,
-                "rate" => MetricType::Rate,
-                "trend" => MetricType::Trend,
+                "counter" => MetricKind::Counter,
+                "gauge" => MetricKind::Gauge,
+                "rate" => MetricKind::Rate,
+                "trend" => MetricKind::Trend,
                 other => {
                     let help = match did_you_mean(other, METRIC_TYPES) {
                         Some(h) => format!("did you mean `{h}`?"),
@@ -94,7 +94,7 @@ impl Validator<'_> {
                 }
             };
             let time = match time {
-                Some(t) if t.value && kind != MetricType::Trend => {
+                Some(t) if t.value && kind != MetricKind::Trend => {
                     cx.error_help(
                         t.span,
                         "`time` applies to trends only",
@@ -112,9 +112,9 @@ impl Validator<'_> {
                 name: k.name.clone(),
                 kind,
                 unit: if time {
-                    ValueUnit::Time
+                    Unit::Microseconds
                 } else {
-                    ValueUnit::Count
+                    Unit::Count
                 },
             });
             // `metric_errors{metric:<name>}` is a selector worth checking.

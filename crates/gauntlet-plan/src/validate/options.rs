@@ -4,7 +4,8 @@ use super::{Validator, non_negative};
 use crate::decode::{Fields, int, seq, text};
 use crate::node::Node;
 use crate::plan::*;
-use crate::threshold::{Aggregation, parse_expr};
+use crate::threshold::parse_expr;
+use gauntlet_metrics::Stat;
 
 pub(crate) const OPTIONS_KEYS: &[&str] = &["summaryTrendStats", "seed"];
 
@@ -22,7 +23,7 @@ impl Validator<'_> {
                     continue;
                 };
                 match parse_expr(&format!("{} > 0", s.value)) {
-                    Ok(e) if !matches!(e.aggregation, Aggregation::Rate | Aggregation::Value) => {
+                    Ok(e) if !matches!(e.aggregation, Stat::Rate | Stat::Value) => {
                         stats.push(e.aggregation)
                     }
                     _ => cx.error_help(

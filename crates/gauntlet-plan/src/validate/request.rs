@@ -4,12 +4,13 @@ use super::auth::add_auth;
 use super::checks::parse_status_range;
 use super::metrics::kind_phrase;
 use super::{Validator, check_file, dur, span_in};
-use crate::catalog::{self, MetricType, ValueUnit};
+use crate::catalog;
 use crate::decode::{Cx, Fields, Sp, seq, string, string_map, text};
 use crate::diagnostic::Span;
 use crate::files::{self};
 use crate::node::{Node, NodeKind};
 use crate::plan::*;
+use gauntlet_metrics::{MetricKind, Unit};
 use std::time::Duration;
 
 pub(crate) const REQUEST_KEYS: &[&str] = &[
@@ -302,7 +303,7 @@ impl Validator<'_> {
         let poll_span = f.span;
         f.finish(&mut self.cx);
         if let Some(c) = self.custom_metrics.iter().find(|c| c.name == metric)
-            && (c.kind, c.unit) != (MetricType::Trend, ValueUnit::Time)
+            && (c.kind, c.unit) != (MetricKind::Trend, Unit::Microseconds)
         {
             self.cx.error_help(
                 poll_span,
@@ -316,8 +317,8 @@ impl Validator<'_> {
         if !self.custom_metrics.iter().any(|c| c.name == metric) {
             self.custom_metrics.push(CustomMetric {
                 name: metric.clone(),
-                kind: MetricType::Trend,
-                unit: ValueUnit::Time,
+                kind: MetricKind::Trend,
+                unit: Unit::Microseconds,
             });
         }
         Some(Poll {

@@ -1,14 +1,13 @@
 //! `sla:` and `thresholds:`: the conditions, and the metric selectors they name (with the tags a selector may use).
 
 use super::{Validator, dur};
-use crate::catalog::{self, MetricType, ValueUnit};
+use crate::catalog;
 use crate::decode::{Fields, Sp, boolean, named_entries, seq, string};
 use crate::diagnostic::{Diagnostic, did_you_mean};
 use crate::node::{Key, Node, NodeKind};
 use crate::plan::*;
-use crate::threshold::{
-    Aggregation, MetricSelector, TagAt, WrittenUnit, parse_expr, parse_selector_at,
-};
+use crate::threshold::{MetricSelector, TagAt, WrittenUnit, parse_expr, parse_selector_at};
+use gauntlet_metrics::{MetricKind, Stat, Unit};
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -109,7 +108,7 @@ impl ClosedTag {
 impl Validator<'_> {
     fn condition_for(
         &mut self,
-        metric_kind: Option<(MetricType, ValueUnit)>,
+        metric_kind: Option<(MetricKind, Unit)>,
         expr: &Sp<String>,
         metric_name: &str,
     ) -> Option<Condition> {
@@ -123,18 +122,33 @@ impl Validator<'_> {
         };
         if let Some((kind, unit)) = metric_kind {
             let allowed: &[&str] = match kind {
-                MetricType::Counter => &["count", "rate"],
-                MetricType::Gauge => &["value"],
-                MetricType::Rate => &["rate", "count"],
-                MetricType::Trend => &["avg", "min", "med", "max", "p(N)", "count"],
+                MetricKind::Counter => &["count", "rate"],
+                MetricKind::Gauge => &["value"],
+                MetricKind::Rate => &["rate", "count"],
+                MetricKind::Trend => &["avg", "min", "med", "max", "p(N)", "count"],
             };
-            let ok = match (kind, parsed.aggregation) {
-                (MetricType::Counter, Aggregation::Count | Aggregation::Rate) => true,
-                (MetricType::Gauge, Aggregation::Value) => true,
-                (MetricType::Rate, Aggregation::Rate | Aggregation::Count) => true,
-                (MetricType::Trend, Aggregation::Rate | Aggregation::Value) => false,
-                (MetricType::Trend, _) => true,
-                _ => false,
+            // k6's aggregations per kind; every statistic is named, so a new
+            // one must be placed. The grammar never yields `sum` or `fails`.
+            let ok = {
+                use Stat::*;
+                match kind {
+                    MetricKind::Counter => match parsed.aggregation {
+                        Count | Sum | Rate => true,
+                        Fails | Value | Avg | Min | Med | Max | Percentile(_) => false,
+                    },
+                    MetricKind::Gauge => match parsed.aggregation {
+                        Value => true,
+                        Count | Sum | Rate | Fails | Avg | Min | Med | Max | Percentile(_) => false,
+                    },
+                    MetricKind::Rate => match parsed.aggregation {
+                        Rate | Count | Fails => true,
+                        Sum | Value | Avg | Min | Med | Max | Percentile(_) => false,
+                    },
+                    MetricKind::Trend => match parsed.aggregation {
+                        Avg | Min | Med | Max | Percentile(_) | Count => true,
+                        Sum | Rate | Fails | Value => false,
+                    },
+                }
             };
             if !ok {
                 self.cx.error_help(
@@ -151,22 +165,22 @@ impl Validator<'_> {
             let unit_ok = match parsed.unit {
                 WrittenUnit::None => true,
                 WrittenUnit::Duration => {
-                    unit == ValueUnit::Time && parsed.aggregation != Aggregation::Count
+                    unit == Unit::Microseconds && parsed.aggregation != Stat::Count
                 }
                 WrittenUnit::Percent => {
-                    kind == MetricType::Rate && parsed.aggregation == Aggregation::Rate
+                    kind == MetricKind::Rate && parsed.aggregation == Stat::Rate
                 }
                 WrittenUnit::PerTime => {
-                    kind == MetricType::Counter && parsed.aggregation == Aggregation::Rate
+                    kind == MetricKind::Counter && parsed.aggregation == Stat::Rate
                 }
-                WrittenUnit::Bytes => unit == ValueUnit::Bytes,
+                WrittenUnit::Bytes => unit == Unit::Bytes,
             };
             if !unit_ok {
                 self.cx.error_help(expr.span, format!("the unit in `{}` does not fit {metric_name}", expr.value), "durations (ms, s) go with time trends, % with rate metrics, /s with counter rates, KB/MB with byte counters");
                 return None;
             }
-            if kind == MetricType::Rate
-                && parsed.aggregation == Aggregation::Rate
+            if kind == MetricKind::Rate
+                && parsed.aggregation == Stat::Rate
                 && parsed.unit == WrittenUnit::None
                 && parsed.value > 1.0
             {
@@ -185,10 +199,7 @@ impl Validator<'_> {
     fn selector(
         &mut self,
         key: &Sp<String>,
-    ) -> Option<(
-        crate::threshold::MetricSelector,
-        Option<(MetricType, ValueUnit)>,
-    )> {
+    ) -> Option<(crate::threshold::MetricSelector, Option<(MetricKind, Unit)>)> {
         let (sel, at) = match parse_selector_at(&key.value) {
             Ok(s) => s,
             Err(e) => {
