@@ -275,9 +275,8 @@ impl Snapshot {
     }
 
     /// [`Snapshot::merge`], taking `other`: its series that are new here
-    /// move in instead of being copied (the collector merges every
-    /// worker's interval once a second; copying each histogram was about a
-    /// quarter of that cost, by `bench/callgrind.sh`).
+    /// move in instead of being copied, since the collector merges every
+    /// worker's interval once a second (see `docs/performance.md`).
     pub fn merge_owned(&mut self, other: Snapshot) {
         if other.is_blank() {
             return;

@@ -1,6 +1,6 @@
 //! `auth:` of a target or a request, as the `Authorization` header it sends.
 
-use crate::decode::{Cx, Fields, Sp, text};
+use crate::decode::{Diagnostics, Fields, Located, text};
 use crate::node::Node;
 
 pub(crate) const AUTH_KEYS: &[&str] = &["basic", "bearer"];
@@ -12,29 +12,33 @@ pub(crate) const BASIC_KEYS: &[&str] = &["username", "password"];
 /// be templates (`{{ env.TOKEN }}`). A static basic pair is encoded once
 /// here; a templated one is encoded per request by the engine's
 /// `b64encode` filter.
-pub(super) fn add_auth(cx: &mut Cx, node: &Node, headers: &mut Vec<(Sp<String>, Sp<String>)>) {
-    let Some(mut f) = Fields::new(node, cx, "auth", AUTH_KEYS) else {
+pub(super) fn add_auth(
+    diags: &mut Diagnostics,
+    node: &Node,
+    headers: &mut Vec<(Located<String>, Located<String>)>,
+) {
+    let Some(mut f) = Fields::new(node, diags, "auth", AUTH_KEYS) else {
         return;
     };
     let value = match (f.get("basic"), f.get("bearer")) {
         (Some(b), None) => {
-            let Some(mut bf) = Fields::new(b, cx, "basic auth", BASIC_KEYS) else {
-                f.finish(cx);
+            let Some(mut bf) = Fields::new(b, diags, "basic auth", BASIC_KEYS) else {
+                f.finish(diags);
                 return;
             };
             let user = bf
-                .require("username", cx, "e.g. `username: admin`")
-                .and_then(|n| text(n, cx, "username"));
+                .require("username", diags, "e.g. `username: admin`")
+                .and_then(|n| text(n, diags, "username"));
             let pass = bf
-                .require("password", cx, "e.g. `password: \"{{ env.PASSWORD }}\"`")
-                .and_then(|n| text(n, cx, "password"));
-            bf.finish(cx);
+                .require("password", diags, "e.g. `password: \"{{ env.PASSWORD }}\"`")
+                .and_then(|n| text(n, diags, "password"));
+            bf.finish(diags);
             let (Some(user), Some(pass)) = (user, pass) else {
-                f.finish(cx);
+                f.finish(diags);
                 return;
             };
             if user.value.contains(':') && !user.value.contains("{{") {
-                cx.error_help(
+                diags.error_help(
                     user.span,
                     "a basic-auth user name cannot contain `:`",
                     "the `:` separates the user name from the password (RFC 7617)",
@@ -56,9 +60,9 @@ pub(super) fn add_auth(cx: &mut Cx, node: &Node, headers: &mut Vec<(Sp<String>, 
             };
             Some(v)
         }
-        (None, Some(t)) => text(t, cx, "bearer").map(|t| format!("Bearer {}", t.value)),
+        (None, Some(t)) => text(t, diags, "bearer").map(|t| format!("Bearer {}", t.value)),
         (Some(_), Some(_)) => {
-            cx.error_help(
+            diags.error_help(
                 f.span,
                 "`auth` is either `basic` or `bearer`, not both",
                 "keep one of them",
@@ -66,7 +70,7 @@ pub(super) fn add_auth(cx: &mut Cx, node: &Node, headers: &mut Vec<(Sp<String>, 
             None
         }
         (None, None) => {
-            cx.error_help(
+            diags.error_help(
                 f.span,
                 "`auth` needs `basic` or `bearer`",
                 "e.g. `auth: {bearer: \"{{ env.TOKEN }}\"}` or `auth: {basic: {username: admin, password: \"{{ env.PASSWORD }}\"}}`",
@@ -74,13 +78,13 @@ pub(super) fn add_auth(cx: &mut Cx, node: &Node, headers: &mut Vec<(Sp<String>, 
             None
         }
     };
-    f.finish(cx);
+    f.finish(diags);
     let Some(value) = value else { return };
     if headers
         .iter()
         .any(|(k, _)| k.value.eq_ignore_ascii_case("authorization"))
     {
-        cx.error_help(
+        diags.error_help(
             node.span,
             "`auth` and an `Authorization` header both set the same header",
             "keep one of them",
@@ -88,7 +92,7 @@ pub(super) fn add_auth(cx: &mut Cx, node: &Node, headers: &mut Vec<(Sp<String>, 
         return;
     }
     headers.push((
-        Sp::new("Authorization".to_owned(), node.span),
-        Sp::new(value, node.span),
+        Located::new("Authorization".to_owned(), node.span),
+        Located::new(value, node.span),
     ));
 }

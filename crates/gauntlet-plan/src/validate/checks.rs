@@ -2,7 +2,7 @@
 
 use super::request::check_header_name;
 use super::{Validator, check_identifier};
-use crate::decode::{Cx, Fields, Sp, boolean, int, named_entries, string, text};
+use crate::decode::{Diagnostics, Fields, Located, boolean, int, named_entries, string, text};
 use crate::duration::parse_duration;
 use crate::node::{Node, NodeKind};
 use crate::plan::*;
@@ -29,7 +29,7 @@ impl Validator<'_> {
             NodeKind::Seq(v) => v.iter().collect(),
             NodeKind::Map(_) => vec![node],
             _ => {
-                self.cx.type_error(node, "checks", "a list of checks");
+                self.diags.type_error(node, "checks", "a list of checks");
                 return out;
             }
         };
@@ -43,11 +43,11 @@ impl Validator<'_> {
 
     fn check(&mut self, node: &Node) -> Option<Check> {
         let source = self.source;
-        let cx = &mut self.cx;
-        let mut f = Fields::new(node, cx, "check", CHECK_KEYS)?;
+        let diags = &mut self.diags;
+        let mut f = Fields::new(node, diags, "check", CHECK_KEYS)?;
         let name = f
             .get("name")
-            .and_then(|n| string(n, cx, "name"))
+            .and_then(|n| string(n, diags, "name"))
             .map(|s| s.value);
         let kinds: Vec<&str> = [
             "status",
@@ -67,16 +67,16 @@ impl Validator<'_> {
             } else {
                 format!("a check tests one thing, found {}", kinds.join(" and "))
             };
-            cx.error_help(f.span, msg, "e.g. `- status: 201` or `- jsonPath: $.id` (split several into separate list items)");
-            f.finish(cx);
+            diags.error_help(f.span, msg, "e.g. `- status: 201` or `- jsonPath: $.id` (split several into separate list items)");
+            f.finish(diags);
             return None;
         }
         let exists = f
             .get("exists")
-            .and_then(|n| boolean(n, cx, "exists"))
+            .and_then(|n| boolean(n, diags, "exists"))
             .map(|b| b.value);
         let equals = f.get("equals");
-        let matches = f.get("matches").and_then(|n| string(n, cx, "matches"));
+        let matches = f.get("matches").and_then(|n| string(n, diags, "matches"));
         let kind = match kinds[0] {
             "status" => {
                 let n = f.get("status")?;
@@ -86,11 +86,11 @@ impl Validator<'_> {
                 };
                 let mut codes = Vec::new();
                 for i in items {
-                    if let Some(v) = int(i, cx, "status") {
+                    if let Some(v) = int(i, diags, "status") {
                         if (100..=599).contains(&v.value) {
                             codes.push(v.value as u16)
                         } else {
-                            cx.error_help(
+                            diags.error_help(
                                 v.span,
                                 format!("{} is not an HTTP status", v.value),
                                 "statuses are 100 to 599",
@@ -101,30 +101,30 @@ impl Validator<'_> {
                 CheckKind::Status(codes)
             }
             "bodyContains" => CheckKind::BodyContains(Template::new(
-                text(f.get("bodyContains")?, cx, "bodyContains")?.value,
+                text(f.get("bodyContains")?, diags, "bodyContains")?.value,
             )),
             "bodyMatches" => {
-                let s = string(f.get("bodyMatches")?, cx, "bodyMatches")?;
-                check_regex(cx, &s);
+                let s = string(f.get("bodyMatches")?, diags, "bodyMatches")?;
+                check_regex(diags, &s);
                 CheckKind::BodyMatches(s.value)
             }
             "jsonPath" => {
-                let p = string(f.get("jsonPath")?, cx, "jsonPath")?;
-                check_json_path(cx, &p);
+                let p = string(f.get("jsonPath")?, diags, "jsonPath")?;
+                check_json_path(diags, &p);
                 match (equals, exists) {
                     (Some(e), None) => CheckKind::JsonPathEquals(p.value, e.to_json()),
                     (None, e) => CheckKind::JsonPathExists(p.value, e.unwrap_or(true)),
                     (Some(_), Some(_)) => {
-                        cx.error(f.span, "use `equals` or `exists`, not both");
+                        diags.error(f.span, "use `equals` or `exists`, not both");
                         return None;
                     }
                 }
             }
             "header" => {
-                let h = string(f.get("header")?, cx, "header")?;
-                check_header_name(cx, source, &h);
+                let h = string(f.get("header")?, diags, "header")?;
+                check_header_name(diags, source, &h);
                 if let Some(m) = &matches {
-                    check_regex(cx, m);
+                    check_regex(diags, m);
                 }
                 match (equals, matches, exists) {
                     (Some(e), None, None) => CheckKind::HeaderEquals(
@@ -134,7 +134,7 @@ impl Validator<'_> {
                     (None, Some(m), None) => CheckKind::HeaderMatches(h.value, m.value),
                     (None, None, e) => CheckKind::HeaderExists(h.value, e.unwrap_or(true)),
                     _ => {
-                        cx.error(
+                        diags.error(
                             f.span,
                             "use one of `equals`, `matches` or `exists` with `header`",
                         );
@@ -144,7 +144,7 @@ impl Validator<'_> {
             }
             _ => {
                 let n = f.get("duration")?;
-                let t = text(n, cx, "duration")?;
+                let t = text(n, diags, "duration")?;
                 let v = t.value.trim();
                 let bound = v
                     .strip_prefix("<=")
@@ -154,7 +154,7 @@ impl Validator<'_> {
                 match parse_duration(bound) {
                     Ok(d) => CheckKind::DurationBelow(d),
                     Err(e) => {
-                        cx.error_help(
+                        diags.error_help(
                             t.span,
                             format!("`duration`: {e}"),
                             "write `duration: < 500ms`",
@@ -164,7 +164,7 @@ impl Validator<'_> {
                 }
             }
         };
-        f.finish(cx);
+        f.finish(diags);
         let name = name.unwrap_or_else(|| default_check_name(&kind));
         Some(Check { name, kind })
     }
@@ -172,20 +172,20 @@ impl Validator<'_> {
     pub(super) fn captures(&mut self, node: &Node) -> Vec<Capture> {
         let mut out = Vec::new();
         let source = self.source;
-        for (k, n) in named_entries(node, &mut self.cx, "capture") {
-            let cx = &mut self.cx;
-            check_identifier(cx, &k.name, k.span, "capture");
+        for (k, n) in named_entries(node, &mut self.diags, "capture") {
+            let diags = &mut self.diags;
+            check_identifier(diags, &k.name, k.span, "capture");
             let source = match &n.kind {
                 NodeKind::Str(s) if s.starts_with('$') => {
-                    check_json_path(cx, &Sp::new(s.clone(), n.span));
+                    check_json_path(diags, &Located::new(s.clone(), n.span));
                     Some(CaptureSource::JsonPath(s.clone()))
                 }
                 NodeKind::Str(s) => {
-                    cx.error_help(n.span, format!("capture `{}`: `{s}` is not a JSON path", k.name), "write `$.id` for a JSON path, or `{header: Location}`, `{regex: 'id=(\\d+)'}`, `{status: true}`");
+                    diags.error_help(n.span, format!("capture `{}`: `{s}` is not a JSON path", k.name), "write `$.id` for a JSON path, or `{header: Location}`, `{regex: 'id=(\\d+)'}`, `{status: true}`");
                     None
                 }
                 _ => {
-                    let Some(mut f) = Fields::new(n, cx, "capture", CAPTURE_KEYS) else {
+                    let Some(mut f) = Fields::new(n, diags, "capture", CAPTURE_KEYS) else {
                         continue;
                     };
                     let present: Vec<&str> = CAPTURE_KEYS
@@ -194,7 +194,7 @@ impl Validator<'_> {
                         .filter(|key| f.has(key))
                         .collect();
                     let src = if present.len() != 1 {
-                        cx.error_help(
+                        diags.error_help(
                             f.span,
                             format!(
                                 "capture `{}` needs exactly one of jsonPath, header, regex, status",
@@ -207,24 +207,23 @@ impl Validator<'_> {
                         match present[0] {
                             "jsonPath" => f
                                 .get("jsonPath")
-                                .and_then(|n| string(n, cx, "jsonPath"))
+                                .and_then(|n| string(n, diags, "jsonPath"))
                                 .map(|p| {
-                                    check_json_path(cx, &p);
+                                    check_json_path(diags, &p);
                                     CaptureSource::JsonPath(p.value)
                                 }),
-                            "header" => {
-                                f.get("header")
-                                    .and_then(|n| string(n, cx, "header"))
-                                    .map(|h| {
-                                        check_header_name(cx, source, &h);
-                                        CaptureSource::Header(h.value)
-                                    })
-                            }
+                            "header" => f
+                                .get("header")
+                                .and_then(|n| string(n, diags, "header"))
+                                .map(|h| {
+                                    check_header_name(diags, source, &h);
+                                    CaptureSource::Header(h.value)
+                                }),
                             "regex" => {
                                 f.get("regex")
-                                    .and_then(|n| string(n, cx, "regex"))
+                                    .and_then(|n| string(n, diags, "regex"))
                                     .map(|r| {
-                                        check_regex(cx, &r);
+                                        check_regex(diags, &r);
                                         CaptureSource::Regex(r.value)
                                     })
                             }
@@ -234,7 +233,7 @@ impl Validator<'_> {
                             }
                         }
                     };
-                    f.finish(cx);
+                    f.finish(diags);
                     src
                 }
             };
@@ -261,9 +260,9 @@ pub(super) fn parse_status_range(s: &str) -> Option<(u16, u16)> {
     ((100..=599).contains(&a) && (100..=599).contains(&b) && a <= b).then_some((a, b))
 }
 
-fn check_regex(cx: &mut Cx, s: &Sp<String>) {
+fn check_regex(diags: &mut Diagnostics, s: &Located<String>) {
     if let Err(e) = regex_syntax::Parser::new().parse(&s.value) {
-        cx.error_help(
+        diags.error_help(
             s.span,
             format!(
                 "invalid regular expression: {}",
@@ -278,9 +277,9 @@ fn check_regex(cx: &mut Cx, s: &Sp<String>) {
     }
 }
 
-pub(super) fn check_json_path(cx: &mut Cx, p: &Sp<String>) {
+pub(super) fn check_json_path(diags: &mut Diagnostics, p: &Located<String>) {
     if !p.value.starts_with('$') {
-        cx.error_help(
+        diags.error_help(
             p.span,
             format!("JSON path `{}` must start with `$`", p.value),
             "e.g. `$.id` or `$.items[0].id`",

@@ -1,4 +1,5 @@
-//! `data:`: the data feeders, whose files are read at validation for their columns.
+//! `data:`: the data feeders, whose files are read at validation for their
+//! columns.
 
 use super::{Validator, check_identifier};
 use crate::decode::{Fields, named_entries, string};
@@ -19,26 +20,26 @@ pub(super) struct FeederColumns {
 impl Validator<'_> {
     pub(super) fn feeders(&mut self, node: &Node) -> Vec<Feeder> {
         let mut out = Vec::new();
-        for (k, n) in named_entries(node, &mut self.cx, "data") {
+        for (k, n) in named_entries(node, &mut self.diags, "data") {
             let base = self.base.as_deref();
-            let cx = &mut self.cx;
-            let Some(mut f) = Fields::new(n, cx, "data feeder", FEEDER_KEYS) else {
+            let diags = &mut self.diags;
+            let Some(mut f) = Fields::new(n, diags, "data feeder", FEEDER_KEYS) else {
                 continue;
             };
-            check_identifier(cx, &k.name, k.span, "data feeder");
+            check_identifier(diags, &k.name, k.span, "data feeder");
             let file = f
                 .require(
                     "file",
-                    cx,
+                    diags,
                     "path of a CSV or JSON file, relative to the plan",
                 )
-                .and_then(|n| string(n, cx, "file"));
-            let format = match f.get("format").and_then(|n| string(n, cx, "format")) {
+                .and_then(|n| string(n, diags, "file"));
+            let format = match f.get("format").and_then(|n| string(n, diags, "format")) {
                 Some(s) => match s.value.as_str() {
                     "csv" => Some(DataFormat::Csv),
                     "json" => Some(DataFormat::Json),
                     other => {
-                        cx.error_help(
+                        diags.error_help(
                             s.span,
                             format!("unknown data format `{other}`"),
                             "use csv or json",
@@ -54,7 +55,7 @@ impl Validator<'_> {
                     }
                 }),
             };
-            let mode = match f.get("mode").and_then(|n| string(n, cx, "mode")) {
+            let mode = match f.get("mode").and_then(|n| string(n, diags, "mode")) {
                 Some(s) => match s.value.as_str() {
                     "sequential" => FeedMode::Sequential,
                     "per-vu" => FeedMode::PerVu,
@@ -66,7 +67,7 @@ impl Validator<'_> {
                             other,
                             ["sequential", "per-vu", "random", "unique", "circular"],
                         );
-                        cx.error_help(
+                        diags.error_help(
                             s.span,
                             format!("unknown feeder mode `{other}`"),
                             match h {
@@ -81,14 +82,14 @@ impl Validator<'_> {
             };
             let on_exhausted = match f
                 .get("onExhausted")
-                .and_then(|n| string(n, cx, "onExhausted"))
+                .and_then(|n| string(n, diags, "onExhausted"))
             {
                 Some(s) => match s.value.as_str() {
                     "recycle" => OnExhausted::Recycle,
                     "stop-vu" => OnExhausted::StopVu,
                     "stop-test" => OnExhausted::StopTest,
                     other => {
-                        cx.error_help(
+                        diags.error_help(
                             s.span,
                             format!("unknown onExhausted `{other}`"),
                             "use recycle, stop-vu or stop-test",
@@ -99,7 +100,7 @@ impl Validator<'_> {
                 None if mode == FeedMode::Unique => OnExhausted::StopVu,
                 None => OnExhausted::Recycle,
             };
-            f.finish(cx);
+            f.finish(diags);
             if let (Some(file), Some(format), Some(base)) = (&file, format, base) {
                 // Read now what the run reads when it starts: a missing file,
                 // an empty one, and the columns templates may use.
@@ -109,7 +110,7 @@ impl Validator<'_> {
                         file: file.value.clone(),
                         columns,
                     }),
-                    Err(p) => cx.error_help(file.span, p.message, p.help),
+                    Err(p) => diags.error_help(file.span, p.message, p.help),
                 }
             }
             if let (Some(file), Some(format)) = (file, format) {

@@ -4,7 +4,7 @@ use super::Validator;
 use super::checks::check_json_path;
 use super::request::check_header_name;
 use crate::catalog;
-use crate::decode::{Fields, Sp, boolean, named_entries, string, string_map, text};
+use crate::decode::{Fields, Located, boolean, named_entries, string, string_map, text};
 use crate::diagnostic::did_you_mean;
 use crate::node::{Node, NodeKind};
 use crate::plan::*;
@@ -33,15 +33,15 @@ impl Validator<'_> {
     /// and a type (`counter`, `gauge`, `rate`, `trend`) or `{type: trend,
     /// time: true}` for a trend of milliseconds.
     pub(super) fn metrics_section(&mut self, node: &Node) {
-        for (k, n) in named_entries(node, &mut self.cx, "metrics") {
-            let cx = &mut self.cx;
+        for (k, n) in named_entries(node, &mut self.diags, "metrics") {
+            let diags = &mut self.diags;
             if k.name.is_empty()
                 || !k
                     .name
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'_')
             {
-                cx.error_help(
+                diags.error_help(
                     k.span,
                     format!("`{}` is not a metric name", k.name),
                     "use letters, digits and `_`, e.g. `items_returned`",
@@ -49,7 +49,7 @@ impl Validator<'_> {
                 continue;
             }
             if catalog::builtin(&k.name).is_some() {
-                cx.error_help(
+                diags.error_help(
                     k.span,
                     format!("`{}` is a built-in metric", k.name),
                     "choose another name for the plan's own metric",
@@ -57,20 +57,20 @@ impl Validator<'_> {
                 continue;
             }
             let (ty, time) = match &n.kind {
-                NodeKind::Str(s) => (Some(Sp::new(s.clone(), n.span)), None),
+                NodeKind::Str(s) => (Some(Located::new(s.clone(), n.span)), None),
                 NodeKind::Map(_) => {
-                    let Some(mut f) = Fields::new(n, cx, "metric", METRIC_KEYS) else {
+                    let Some(mut f) = Fields::new(n, diags, "metric", METRIC_KEYS) else {
                         continue;
                     };
                     let ty = f
-                        .require("type", cx, "one of counter, gauge, rate, trend")
-                        .and_then(|n| string(n, cx, "type"));
-                    let time = f.get("time").and_then(|n| boolean(n, cx, "time"));
-                    f.finish(cx);
+                        .require("type", diags, "one of counter, gauge, rate, trend")
+                        .and_then(|n| string(n, diags, "type"));
+                    let time = f.get("time").and_then(|n| boolean(n, diags, "time"));
+                    f.finish(diags);
                     (ty, time)
                 }
                 _ => {
-                    cx.type_error(
+                    diags.type_error(
                         n,
                         &format!("metrics.{}", k.name),
                         "a type (`counter`, `gauge`, `rate`, `trend`) or `{type: trend, time: true}`",
@@ -89,13 +89,13 @@ impl Validator<'_> {
                         Some(h) => format!("did you mean `{h}`?"),
                         None => "use counter, gauge, rate or trend".to_owned(),
                     };
-                    cx.error_help(ty.span, format!("unknown metric type `{other}`"), help);
+                    diags.error_help(ty.span, format!("unknown metric type `{other}`"), help);
                     continue;
                 }
             };
             let time = match time {
                 Some(t) if t.value && kind != MetricKind::Trend => {
-                    cx.error_help(
+                    diags.error_help(
                         t.span,
                         "`time` applies to trends only",
                         "write `{type: trend, time: true}` for a trend of milliseconds",
@@ -130,30 +130,30 @@ impl Validator<'_> {
             NodeKind::Seq(v) => v.iter().collect(),
             NodeKind::Map(_) => vec![node],
             _ => {
-                self.cx
+                self.diags
                     .type_error(node, "metrics", "a list of `{metric: name, jsonPath: $.x}`");
                 return out;
             }
         };
         for n in items {
             let source_text = self.source;
-            let cx = &mut self.cx;
-            let Some(mut f) = Fields::new(n, cx, "step metric", METRIC_ADD_KEYS) else {
+            let diags = &mut self.diags;
+            let Some(mut f) = Fields::new(n, diags, "step metric", METRIC_ADD_KEYS) else {
                 continue;
             };
             let metric = f
                 .require(
                     "metric",
-                    cx,
+                    diags,
                     "the name of a metric declared under the plan's `metrics:`",
                 )
-                .and_then(|n| string(n, cx, "metric"));
+                .and_then(|n| string(n, diags, "metric"));
             let present: Vec<&str> = ["jsonPath", "header", "timing", "value"]
                 .into_iter()
                 .filter(|k| f.has(k))
                 .collect();
             let source = if present.len() != 1 {
-                cx.error_help(
+                diags.error_help(
                     f.span,
                     if present.is_empty() {
                         "a step metric needs one of jsonPath, header, timing, value".to_owned()
@@ -170,21 +170,21 @@ impl Validator<'_> {
                 match present[0] {
                     "jsonPath" => f
                         .get("jsonPath")
-                        .and_then(|n| string(n, cx, "jsonPath"))
+                        .and_then(|n| string(n, diags, "jsonPath"))
                         .map(|p| {
-                            check_json_path(cx, &p);
+                            check_json_path(diags, &p);
                             ValueSource::JsonPath(p.value)
                         }),
                     "header" => f
                         .get("header")
-                        .and_then(|n| string(n, cx, "header"))
+                        .and_then(|n| string(n, diags, "header"))
                         .map(|h| {
-                            check_header_name(cx, source_text, &h);
+                            check_header_name(diags, source_text, &h);
                             ValueSource::Header(h.value)
                         }),
                     "timing" => f
                         .get("timing")
-                        .and_then(|n| string(n, cx, "timing"))
+                        .and_then(|n| string(n, diags, "timing"))
                         .and_then(|t| match Timing::ALL.iter().find(|(_, s)| *s == t.value) {
                             Some((timing, _)) => Some(ValueSource::Timing(*timing)),
                             None => {
@@ -196,7 +196,7 @@ impl Validator<'_> {
                                         names.collect::<Vec<_>>().join(", ")
                                     ),
                                 };
-                                cx.error_help(
+                                diags.error_help(
                                     t.span,
                                     format!("unknown timing `{}`", t.value),
                                     help,
@@ -206,15 +206,15 @@ impl Validator<'_> {
                         }),
                     _ => f
                         .get("value")
-                        .and_then(|n| text(n, cx, "value"))
+                        .and_then(|n| text(n, diags, "value"))
                         .map(|v| ValueSource::Value(Template::new(v.value))),
                 }
             };
             let tags = f
                 .get("tags")
-                .map(|n| string_map(n, cx, "tags"))
+                .map(|n| string_map(n, diags, "tags"))
                 .unwrap_or_default();
-            f.finish(cx);
+            f.finish(diags);
             let Some(metric) = metric else { continue };
             if !self.custom_metrics.iter().any(|c| c.name == metric.value) {
                 let declared: Vec<&str> = self
@@ -237,7 +237,7 @@ impl Validator<'_> {
                         None => format!("declared metrics: {}", declared.join(", ")),
                     }
                 };
-                self.cx.error_help(
+                self.diags.error_help(
                     metric.span,
                     format!("metric `{}` is not declared under `metrics:`", metric.value),
                     help,

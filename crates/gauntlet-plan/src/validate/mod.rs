@@ -26,9 +26,9 @@ mod templates;
 mod thresholds;
 mod workload;
 
-use crate::decode::{Cx, Fields, Sp, int, string, text};
+use crate::decode::{Diagnostics, Fields, Located, int, string, text};
 use crate::diagnostic::Span;
-use crate::duration::parse_duration;
+use crate::duration::{DurationError, parse_duration};
 use crate::files::FileProblem;
 use crate::node::Node;
 use crate::plan::*;
@@ -95,8 +95,10 @@ pub(crate) const OBJECT_KEYS: &[(&str, &[&str])] = &[
     ("options", OPTIONS_KEYS),
 ];
 
+/// Reads one plan's node tree into a [`Plan`], collecting every problem in
+/// [`Diagnostics`]; each section's reading is in the file named after it.
 pub(crate) struct Validator<'s> {
-    pub(crate) cx: Cx,
+    pub(crate) diags: Diagnostics,
     source: &'s str,
     /// Directory the plan's relative file paths resolve against; `None`: the
     /// files are not opened.
@@ -113,11 +115,12 @@ pub(crate) struct Validator<'s> {
     tags: KnownTags,
 }
 
-fn dur(node: &Node, cx: &mut Cx, what: &str) -> Option<Duration> {
+/// A duration as plans write it (`30s`); a bare number gets a hint to add a unit.
+fn read_duration(node: &Node, diags: &mut Diagnostics, what: &str) -> Option<Duration> {
     let t = match node.scalar_text() {
         Some(t) => t,
         None => {
-            cx.type_error(node, what, "a duration such as `30s`");
+            diags.type_error(node, what, "a duration such as `30s`");
             return None;
         }
     };
@@ -129,15 +132,15 @@ fn dur(node: &Node, cx: &mut Cx, what: &str) -> Option<Duration> {
             } else {
                 "write durations like `30s`, `2m`, `1h30m`, `500ms`".to_owned()
             };
-            cx.error_help(node.span, format!("`{what}`: {e}"), help);
+            diags.error_help(node.span, format!("`{what}`: {e}"), help);
             None
         }
     }
 }
 
-fn non_negative(v: Sp<i64>, cx: &mut Cx, what: &str) -> Option<u64> {
+fn non_negative(v: Located<i64>, diags: &mut Diagnostics, what: &str) -> Option<u64> {
     if v.value < 0 {
-        cx.error_help(
+        diags.error_help(
             v.span,
             format!("`{what}` is {}; it cannot be negative", v.value),
             "use 0 or more",
@@ -148,9 +151,9 @@ fn non_negative(v: Sp<i64>, cx: &mut Cx, what: &str) -> Option<u64> {
     }
 }
 
-fn positive(v: Sp<i64>, cx: &mut Cx, what: &str) -> Option<u64> {
+fn positive(v: Located<i64>, diags: &mut Diagnostics, what: &str) -> Option<u64> {
     if v.value <= 0 {
-        cx.error_help(
+        diags.error_help(
             v.span,
             format!("`{what}` is {}; it must be at least 1", v.value),
             "use 1 or more",
@@ -161,17 +164,34 @@ fn positive(v: Sp<i64>, cx: &mut Cx, what: &str) -> Option<u64> {
     }
 }
 
+/// Why a form built of durations (a think time, a demo latency) is refused.
+#[derive(Debug, thiserror::Error)]
+enum DurationFormError {
+    /// One of its durations.
+    #[error(transparent)]
+    Duration(#[from] DurationError),
+    /// `a..b` with `a > b`.
+    #[error("the range's lower bound is above its upper bound")]
+    ReversedRange,
+    /// `lognormal:` without two durations.
+    #[error("lognormal needs MEDIAN:P99")]
+    LognormalParts,
+    /// `lognormal:MEDIAN:P99` with a zero median or `p99 < median`.
+    #[error("lognormal needs 0 < median <= p99")]
+    LognormalOrder,
+}
+
 /// Parse `1s`, `1s..3s`, `exp(2s)` into a think time.
-fn think_time(node: &Node, cx: &mut Cx, what: &str) -> Option<ThinkTime> {
-    let t = text(node, cx, what)?.value;
+fn think_time(node: &Node, diags: &mut Diagnostics, what: &str) -> Option<ThinkTime> {
+    let t = text(node, diags, what)?.value;
     let t = t.trim();
     let help =
         "write `1s` (constant), `1s..3s` (uniform range) or `exp(2s)` (exponential with that mean)";
-    let parse = |s: &str| parse_duration(s);
+    let parse = |s: &str| parse_duration(s).map_err(DurationFormError::from);
     let result = if let Some((a, b)) = t.split_once("..") {
         match (parse(a), parse(b)) {
             (Ok(a), Ok(b)) if a <= b => Ok(ThinkTime::Uniform(a, b)),
-            (Ok(_), Ok(_)) => Err("the range's lower bound is above its upper bound".to_owned()),
+            (Ok(_), Ok(_)) => Err(DurationFormError::ReversedRange),
             (Err(e), _) | (_, Err(e)) => Err(e),
         }
     } else if let Some(inner) = t.strip_prefix("exp(").and_then(|r| r.strip_suffix(')')) {
@@ -182,7 +202,7 @@ fn think_time(node: &Node, cx: &mut Cx, what: &str) -> Option<ThinkTime> {
     match result {
         Ok(v) => Some(v),
         Err(e) => {
-            cx.error_help(node.span, format!("`{what}`: {e}"), help);
+            diags.error_help(node.span, format!("`{what}`: {e}"), help);
             None
         }
     }
@@ -212,7 +232,7 @@ impl Validator<'_> {
 impl<'s> Validator<'s> {
     pub(crate) fn new(source: &'s str, base: Option<&Path>, replaced: Replaced) -> Validator<'s> {
         Validator {
-            cx: Cx::default(),
+            diags: Diagnostics::default(),
             source,
             base: base.map(Path::to_path_buf),
             custom_metrics: Vec::new(),
@@ -233,12 +253,12 @@ impl<'s> Validator<'s> {
     }
 
     pub(crate) fn plan(&mut self, root: &Node, default_name: &str) -> Option<Plan> {
-        let mut f = Fields::new(root, &mut self.cx, "plan", PLAN_KEYS)?;
+        let mut f = Fields::new(root, &mut self.diags, "plan", PLAN_KEYS)?;
         if let Some(v) = f.get("version")
-            && let Some(v) = int(v, &mut self.cx, "version")
+            && let Some(v) = int(v, &mut self.diags, "version")
             && v.value != 1
         {
-            self.cx.error_help(
+            self.diags.error_help(
                 v.span,
                 format!("plan format version {} is not supported", v.value),
                 "this gauntlet reads `version: 1`",
@@ -246,12 +266,12 @@ impl<'s> Validator<'s> {
         }
         let name = f
             .get("name")
-            .and_then(|n| string(n, &mut self.cx, "name"))
+            .and_then(|n| string(n, &mut self.diags, "name"))
             .map(|s| s.value)
             .unwrap_or_else(|| default_name.to_owned());
         let description = f
             .get("description")
-            .and_then(|n| string(n, &mut self.cx, "description"))
+            .and_then(|n| string(n, &mut self.diags, "description"))
             .map(|s| s.value);
         let target = match f.get("target") {
             Some(n) => self.target(n),
@@ -298,7 +318,7 @@ impl<'s> Validator<'s> {
         let workload = match f.get("workload") {
             Some(n) => self.workload(n),
             None => {
-                self.cx.error_help(
+                self.diags.error_help(
                     f.span,
                     "plan has no `workload`: nothing for virtual users to do",
                     "add `workload:` with at least one operation, e.g.\nworkload:\n  operations:\n    home:\n      request: GET /",
@@ -352,7 +372,7 @@ impl<'s> Validator<'s> {
                 origin: ThresholdOrigin::Sla(i),
             });
         }
-        f.finish(&mut self.cx);
+        f.finish(&mut self.diags);
         let (target, workload) = (target?, workload?);
         Some(Plan {
             name,
@@ -374,19 +394,19 @@ impl<'s> Validator<'s> {
 /// A file the plan names must pass `check`, when the plan has a directory to
 /// find it in; the error points at the path.
 fn check_file(
-    cx: &mut Cx,
+    diags: &mut Diagnostics,
     base: Option<&Path>,
-    path: &Sp<String>,
+    path: &Located<String>,
     check: impl FnOnce(&Path) -> Result<(), FileProblem>,
 ) {
     if let Some(base) = base
         && let Err(p) = check(&base.join(&path.value))
     {
-        cx.error_help(path.span, p.message, p.help);
+        diags.error_help(path.span, p.message, p.help);
     }
 }
 
-fn check_identifier(cx: &mut Cx, name: &str, span: Span, what: &str) {
+fn check_identifier(diags: &mut Diagnostics, name: &str, span: Span, what: &str) {
     let ok = !name.is_empty()
         && name
             .chars()
@@ -396,21 +416,21 @@ fn check_identifier(cx: &mut Cx, name: &str, span: Span, what: &str) {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
     if !ok {
-        cx.error_help(
+        diags.error_help(
             span,
             format!("{what} name `{name}` is not a valid identifier"),
             "use letters, digits, `_` and `-`, starting with a letter",
         );
     } else if what == "capture" || what == "data feeder" {
         if name.contains('-') {
-            cx.error_help(
+            diags.error_help(
                 span,
                 format!("{what} name `{name}` contains `-`"),
                 "templates read `-` as minus: use `_` instead",
             );
         }
         if TEMPLATE_GLOBALS.contains(&name) {
-            cx.error_help(
+            diags.error_help(
                 span,
                 format!("{what} name `{name}` shadows a built-in template name"),
                 "choose another name",

@@ -11,22 +11,22 @@ pub(crate) const OPTIONS_KEYS: &[&str] = &["summaryTrendStats", "seed"];
 
 impl Validator<'_> {
     pub(super) fn options(&mut self, node: &Node) -> RunOptions {
-        let cx = &mut self.cx;
+        let diags = &mut self.diags;
         let mut o = RunOptions::default();
-        let Some(mut f) = Fields::new(node, cx, "options", OPTIONS_KEYS) else {
+        let Some(mut f) = Fields::new(node, diags, "options", OPTIONS_KEYS) else {
             return o;
         };
         if let Some(l) = f.get("summaryTrendStats") {
             let mut stats = Vec::new();
-            for n in seq(l, cx, "summaryTrendStats") {
-                let Some(s) = text(n, cx, "summaryTrendStats[]") else {
+            for n in seq(l, diags, "summaryTrendStats") {
+                let Some(s) = text(n, diags, "summaryTrendStats[]") else {
                     continue;
                 };
                 match parse_expr(&format!("{} > 0", s.value)) {
                     Ok(e) if !matches!(e.aggregation, Stat::Rate | Stat::Value) => {
                         stats.push(e.aggregation)
                     }
-                    _ => cx.error_help(
+                    _ => diags.error_help(
                         s.span,
                         format!("`{}` is not a trend statistic", s.value),
                         "use avg, min, med, max, count or p(N)",
@@ -37,10 +37,10 @@ impl Validator<'_> {
                 o.summary_trend_stats = stats;
             }
         }
-        if let Some(v) = f.get("seed").and_then(|n| int(n, cx, "seed")) {
-            o.seed = non_negative(v, cx, "seed");
+        if let Some(v) = f.get("seed").and_then(|n| int(n, diags, "seed")) {
+            o.seed = non_negative(v, diags, "seed");
         }
-        f.finish(cx);
+        f.finish(diags);
         o
     }
 }

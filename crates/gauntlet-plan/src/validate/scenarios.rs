@@ -1,7 +1,7 @@
 //! `scenarios:`: k6's executors with k6's option names, and their stages.
 
-use super::{Validator, check_identifier, dur, non_negative, positive};
-use crate::decode::{Cx, Fields, Sp, int, named_entries, seq, string, string_map};
+use super::{Validator, check_identifier, non_negative, positive, read_duration};
+use crate::decode::{Diagnostics, Fields, Located, int, named_entries, seq, string, string_map};
 use crate::diagnostic::{Span, did_you_mean};
 use crate::node::{Node, NodeKind};
 use crate::plan::*;
@@ -60,16 +60,16 @@ pub(crate) const STAGE_KEYS: &[&str] = &["duration", "target"];
 impl Validator<'_> {
     pub(super) fn scenarios(&mut self, node: &Node, workload: &Workload) -> Vec<Scenario> {
         let mut out = Vec::new();
-        let entries = named_entries(node, &mut self.cx, "scenarios");
+        let entries = named_entries(node, &mut self.diags, "scenarios");
         if entries.is_empty() && matches!(node.kind, NodeKind::Map(_)) {
-            self.cx.error_help(
+            self.diags.error_help(
                 node.span,
                 "`scenarios` is empty",
                 "add one, e.g. `smoke: {executor: constant-vus, vus: 1, duration: 10s}`",
             );
         }
         for (k, n) in entries {
-            check_identifier(&mut self.cx, &k.name, k.span, "scenario");
+            check_identifier(&mut self.diags, &k.name, k.span, "scenario");
             self.tags.scenarios.push(k.name.clone());
             if let Some(s) = self.scenario(&k.name, n, workload) {
                 out.push(s);
@@ -79,40 +79,40 @@ impl Validator<'_> {
     }
 
     fn scenario(&mut self, name: &str, node: &Node, workload: &Workload) -> Option<Scenario> {
-        let cx = &mut self.cx;
-        let mut f = Fields::new(node, cx, "scenario", SCENARIO_KEYS)?;
+        let diags = &mut self.diags;
+        let mut f = Fields::new(node, diags, "scenario", SCENARIO_KEYS)?;
         let executor_name = f
             .require(
                 "executor",
-                cx,
+                diags,
                 &format!("one of: {}", EXECUTOR_NAMES.join(", ")),
             )
-            .and_then(|n| string(n, cx, "executor"));
+            .and_then(|n| string(n, diags, "executor"));
         let start_time = f
             .get("startTime")
-            .and_then(|n| dur(n, cx, "startTime"))
+            .and_then(|n| read_duration(n, diags, "startTime"))
             .unwrap_or_default();
         let graceful_stop = f
             .get("gracefulStop")
-            .and_then(|n| dur(n, cx, "gracefulStop"))
+            .and_then(|n| read_duration(n, diags, "gracefulStop"))
             .unwrap_or(Duration::from_secs(30));
         let tags = f
             .get("tags")
-            .map(|n| string_map(n, cx, "tags"))
+            .map(|n| string_map(n, diags, "tags"))
             .unwrap_or_default();
         self.tags
             .user
             .extend(tags.iter().map(|(k, v)| (k.value.clone(), v.value.clone())));
         let env = f
             .get("env")
-            .map(|n| string_map(n, cx, "env"))
+            .map(|n| string_map(n, diags, "env"))
             .unwrap_or_default();
         let _ = f
             .get("description")
-            .and_then(|n| string(n, cx, "description"));
+            .and_then(|n| string(n, diags, "description"));
         let test_type = f
             .get("testType")
-            .and_then(|n| string(n, cx, "testType"))
+            .and_then(|n| string(n, diags, "testType"))
             .and_then(
                 |s| match TestType::ALL.iter().find(|(_, n)| *n == s.value) {
                     Some((t, _)) => Some(*t),
@@ -122,7 +122,7 @@ impl Validator<'_> {
                             Some(h) => format!("did you mean `{h}`?"),
                             None => format!("use one of {}", names.join(", ")),
                         };
-                        cx.error_help(s.span, format!("unknown test type `{}`", s.value), help);
+                        diags.error_help(s.span, format!("unknown test type `{}`", s.value), help);
                         None
                     }
                 },
@@ -134,7 +134,7 @@ impl Validator<'_> {
             .map(|o| o.name.as_str())
             .collect();
         let mut mix: Vec<(usize, u32)> = Vec::new();
-        let lookup = |cx: &mut Cx, n: &str, span: Span| -> Option<usize> {
+        let lookup = |diags: &mut Diagnostics, n: &str, span: Span| -> Option<usize> {
             match op_names.iter().position(|o| *o == n) {
                 Some(i) => Some(i),
                 None => {
@@ -142,7 +142,7 @@ impl Validator<'_> {
                         Some(h) => format!("did you mean `{h}`?"),
                         None => format!("operations: {}", op_names.join(", ")),
                     };
-                    cx.error_help(
+                    diags.error_help(
                         span,
                         format!("scenario `{name}` runs unknown operation `{n}`"),
                         help,
@@ -151,18 +151,19 @@ impl Validator<'_> {
                 }
             }
         };
-        if let Some(e) = f.get("exec").and_then(|n| string(n, cx, "exec"))
-            && let Some(i) = lookup(cx, &e.value, e.span)
+        if let Some(e) = f.get("exec").and_then(|n| string(n, diags, "exec"))
+            && let Some(i) = lookup(diags, &e.value, e.span)
         {
             mix.push((i, 1));
         }
         if let Some(n) = f.get("operations") {
             if !mix.is_empty() {
-                cx.error_help(n.span, "use `exec` or `operations`, not both", "`exec: name` runs one operation; `operations: {a: 3, b: 1}` runs a weighted mix");
+                diags.error_help(n.span, "use `exec` or `operations`, not both", "`exec: name` runs one operation; `operations: {a: 3, b: 1}` runs a weighted mix");
             }
-            for (k, v) in named_entries(n, cx, "operations") {
-                let w = int(v, cx, "operations weight").and_then(|w| non_negative(w, cx, "weight"));
-                if let (Some(i), Some(w)) = (lookup(cx, &k.name, k.span), w) {
+            for (k, v) in named_entries(n, diags, "operations") {
+                let w = int(v, diags, "operations weight")
+                    .and_then(|w| non_negative(w, diags, "weight"));
+                if let (Some(i), Some(w)) = (lookup(diags, &k.name, k.span), w) {
                     mix.push((i, w as u32));
                 }
             }
@@ -176,7 +177,7 @@ impl Validator<'_> {
                 .collect();
         }
         if !mix.is_empty() && mix.iter().all(|(_, w)| *w == 0) {
-            cx.error_help(
+            diags.error_help(
                 f.span,
                 format!("every operation of scenario `{name}` has weight 0"),
                 "give at least one operation a positive weight",
@@ -190,7 +191,7 @@ impl Validator<'_> {
                 None
             }
         };
-        f.finish(&mut self.cx);
+        f.finish(&mut self.diags);
         Some(Scenario {
             name: name.to_owned(),
             executor: executor?,
@@ -203,8 +204,8 @@ impl Validator<'_> {
         })
     }
 
-    fn executor(&mut self, f: &mut Fields<'_>, name: Sp<String>) -> Option<Executor> {
-        let cx = &mut self.cx;
+    fn executor(&mut self, f: &mut Fields<'_>, name: Located<String>) -> Option<Executor> {
+        let diags = &mut self.diags;
         // Options each executor accepts (beyond the common ones).
         let allowed: &[&str] = match name.value.as_str() {
             "shared-iterations" | "per-vu-iterations" => &["vus", "iterations", "maxDuration"],
@@ -221,7 +222,7 @@ impl Validator<'_> {
                 "maxVUs",
             ],
             "externally-controlled" => {
-                cx.error_help(
+                diags.error_help(
                     name.span,
                     "`externally-controlled` was removed in k6 v2 and is not supported",
                     "use constant-vus (takes vus, duration) or ramping-vus (takes startVUs, stages, gracefulRampDown); \
@@ -236,7 +237,7 @@ impl Validator<'_> {
                     Some(h) => format!("did you mean `{h}`?"),
                     None => format!("executors: {}", EXECUTOR_NAMES.join(", ")),
                 };
-                cx.error_help(name.span, format!("unknown executor `{other}`"), help);
+                diags.error_help(name.span, format!("unknown executor `{other}`"), help);
                 f.skip(&EXECUTOR_OPTIONS);
                 return None;
             }
@@ -245,7 +246,7 @@ impl Validator<'_> {
             if f.has(opt) && !allowed.contains(&opt) {
                 let span = f.key_span(opt).unwrap_or(f.span);
                 let _ = f.get(opt);
-                cx.error_help(
+                diags.error_help(
                     span,
                     format!("`{opt}` does not apply to executor `{}`", name.value),
                     format!("{} takes: {}", name.value, allowed.join(", ")),
@@ -253,17 +254,17 @@ impl Validator<'_> {
             }
         }
         let count = |f: &mut Fields<'_>,
-                     cx: &mut Cx,
+                     diags: &mut Diagnostics,
                      key: &str,
                      default: Option<u64>,
                      min1: bool|
          -> Option<u64> {
-            match f.get(key).and_then(|n| int(n, cx, key)) {
-                Some(v) if min1 => positive(v, cx, key),
-                Some(v) => non_negative(v, cx, key),
+            match f.get(key).and_then(|n| int(n, diags, key)) {
+                Some(v) if min1 => positive(v, diags, key),
+                Some(v) => non_negative(v, diags, key),
                 None => {
                     if default.is_none() {
-                        cx.error_help(
+                        diags.error_help(
                             f.span,
                             format!("executor `{}` needs `{key}`", name.value),
                             format!("{} takes: {}", name.value, allowed.join(", ")),
@@ -274,16 +275,16 @@ impl Validator<'_> {
             }
         };
         let need_dur = |f: &mut Fields<'_>,
-                        cx: &mut Cx,
+                        diags: &mut Diagnostics,
                         key: &str,
                         default: Option<Duration>|
          -> Option<Duration> {
             match f.get(key) {
                 Some(n) => {
-                    let d = dur(n, cx, key)?;
+                    let d = read_duration(n, diags, key)?;
                     // Every executor duration must be positive (timeUnit too).
                     if d.is_zero() {
-                        cx.error_help(
+                        diags.error_help(
                             n.span,
                             format!("`{key}` must be longer than 0"),
                             "e.g. `30s`",
@@ -294,7 +295,7 @@ impl Validator<'_> {
                 }
                 None => {
                     if default.is_none() {
-                        cx.error_help(
+                        diags.error_help(
                             f.span,
                             format!("executor `{}` needs `{key}`", name.value),
                             "e.g. `duration: 30s`",
@@ -308,9 +309,9 @@ impl Validator<'_> {
         let one_sec = Some(Duration::from_secs(1));
         let exec = match name.value.as_str() {
             "shared-iterations" => {
-                let vus = count(f, cx, "vus", Some(1), true);
-                let iterations = count(f, cx, "iterations", Some(1), true);
-                let max_duration = need_dur(f, cx, "maxDuration", ten_min);
+                let vus = count(f, diags, "vus", Some(1), true);
+                let iterations = count(f, diags, "iterations", Some(1), true);
+                let max_duration = need_dur(f, diags, "maxDuration", ten_min);
                 Executor::SharedIterations {
                     vus: vus?,
                     iterations: iterations?,
@@ -318,9 +319,9 @@ impl Validator<'_> {
                 }
             }
             "per-vu-iterations" => {
-                let vus = count(f, cx, "vus", Some(1), true);
-                let iterations = count(f, cx, "iterations", Some(1), true);
-                let max_duration = need_dur(f, cx, "maxDuration", ten_min);
+                let vus = count(f, diags, "vus", Some(1), true);
+                let iterations = count(f, diags, "iterations", Some(1), true);
+                let max_duration = need_dur(f, diags, "maxDuration", ten_min);
                 Executor::PerVuIterations {
                     vus: vus?,
                     iterations: iterations?,
@@ -328,20 +329,20 @@ impl Validator<'_> {
                 }
             }
             "constant-vus" => {
-                let vus = count(f, cx, "vus", Some(1), true);
-                let duration = need_dur(f, cx, "duration", None);
+                let vus = count(f, diags, "vus", Some(1), true);
+                let duration = need_dur(f, diags, "duration", None);
                 Executor::ConstantVus {
                     vus: vus?,
                     duration: duration?,
                 }
             }
             "ramping-vus" => {
-                let start_vus = count(f, cx, "startVUs", Some(1), false);
+                let start_vus = count(f, diags, "startVUs", Some(1), false);
                 let stages = self.stages(f);
-                let cx = &mut self.cx;
+                let diags = &mut self.diags;
                 let graceful_ramp_down = f
                     .get("gracefulRampDown")
-                    .and_then(|n| dur(n, cx, "gracefulRampDown"))
+                    .and_then(|n| read_duration(n, diags, "gracefulRampDown"))
                     .unwrap_or(Duration::from_secs(30));
                 Executor::RampingVus {
                     start_vus: start_vus?,
@@ -350,9 +351,9 @@ impl Validator<'_> {
                 }
             }
             "constant-arrival-rate" => {
-                let rate = count(f, cx, "rate", None, true);
-                let time_unit = need_dur(f, cx, "timeUnit", one_sec);
-                let duration = need_dur(f, cx, "duration", None);
+                let rate = count(f, diags, "rate", None, true);
+                let time_unit = need_dur(f, diags, "timeUnit", one_sec);
+                let duration = need_dur(f, diags, "duration", None);
                 let (pre, max) = self.vu_pool(f);
                 Executor::ConstantArrivalRate {
                     rate: rate?,
@@ -363,8 +364,8 @@ impl Validator<'_> {
                 }
             }
             _ => {
-                let start_rate = count(f, cx, "startRate", Some(0), false);
-                let time_unit = need_dur(f, cx, "timeUnit", one_sec);
+                let start_rate = count(f, diags, "startRate", Some(0), false);
+                let time_unit = need_dur(f, diags, "timeUnit", one_sec);
                 let stages = self.stages(f);
                 let (pre, max) = self.vu_pool(f);
                 Executor::RampingArrivalRate {
@@ -379,20 +380,20 @@ impl Validator<'_> {
         if let Some(tu) = f.key_span("timeUnit")
             && matches!(&exec, Executor::ConstantArrivalRate { time_unit, .. } | Executor::RampingArrivalRate { time_unit, .. } if time_unit.is_zero())
         {
-            self.cx.error(tu, "`timeUnit` must be longer than 0");
+            self.diags.error(tu, "`timeUnit` must be longer than 0");
         }
         Some(exec)
     }
 
     fn vu_pool(&mut self, f: &mut Fields<'_>) -> (Option<u64>, Option<u64>) {
-        let cx = &mut self.cx;
+        let diags = &mut self.diags;
         let pre = match f
             .get("preAllocatedVUs")
-            .and_then(|n| int(n, cx, "preAllocatedVUs"))
+            .and_then(|n| int(n, diags, "preAllocatedVUs"))
         {
-            Some(v) => non_negative(v.clone(), cx, "preAllocatedVUs").map(|p| (p, v.span)),
+            Some(v) => non_negative(v.clone(), diags, "preAllocatedVUs").map(|p| (p, v.span)),
             None => {
-                cx.error_help(
+                diags.error_help(
                     f.span,
                     "arrival-rate executors need `preAllocatedVUs`",
                     "the VUs created up front, e.g. `preAllocatedVUs: 10` (k6 requires it too)",
@@ -402,11 +403,11 @@ impl Validator<'_> {
         };
         let max = f
             .get("maxVUs")
-            .and_then(|n| int(n, cx, "maxVUs"))
-            .and_then(|v| non_negative(v.clone(), cx, "maxVUs").map(|m| (m, v.span)));
+            .and_then(|n| int(n, diags, "maxVUs"))
+            .and_then(|v| non_negative(v.clone(), diags, "maxVUs").map(|m| (m, v.span)));
         match (pre, max) {
             (Some((p, _)), Some((m, mspan))) if m < p => {
-                cx.error_help(
+                diags.error_help(
                     mspan,
                     format!("maxVUs ({m}) is less than preAllocatedVUs ({p})"),
                     "raise maxVUs or lower preAllocatedVUs",
@@ -420,9 +421,9 @@ impl Validator<'_> {
     }
 
     fn stages(&mut self, f: &mut Fields<'_>) -> Option<Vec<Stage>> {
-        let cx = &mut self.cx;
+        let diags = &mut self.diags;
         let Some(n) = f.get("stages") else {
-            cx.error_help(
+            diags.error_help(
                 f.span,
                 "this executor needs `stages`",
                 "e.g. `stages: [{duration: 30s, target: 10}]`",
@@ -431,9 +432,9 @@ impl Validator<'_> {
         };
         let mut out = Vec::new();
         let mut ok = true;
-        let items = seq(n, cx, "stages");
+        let items = seq(n, diags, "stages");
         if items.is_empty() && matches!(n.kind, NodeKind::Seq(_)) {
-            cx.error_help(
+            diags.error_help(
                 n.span,
                 "`stages` is empty",
                 "add at least one `{duration: 30s, target: 10}`",
@@ -441,19 +442,19 @@ impl Validator<'_> {
             return None;
         }
         for s in items {
-            let Some(mut sf) = Fields::new(s, cx, "stage", STAGE_KEYS) else {
+            let Some(mut sf) = Fields::new(s, diags, "stage", STAGE_KEYS) else {
                 ok = false;
                 continue;
             };
             let d = sf
-                .require("duration", cx, "e.g. `duration: 30s`")
-                .and_then(|n| dur(n, cx, "duration"));
+                .require("duration", diags, "e.g. `duration: 30s`")
+                .and_then(|n| read_duration(n, diags, "duration"));
             let t = sf
-                .require("target", cx, "the VUs (or rate) at the end of the stage")
-                .and_then(|n| int(n, cx, "target"));
+                .require("target", diags, "the VUs (or rate) at the end of the stage")
+                .and_then(|n| int(n, diags, "target"));
             let t = t.and_then(|t| {
                 if t.value < 0 {
-                    cx.error_help(
+                    diags.error_help(
                         t.span,
                         format!("stage target is {}; it cannot be negative", t.value),
                         "targets are VU counts or rates: 0 or more",
@@ -463,14 +464,14 @@ impl Validator<'_> {
                     Some(t.value as u64)
                 }
             });
-            sf.finish(cx);
+            sf.finish(diags);
             match (d, t) {
                 (Some(duration), Some(target)) => out.push(Stage { duration, target }),
                 _ => ok = false,
             }
         }
         if ok && out.iter().all(|s| s.duration.is_zero()) {
-            cx.error(n.span, "all stages last 0s; the scenario would do nothing");
+            diags.error(n.span, "all stages last 0s; the scenario would do nothing");
             ok = false;
         }
         ok.then_some(out)

@@ -1,4 +1,5 @@
-//! Templates of every step: syntax, and that each name they use is defined where it is used.
+//! Templates of every step: their syntax, and that each name they use is
+//! defined where it is used (captures of earlier steps, feeders, setup).
 
 use super::Validator;
 use crate::diagnostic::{Diagnostic, Span, did_you_mean};
@@ -112,7 +113,7 @@ impl Validator<'_> {
                     (Some(b), None) => Span::from_offset(self.source, b, text.len()),
                     _ => step_span,
                 };
-                self.cx.push(
+                self.diags.push(
                     Diagnostic::error(
                         span,
                         format!(
@@ -145,17 +146,17 @@ impl Validator<'_> {
                 })
                 .unwrap_or(step_span);
             if let Some((_, step)) = later.iter().find(|(c, _)| *c == var) {
-                self.cx.push(Diagnostic::error(span, format!("`{var}` is used before it is captured")).with_help(format!(
+                self.diags.push(Diagnostic::error(span, format!("`{var}` is used before it is captured")).with_help(format!(
                     "step `{step}` captures `{var}` later in `{owner}`; move this use after that step, or capture it earlier"
                 )));
             } else if var == "setup" && !allow_setup {
-                self.cx.error_help(
+                self.diags.error_help(
                     span,
                     "`setup` is not available here",
                     "setup results are visible to scenarios and teardown, not to setup itself",
                 );
             } else if var == "setup" {
-                self.cx.error_help(
+                self.diags.error_help(
                     span,
                     "`setup` is used but the plan has no `setup:` section",
                     "add a `setup:` with steps that capture values",
@@ -180,7 +181,7 @@ impl Validator<'_> {
                         }
                     }
                 };
-                self.cx
+                self.diags
                     .error_help(span, format!("`{var}` is not defined"), help);
             }
         }
@@ -226,7 +227,7 @@ impl Validator<'_> {
             }
         }
         for d in found {
-            self.cx.push(d);
+            self.diags.push(d);
         }
     }
 

@@ -1,8 +1,9 @@
-//! `sla:` and `thresholds:`: the conditions, and the metric selectors they name (with the tags a selector may use).
+//! `sla:` and `thresholds:`: the conditions, and the metric selectors they name
+//! (with the tag keys and values a selector may use).
 
-use super::{Validator, dur};
+use super::{Validator, read_duration};
 use crate::catalog;
-use crate::decode::{Fields, Sp, boolean, named_entries, seq, string};
+use crate::decode::{Fields, Located, boolean, named_entries, seq, string};
 use crate::diagnostic::{Diagnostic, did_you_mean};
 use crate::node::{Key, Node, NodeKind};
 use crate::plan::*;
@@ -109,14 +110,14 @@ impl Validator<'_> {
     fn condition_for(
         &mut self,
         metric_kind: Option<(MetricKind, Unit)>,
-        expr: &Sp<String>,
+        expr: &Located<String>,
         metric_name: &str,
     ) -> Option<Condition> {
         let parsed = match parse_expr(&expr.value) {
             Ok(p) => p,
             Err(e) => {
                 let span = self.inner_span(expr.span, e.offset, 1);
-                self.cx.error_help(span, e.message, e.help);
+                self.diags.error_help(span, e.message, e.help);
                 return None;
             }
         };
@@ -151,7 +152,7 @@ impl Validator<'_> {
                 }
             };
             if !ok {
-                self.cx.error_help(
+                self.diags.error_help(
                     expr.span,
                     format!(
                         "`{}` does not apply to {metric_name}, a {kind:?} metric",
@@ -176,7 +177,7 @@ impl Validator<'_> {
                 WrittenUnit::Bytes => unit == Unit::Bytes,
             };
             if !unit_ok {
-                self.cx.error_help(expr.span, format!("the unit in `{}` does not fit {metric_name}", expr.value), "durations (ms, s) go with time trends, % with rate metrics, /s with counter rates, KB/MB with byte counters");
+                self.diags.error_help(expr.span, format!("the unit in `{}` does not fit {metric_name}", expr.value), "durations (ms, s) go with time trends, % with rate metrics, /s with counter rates, KB/MB with byte counters");
                 return None;
             }
             if kind == MetricKind::Rate
@@ -184,7 +185,7 @@ impl Validator<'_> {
                 && parsed.unit == WrittenUnit::None
                 && parsed.value > 1.0
             {
-                self.cx.push(Diagnostic::warning(expr.span, format!("rate of {metric_name} is a ratio from 0 to 1; `{}` can never fail or never pass", expr.value)).with_help(format!("write `{}%` or a value from 0 to 1", parsed.value)));
+                self.diags.push(Diagnostic::warning(expr.span, format!("rate of {metric_name} is a ratio from 0 to 1; `{}` can never fail or never pass", expr.value)).with_help(format!("write `{}%` or a value from 0 to 1", parsed.value)));
             }
         }
         Some(Condition {
@@ -198,13 +199,13 @@ impl Validator<'_> {
     /// Resolve a metric selector: known metric, its kind, tag sanity.
     fn selector(
         &mut self,
-        key: &Sp<String>,
+        key: &Located<String>,
     ) -> Option<(crate::threshold::MetricSelector, Option<(MetricKind, Unit)>)> {
         let (sel, at) = match parse_selector_at(&key.value) {
             Ok(s) => s,
             Err(e) => {
                 let span = self.inner_span(key.span, e.offset, 1);
-                self.cx.error_help(span, e.message, e.help);
+                self.diags.error_help(span, e.message, e.help);
                 return None;
             }
         };
@@ -225,7 +226,7 @@ impl Validator<'_> {
                 None => "metrics: http_req_duration, http_req_failed, http_reqs, checks, iterations, iteration_duration, ... (see docs/metrics.md); polling steps define their own".to_owned(),
             };
             let span = self.inner_span(key.span, 0, sel.metric.len());
-            self.cx
+            self.diags
                 .error_help(span, format!("unknown metric `{}`", sel.metric), help);
             return None;
         }
@@ -236,7 +237,7 @@ impl Validator<'_> {
     /// values of `name`, `group`, `scenario` and `error_code` must be ones
     /// the plan (or the engine) produces. Otherwise the threshold would only
     /// ever see "no data", which hides a misspelling.
-    fn check_selector_tags(&mut self, key: &Sp<String>, sel: &MetricSelector, at: &[TagAt]) {
+    fn check_selector_tags(&mut self, key: &Located<String>, sel: &MetricSelector, at: &[TagAt]) {
         let user_keys: BTreeSet<&str> = self.tags.user.iter().map(|(k, _)| k.as_str()).collect();
         let mut found = Vec::new();
         for ((k, v), at) in sel.tags.iter().zip(at) {
@@ -339,42 +340,42 @@ impl Validator<'_> {
             found.push(Diagnostic::error(value_span, message).with_help(help));
         }
         for d in found {
-            self.cx.push(d);
+            self.diags.push(d);
         }
     }
 
     pub(super) fn slas(&mut self, node: &Node) -> Vec<(Sla, bool)> {
         let mut out = Vec::new();
-        for n in seq(node, &mut self.cx, "sla") {
-            let Some(mut f) = Fields::new(n, &mut self.cx, "SLA", SLA_KEYS) else {
+        for n in seq(node, &mut self.diags, "sla") {
+            let Some(mut f) = Fields::new(n, &mut self.diags, "SLA", SLA_KEYS) else {
                 continue;
             };
-            let cx = &mut self.cx;
+            let diags = &mut self.diags;
             let name = f
                 .require(
                     "name",
-                    cx,
+                    diags,
                     "a name for reports, e.g. `name: Create item p95 under 200ms`",
                 )
-                .and_then(|n| string(n, cx, "name"));
+                .and_then(|n| string(n, diags, "name"));
             let metric = f
                 .require(
                     "metric",
-                    cx,
+                    diags,
                     "e.g. `metric: http_req_duration{name:create_item}`",
                 )
-                .and_then(|n| string(n, cx, "metric"));
+                .and_then(|n| string(n, diags, "metric"));
             let objective = f
-                .require("objective", cx, "e.g. `objective: p(95) < 200ms`")
-                .and_then(|n| string(n, cx, "objective"));
-            let limit = f.get("limit").and_then(|n| string(n, cx, "limit"));
-            let priority = match f.get("priority").and_then(|n| string(n, cx, "priority")) {
+                .require("objective", diags, "e.g. `objective: p(95) < 200ms`")
+                .and_then(|n| string(n, diags, "objective"));
+            let limit = f.get("limit").and_then(|n| string(n, diags, "limit"));
+            let priority = match f.get("priority").and_then(|n| string(n, diags, "priority")) {
                 Some(p) => match p.value.as_str() {
                     "high" => Priority::High,
                     "medium" => Priority::Medium,
                     "low" => Priority::Low,
                     other => {
-                        cx.error_help(
+                        diags.error_help(
                             p.span,
                             format!("unknown priority `{other}`"),
                             "use high, medium or low",
@@ -386,10 +387,10 @@ impl Validator<'_> {
             };
             let abort = f
                 .get("abortOnFail")
-                .and_then(|n| boolean(n, cx, "abortOnFail"))
+                .and_then(|n| boolean(n, diags, "abortOnFail"))
                 .map(|b| b.value)
                 .unwrap_or(false);
-            f.finish(cx);
+            f.finish(diags);
             let Some(metric) = metric else { continue };
             let Some((sel, kind)) = self.selector(&metric) else {
                 continue;
@@ -401,7 +402,7 @@ impl Validator<'_> {
             if let (Some(o), Some(l), Some(ls)) = (&objective, &limit_c, &limit)
                 && (o.aggregation != l.aggregation || o.cmp != l.cmp)
             {
-                self.cx.error_help(
+                self.diags.error_help(
                     ls.span,
                     "`limit` must use the same aggregation and operator as `objective`",
                     format!(
@@ -430,9 +431,9 @@ impl Validator<'_> {
 
     pub(super) fn thresholds(&mut self, node: &Node) -> Vec<Threshold> {
         let mut out = Vec::new();
-        let entries = named_entries(node, &mut self.cx, "thresholds");
+        let entries = named_entries(node, &mut self.diags, "thresholds");
         for (k, v) in entries {
-            let key = Sp::new(k.name.clone(), k.span);
+            let key = Located::new(k.name.clone(), k.span);
             let Some((sel, kind)) = self.selector(&key) else {
                 continue;
             };
@@ -442,32 +443,32 @@ impl Validator<'_> {
             };
             for item in items {
                 let (expr, abort, delay) = match &item.kind {
-                    NodeKind::Str(s) => (Sp::new(s.clone(), item.span), false, Duration::ZERO),
+                    NodeKind::Str(s) => (Located::new(s.clone(), item.span), false, Duration::ZERO),
                     NodeKind::Map(_) => {
                         let Some(mut f) =
-                            Fields::new(item, &mut self.cx, "threshold", THRESHOLD_KEYS)
+                            Fields::new(item, &mut self.diags, "threshold", THRESHOLD_KEYS)
                         else {
                             continue;
                         };
-                        let cx = &mut self.cx;
+                        let diags = &mut self.diags;
                         let e = f
-                            .require("threshold", cx, "e.g. `threshold: p(95) < 200ms`")
-                            .and_then(|n| string(n, cx, "threshold"));
+                            .require("threshold", diags, "e.g. `threshold: p(95) < 200ms`")
+                            .and_then(|n| string(n, diags, "threshold"));
                         let abort = f
                             .get("abortOnFail")
-                            .and_then(|n| boolean(n, cx, "abortOnFail"))
+                            .and_then(|n| boolean(n, diags, "abortOnFail"))
                             .map(|b| b.value)
                             .unwrap_or(false);
                         let delay = f
                             .get("delayAbortEval")
-                            .and_then(|n| dur(n, cx, "delayAbortEval"))
+                            .and_then(|n| read_duration(n, diags, "delayAbortEval"))
                             .unwrap_or_default();
-                        f.finish(cx);
+                        f.finish(diags);
                         let Some(e) = e else { continue };
                         (e, abort, delay)
                     }
                     _ => {
-                        self.cx.type_error(
+                        self.diags.type_error(
                             item,
                             &k.name,
                             "a threshold string like `p(95) < 200ms` or a list of them",

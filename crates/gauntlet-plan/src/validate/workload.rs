@@ -1,7 +1,7 @@
 //! `workload:`: the operations virtual users pick by weight, and their steps.
 
-use super::{Validator, check_identifier, dur, think_time};
-use crate::decode::{Fields, Sp, int, named_entries, seq, string, string_map};
+use super::{Validator, check_identifier, read_duration, think_time};
+use crate::decode::{Fields, Located, int, named_entries, seq, string, string_map};
 use crate::diagnostic::Span;
 use crate::node::{Node, NodeKind};
 use crate::plan::*;
@@ -36,27 +36,27 @@ pub(crate) const STEP_KEYS: &[&str] = &[
 
 impl Validator<'_> {
     pub(super) fn workload(&mut self, node: &Node) -> Option<Workload> {
-        let mut f = Fields::new(node, &mut self.cx, "workload", WORKLOAD_KEYS)?;
+        let mut f = Fields::new(node, &mut self.diags, "workload", WORKLOAD_KEYS)?;
         let think = f
             .get("thinkTime")
-            .and_then(|n| think_time(n, &mut self.cx, "thinkTime"));
+            .and_then(|n| think_time(n, &mut self.diags, "thinkTime"));
         let ops_node = f.require(
             "operations",
-            &mut self.cx,
+            &mut self.diags,
             "list what users do under `operations:`, each a request or a sequence of steps",
         );
-        f.finish(&mut self.cx);
+        f.finish(&mut self.diags);
         let ops_node = ops_node?;
         let mut operations = Vec::new();
-        let entries = named_entries(ops_node, &mut self.cx, "operations");
+        let entries = named_entries(ops_node, &mut self.diags, "operations");
         if entries.is_empty() && matches!(ops_node.kind, NodeKind::Map(_)) {
-            self.cx.error(
+            self.diags.error(
                 ops_node.span,
                 "`operations` is empty: add at least one operation",
             );
         }
         for (k, n) in entries {
-            check_identifier(&mut self.cx, &k.name, k.span, "operation");
+            check_identifier(&mut self.diags, &k.name, k.span, "operation");
             self.tags.groups.push(k.name.clone());
             if let Some(op) = self.operation(&k.name, n) {
                 operations.push(op);
@@ -72,7 +72,7 @@ impl Validator<'_> {
         if let NodeKind::Str(s) = &node.kind {
             // `home: GET /` shorthand.
             self.tags.steps.push(name.to_owned());
-            let req = self.request_shorthand(Sp::new(s.clone(), node.span))?;
+            let req = self.request_shorthand(Located::new(s.clone(), node.span))?;
             let step = Step {
                 name: name.to_owned(),
                 action: Action::Request(req),
@@ -92,10 +92,13 @@ impl Validator<'_> {
                 tags: Vec::new(),
             });
         }
-        let mut f = Fields::new(node, &mut self.cx, "operation", OPERATION_KEYS)?;
-        let weight = match f.get("weight").and_then(|n| int(n, &mut self.cx, "weight")) {
+        let mut f = Fields::new(node, &mut self.diags, "operation", OPERATION_KEYS)?;
+        let weight = match f
+            .get("weight")
+            .and_then(|n| int(n, &mut self.diags, "weight"))
+        {
             Some(w) if w.value < 0 => {
-                self.cx.error_help(
+                self.diags.error_help(
                     w.span,
                     format!("weight {} is negative", w.value),
                     "weights are relative shares: 0 disables an operation",
@@ -107,11 +110,13 @@ impl Validator<'_> {
         };
         let think = f
             .get("thinkTime")
-            .and_then(|n| think_time(n, &mut self.cx, "thinkTime"));
-        let pacing = f.get("pacing").and_then(|n| dur(n, &mut self.cx, "pacing"));
+            .and_then(|n| think_time(n, &mut self.diags, "thinkTime"));
+        let pacing = f
+            .get("pacing")
+            .and_then(|n| read_duration(n, &mut self.diags, "pacing"));
         let tags = f
             .get("tags")
-            .map(|n| string_map(n, &mut self.cx, "tags"))
+            .map(|n| string_map(n, &mut self.diags, "tags"))
             .unwrap_or_default();
         self.tags
             .user
@@ -119,7 +124,7 @@ impl Validator<'_> {
         let single = f.has("request") || f.has("poll");
         let steps = if let Some(steps_node) = f.get("steps") {
             if single {
-                self.cx.error_help(
+                self.diags.error_help(
                     f.key_span("steps").unwrap_or(f.span),
                     "an operation has either `steps:` or a single `request:`/`poll:`, not both",
                     "move the request into the step list",
@@ -128,7 +133,7 @@ impl Validator<'_> {
             for key in ["checks", "capture", "onCheckFailure"] {
                 if let Some(span) = f.key_span(key) {
                     let _ = f.get(key);
-                    self.cx.error_help(
+                    self.diags.error_help(
                         span,
                         format!("`{key}` belongs to a step: this operation has `steps:`"),
                         format!("move `{key}` into the step it applies to"),
@@ -144,14 +149,14 @@ impl Validator<'_> {
                 None => Vec::new(),
             }
         } else {
-            self.cx.error_help(
+            self.diags.error_help(
                 f.span,
                 format!("operation `{name}` does nothing"),
                 "give it `request: GET /path` or a list of `steps:`",
             );
             Vec::new()
         };
-        f.finish(&mut self.cx);
+        f.finish(&mut self.diags);
         self.check_step_templates(&steps, name, true);
         Some(Operation {
             name: name.to_owned(),
@@ -167,16 +172,19 @@ impl Validator<'_> {
     /// (filled by `check_step_templates`).
     pub(super) fn steps_field(&mut self, node: &Node, owner: &str) -> Vec<(Span, Step)> {
         let mut out = Vec::new();
-        let items = seq(node, &mut self.cx, "steps");
+        let items = seq(node, &mut self.diags, "steps");
         let mut names = BTreeSet::new();
         for (i, n) in items.iter().enumerate() {
-            let Some(mut f) = Fields::new(n, &mut self.cx, "step", STEP_KEYS) else {
+            let Some(mut f) = Fields::new(n, &mut self.diags, "step", STEP_KEYS) else {
                 continue;
             };
-            let name = match f.get("name").and_then(|n| string(n, &mut self.cx, "name")) {
+            let name = match f
+                .get("name")
+                .and_then(|n| string(n, &mut self.diags, "name"))
+            {
                 Some(s) => {
                     if !names.insert(s.value.clone()) {
-                        self.cx.error_help(
+                        self.diags.error_help(
                             s.span,
                             format!("step name `{}` is used twice in `{owner}`", s.value),
                             "step names tag metrics; make them unique",
@@ -190,10 +198,10 @@ impl Validator<'_> {
             if let Some(step) = self.step_body(&mut f, name) {
                 out.push((n.span, step));
             }
-            f.finish(&mut self.cx);
+            f.finish(&mut self.diags);
         }
         if items.is_empty() && matches!(node.kind, NodeKind::Seq(_)) {
-            self.cx
+            self.diags
                 .error(node.span, format!("`{owner}` has an empty step list"));
         }
         out
@@ -208,7 +216,7 @@ impl Validator<'_> {
             (Some(r), None) => Action::Request(self.request(r)?),
             (None, Some(p)) => Action::Poll(self.poll(p, &name)?),
             (Some(_), Some(_)) => {
-                self.cx.error_help(
+                self.diags.error_help(
                     f.span,
                     "a step has either `request:` or `poll:`, not both",
                     "split it into two steps",
@@ -216,7 +224,7 @@ impl Validator<'_> {
                 return None;
             }
             (None, None) => {
-                self.cx.error_help(
+                self.diags.error_help(
                     f.span,
                     format!("step `{name}` has no `request:` or `poll:`"),
                     "e.g. `request: GET /api/items`",
@@ -235,16 +243,16 @@ impl Validator<'_> {
             .unwrap_or_default();
         let think = f
             .get("thinkTime")
-            .and_then(|n| think_time(n, &mut self.cx, "thinkTime"));
+            .and_then(|n| think_time(n, &mut self.diags, "thinkTime"));
         let on_check_failure = match f
             .get("onCheckFailure")
-            .and_then(|n| string(n, &mut self.cx, "onCheckFailure"))
+            .and_then(|n| string(n, &mut self.diags, "onCheckFailure"))
         {
             Some(s) => match s.value.as_str() {
                 "continue" => OnCheckFailure::Continue,
                 "end-iteration" => OnCheckFailure::EndIteration,
                 other => {
-                    self.cx.error_help(
+                    self.diags.error_help(
                         s.span,
                         format!("unknown onCheckFailure `{other}`"),
                         "use continue or end-iteration",
