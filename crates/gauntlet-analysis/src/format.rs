@@ -3,8 +3,7 @@
 //! report renderers (`gauntlet_report::terminal` re-exports them) use the same
 //! functions, so a value reads the same in a reason and in the table above it.
 
-use gauntlet_plan::catalog::{MetricType, ValueUnit};
-use gauntlet_plan::threshold::Aggregation;
+use gauntlet_metrics::{MetricKind, Stat, Unit};
 
 /// Drop trailing zeros after a decimal point (`12.50` → `12.5`, `3.00` → `3`).
 pub fn trim(s: String) -> String {
@@ -84,23 +83,21 @@ pub fn fmt_pct(r: f64) -> String {
 /// aggregation's own unit: `rate` of a rate metric as a percentage, `rate`
 /// of anything else per second, `count` as a plain number, any other
 /// aggregation in the metric's unit (k6-style durations for time, bytes,
-/// else a plain number).
-pub fn fmt_observed(
-    value: f64,
-    kind: MetricType,
-    unit: ValueUnit,
-    aggregation: Aggregation,
-) -> String {
+/// else a plain number). A [`Unit::Microseconds`] metric's `value` is in
+/// milliseconds, as thresholds read it.
+pub fn fmt_observed(value: f64, kind: MetricKind, unit: Unit, aggregation: Stat) -> String {
     let plain = |v: f64| trim(format!("{v:.2}"));
+    let in_unit = |v: f64| match unit {
+        Unit::Microseconds => fmt_ms(v),
+        Unit::Bytes => fmt_bytes(v),
+        Unit::Count | Unit::None => plain(v),
+    };
     match aggregation {
-        Aggregation::Rate if kind == MetricType::Rate => fmt_pct(value),
-        Aggregation::Rate => format!("{}/s", plain(value)),
-        Aggregation::Count => plain(value),
-        _ => match unit {
-            ValueUnit::Time => fmt_ms(value),
-            ValueUnit::Bytes => fmt_bytes(value),
-            _ => plain(value),
-        },
+        Stat::Rate if kind == MetricKind::Rate => fmt_pct(value),
+        Stat::Rate => format!("{}/s", plain(value)),
+        Stat::Count | Stat::Fails => plain(value),
+        Stat::Sum | Stat::Value | Stat::Avg | Stat::Min | Stat::Med | Stat::Max => in_unit(value),
+        Stat::Percentile(_) => in_unit(value),
     }
 }
 
@@ -149,14 +146,22 @@ mod tests {
 
     #[test]
     fn observed_values_carry_their_unit() {
-        use Aggregation as A;
-        use MetricType as K;
-        use ValueUnit as U;
+        use MetricKind as K;
+        use Stat as A;
+        use Unit as U;
         let f = fmt_observed;
-        assert_eq!(f(212.9, K::Trend, U::Time, A::Percentile(95.0)), "212.9ms");
-        assert_eq!(f(3.4391, K::Trend, U::Time, A::Avg), "3.44ms");
-        assert_eq!(f(0.25, K::Trend, U::Time, A::Max), "250µs");
-        assert_eq!(f(1840.0, K::Trend, U::Time, A::Count), "1840");
+        assert_eq!(
+            f(
+                212.9,
+                K::Trend,
+                U::Microseconds,
+                A::percentile(95.0).unwrap()
+            ),
+            "212.9ms"
+        );
+        assert_eq!(f(3.4391, K::Trend, U::Microseconds, A::Avg), "3.44ms");
+        assert_eq!(f(0.25, K::Trend, U::Microseconds, A::Max), "250µs");
+        assert_eq!(f(1840.0, K::Trend, U::Microseconds, A::Count), "1840");
         assert_eq!(f(0.08152, K::Rate, U::Count, A::Rate), "8.15%");
         assert_eq!(f(30.6667, K::Counter, U::Count, A::Rate), "30.67/s");
         assert_eq!(f(12.0, K::Counter, U::Count, A::Count), "12");

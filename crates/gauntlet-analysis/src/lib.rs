@@ -15,8 +15,8 @@ pub mod correlation;
 pub mod format;
 pub mod signals;
 
-use gauntlet_plan::catalog::{MetricType, ValueUnit};
-use gauntlet_plan::threshold::{Aggregation, MetricSelector};
+use gauntlet_metrics::{MetricKind, Stat, Unit};
+use gauntlet_plan::threshold::MetricSelector;
 use gauntlet_plan::{Condition, Plan, Priority, ThresholdOrigin};
 use std::time::Duration;
 
@@ -26,7 +26,7 @@ use std::time::Duration;
 pub trait MetricSource {
     /// The aggregated value of a metric (sub-metric when the selector has
     /// tags), or `None` when it has no samples.
-    fn value(&self, selector: &MetricSelector, aggregation: Aggregation) -> Option<f64>;
+    fn value(&self, selector: &MetricSelector, aggregation: Stat) -> Option<f64>;
 }
 
 /// What became of one threshold. Three states, not a bool, because a
@@ -182,7 +182,7 @@ fn holds(c: &Condition, observed: f64) -> bool {
 
 /// The kind of a metric: the plan's own metrics, else the catalog; `None`
 /// for a name neither knows.
-fn kind_of(plan: &Plan, name: &str) -> Option<(MetricType, ValueUnit)> {
+fn kind_of(plan: &Plan, name: &str) -> Option<(MetricKind, Unit)> {
     match plan.custom_metrics.iter().find(|m| m.name == name) {
         Some(m) => Some((m.kind, m.unit)),
         None => gauntlet_plan::catalog::builtin(name).map(|m| (m.kind, m.unit)),
@@ -196,14 +196,14 @@ fn observe(
     plan: &Plan,
     source: &dyn MetricSource,
     selector: &MetricSelector,
-    aggregation: Aggregation,
+    aggregation: Stat,
 ) -> Option<f64> {
     source.value(selector, aggregation).or_else(|| {
         let counter = matches!(
             kind_of(plan, &selector.metric),
-            Some((MetricType::Counter, _))
+            Some((MetricKind::Counter, _))
         );
-        (counter && matches!(aggregation, Aggregation::Count | Aggregation::Rate)).then_some(0.0)
+        (counter && matches!(aggregation, Stat::Count | Stat::Rate)).then_some(0.0)
     })
 }
 
@@ -342,11 +342,11 @@ pub fn evaluate(plan: &Plan, source: &dyn MetricSource, facts: &RunFacts) -> Ver
     // its thresholds say.
     let sent = |tags: &[(&str, &str)]| {
         source
-            .value(&selector("http_reqs", tags), Aggregation::Count)
+            .value(&selector("http_reqs", tags), Stat::Count)
             .unwrap_or(0.0)
     };
     let completed = source
-        .value(&selector("http_req_duration", &[]), Aggregation::Count)
+        .value(&selector("http_req_duration", &[]), Stat::Count)
         .unwrap_or(0.0);
     if completed == 0.0 {
         no_go = true;
@@ -376,7 +376,7 @@ pub fn evaluate(plan: &Plan, source: &dyn MetricSource, facts: &RunFacts) -> Ver
                         ("error_code", &f.code),
                     ],
                 ),
-                Aggregation::Count,
+                Stat::Count,
             )
             .unwrap_or(0.0);
         let reqs = sent(&[("group", &f.group), ("name", &f.step)]);
@@ -398,7 +398,7 @@ pub fn evaluate(plan: &Plan, source: &dyn MetricSource, facts: &RunFacts) -> Ver
     // Failed requests that nothing guards are still worth a condition: a run
     // where every request was refused must not read as a clean GO.
     let failed_sel = selector("http_req_failed", &[]);
-    if let Some(f) = source.value(&failed_sel, Aggregation::Rate)
+    if let Some(f) = source.value(&failed_sel, Stat::Rate)
         && f > 0.0
         && !plan
             .thresholds
@@ -413,7 +413,7 @@ pub fn evaluate(plan: &Plan, source: &dyn MetricSource, facts: &RunFacts) -> Ver
     }
     // Dropped arrivals were never measured: the latency figures leave them out.
     let dropped_sel = selector("dropped_iterations", &[]);
-    if let Some(d) = source.value(&dropped_sel, Aggregation::Count)
+    if let Some(d) = source.value(&dropped_sel, Stat::Count)
         && d > 0.0
         && !plan
             .thresholds
@@ -457,17 +457,11 @@ pub fn evaluate(plan: &Plan, source: &dyn MetricSource, facts: &RunFacts) -> Ver
 /// `30.67/s`, `1840`), the way the reports' threshold and SLA lines show it.
 /// The metric's kind and unit come from the plan's own metrics, else the
 /// catalog; an unknown metric reads as a plain number.
-fn fmt_obs(
-    plan: &Plan,
-    selector: &MetricSelector,
-    aggregation: Aggregation,
-    v: Option<f64>,
-) -> String {
+fn fmt_obs(plan: &Plan, selector: &MetricSelector, aggregation: Stat, v: Option<f64>) -> String {
     let Some(v) = v else {
         return "no data".into();
     };
-    let (kind, unit) =
-        kind_of(plan, &selector.metric).unwrap_or((MetricType::Trend, ValueUnit::Count));
+    let (kind, unit) = kind_of(plan, &selector.metric).unwrap_or((MetricKind::Trend, Unit::Count));
     format::fmt_observed(v, kind, unit, aggregation)
 }
 
@@ -499,7 +493,7 @@ mod tests {
 
     struct Fixed(HashMap<String, f64>);
     impl MetricSource for Fixed {
-        fn value(&self, s: &MetricSelector, a: Aggregation) -> Option<f64> {
+        fn value(&self, s: &MetricSelector, a: Stat) -> Option<f64> {
             self.0.get(&format!("{s} {a}")).copied()
         }
     }
@@ -780,25 +774,9 @@ pub struct SnapshotSource<'a> {
     pub interner: &'a gauntlet_metrics::TagInterner,
 }
 
-/// The metrics statistic for a threshold aggregation.
-pub fn stat_for(a: Aggregation) -> Option<gauntlet_metrics::Stat> {
-    use gauntlet_metrics::Stat;
-    Some(match a {
-        Aggregation::Avg => Stat::Avg,
-        Aggregation::Min => Stat::Min,
-        Aggregation::Med => Stat::Med,
-        Aggregation::Max => Stat::Max,
-        Aggregation::Percentile(p) => Stat::percentile(p).ok()?,
-        Aggregation::Count => Stat::Count,
-        Aggregation::Rate => Stat::Rate,
-        Aggregation::Value => Stat::Value,
-        _ => return None,
-    })
-}
-
 impl MetricSource for SnapshotSource<'_> {
-    fn value(&self, selector: &MetricSelector, aggregation: Aggregation) -> Option<f64> {
-        use gauntlet_metrics::{Latency, TagFilter, TagKey, Unit};
+    fn value(&self, selector: &MetricSelector, aggregation: Stat) -> Option<f64> {
+        use gauntlet_metrics::{Latency, TagFilter, TagKey};
         let id = self.registry.get(&selector.metric)?;
         let filter = TagFilter(
             selector
@@ -807,18 +785,17 @@ impl MetricSource for SnapshotSource<'_> {
                 .map(|(k, v)| (TagKey::parse(k), v.clone()))
                 .collect(),
         );
-        let stat = stat_for(aggregation)?;
         let v = self.snapshot.query(
             self.registry,
             self.interner,
             id,
             &filter,
-            stat,
+            aggregation,
             Latency::Corrected,
         )?;
         // Durations are recorded in µs; thresholds speak milliseconds (k6).
         let time = self.registry.def(id).unit == Unit::Microseconds;
-        Ok::<f64, ()>(if time && !matches!(aggregation, Aggregation::Count) {
+        Ok::<f64, ()>(if time && !matches!(aggregation, Stat::Count) {
             v / 1000.0
         } else {
             v

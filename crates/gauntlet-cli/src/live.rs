@@ -22,8 +22,9 @@
 use gauntlet_analysis::{MetricSource, SnapshotSource, evaluate};
 use gauntlet_engine::collect::Collector;
 use gauntlet_engine::executor::ScenarioState;
+use gauntlet_metrics::Stat;
 use gauntlet_plan::schedule::{Executor, Load};
-use gauntlet_plan::threshold::{Aggregation, MetricSelector};
+use gauntlet_plan::threshold::MetricSelector;
 use gauntlet_plan::{Plan, Scenario};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::{IsTerminal, Write};
@@ -217,9 +218,9 @@ pub(crate) fn frame(
     };
     let p95_ms = source.value(
         &selector("http_req_duration"),
-        Aggregation::Percentile(95.0),
+        Stat::Percentile(gauntlet_metrics::Percentile::P95),
     );
-    let error_rate = source.value(&selector("http_req_failed"), Aggregation::Rate);
+    let error_rate = source.value(&selector("http_req_failed"), Stat::Rate);
     // `evaluate` returns the plan's thresholds in plan order.
     let failing = evaluate(plan, &source, &gauntlet_analysis::RunFacts::default())
         .thresholds
@@ -252,7 +253,7 @@ pub(crate) fn frame(
     }
 }
 
-fn unit_of(collector: &Collector, metric: &str, aggregation: Aggregation) -> Unit {
+fn unit_of(collector: &Collector, metric: &str, aggregation: Stat) -> Unit {
     use gauntlet_metrics::{MetricKind, Unit as MetricUnit};
     let Some(def) = collector
         .registry
@@ -262,15 +263,11 @@ fn unit_of(collector: &Collector, metric: &str, aggregation: Aggregation) -> Uni
         return Unit::Plain;
     };
     match (def.kind, def.unit, aggregation) {
-        (MetricKind::Rate, _, Aggregation::Rate) => Unit::Share,
+        (MetricKind::Rate, _, Stat::Rate) => Unit::Share,
         (
             MetricKind::Trend,
             MetricUnit::Microseconds,
-            Aggregation::Avg
-            | Aggregation::Min
-            | Aggregation::Med
-            | Aggregation::Max
-            | Aggregation::Percentile(_),
+            Stat::Avg | Stat::Min | Stat::Med | Stat::Max | Stat::Percentile(_),
         ) => Unit::Millis,
         _ => Unit::Plain,
     }

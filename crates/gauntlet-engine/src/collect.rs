@@ -7,11 +7,10 @@
 
 use crate::executor::ScenarioState;
 use gauntlet_metrics::{
-    MetricId, MetricKind, Recorder, Registry, SeriesKey, Snapshot, TagInterner, TagKey, TagSet,
-    Timeline, Unit,
+    MetricId, Recorder, Registry, SeriesKey, Snapshot, TagInterner, TagKey, TagSet, Timeline,
 };
 use gauntlet_plan::Plan;
-use gauntlet_plan::catalog::{BUILTIN_METRICS, MetricType, ValueUnit};
+use gauntlet_plan::catalog::BUILTIN_METRICS;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -55,35 +54,18 @@ pub struct Ids {
     pub plan_metrics: Vec<MetricId>,
 }
 
-fn kind(k: MetricType) -> MetricKind {
-    match k {
-        MetricType::Counter => MetricKind::Counter,
-        MetricType::Gauge => MetricKind::Gauge,
-        MetricType::Rate => MetricKind::Rate,
-        _ => MetricKind::Trend,
-    }
-}
-
-fn unit(u: ValueUnit) -> Unit {
-    match u {
-        ValueUnit::Time => Unit::Microseconds,
-        ValueUnit::Bytes => Unit::Bytes,
-        _ => Unit::Count,
-    }
-}
-
 /// Build the registry of a plan's run: every built-in metric plus the plan's own.
 pub fn registry_for(plan: &Plan) -> (Arc<Registry>, Ids) {
     let mut r = Registry::new();
     for m in BUILTIN_METRICS {
-        let _ = r.register(m.name, kind(m.kind), unit(m.unit));
+        let _ = r.register(m.name, m.kind, m.unit);
     }
     let mut custom = HashMap::new();
     let mut plan_metrics = Vec::with_capacity(plan.custom_metrics.len());
     for c in &plan.custom_metrics {
         // Validation keeps the names unique and apart from the built-ins.
         let id = r
-            .register(&c.name, kind(c.kind), unit(c.unit))
+            .register(&c.name, c.kind, c.unit)
             .ok()
             .or_else(|| r.get(&c.name))
             .unwrap_or(MetricId(0));

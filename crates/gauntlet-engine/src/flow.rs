@@ -132,8 +132,8 @@ pub enum CompiledCapture {
 pub struct CompiledMetricAdd {
     /// Index in `Plan::custom_metrics` and [`crate::collect::Ids::plan_metrics`].
     pub metric: usize,
-    /// The metric's type: what the value must be.
-    pub kind: plan::catalog::MetricType,
+    /// The metric's kind: what the value must be.
+    pub kind: gauntlet_metrics::MetricKind,
     /// A time trend: values are milliseconds, recorded in microseconds.
     pub time: bool,
     /// Where the value is read.
@@ -224,11 +224,10 @@ pub fn metric_sample(
             T::Sending => timings.sending,
             T::Waiting => timings.waiting,
             T::Receiving => timings.receiving,
-            _ => return None,
         }),
         CompiledMetricSource::Value(text) => raw_of_text(&t.render(text, scope).ok()?)?,
     };
-    use plan::catalog::MetricType as K;
+    use gauntlet_metrics::MetricKind as K;
     let number = |raw: RawValue| match raw {
         RawValue::Number(v) if v.is_finite() => Some(v),
         RawValue::Time(d) => Some(d.as_secs_f64() * 1000.0),
@@ -241,7 +240,7 @@ pub fn metric_sample(
             RawValue::Bool(b) => b,
             other => number(other)? != 0.0,
         }),
-        _ => {
+        K::Trend => {
             let v = match (raw, add.time) {
                 (RawValue::Time(d), true) => {
                     return Some(MetricSample::Trend(d.as_micros() as u64));
@@ -631,17 +630,11 @@ impl Compiler<'_> {
                     plan::ValueSource::Header(h) => CompiledMetricSource::Header(Self::header(h)?),
                     plan::ValueSource::Timing(t) => CompiledMetricSource::Timing(*t),
                     plan::ValueSource::Value(v) => CompiledMetricSource::Value(self.text(v)?),
-                    _ => {
-                        return Err(CompileError::Invalid(format!(
-                            "metric `{}`: unsupported source",
-                            m.metric
-                        )));
-                    }
                 };
                 Ok(CompiledMetricAdd {
                     metric,
                     kind: def.kind,
-                    time: def.unit == plan::catalog::ValueUnit::Time,
+                    time: def.unit == gauntlet_metrics::Unit::Microseconds,
                     source,
                     tags: m.tags.clone(),
                 })

@@ -135,13 +135,11 @@ const NONE: u32 = u32::MAX;
 /// and its values, clamped to `MAX_VALUE + 1` (which marks a clamped
 /// sample) so that they fit in 32 bits.
 ///
-/// Why samples wait: a histogram bucket increment is a handful of
-/// instructions, but each of a request's seven trends has its own counts
+/// Why samples wait: each of a request's seven trends has its own counts
 /// array, and between two requests the kernel's network work evicts them
-/// from the cache. Recorded one at a time, the load of the bucket was
-/// most of the recorder's time (`perf`, `bench/plans/get.yaml` against
-/// nginx); appended here (12 bytes, to lines that stay hot) and added in a
-/// batch, each array is brought in once per batch.
+/// from the cache; appended here (12 bytes, to lines that stay hot) and
+/// added in a batch, each array is brought in once per batch instead of
+/// once per sample (the measurement is in `docs/performance.md`).
 #[derive(Debug, Clone, Copy)]
 struct Pending {
     slot: u32,

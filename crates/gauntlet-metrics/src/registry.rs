@@ -9,9 +9,12 @@
 use std::collections::HashMap;
 
 /// k6's four metric kinds: what a metric's samples mean and how they combine.
+///
+/// The one vocabulary of kinds: the plan's catalog, the recorders, analysis
+/// and the reports all use it. Deliberately exhaustive, so a new kind fails
+/// to compile wherever a kind is matched instead of falling through a `_`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
-#[non_exhaustive]
 pub enum MetricKind {
     /// A running sum (`http_reqs`, `data_sent`): samples add up.
     Counter,
@@ -25,9 +28,13 @@ pub enum MetricKind {
 
 /// What a metric's values are measured in, so readers can convert (µs → ms)
 /// and format (bytes) without knowing metric names.
+///
+/// The one vocabulary of units, shared like [`MetricKind`] and exhaustive
+/// for the same reason. Thresholds and summaries read durations in
+/// milliseconds (k6's convention), so a [`Unit::Microseconds`] metric is
+/// observed in milliseconds there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
-#[non_exhaustive]
 pub enum Unit {
     /// Durations, recorded in whole microseconds (readers convert to ms).
     Microseconds,

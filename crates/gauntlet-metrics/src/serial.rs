@@ -217,7 +217,7 @@ fn is_blank(v: &SeriesData) -> bool {
         SeriesData::Gauge { min, max, .. } => min > max,
         SeriesData::Rate { total, .. } => *total == 0,
         SeriesData::Trend(t) => t.is_empty(),
-        _ => false,
+        SeriesData::Counter { .. } => false,
     }
 }
 

@@ -70,7 +70,7 @@ impl TrendData {
     pub fn histogram(&self, which: Latency) -> &Histogram {
         match which {
             Latency::Raw => self.raw_or_corrected(),
-            _ => &self.corrected,
+            Latency::Corrected => &self.corrected,
         }
     }
 
@@ -275,9 +275,8 @@ impl Snapshot {
     }
 
     /// [`Snapshot::merge`], taking `other`: its series that are new here
-    /// move in instead of being copied (the collector merges every
-    /// worker's interval once a second; copying each histogram was about a
-    /// quarter of that cost, by `bench/callgrind.sh`).
+    /// move in instead of being copied, since the collector merges every
+    /// worker's interval once a second (see `docs/performance.md`).
     pub fn merge_owned(&mut self, other: Snapshot) {
         if other.is_blank() {
             return;
@@ -410,34 +409,40 @@ pub(crate) fn stat_of(
     which: Latency,
     window_secs: f64,
 ) -> Option<f64> {
-    match (data, stat) {
-        (SeriesData::Counter { sum }, Stat::Count | Stat::Sum) => Some(*sum),
-        (SeriesData::Counter { sum }, Stat::Rate) => (window_secs > 0.0).then(|| sum / window_secs),
-        (SeriesData::Gauge { last, .. }, Stat::Value) => Some(*last),
-        (SeriesData::Gauge { min, .. }, Stat::Min) => Some(*min),
-        (SeriesData::Gauge { max, .. }, Stat::Max) => Some(*max),
-        (SeriesData::Rate { passes, total }, Stat::Rate) => {
-            (*total > 0).then(|| *passes as f64 / *total as f64)
-        }
-        (SeriesData::Rate { passes, .. }, Stat::Count) => Some(*passes as f64),
-        (SeriesData::Rate { passes, total }, Stat::Fails) => {
-            Some(total.saturating_sub(*passes) as f64)
-        }
-        (SeriesData::Trend(t), s) => {
+    // Every statistic is named in every kind, so a new one must be placed.
+    use Stat::*;
+    match data {
+        SeriesData::Counter { sum } => match stat {
+            Count | Sum => Some(*sum),
+            Rate => (window_secs > 0.0).then(|| sum / window_secs),
+            Fails | Value | Avg | Min | Med | Max | Stat::Percentile(_) => None,
+        },
+        SeriesData::Gauge { last, min, max } => match stat {
+            Value => Some(*last),
+            Min => Some(*min),
+            Max => Some(*max),
+            Count | Sum | Rate | Fails | Avg | Med | Stat::Percentile(_) => None,
+        },
+        SeriesData::Rate { passes, total } => match stat {
+            Rate => (*total > 0).then(|| *passes as f64 / *total as f64),
+            Count => Some(*passes as f64),
+            Fails => Some(total.saturating_sub(*passes) as f64),
+            Sum | Value | Avg | Min | Med | Max | Stat::Percentile(_) => None,
+        },
+        SeriesData::Trend(t) => {
             let h = t.histogram(which);
             if h.is_empty() {
                 return None;
             }
-            match s {
-                Stat::Count => Some(h.len() as f64),
-                Stat::Avg => Some(h.mean()),
-                Stat::Min => Some(h.min() as f64),
-                Stat::Max => Some(h.max() as f64),
-                Stat::Med => Some(h.value_at_quantile(0.5) as f64),
+            match stat {
+                Count => Some(h.len() as f64),
+                Avg => Some(h.mean()),
+                Min => Some(h.min() as f64),
+                Max => Some(h.max() as f64),
+                Med => Some(h.value_at_quantile(0.5) as f64),
                 Stat::Percentile(p) => Some(h.value_at_quantile(p.quantile()) as f64),
-                _ => None,
+                Sum | Rate | Fails | Value => None,
             }
         }
-        _ => None,
     }
 }

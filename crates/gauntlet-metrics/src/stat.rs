@@ -23,6 +23,10 @@ pub enum PercentileError {
 impl Percentile {
     /// The median, `p(50)`.
     pub const MEDIAN: Percentile = Percentile(50.0);
+    /// `p(90)`, one of k6's default summary statistics.
+    pub const P90: Percentile = Percentile(90.0);
+    /// `p(95)`, one of k6's default summary statistics.
+    pub const P95: Percentile = Percentile(95.0);
 
     /// A percentile from a number in `0..=100`.
     pub fn new(p: f64) -> Result<Percentile, PercentileError> {
@@ -82,8 +86,11 @@ impl fmt::Display for Percentile {
 /// | `Value` | – | last | – | – |
 /// | `Min`, `Max` | – | min, max | – | min, max |
 /// | `Avg`, `Med`, `Percentile` | – | – | – | from the histogram |
+///
+/// The one vocabulary of statistics: a plan's thresholds and
+/// `summaryTrendStats` parse into it, analysis and the reports query with
+/// it. Exhaustive, so a new statistic fails to compile where one is matched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
 pub enum Stat {
     /// Counter sum, trend sample count, rate true count.
     Count,
@@ -111,6 +118,24 @@ impl Stat {
     /// `Stat::Percentile` from a plain number, validated.
     pub fn percentile(p: f64) -> Result<Stat, PercentileError> {
         Percentile::new(p).map(Stat::Percentile)
+    }
+}
+
+impl fmt::Display for Stat {
+    /// k6 notation, as thresholds write it: `avg`, `count`, `p(95)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Stat::Count => f.write_str("count"),
+            Stat::Sum => f.write_str("sum"),
+            Stat::Rate => f.write_str("rate"),
+            Stat::Fails => f.write_str("fails"),
+            Stat::Value => f.write_str("value"),
+            Stat::Avg => f.write_str("avg"),
+            Stat::Min => f.write_str("min"),
+            Stat::Med => f.write_str("med"),
+            Stat::Max => f.write_str("max"),
+            Stat::Percentile(p) => p.fmt(f),
+        }
     }
 }
 
@@ -151,6 +176,8 @@ mod tests {
         assert_eq!(Percentile::new(f64::NAN), Err(PercentileError::NotANumber));
         assert_eq!(Percentile::new(-0.0), Percentile::new(0.0));
         assert_eq!(Percentile::new(99.9).unwrap().to_string(), "p(99.9)");
+        assert_eq!(Stat::percentile(95.0).unwrap().to_string(), "p(95)");
+        assert_eq!(Stat::Med.to_string(), "med");
         assert_eq!(
             Stat::percentile(95.0),
             Ok(Stat::Percentile(Percentile::new(95.0).unwrap()))

@@ -7,51 +7,25 @@
 //! Plans add their own metrics: those declared under `metrics:` (any of the
 //! four types) and polling steps' wait trends (e.g. `job_duration`).
 
-/// k6's four metric types; they decide which aggregations a threshold may use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-#[non_exhaustive]
-pub enum MetricType {
-    /// A running sum (`count`, `rate` per second).
-    Counter,
-    /// A last value (`value`).
-    Gauge,
-    /// A share of true samples (`rate`, `count` of true samples).
-    Rate,
-    /// A distribution (`avg min med max p(N) count`).
-    Trend,
-}
-
-/// What a metric's values measure; decides which threshold units make sense.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-#[non_exhaustive]
-pub enum ValueUnit {
-    /// Durations (thresholds in milliseconds, or with `ms`/`s` units).
-    Time,
-    /// Byte counts.
-    Bytes,
-    /// Plain counts or numbers.
-    Count,
-}
+use gauntlet_metrics::{MetricKind, Unit};
 
 /// One metric a plan may reference.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MetricInfo {
     /// The k6-compatible name.
     pub name: &'static str,
-    /// Its type.
-    pub kind: MetricType,
-    /// Its unit.
-    pub unit: ValueUnit,
+    /// Its kind; decides which statistics a threshold may use.
+    pub kind: MetricKind,
+    /// Its unit; decides which threshold units make sense.
+    pub unit: Unit,
     /// One line for `--help`-style listings and reports.
     pub description: &'static str,
 }
 
 const fn m(
     name: &'static str,
-    kind: MetricType,
-    unit: ValueUnit,
+    kind: MetricKind,
+    unit: Unit,
     description: &'static str,
 ) -> MetricInfo {
     MetricInfo {
@@ -62,8 +36,8 @@ const fn m(
     }
 }
 
-use MetricType::*;
-use ValueUnit::*;
+use MetricKind::{Counter, Gauge, Rate, Trend};
+use Unit::{Bytes, Count, Microseconds};
 
 /// Every built-in metric, in the order the summary groups them.
 pub const BUILTIN_METRICS: &[MetricInfo] = &[
@@ -79,7 +53,7 @@ pub const BUILTIN_METRICS: &[MetricInfo] = &[
     m(
         "iteration_duration",
         Trend,
-        Time,
+        Microseconds,
         "time of one complete iteration",
     ),
     m("iterations", Counter, Count, "completed iterations"),
@@ -88,20 +62,20 @@ pub const BUILTIN_METRICS: &[MetricInfo] = &[
     m(
         "group_duration",
         Trend,
-        Time,
+        Microseconds,
         "time of one operation (group) run",
     ),
     m("http_reqs", Counter, Count, "HTTP requests sent"),
     m(
         "http_req_duration",
         Trend,
-        Time,
+        Microseconds,
         "sending + waiting + receiving (k6 definition; excludes connection setup)",
     ),
     m(
         "http_req_total",
         Trend,
-        Time,
+        Microseconds,
         "whole request time including blocked, DNS, connect and TLS",
     ),
     m(
@@ -113,23 +87,33 @@ pub const BUILTIN_METRICS: &[MetricInfo] = &[
     m(
         "http_req_blocked",
         Trend,
-        Time,
+        Microseconds,
         "waiting for a connection (includes DNS, connect and TLS for new ones)",
     ),
-    m("http_req_dns", Trend, Time, "DNS resolution"),
-    m("http_req_connecting", Trend, Time, "TCP connect"),
-    m("http_req_tls_handshaking", Trend, Time, "TLS handshake"),
-    m("http_req_sending", Trend, Time, "writing the request"),
+    m("http_req_dns", Trend, Microseconds, "DNS resolution"),
+    m("http_req_connecting", Trend, Microseconds, "TCP connect"),
+    m(
+        "http_req_tls_handshaking",
+        Trend,
+        Microseconds,
+        "TLS handshake",
+    ),
+    m(
+        "http_req_sending",
+        Trend,
+        Microseconds,
+        "writing the request",
+    ),
     m(
         "http_req_waiting",
         Trend,
-        Time,
+        Microseconds,
         "time to first byte after sending",
     ),
     m(
         "http_req_receiving",
         Trend,
-        Time,
+        Microseconds,
         "reading the response body",
     ),
     m(
@@ -141,7 +125,7 @@ pub const BUILTIN_METRICS: &[MetricInfo] = &[
     m(
         "http_req_failure_duration",
         Trend,
-        Time,
+        Microseconds,
         "time until a request that got no complete response failed (not in http_req_duration)",
     ),
     m(
@@ -171,7 +155,7 @@ pub const BUILTIN_METRICS: &[MetricInfo] = &[
     m(
         "iteration_start_lateness",
         Trend,
-        Time,
+        Microseconds,
         "open-model iterations: how late the generator started them after their scheduled time",
     ),
 ];

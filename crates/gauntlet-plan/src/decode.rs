@@ -11,27 +11,27 @@ use crate::node::{Key, Node, NodeKind};
 
 /// A value with the span it was read from.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Sp<T> {
+pub struct Located<T> {
     /// The value.
     pub value: T,
     /// Where it was written.
     pub span: Span,
 }
 
-impl<T> Sp<T> {
+impl<T> Located<T> {
     /// Wrap a value with its span.
-    pub fn new(value: T, span: Span) -> Sp<T> {
-        Sp { value, span }
+    pub fn new(value: T, span: Span) -> Located<T> {
+        Located { value, span }
     }
 }
 
 /// Collects diagnostics during decoding and validation.
 #[derive(Debug, Default)]
-pub(crate) struct Cx {
+pub(crate) struct Diagnostics {
     pub(crate) errors: Vec<Diagnostic>,
 }
 
-impl Cx {
+impl Diagnostics {
     pub(crate) fn push(&mut self, d: Diagnostic) {
         self.errors.push(d);
     }
@@ -72,7 +72,7 @@ impl<'n> Fields<'n> {
     /// Start reading `node` as a mapping describing a `what` (e.g. "scenario").
     pub(crate) fn new(
         node: &'n Node,
-        cx: &mut Cx,
+        diags: &mut Diagnostics,
         what: &'static str,
         known: &'static [&'static str],
     ) -> Option<Fields<'n>> {
@@ -85,7 +85,7 @@ impl<'n> Fields<'n> {
                 span: node.span,
             }),
             _ => {
-                cx.push(
+                diags.push(
                     Diagnostic::error(
                         node.span,
                         format!(
@@ -118,10 +118,15 @@ impl<'n> Fields<'n> {
     }
 
     /// Like [`Fields::get`] but reports a missing key.
-    pub(crate) fn require(&mut self, key: &str, cx: &mut Cx, help: &str) -> Option<&'n Node> {
+    pub(crate) fn require(
+        &mut self,
+        key: &str,
+        diags: &mut Diagnostics,
+        help: &str,
+    ) -> Option<&'n Node> {
         let n = self.get(key);
         if n.is_none() {
-            cx.error_help(
+            diags.error_help(
                 self.span,
                 format!("{} is missing required key `{key}`", self.what),
                 help,
@@ -157,7 +162,7 @@ impl<'n> Fields<'n> {
     }
 
     /// Report every key that was never read.
-    pub(crate) fn finish(self, cx: &mut Cx) {
+    pub(crate) fn finish(self, diags: &mut Diagnostics) {
         for (i, (k, _)) in self.entries.iter().enumerate() {
             if self.used[i] {
                 continue;
@@ -165,7 +170,7 @@ impl<'n> Fields<'n> {
             // A key of this object that nothing read applies only in
             // another setting: say so, never "did you mean" the key itself.
             if self.known.contains(&k.name.as_str()) {
-                cx.error(
+                diags.error(
                     k.span,
                     format!("`{}` does not apply to this {}", k.name, self.what),
                 );
@@ -175,7 +180,7 @@ impl<'n> Fields<'n> {
                 Some(s) => format!("did you mean `{s}`?"),
                 None => format!("accepted keys here: {}", self.known.join(", ")),
             };
-            cx.error_help(
+            diags.error_help(
                 k.span,
                 format!("unknown key `{}` in {}", k.name, self.what),
                 help,
@@ -186,53 +191,57 @@ impl<'n> Fields<'n> {
 
 /// The entries of a mapping node whose keys are user-chosen names
 /// (scenario names, operation names, header names).
-pub(crate) fn named_entries<'n>(node: &'n Node, cx: &mut Cx, what: &str) -> &'n [(Key, Node)] {
+pub(crate) fn named_entries<'n>(
+    node: &'n Node,
+    diags: &mut Diagnostics,
+    what: &str,
+) -> &'n [(Key, Node)] {
     match &node.kind {
         NodeKind::Map(m) => m,
         _ => {
-            cx.type_error(node, what, "a mapping of names to values");
+            diags.type_error(node, what, "a mapping of names to values");
             &[]
         }
     }
 }
 
 /// The items of a sequence node.
-pub(crate) fn seq<'n>(node: &'n Node, cx: &mut Cx, what: &str) -> &'n [Node] {
+pub(crate) fn seq<'n>(node: &'n Node, diags: &mut Diagnostics, what: &str) -> &'n [Node] {
     match &node.kind {
         NodeKind::Seq(v) => v,
         _ => {
-            cx.type_error(node, what, "a list");
+            diags.type_error(node, what, "a list");
             &[]
         }
     }
 }
 
-pub(crate) fn string(node: &Node, cx: &mut Cx, what: &str) -> Option<Sp<String>> {
+pub(crate) fn string(node: &Node, diags: &mut Diagnostics, what: &str) -> Option<Located<String>> {
     match &node.kind {
-        NodeKind::Str(s) => Some(Sp::new(s.clone(), node.span)),
+        NodeKind::Str(s) => Some(Located::new(s.clone(), node.span)),
         _ => {
-            cx.type_error(node, what, "a string");
+            diags.type_error(node, what, "a string");
             None
         }
     }
 }
 
 /// Strings, numbers and booleans as text (header values, tag values).
-pub(crate) fn text(node: &Node, cx: &mut Cx, what: &str) -> Option<Sp<String>> {
+pub(crate) fn text(node: &Node, diags: &mut Diagnostics, what: &str) -> Option<Located<String>> {
     match node.scalar_text() {
-        Some(s) => Some(Sp::new(s, node.span)),
+        Some(s) => Some(Located::new(s, node.span)),
         None => {
-            cx.type_error(node, what, "a string");
+            diags.type_error(node, what, "a string");
             None
         }
     }
 }
 
-pub(crate) fn boolean(node: &Node, cx: &mut Cx, what: &str) -> Option<Sp<bool>> {
+pub(crate) fn boolean(node: &Node, diags: &mut Diagnostics, what: &str) -> Option<Located<bool>> {
     match &node.kind {
-        NodeKind::Bool(b) => Some(Sp::new(*b, node.span)),
+        NodeKind::Bool(b) => Some(Located::new(*b, node.span)),
         _ => {
-            cx.type_error(node, what, "true or false");
+            diags.type_error(node, what, "true or false");
             None
         }
     }
@@ -240,41 +249,45 @@ pub(crate) fn boolean(node: &Node, cx: &mut Cx, what: &str) -> Option<Sp<bool>> 
 
 /// A signed integer (negative values are read so validation can say why
 /// they are wrong, e.g. a stage with a negative target).
-pub(crate) fn int(node: &Node, cx: &mut Cx, what: &str) -> Option<Sp<i64>> {
+pub(crate) fn int(node: &Node, diags: &mut Diagnostics, what: &str) -> Option<Located<i64>> {
     match &node.kind {
-        NodeKind::Int(i) => Some(Sp::new(*i, node.span)),
+        NodeKind::Int(i) => Some(Located::new(*i, node.span)),
         NodeKind::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => {
-            Some(Sp::new(*f as i64, node.span))
+            Some(Located::new(*f as i64, node.span))
         }
-        NodeKind::Str(s) if s.trim().parse::<i64>().is_ok() => Some(Sp::new(
+        NodeKind::Str(s) if s.trim().parse::<i64>().is_ok() => Some(Located::new(
             s.trim().parse::<i64>().unwrap_or_default(),
             node.span,
         )),
         _ => {
-            cx.type_error(node, what, "a whole number");
+            diags.type_error(node, what, "a whole number");
             None
         }
     }
 }
 
-pub(crate) fn number(node: &Node, cx: &mut Cx, what: &str) -> Option<Sp<f64>> {
+pub(crate) fn number(node: &Node, diags: &mut Diagnostics, what: &str) -> Option<Located<f64>> {
     match &node.kind {
-        NodeKind::Int(i) => Some(Sp::new(*i as f64, node.span)),
-        NodeKind::Float(f) => Some(Sp::new(*f, node.span)),
+        NodeKind::Int(i) => Some(Located::new(*i as f64, node.span)),
+        NodeKind::Float(f) => Some(Located::new(*f, node.span)),
         _ => {
-            cx.type_error(node, what, "a number");
+            diags.type_error(node, what, "a number");
             None
         }
     }
 }
 
 /// A mapping of user-chosen names to text values (headers, tags, env).
-pub(crate) fn string_map(node: &Node, cx: &mut Cx, what: &str) -> Vec<(Sp<String>, Sp<String>)> {
-    named_entries(node, cx, what)
+pub(crate) fn string_map(
+    node: &Node,
+    diags: &mut Diagnostics,
+    what: &str,
+) -> Vec<(Located<String>, Located<String>)> {
+    named_entries(node, diags, what)
         .iter()
         .filter_map(|(k, v)| {
-            let value = text(v, cx, &format!("{what}.{}", k.name))?;
-            Some((Sp::new(k.name.clone(), k.span), value))
+            let value = text(v, diags, &format!("{what}.{}", k.name))?;
+            Some((Located::new(k.name.clone(), k.span), value))
         })
         .collect()
 }

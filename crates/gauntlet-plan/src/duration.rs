@@ -2,20 +2,53 @@
 
 use std::time::Duration;
 
+/// Why a text is not a duration; the message names the text and, where it
+/// helps, what to write instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DurationError {
+    /// Nothing was written.
+    #[error("empty duration")]
+    Empty,
+    /// A leading `-`.
+    #[error("`{0}` is negative; durations must be zero or more")]
+    Negative(String),
+    /// A part does not start with a number.
+    #[error("`{0}` is not a duration")]
+    NotADuration(String),
+    /// A part's number does not parse (`1.2.3s`).
+    #[error("`{0}` is not a number")]
+    NotANumber(String),
+    /// A number without a unit (`10`, or `1h30`).
+    #[error("`{0}` has no unit")]
+    NoUnit(String),
+    /// A unit gauntlet does not know.
+    #[error("unknown unit `{unit}` in `{text}` (use h, m, s, ms, us)")]
+    UnknownUnit {
+        /// The unit as written.
+        unit: String,
+        /// The whole duration text.
+        text: String,
+    },
+    /// Too large or not finite.
+    #[error("`{0}` is not a usable duration")]
+    Unusable(String),
+}
+
 /// Parse a duration string. Accepts a sequence of `<number><unit>` with units
 /// `h`, `m`, `s`, `ms`, `us`/`µs`, `ns`; a bare `0` is zero. A bare non-zero
 /// number is refused (ambiguous: k6 reads seconds in some places and
 /// milliseconds in others), with a hint from the caller.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     let s = text.trim();
     if s.is_empty() {
-        return Err("empty duration".into());
+        return Err(DurationError::Empty);
     }
     if s == "0" {
         return Ok(Duration::ZERO);
     }
     if s.starts_with('-') {
-        return Err(format!("`{s}` is negative; durations must be zero or more"));
+        return Err(DurationError::Negative(s.to_owned()));
     }
     let mut total = 0f64;
     let mut rest = s;
@@ -25,11 +58,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
             .unwrap_or(rest.len());
         if num_len == 0 {
-            return Err(format!("`{s}` is not a duration"));
+            return Err(DurationError::NotADuration(s.to_owned()));
         }
         let num: f64 = rest[..num_len]
             .parse()
-            .map_err(|_| format!("`{}` is not a number", &rest[..num_len]))?;
+            .map_err(|_| DurationError::NotANumber(rest[..num_len].to_owned()))?;
         rest = &rest[num_len..];
         let unit_len = rest
             .find(|c: char| c.is_ascii_digit() || c == '.')
@@ -43,18 +76,19 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             "ms" => 1e-3,
             "us" | "µs" => 1e-6,
             "ns" => 1e-9,
-            "" => return Err(format!("`{s}` has no unit")),
+            "" => return Err(DurationError::NoUnit(s.to_owned())),
             other => {
-                return Err(format!(
-                    "unknown unit `{other}` in `{s}` (use h, m, s, ms, us)"
-                ));
+                return Err(DurationError::UnknownUnit {
+                    unit: other.to_owned(),
+                    text: s.to_owned(),
+                });
             }
         };
         total += num * secs;
         parts += 1;
     }
     if parts == 0 || !total.is_finite() || total > 1.0e9 {
-        return Err(format!("`{s}` is not a usable duration"));
+        return Err(DurationError::Unusable(s.to_owned()));
     }
     Ok(Duration::from_secs_f64(total))
 }

@@ -28,7 +28,7 @@ pub mod shortcuts;
 pub mod threshold;
 mod validate;
 
-pub use decode::Sp;
+pub use decode::Located;
 pub use diagnostic::{Diagnostic, Flag, PlanErrors, Severity, Span};
 pub use node::{MAX_DEPTH, MAX_PLAN_BYTES};
 pub use plan::*;
@@ -167,7 +167,7 @@ fn parse(
     let mut v = validate::Validator::new(&source, base, replaced);
     v.add_command_line_tags(&overrides.tags);
     let mut plan = v.plan(&root, default_name);
-    diagnostics.append(&mut v.cx.errors);
+    diagnostics.append(&mut v.diags.errors);
     // A value from a flag is shown as the flag and its value, not as a position.
     for d in &mut diagnostics {
         if let Some(flag) = d.span.and_then(|s| s.flag) {
@@ -194,11 +194,12 @@ fn parse(
 }
 
 /// The plan as JSON (YAML converted, unvalidated), for checking examples
-/// against [`PLAN_SCHEMA`] in tests and tools.
-pub fn plan_as_json(bytes: &[u8]) -> Result<serde_json::Value, String> {
+/// against [`PLAN_SCHEMA`] in tests and tools; text that is not YAML gives
+/// the parse's diagnostic.
+pub fn plan_as_json(bytes: &[u8]) -> Result<serde_json::Value, Box<Diagnostic>> {
     node::parse(bytes)
         .map(|(_, n, _)| n.to_json())
-        .map_err(|e| e.1.message)
+        .map_err(|e| Box::new(e.1))
 }
 
 /// The accepted keys of every object type, keyed by their JSON Schema

@@ -106,8 +106,8 @@ enum RawNode {
 
 impl<'de> Deserialize<'de> for RawNode {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
+        struct RawNodeVisitor;
+        impl<'de> Visitor<'de> for RawNodeVisitor {
             type Value = RawNode;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("any YAML value")
@@ -169,7 +169,7 @@ impl<'de> Deserialize<'de> for RawNode {
                 Ok(RawNode::Map(v))
             }
         }
-        d.deserialize_any(V)
+        d.deserialize_any(RawNodeVisitor)
     }
 }
 

@@ -2,8 +2,8 @@
 //! type can say it. Everything downstream (engine, analysis, reports) works
 //! from these types; if a `Plan` exists, it can run.
 
-use crate::catalog::{MetricType, ValueUnit};
-use crate::threshold::{Aggregation, Cmp, MetricSelector};
+use crate::threshold::{Cmp, MetricSelector};
+use gauntlet_metrics::{MetricKind, Percentile, Stat, Unit};
 use std::time::Duration;
 
 pub use crate::schedule::{Executor, Stage};
@@ -42,7 +42,7 @@ pub struct Plan {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunOptions {
     /// Trend statistics shown in the summary (k6 `summaryTrendStats`).
-    pub summary_trend_stats: Vec<Aggregation>,
+    pub summary_trend_stats: Vec<Stat>,
     /// Seed of every random choice (weights, think times, feeders) for reproducible runs.
     pub seed: Option<u64>,
 }
@@ -51,12 +51,12 @@ impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {
             summary_trend_stats: vec![
-                Aggregation::Avg,
-                Aggregation::Min,
-                Aggregation::Med,
-                Aggregation::Max,
-                Aggregation::Percentile(90.0),
-                Aggregation::Percentile(95.0),
+                Stat::Avg,
+                Stat::Min,
+                Stat::Med,
+                Stat::Max,
+                Stat::Percentile(Percentile::P90),
+                Stat::Percentile(Percentile::P95),
             ],
             seed: None,
         }
@@ -69,10 +69,11 @@ pub struct CustomMetric {
     /// Its name (`job_duration`).
     pub name: String,
     /// Its type (trends for polling waits).
-    pub kind: MetricType,
-    /// Its unit: [`ValueUnit::Time`] for time trends (values in
-    /// milliseconds), [`ValueUnit::Count`] for plain values.
-    pub unit: ValueUnit,
+    pub kind: MetricKind,
+    /// Its unit: [`Unit::Microseconds`] for time trends (written and read
+    /// in milliseconds, recorded in microseconds), [`Unit::Count`] for plain
+    /// values.
+    pub unit: Unit,
 }
 
 /// A value a step adds to one of the plan's `metrics:` after each response
@@ -89,8 +90,10 @@ pub struct MetricAdd {
 }
 
 /// Where a step's metric value is read.
+///
+/// Exhaustive: the engine compiles every source, so a new one must fail to
+/// compile there rather than be skipped.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub enum ValueSource {
     /// A JSON path in the body (the syntax captures use).
     JsonPath(String),
@@ -103,8 +106,9 @@ pub enum ValueSource {
 }
 
 /// A timing of the request a step sent, as the `http_req_*` trends measure it.
+///
+/// Exhaustive, like [`ValueSource`]: the engine reads every timing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum Timing {
     /// `http_req_duration`: sending + waiting + receiving.
     Duration,
@@ -272,7 +276,7 @@ pub struct Sla {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Condition {
     /// How the metric is reduced.
-    pub aggregation: Aggregation,
+    pub aggregation: Stat,
     /// The operator.
     pub cmp: Cmp,
     /// The bound.

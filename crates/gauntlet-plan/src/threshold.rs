@@ -5,47 +5,12 @@
 //! what they mean in k6 (milliseconds for time trends, a 0..1 ratio for rates),
 //! so k6 thresholds carry over unchanged. Keys are `metric{tag:value,...}`.
 //!
-//! Parsing produces typed values ([`Aggregation`], [`Cmp`]); nothing
-//! downstream compares strings like `"p(95)"`.
+//! Parsing produces typed values (the metrics crate's [`Stat`], [`Cmp`]);
+//! nothing downstream compares strings like `"p(95)"`. The grammar accepts
+//! k6's aggregations only: `avg min med max p(N) count rate value`.
 
+use gauntlet_metrics::{Percentile, Stat};
 use std::fmt;
-
-/// How a metric is reduced to one number before comparing.
-#[derive(Debug, Clone, Copy, PartialEq)]
-#[non_exhaustive]
-pub enum Aggregation {
-    /// Mean of a trend.
-    Avg,
-    /// Minimum of a trend.
-    Min,
-    /// Median of a trend.
-    Med,
-    /// Maximum of a trend.
-    Max,
-    /// Percentile of a trend, 0..=100 (decimals allowed: `p(99.9)`).
-    Percentile(f64),
-    /// Counter total, trend sample count, or rate true count.
-    Count,
-    /// Counter per second, or rate share of true samples.
-    Rate,
-    /// Gauge last value.
-    Value,
-}
-
-impl fmt::Display for Aggregation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Aggregation::Avg => f.write_str("avg"),
-            Aggregation::Min => f.write_str("min"),
-            Aggregation::Med => f.write_str("med"),
-            Aggregation::Max => f.write_str("max"),
-            Aggregation::Percentile(p) => write!(f, "p({p})"),
-            Aggregation::Count => f.write_str("count"),
-            Aggregation::Rate => f.write_str("rate"),
-            Aggregation::Value => f.write_str("value"),
-        }
-    }
-}
 
 /// Comparison operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,8 +75,8 @@ pub enum WrittenUnit {
 /// A parsed threshold expression, before it is checked against its metric.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParsedExpr {
-    /// Aggregation.
-    pub aggregation: Aggregation,
+    /// The statistic the metric is reduced to.
+    pub aggregation: Stat,
     /// Operator.
     pub cmp: Cmp,
     /// The bound, already converted by the written unit (ms, ratio, per second, bytes).
@@ -148,17 +113,17 @@ pub fn parse_expr(text: &str) -> Result<ParsedExpr, ExprError> {
         .unwrap_or(s.len());
     let agg_text = &s[..agg_end];
     let aggregation = match agg_text {
-        "avg" => Aggregation::Avg,
-        "min" => Aggregation::Min,
-        "med" => Aggregation::Med,
-        "max" => Aggregation::Max,
-        "count" => Aggregation::Count,
-        "rate" => Aggregation::Rate,
-        "value" => Aggregation::Value,
+        "avg" => Stat::Avg,
+        "min" => Stat::Min,
+        "med" => Stat::Med,
+        "max" => Stat::Max,
+        "count" => Stat::Count,
+        "rate" => Stat::Rate,
+        "value" => Stat::Value,
         t if t.starts_with("p(") && t.ends_with(')') => {
             let inner = &t[2..t.len() - 1];
-            match inner.trim().parse::<f64>() {
-                Ok(p) if (0.0..=100.0).contains(&p) => Aggregation::Percentile(p),
+            match inner.trim().parse::<f64>().map(Percentile::new) {
+                Ok(Ok(p)) => Stat::Percentile(p),
                 _ => {
                     return Err(err(
                         lead + 2,
@@ -377,11 +342,11 @@ mod tests {
     #[test]
     fn k6_expressions() {
         let e = parse_expr("p(95)<200").unwrap();
-        assert_eq!(e.aggregation, Aggregation::Percentile(95.0));
+        assert_eq!(e.aggregation, Stat::percentile(95.0).unwrap());
         assert_eq!(e.cmp, Cmp::Lt);
         assert_eq!(e.value, 200.0);
         let e = parse_expr("p(99.99) <= 1.5s").unwrap();
-        assert_eq!(e.aggregation, Aggregation::Percentile(99.99));
+        assert_eq!(e.aggregation, Stat::percentile(99.99).unwrap());
         assert_eq!(e.value, 1500.0);
         assert_eq!(e.unit, WrittenUnit::Duration);
         let e = parse_expr("rate < 1%").unwrap();

@@ -1,7 +1,7 @@
 //! The plan's own metrics (`metrics:`, a step's `metrics:`) and `auth:`:
 //! what validation accepts, what it refuses, and where it points.
 
-use gauntlet_plan::catalog::{MetricType, ValueUnit};
+use gauntlet_metrics::{MetricKind, Unit};
 use gauntlet_plan::{
     Diagnostic, Loaded, Overrides, PlanErrors, Severity, Timing, ValueSource, parse_plan,
 };
@@ -58,7 +58,7 @@ fn declared_metrics_and_step_values_reach_the_plan() {
 ",
     );
     let plan = parse(&src).unwrap().plan;
-    let kinds: Vec<(&str, MetricType, ValueUnit)> = plan
+    let kinds: Vec<(&str, MetricKind, Unit)> = plan
         .custom_metrics
         .iter()
         .map(|m| (m.name.as_str(), m.kind, m.unit))
@@ -66,11 +66,11 @@ fn declared_metrics_and_step_values_reach_the_plan() {
     assert_eq!(
         kinds,
         [
-            ("items_returned", MetricType::Counter, ValueUnit::Count),
-            ("queue_depth", MetricType::Gauge, ValueUnit::Count),
-            ("cache_hit", MetricType::Rate, ValueUnit::Count),
-            ("item_size", MetricType::Trend, ValueUnit::Count),
-            ("server_time", MetricType::Trend, ValueUnit::Time),
+            ("items_returned", MetricKind::Counter, Unit::Count),
+            ("queue_depth", MetricKind::Gauge, Unit::Count),
+            ("cache_hit", MetricKind::Rate, Unit::Count),
+            ("item_size", MetricKind::Trend, Unit::Count),
+            ("server_time", MetricKind::Trend, Unit::Microseconds),
         ]
     );
     let adds = &plan.workload.operations[0].steps[0].metrics;

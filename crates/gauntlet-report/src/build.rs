@@ -3,28 +3,10 @@
 use crate::model::*;
 use gauntlet_analysis::Verdict;
 use gauntlet_metrics::{
-    MetricKind, Registry, SeriesData, Snapshot, TagFilter, TagInterner, TagKey, Unit,
+    MetricKind, Registry, SeriesData, Snapshot, Stat, TagFilter, TagInterner, TagKey, Unit,
 };
 use gauntlet_plan::Plan;
-use gauntlet_plan::catalog::{MetricType, ValueUnit};
 use std::collections::BTreeMap;
-
-fn kind_of(k: MetricKind) -> MetricType {
-    match k {
-        MetricKind::Counter => MetricType::Counter,
-        MetricKind::Gauge => MetricType::Gauge,
-        MetricKind::Rate => MetricType::Rate,
-        _ => MetricType::Trend,
-    }
-}
-
-fn unit_of(u: Unit) -> ValueUnit {
-    match u {
-        Unit::Microseconds => ValueUnit::Time,
-        Unit::Bytes => ValueUnit::Bytes,
-        _ => ValueUnit::Count,
-    }
-}
 
 /// Percentiles every summary carries (the terminal shows what `summaryTrendStats` asks).
 const PERCENTILES: [f64; 5] = [90.0, 95.0, 99.0, 99.9, 50.0];
@@ -118,8 +100,16 @@ pub fn summarize(
         .summary_trend_stats
         .iter()
         .filter_map(|a| match a {
-            gauntlet_plan::threshold::Aggregation::Percentile(p) => Some(*p),
-            _ => None,
+            Stat::Percentile(p) => Some(p.value()),
+            Stat::Count
+            | Stat::Sum
+            | Stat::Rate
+            | Stat::Fails
+            | Stat::Value
+            | Stat::Avg
+            | Stat::Min
+            | Stat::Med
+            | Stat::Max => None,
         })
         .collect();
     let none = TagFilter::default();
@@ -134,8 +124,8 @@ pub fn summarize(
         metrics.push(MetricRow {
             name: def.name.clone(),
             tags: vec![],
-            kind: kind_of(def.kind),
-            unit: unit_of(def.unit),
+            kind: def.kind,
+            unit: def.unit,
             values: v,
         });
         // k6 shows the expected-response sub-metric of http_req_duration.
@@ -147,8 +137,8 @@ pub fn summarize(
                 metrics.push(MetricRow {
                     name: def.name.clone(),
                     tags: vec![("expected_response".into(), "true".into())],
-                    kind: MetricType::Trend,
-                    unit: ValueUnit::Time,
+                    kind: MetricKind::Trend,
+                    unit: Unit::Microseconds,
                     values: v,
                 });
             }
@@ -192,8 +182,8 @@ pub fn summarize(
                 MetricRow {
                     name: sel.metric.clone(),
                     tags: sel.tags.clone(),
-                    kind: kind_of(def.kind),
-                    unit: unit_of(def.unit),
+                    kind: def.kind,
+                    unit: def.unit,
                     values: v,
                 },
             );

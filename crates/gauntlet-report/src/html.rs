@@ -35,8 +35,8 @@ use crate::model::{MetricRow, Summary, TrendStats, Values};
 use crate::series::{self, TimeSeries};
 use crate::terminal::{fmt_bytes, fmt_ms};
 use gauntlet_analysis::{Decision, SlaStatus, ThresholdStatus};
+use gauntlet_metrics::{MetricKind, Unit};
 use gauntlet_metrics::{Registry, SerialTimeline, TagInterner, Timeline};
-use gauntlet_plan::catalog::{MetricType, ValueUnit};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -244,11 +244,11 @@ fn pct(r: f64) -> String {
     format!("{:.2}%", r * 100.0)
 }
 
-fn value_text(v: f64, unit: ValueUnit) -> String {
+fn value_text(v: f64, unit: Unit) -> String {
     match unit {
-        ValueUnit::Time => fmt_ms(v),
-        ValueUnit::Bytes => fmt_bytes(v),
-        _ => num(v),
+        Unit::Microseconds => fmt_ms(v),
+        Unit::Bytes => fmt_bytes(v),
+        Unit::Count | Unit::None => num(v),
     }
 }
 
@@ -267,14 +267,14 @@ fn observed_text(s: &Summary, selector: &str, expression: &str, observed: Option
     let name = selector.split('{').next().unwrap_or(selector);
     let row = s.metric(name);
     match (agg, row.map(|r| r.kind)) {
-        ("rate", Some(MetricType::Rate)) => pct(v),
+        ("rate", Some(MetricKind::Rate)) => pct(v),
         ("rate", _) => format!("{}/s", num(v)),
         ("count", _) => num(v),
-        _ => value_text(v, row.map_or(ValueUnit::Count, |r| r.unit)),
+        _ => value_text(v, row.map_or(Unit::Count, |r| r.unit)),
     }
 }
 
-fn trend_text(t: &TrendStats, unit: ValueUnit) -> String {
+fn trend_text(t: &TrendStats, unit: Unit) -> String {
     let mut parts = vec![
         format!("avg={}", value_text(t.avg, unit)),
         format!("min={}", value_text(t.min, unit)),
@@ -677,8 +677,8 @@ mod tests {
         s.metrics.push(MetricRow {
             name: "http_req_failed".into(),
             tags: vec![],
-            kind: MetricType::Rate,
-            unit: ValueUnit::Count,
+            kind: MetricKind::Rate,
+            unit: Unit::Count,
             values: Values::Rate {
                 rate: 0.1,
                 passes: 1,
@@ -688,8 +688,8 @@ mod tests {
         s.metrics.push(MetricRow {
             name: "http_req_duration".into(),
             tags: vec![],
-            kind: MetricType::Trend,
-            unit: ValueUnit::Time,
+            kind: MetricKind::Trend,
+            unit: Unit::Microseconds,
             values: Values::Trend {
                 stats: s.operations[0].duration.clone(),
                 raw: None,

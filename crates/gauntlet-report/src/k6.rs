@@ -31,7 +31,7 @@
 //! it differs from the corrected one) and are safe for k6 readers to ignore.
 
 use crate::model::{Summary, TrendStats, Values};
-use gauntlet_plan::catalog::{MetricType, ValueUnit};
+use gauntlet_metrics::{MetricKind, Unit};
 use md5::{Digest, Md5};
 use serde_json::{Map, Value, json};
 
@@ -43,11 +43,11 @@ fn k6_id(path: &str) -> String {
         .collect()
 }
 
-fn contains(unit: ValueUnit) -> &'static str {
+fn contains(unit: Unit) -> &'static str {
     match unit {
-        ValueUnit::Time => "time",
-        ValueUnit::Bytes => "data",
-        _ => "default",
+        Unit::Microseconds => "time",
+        Unit::Bytes => "data",
+        Unit::Count | Unit::None => "default",
     }
 }
 
@@ -118,10 +118,10 @@ pub fn summary_json(s: &Summary, stdout_tty: bool) -> Value {
         let e = metrics.entry(t.metric.clone()).or_insert_with(|| {
             let (kind, unit) = crate::terminal::metric_kind(s, &t.metric);
             let (kind, values) = match kind {
-                MetricType::Counter => ("counter", json!({"count": 0, "rate": 0})),
-                MetricType::Rate => ("rate", json!({"rate": 0, "passes": 0, "fails": 0})),
-                MetricType::Gauge => ("gauge", json!({})),
-                _ => ("trend", json!({})),
+                MetricKind::Counter => ("counter", json!({"count": 0, "rate": 0})),
+                MetricKind::Rate => ("rate", json!({"rate": 0, "passes": 0, "fails": 0})),
+                MetricKind::Gauge => ("gauge", json!({})),
+                MetricKind::Trend => ("trend", json!({})),
             };
             json!({"type": kind, "contains": contains(unit), "values": values})
         });

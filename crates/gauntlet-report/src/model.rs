@@ -2,7 +2,7 @@
 //! verdict. Renderers only format this; they compute nothing.
 
 use gauntlet_analysis::Verdict;
-use gauntlet_plan::catalog::{MetricType, ValueUnit};
+use gauntlet_metrics::{MetricKind, Unit};
 use serde::Serialize;
 
 /// Statistics of a trend (values in milliseconds for time trends).
@@ -83,9 +83,11 @@ pub struct MetricRow {
     /// Tag filter for a sub-metric (`{expected_response:true}`), empty for the whole metric.
     pub tags: Vec<(String, String)>,
     /// k6 type.
-    pub kind: MetricType,
-    /// Unit.
-    pub unit: ValueUnit,
+    pub kind: MetricKind,
+    /// Unit, written as the summary's values are in: `time` (milliseconds),
+    /// `bytes` or `count`.
+    #[serde(with = "summary_unit")]
+    pub unit: Unit,
     /// Values.
     pub values: Values,
 }
@@ -222,5 +224,34 @@ impl Summary {
         self.metrics
             .iter()
             .find(|m| m.name == name && m.tags.is_empty())
+    }
+}
+
+/// A summary row's unit as the result file spells it. Summaries hold
+/// durations in milliseconds, so they name the dimension (`time`) where the
+/// recorded series name their storage unit (`microseconds`); plain numbers
+/// and counts both read `count`.
+mod summary_unit {
+    use gauntlet_metrics::Unit;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(unit: &Unit, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(match unit {
+            Unit::Microseconds => "time",
+            Unit::Bytes => "bytes",
+            Unit::Count | Unit::None => "count",
+        })
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Unit, D::Error> {
+        match String::deserialize(d)?.as_str() {
+            "time" => Ok(Unit::Microseconds),
+            "bytes" => Ok(Unit::Bytes),
+            "count" => Ok(Unit::Count),
+            other => Err(serde::de::Error::unknown_variant(
+                other,
+                &["time", "bytes", "count"],
+            )),
+        }
     }
 }

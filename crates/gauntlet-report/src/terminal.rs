@@ -6,7 +6,7 @@
 
 use crate::model::{MetricRow, Summary, TrendStats, Values};
 use gauntlet_analysis::{Decision, SlaStatus, ThresholdStatus};
-use gauntlet_plan::catalog::{MetricType, ValueUnit};
+use gauntlet_metrics::{MetricKind, Unit};
 use std::fmt::Write as _;
 
 /// Colour on or off.
@@ -43,11 +43,11 @@ impl Style {
 pub use gauntlet_analysis::format::{fmt_bytes, fmt_ms};
 use gauntlet_analysis::format::{fmt_pct, trim};
 
-fn fmt_value(v: f64, unit: ValueUnit) -> String {
+fn fmt_value(v: f64, unit: Unit) -> String {
     match unit {
-        ValueUnit::Time => fmt_ms(v),
-        ValueUnit::Bytes => fmt_bytes(v),
-        _ => trim(format!("{v:.2}")),
+        Unit::Microseconds => fmt_ms(v),
+        Unit::Bytes => fmt_bytes(v),
+        Unit::Count | Unit::None => trim(format!("{v:.2}")),
     }
 }
 
@@ -55,7 +55,7 @@ fn stat_name(p: f64) -> String {
     format!("p({})", trim(format!("{p:.3}")))
 }
 
-fn trend_line(stats: &TrendStats, unit: ValueUnit, wanted: &[String]) -> String {
+fn trend_line(stats: &TrendStats, unit: Unit, wanted: &[String]) -> String {
     let mut parts = Vec::new();
     for w in wanted {
         let v = match w.as_str() {
@@ -93,8 +93,8 @@ fn metric_value(m: &MetricRow, summary: &Summary, style: Style) -> Vec<String> {
     match &m.values {
         Values::Counter { count, rate } => {
             let (c, r) = match m.unit {
-                ValueUnit::Bytes => (fmt_bytes(*count), format!("{}/s", fmt_bytes(*rate))),
-                _ => (
+                Unit::Bytes => (fmt_bytes(*count), format!("{}/s", fmt_bytes(*rate))),
+                Unit::Microseconds | Unit::Count | Unit::None => (
                     trim(format!("{count:.0}")),
                     format!("{}/s", trim(format!("{rate:.2}"))),
                 ),
@@ -449,26 +449,26 @@ pub(crate) fn aggregation(expression: &str) -> &str {
 pub(crate) fn measure(s: &Summary, selector: &str, aggregation: &str) -> Measure {
     let (kind, unit) = metric_kind(s, selector);
     match aggregation {
-        "rate" if kind == MetricType::Rate => Measure::Percent,
+        "rate" if kind == MetricKind::Rate => Measure::Percent,
         "rate" => Measure::PerSecond,
         "count" => Measure::Plain,
         _ => match unit {
-            ValueUnit::Time => Measure::Time,
-            ValueUnit::Bytes => Measure::Bytes,
-            _ => Measure::Plain,
+            Unit::Microseconds => Measure::Time,
+            Unit::Bytes => Measure::Bytes,
+            Unit::Count | Unit::None => Measure::Plain,
         },
     }
 }
 
 /// The kind and unit of the metric a selector names: the summary's row
 /// (custom metrics), else the catalog; an unknown name is a plain trend.
-pub(crate) fn metric_kind(s: &Summary, selector: &str) -> (MetricType, ValueUnit) {
+pub(crate) fn metric_kind(s: &Summary, selector: &str) -> (MetricKind, Unit) {
     let base = base_metric(selector);
     match s.metric(base) {
         Some(m) => (m.kind, m.unit),
         None => gauntlet_plan::catalog::builtin(base)
             .map(|m| (m.kind, m.unit))
-            .unwrap_or((MetricType::Trend, ValueUnit::Count)),
+            .unwrap_or((MetricKind::Trend, Unit::Count)),
     }
 }
 

@@ -7,7 +7,7 @@
 use gauntlet_analysis::{
     Decision, SlaResult, SlaStatus, ThresholdResult, ThresholdStatus, Verdict,
 };
-use gauntlet_plan::catalog::{MetricType, ValueUnit};
+use gauntlet_metrics::{MetricKind, Unit};
 use gauntlet_report::model::{
     CheckRow, ErrorRow, MetricRow, OperationRow, ScenarioRow, StepErrorRow, Summary, TrendStats,
     Values,
@@ -33,7 +33,7 @@ fn trend(count: u64, [min, med, avg, p90, p95, p99, max]: [f64; 7]) -> TrendStat
     }
 }
 
-fn row(name: &str, kind: MetricType, unit: ValueUnit, values: Values) -> MetricRow {
+fn row(name: &str, kind: MetricKind, unit: Unit, values: Values) -> MetricRow {
     MetricRow {
         name: name.into(),
         tags: vec![],
@@ -92,8 +92,8 @@ fn no_go() -> Summary {
     let metrics = vec![
         row(
             "cart_value",
-            MetricType::Trend,
-            ValueUnit::Count,
+            MetricKind::Trend,
+            Unit::Count,
             Values::Trend {
                 stats: trend(412, [3.0, 42.0, 57.31, 120.0, 150.0, 199.0, 250.0]),
                 raw: None,
@@ -101,8 +101,8 @@ fn no_go() -> Summary {
         ),
         row(
             "checks",
-            MetricType::Rate,
-            ValueUnit::Count,
+            MetricKind::Rate,
+            Unit::Count,
             Values::Rate {
                 rate: 0.9592,
                 passes: 3530,
@@ -111,8 +111,8 @@ fn no_go() -> Summary {
         ),
         row(
             "http_req_duration",
-            MetricType::Trend,
-            ValueUnit::Time,
+            MetricKind::Trend,
+            Unit::Microseconds,
             Values::Trend {
                 stats: corrected,
                 raw: Some(raw),
@@ -121,8 +121,8 @@ fn no_go() -> Summary {
         MetricRow {
             name: "http_req_duration".into(),
             tags: vec![("expected_response".into(), "true".into())],
-            kind: MetricType::Trend,
-            unit: ValueUnit::Time,
+            kind: MetricKind::Trend,
+            unit: Unit::Microseconds,
             values: Values::Trend {
                 stats: trend(1690, [1.204, 36.0, 55.9, 130.0, 190.25, 1100.0, 2350.0]),
                 raw: None,
@@ -130,8 +130,8 @@ fn no_go() -> Summary {
         },
         row(
             "http_req_failed",
-            MetricType::Rate,
-            ValueUnit::Count,
+            MetricKind::Rate,
+            Unit::Count,
             Values::Rate {
                 rate: 0.08152,
                 passes: 150,
@@ -140,8 +140,8 @@ fn no_go() -> Summary {
         ),
         row(
             "http_reqs",
-            MetricType::Counter,
-            ValueUnit::Count,
+            MetricKind::Counter,
+            Unit::Count,
             Values::Counter {
                 count: 1840.0,
                 rate: 30.6667,
@@ -149,8 +149,8 @@ fn no_go() -> Summary {
         ),
         row(
             "iteration_duration",
-            MetricType::Trend,
-            ValueUnit::Time,
+            MetricKind::Trend,
+            Unit::Microseconds,
             Values::Trend {
                 stats: trend(
                     920,
@@ -161,8 +161,8 @@ fn no_go() -> Summary {
         ),
         row(
             "iterations",
-            MetricType::Counter,
-            ValueUnit::Count,
+            MetricKind::Counter,
+            Unit::Count,
             Values::Counter {
                 count: 920.0,
                 rate: 15.3333,
@@ -170,8 +170,8 @@ fn no_go() -> Summary {
         ),
         row(
             "vus",
-            MetricType::Gauge,
-            ValueUnit::Count,
+            MetricKind::Gauge,
+            Unit::Count,
             Values::Gauge {
                 value: 12.0,
                 min: 1.0,
@@ -180,8 +180,8 @@ fn no_go() -> Summary {
         ),
         row(
             "data_received",
-            MetricType::Counter,
-            ValueUnit::Bytes,
+            MetricKind::Counter,
+            Unit::Bytes,
             Values::Counter {
                 count: 2_412_345.0,
                 rate: 40_205.75,
@@ -189,8 +189,8 @@ fn no_go() -> Summary {
         ),
         row(
             "data_sent",
-            MetricType::Counter,
-            ValueUnit::Bytes,
+            MetricKind::Counter,
+            Unit::Bytes,
             Values::Counter {
                 count: 312_000.0,
                 rate: 5_200.0,
@@ -397,8 +397,8 @@ fn go() -> Summary {
         metrics: vec![
             row(
                 "http_req_duration",
-                MetricType::Trend,
-                ValueUnit::Time,
+                MetricKind::Trend,
+                Unit::Microseconds,
                 Values::Trend {
                     stats: stats.clone(),
                     raw: None,
@@ -406,8 +406,8 @@ fn go() -> Summary {
             ),
             row(
                 "http_req_failed",
-                MetricType::Rate,
-                ValueUnit::Count,
+                MetricKind::Rate,
+                Unit::Count,
                 Values::Rate {
                     rate: 0.0,
                     passes: 0,
@@ -416,8 +416,8 @@ fn go() -> Summary {
             ),
             row(
                 "http_reqs",
-                MetricType::Counter,
-                ValueUnit::Count,
+                MetricKind::Counter,
+                Unit::Count,
                 Values::Counter {
                     count: 150.0,
                     rate: 9.9973,

@@ -42,8 +42,7 @@ fn apply_k6_flags(plan: &mut Plan, k6: &crate::args::K6Args) -> Result<(), Strin
                 Ok(e)
                     if !matches!(
                         e.aggregation,
-                        gauntlet_plan::threshold::Aggregation::Rate
-                            | gauntlet_plan::threshold::Aggregation::Value
+                        gauntlet_metrics::Stat::Rate | gauntlet_metrics::Stat::Value
                     ) =>
                 {
                     stats.push(e.aggregation)
