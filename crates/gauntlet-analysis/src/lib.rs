@@ -10,6 +10,7 @@
 //! Measurements are read through [`MetricSource`], so this crate does not care
 //! whether they come from a live run, a saved result file or several merged.
 
+pub mod capacity;
 pub mod format;
 
 use gauntlet_plan::catalog::{MetricType, ValueUnit};
