@@ -272,7 +272,8 @@ fn from_result(path: &Path, opts: &CapacityOptions) -> anyhow::Result<Exit> {
         .into_timeline(&mut registry, &interner)
         .map_err(|e| anyhow::anyhow!("{}: timeline: {e}", path.display()))?;
 
-    let latency_sla = resolve_sla(opts, &summary)?;
+    let sla_origin = resolve_sla(opts, &summary)?;
+    let latency_sla = sla_origin.as_ref().map(|(s, _)| *s);
     let sweep_opts = SweepOptions {
         warmup_secs: opts.warmup.as_secs_f64(),
         concurrency: match opts.concurrency {
@@ -281,7 +282,7 @@ fn from_result(path: &Path, opts: &CapacityOptions) -> anyhow::Result<Exit> {
             ConcurrencyArg::Inflight => ConcurrencyFrom::InFlight,
         },
         max_error_rate: opts.max_error_rate,
-        percentile: latency_sla.and_then(|(s, _)| s.percentile),
+        percentile: latency_sla.and_then(|s| s.percentile),
     };
     let mut out = String::new();
     let _ = writeln!(out, "█ CAPACITY  {} ({})\n", summary.plan, path.display());
@@ -295,7 +296,7 @@ fn from_result(path: &Path, opts: &CapacityOptions) -> anyhow::Result<Exit> {
         Ok(s) => s,
         Err(e) => return refuse(&e.to_string(), opts.json),
     };
-    steps_text(&mut out, &sweep, latency_sla.map(|(s, _)| s));
+    steps_text(&mut out, &sweep, latency_sla);
     let fit = match usl::fit(&sweep.points()) {
         Ok(f) => f,
         Err(e) => {
@@ -314,9 +315,9 @@ fn from_result(path: &Path, opts: &CapacityOptions) -> anyhow::Result<Exit> {
     // Capacity at the SLA.
     let usable = &sweep.steps[..sweep.usable];
     let sla_cap =
-        latency_sla.map(|(s, _)| sla::capacity_at_sla(usable, sweep.in_flight, Some(&fit), s));
+        latency_sla.map(|s| sla::capacity_at_sla(usable, sweep.in_flight, Some(&fit), s));
     let _ = writeln!(out);
-    let capacity = match (&sla_cap, latency_sla) {
+    let capacity = match (&sla_cap, &sla_origin) {
         (Some(c), Some((s, origin))) => {
             let _ = writeln!(
                 out,
@@ -364,8 +365,9 @@ fn from_result(path: &Path, opts: &CapacityOptions) -> anyhow::Result<Exit> {
     let target_rate = resolve_target(opts, &summary);
     let _ = writeln!(out);
     let mut sizing_json = Value::Null;
-    match target_rate {
+    match &target_rate {
         Some((t, origin)) => {
+            let t = *t;
             let s = sizing::size(&SizingInput {
                 target_rate: t,
                 capacity,
@@ -416,12 +418,12 @@ fn from_result(path: &Path, opts: &CapacityOptions) -> anyhow::Result<Exit> {
     let cpu_request = opts
         .cpu_request
         .or_else(|| vpa.as_ref().ok().and_then(|v| v.cpu).map(|c| c.target));
-    let hpa = match (capacity, target_rate) {
+    let hpa = match (capacity, &target_rate) {
         (Some(c), Some((t, _))) if c > 0.0 => Some(autoscale::hpa(&HpaInput {
             name: name.clone(),
             capacity_rps: c,
-            target_rate: t,
-            peak_rate: opts.peak_rate.unwrap_or(t),
+            target_rate: *t,
+            peak_rate: opts.peak_rate.unwrap_or(*t),
             headroom: opts.headroom,
             cpu: cpu_line.zip(cpu_request),
             rps_metric: opts.rps_metric.clone(),
