@@ -11,6 +11,7 @@
 //! whether they come from a live run, a saved result file or several merged.
 
 pub mod bottleneck;
+pub mod capacity;
 pub mod correlation;
 pub mod format;
 pub mod signals;

@@ -59,6 +59,8 @@ pub(crate) enum Command {
         after_help = "Example: gauntlet demo --port 8080 --latency 5ms..20ms --error-rate 0.01\n  then: gauntlet run --url http://127.0.0.1:8080/api/items --vus 10 --duration 30s"
     )]
     Demo(DemoArgs),
+    /// Capacity planning: fit the USL to a sweep, size for a load, derive HPA/VPA (docs/capacity.md).
+    Capacity(CapacityArgs),
     /// Render a saved result (`run --out json=FILE`) again, without re-running.
     Report {
         /// The result file written by `gauntlet run --out json=FILE`.
@@ -251,4 +253,135 @@ pub(crate) struct DemoArgs {
     /// Slow /api requests while arrivals exceed a rate, until a recovery time after: ABOVE:LATENCY:RECOVERY, e.g. 200:300ms:5s.
     #[arg(long, value_name = "ABOVE:LATENCY:RECOVERY")]
     pub(crate) overload: Option<String>,
+}
+
+/// `gauntlet capacity`: from a saved sweep (or given points) to a model,
+/// a sizing and autoscaler settings.
+#[derive(Debug, Args)]
+#[command(
+    args_conflicts_with_subcommands = true,
+    after_help = "Examples:\n  gauntlet run examples/capacity-sweep.yaml --out json=sweep.json\n  gauntlet capacity sweep.json --sla 'p(95) < 200ms' --target-rate 1500 --out k8s=deploy/\n  gauntlet capacity fit --points points.csv --json     (columns concurrency,throughput)\n\nExit codes: 0 a good fit, 110 no fit or a poor one (the message says why), 111 a manifest could not be written."
+)]
+pub(crate) struct CapacityArgs {
+    #[command(subcommand)]
+    pub(crate) command: Option<CapacityCommand>,
+    /// A result of a stepped ramping-vus sweep, written by `gauntlet run PLAN --out json=FILE`.
+    pub(crate) result: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) opts: CapacityOptions,
+}
+
+/// `gauntlet capacity fit`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum CapacityCommand {
+    /// Fit the USL to measured points and print the model.
+    #[command(
+        after_help = "Example: gauntlet capacity fit --points points.csv --json\n  points.csv: a header `concurrency,throughput`, then one line per step"
+    )]
+    Fit {
+        /// CSV with a header naming `concurrency` and `throughput`.
+        #[arg(long, value_name = "FILE.csv")]
+        points: PathBuf,
+        /// Print a JSON object (sigma, kappa, lambda, peakConcurrency, peakThroughput, quality, …).
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Where a sweep's concurrency comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ConcurrencyArg {
+    /// VUs, unless they were idle part of the time (think time): then in-flight requests.
+    Auto,
+    /// The plateau's VU count.
+    Vus,
+    /// Requests in flight by Little's law (throughput × mean response time).
+    Inflight,
+}
+
+/// The options of `gauntlet capacity RESULT.json`.
+#[derive(Debug, Args)]
+pub(crate) struct CapacityOptions {
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// The latency SLA, e.g. 'p(95) < 200ms' (default: the plan's first SLA on http_req_duration).
+    #[arg(long, value_name = "EXPR")]
+    pub(crate) sla: Option<String>,
+    /// Load to size for, requests per second (default: the plan's SLA `http_reqs` `rate > N`).
+    #[arg(long, value_name = "RPS")]
+    pub(crate) target_rate: Option<f64>,
+    /// The spike the autoscaler must absorb, requests per second (default: the target rate).
+    #[arg(long, value_name = "RPS")]
+    pub(crate) peak_rate: Option<f64>,
+    /// Share of capacity kept free: 30% or 0.3.
+    #[arg(long, value_name = "SHARE", default_value = "30%", value_parser = parse_share)]
+    pub(crate) headroom: f64,
+    /// Highest CPU share to plan for (seed 004: 70 %).
+    #[arg(long, value_name = "SHARE", default_value = "70%", value_parser = parse_share)]
+    pub(crate) cpu_ceiling: f64,
+    /// Concurrency of each point.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub(crate) concurrency: ConcurrencyArg,
+    /// Left out at the start of each plateau (connections, queues filling).
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration_arg)]
+    pub(crate) warmup: std::time::Duration,
+    /// A step with more failed requests than this ends the sweep: 5% or 0.05.
+    #[arg(long, value_name = "SHARE", default_value = "5%", value_parser = parse_share)]
+    pub(crate) max_error_rate: f64,
+    /// The service's CPU and memory during the sweep, one instance: CSV `t_s,cpu_cores,memory_bytes`.
+    #[arg(long, value_name = "FILE.csv")]
+    pub(crate) usage: Option<PathBuf>,
+    /// Cores one instance has (its CPU limit), for CPU sizing.
+    #[arg(long, value_name = "CORES")]
+    pub(crate) cpu_cores: Option<f64>,
+    /// Bytes one instance has (its memory limit), for memory sizing.
+    #[arg(long, value_name = "BYTES")]
+    pub(crate) memory: Option<u64>,
+    /// The pods' CPU request in cores, for the HPA's utilization (default: the VPA target).
+    #[arg(long, value_name = "CORES")]
+    pub(crate) cpu_request: Option<f64>,
+    /// Time from pod creation to serving, added to the HPA's scale-up time.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_arg)]
+    pub(crate) pod_startup: Option<std::time::Duration>,
+    /// The time a spike must be absorbed in (seed 001: scaling within 2 minutes).
+    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = parse_duration_arg)]
+    pub(crate) scale_within: std::time::Duration,
+    /// The Deployment the manifests target (default: the plan's name).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) name: Option<String>,
+    /// The per-pod requests-per-second metric of a Pods HPA (when CPU was not monitored).
+    #[arg(
+        long,
+        value_name = "METRIC",
+        default_value = "http_requests_per_second"
+    )]
+    pub(crate) rps_metric: String,
+    /// Write the manifests: --out k8s=DIR (hpa.yaml, vpa.yaml).
+    #[arg(long = "out", value_name = "k8s=DIR", value_parser = parse_k8s_out)]
+    pub(crate) k8s_dir: Option<PathBuf>,
+}
+
+fn parse_share(s: &str) -> Result<f64, String> {
+    let v = match s.strip_suffix('%') {
+        Some(p) => p.trim().parse::<f64>().map(|v| v / 100.0),
+        None => s.trim().parse::<f64>(),
+    }
+    .map_err(|_| format!("`{s}` is not a share: write 30% or 0.3"))?;
+    if (0.0..1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("`{s}` must be at least 0 and below 100%"))
+    }
+}
+
+fn parse_duration_arg(s: &str) -> Result<std::time::Duration, String> {
+    gauntlet_plan::duration::parse_duration(s)
+}
+
+fn parse_k8s_out(s: &str) -> Result<PathBuf, String> {
+    match s.split_once('=') {
+        Some(("k8s", dir)) if !dir.is_empty() => Ok(PathBuf::from(dir)),
+        _ => Err(format!("`{s}`: write --out k8s=DIR")),
+    }
 }

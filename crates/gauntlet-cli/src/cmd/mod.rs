@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+mod capacity;
 mod demo;
 mod plan;
 mod report;
@@ -25,6 +26,7 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         }
         Command::Demo(args) => demo::serve(args),
         Command::Run(args) => run::run(args, color),
+        Command::Capacity(args) => capacity::capacity(args),
         Command::Report {
             result,
             format,
