@@ -314,8 +314,7 @@ fn from_result(path: &Path, opts: &CapacityOptions) -> anyhow::Result<Exit> {
 
     // Capacity at the SLA.
     let usable = &sweep.steps[..sweep.usable];
-    let sla_cap =
-        latency_sla.map(|s| sla::capacity_at_sla(usable, sweep.in_flight, Some(&fit), s));
+    let sla_cap = latency_sla.map(|s| sla::capacity_at_sla(usable, sweep.in_flight, Some(&fit), s));
     let _ = writeln!(out);
     let capacity = match (&sla_cap, &sla_origin) {
         (Some(c), Some((s, origin))) => {
