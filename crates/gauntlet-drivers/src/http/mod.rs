@@ -179,12 +179,17 @@ mod conn;
 mod cookies;
 mod decode;
 mod defaults;
+mod driver;
 mod error;
 mod h1;
 mod headers;
 mod resolve;
 mod tls;
 
+pub use driver::{
+    CompiledBody, CompiledRequest, HTTP_METRICS, HttpDebug, HttpDriver, HttpIds, HttpStepSession,
+    MultipartPart,
+};
 pub use error::{ErrorKind, HttpConfigError, HttpError};
 pub use headers::ResponseHeaders;
 pub use resolve::Resolver;
