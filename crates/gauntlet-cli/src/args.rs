@@ -376,7 +376,7 @@ fn parse_share(s: &str) -> Result<f64, String> {
 }
 
 fn parse_duration_arg(s: &str) -> Result<std::time::Duration, String> {
-    gauntlet_plan::duration::parse_duration(s)
+    gauntlet_plan::duration::parse_duration(s).map_err(|e| e.to_string())
 }
 
 fn parse_k8s_out(s: &str) -> Result<PathBuf, String> {

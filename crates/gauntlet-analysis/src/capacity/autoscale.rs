@@ -436,7 +436,7 @@ pub fn memory_quantity(bytes: f64) -> String {
 /// (a per-pod target must not exceed what was measured).
 pub fn rate_quantity(rps: f64) -> String {
     let milli = (rps * 1000.0).floor() as u64;
-    if milli % 1000 == 0 {
+    if milli.is_multiple_of(1000) {
         format!("{}", milli / 1000)
     } else {
         format!("{milli}m")

@@ -312,10 +312,10 @@ pub fn assemble(steps: Vec<Step>, opts: &SweepOptions) -> Result<Sweep, SweepErr
             )
         });
     }
-    if usable < MIN_POINTS {
-        if let Some(cut) = cut {
-            return Err(SweepError::CutShort { cut, usable });
-        }
+    if usable < MIN_POINTS
+        && let Some(cut) = cut
+    {
+        return Err(SweepError::CutShort { cut, usable });
     }
     Ok(Sweep {
         steps,

@@ -10,8 +10,8 @@ use gauntlet_analysis::capacity::sizing::{self, SizingInput, UsageSample};
 use gauntlet_analysis::capacity::sla::{self, LatencySla};
 use gauntlet_analysis::capacity::sweep::{self, ConcurrencyFrom, SweepOptions};
 use gauntlet_analysis::capacity::usl::{self, Fit, Point};
-use gauntlet_metrics::{Registry, SerialTimeline, TagInterner};
-use gauntlet_plan::threshold::{Aggregation, Cmp, WrittenUnit, parse_expr};
+use gauntlet_metrics::{Registry, SerialTimeline, Stat, TagInterner};
+use gauntlet_plan::threshold::{Cmp, WrittenUnit, parse_expr};
 use gauntlet_report::model::Summary;
 use serde_json::{Value, json};
 use std::fmt::Write as _;
@@ -585,9 +585,9 @@ fn latency_of(text: &str) -> Option<LatencySla> {
         return None;
     }
     let percentile = match e.aggregation {
-        Aggregation::Percentile(p) => Some(p),
-        Aggregation::Avg => None,
-        Aggregation::Med => Some(50.0),
+        Stat::Percentile(p) => Some(p.value()),
+        Stat::Avg => None,
+        Stat::Med => Some(50.0),
         _ => return None,
     };
     Some(LatencySla {
@@ -606,7 +606,7 @@ fn resolve_target(opts: &CapacityOptions, summary: &Summary) -> Option<(f64, Str
             return None;
         }
         let e = parse_expr(&s.objective).ok()?;
-        (matches!(e.aggregation, Aggregation::Rate) && matches!(e.cmp, Cmp::Gt | Cmp::Ge))
+        (matches!(e.aggregation, Stat::Rate) && matches!(e.cmp, Cmp::Gt | Cmp::Ge))
             .then(|| (e.value, format!("SLA \"{}\"", s.name)))
     })
 }
