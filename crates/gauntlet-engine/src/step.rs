@@ -256,6 +256,8 @@ pub struct Site<'a> {
     pub step_name: &'a Arc<str>,
     /// The run's tag sets.
     pub interner: &'a TagInterner,
+    /// Hides secrets in what a driver prints (`--http-debug`).
+    pub redact: &'a dyn Redact,
 }
 
 impl Site<'_> {
@@ -369,7 +371,7 @@ impl<K: Copy + Eq + std::hash::Hash> TagMemo<K> {
 }
 
 /// Secrets to hide from messages a driver prints (`--http-debug`).
-pub trait Redact: Sync {
+pub trait Redact: Sync + std::fmt::Debug {
     /// `text` with every secret replaced by `***`.
     fn redact(&self, text: &str) -> String;
 }
@@ -385,8 +387,6 @@ pub struct ExecContext<'a> {
     /// Whether any check, capture or metric reads the content (else the
     /// driver may count it and drop it).
     pub needs_content: bool,
-    /// Hides secrets in what the driver prints.
-    pub redact: &'a (dyn Redact + Sync),
 }
 
 /// A protocol's driver. One value per run, shared by every VU (`&self`);
@@ -396,6 +396,9 @@ pub trait Driver: Send + Sync + std::fmt::Debug + 'static {
     type Session: Send + std::fmt::Debug + 'static;
     /// A step's protocol part, compiled once from the plan.
     type Step: Send + Sync + std::fmt::Debug + 'static;
+    /// A step rendered for one execution (for HTTP the request and how to
+    /// send it).
+    type Request: Send + 'static;
     /// What one execution gives back.
     type Outcome: Outcome + Send + 'static;
 
@@ -416,14 +419,24 @@ pub trait Driver: Send + Sync + std::fmt::Debug + 'static {
     /// A new VU's session.
     fn session(&self) -> Self::Session;
 
-    /// Render and execute `step`. `Err` when it could not be built (nothing
-    /// was sent). The future is awaited in place, never boxed.
-    fn execute(
+    /// Render `step` from the VU's variables. `Err` when it cannot be built
+    /// (nothing is sent): counted in `step_errors`.
+    fn prepare(
         &self,
         session: &mut Self::Session,
         step: &Self::Step,
         cx: &ExecContext<'_>,
-    ) -> impl Future<Output = Result<Self::Outcome, BuildError>> + Send;
+    ) -> Result<Self::Request, BuildError>;
+
+    /// Execute a rendered step. Rendering is apart so that this can hand
+    /// back the protocol's own future, not one wrapped around it: the VU
+    /// awaits it in place, and a wrapper would be one more copy of it per
+    /// request (docs/performance.md).
+    fn execute<'s>(
+        &'s self,
+        session: &'s mut Self::Session,
+        request: Self::Request,
+    ) -> impl Future<Output = Self::Outcome> + Send + 's;
 
     /// Record the outcome's own metrics into `rec` (the VU holds its
     /// recorder's lock: one lock per step), `lag` added to its corrected

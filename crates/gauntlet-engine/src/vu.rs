@@ -5,10 +5,10 @@
 //! The VU is generic over its [`Driver`]: each request is a direct call the
 //! compiler can inline, and the driver's future lives inside the VU's task.
 //! A boxed driver (`Box<dyn ...>`) was rejected: its future would be boxed
-//! too, an allocation, a copy of ~1.5 KB and a free per request, for no gain
-//! a run could see (a run speaks the protocols its plan names, fixed before
-//! it starts). Several protocols in one build go in one enum that
-//! implements [`Driver`].
+//! too, an allocation, a copy and a free per request (docs/performance.md
+//! has the cost), for no gain a run could see: a run speaks the protocols
+//! its plan names, fixed before it starts. Several protocols in one build go
+//! in one enum that implements [`Driver`].
 //!
 //! Latency correction: in open-model scenarios the first request of an
 //! iteration is also measured from the iteration's intended start (the
@@ -289,6 +289,7 @@ impl<D: Driver> SharedRef<'_, D> {
             step,
             step_name,
             interner: &self.sh.interner,
+            redact: self.sh,
         }
     }
 
@@ -596,25 +597,24 @@ impl<D: Driver> VuState<D> {
     ) -> Option<StepResult> {
         let sh = at.sh;
         let site = at.site(si, &step.name);
-        // Read by `interrupted` if a hard stop drops this future.
-        self.in_flight = Some((at.place, si));
         let cx = ExecContext {
             site,
             templates: &sh.workload.templates,
             scope: &self.scope,
             needs_content: step.needs_body,
-            redact: sh,
         };
-        let outcome = sh.driver.execute(&mut self.session, req, &cx).await;
-        self.in_flight = None;
-        let outcome = match outcome {
-            Ok(o) => o,
+        let request = match sh.driver.prepare(&mut self.session, req, &cx) {
+            Ok(r) => r,
             Err(e) => {
                 self.step_error(at, si, step, e);
                 return None;
             }
         };
         self.sent_this_iteration = true;
+        // Read by `interrupted` if a hard stop drops this future.
+        self.in_flight = Some((at.place, si));
+        let outcome = sh.driver.execute(&mut self.session, request).await;
+        self.in_flight = None;
         let mut rec = at.lock();
         sh.driver
             .record(&mut self.session, req, &outcome, &site, lag, &mut rec);

@@ -81,6 +81,7 @@ impl Outcome for Echoed {
 impl Driver for Echo {
     type Session = EchoSession;
     type Step = EchoStep;
+    type Request = String;
     type Outcome = Echoed;
 
     fn metrics(&self) -> &'static [MetricDecl] {
@@ -105,21 +106,24 @@ impl Driver for Echo {
         EchoSession::default()
     }
 
-    async fn execute(
+    fn prepare(
         &self,
         _session: &mut EchoSession,
         step: &EchoStep,
         cx: &ExecContext<'_>,
-    ) -> Result<Echoed, BuildError> {
-        let path = cx
-            .templates
+    ) -> Result<String, BuildError> {
+        cx.templates
             .render(&step.url, cx.scope)
-            .map_err(|e| BuildError::template("url", e))?;
+            .map(|p| p.to_string())
+            .map_err(|e| BuildError::template("url", e))
+    }
+
+    async fn execute(&self, _session: &mut EchoSession, path: String) -> Echoed {
         self.executed.fetch_add(1, Ordering::Relaxed);
-        Ok(Echoed {
-            body: serde_json::to_vec(&serde_json::json!({ "path": &*path })).unwrap(),
+        Echoed {
+            body: serde_json::to_vec(&serde_json::json!({ "path": path })).unwrap(),
             took: Duration::from_micros(250),
-        })
+        }
     }
 
     fn record(

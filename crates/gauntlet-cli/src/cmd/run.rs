@@ -19,7 +19,7 @@ use gauntlet_drivers::http::{
 use gauntlet_engine::collect::Collector;
 use gauntlet_engine::executor::{ScenarioState, StopControl};
 use gauntlet_engine::flow::Workload;
-use gauntlet_engine::run::{Control, Monitor, run_plan};
+use gauntlet_engine::run::{AbortReason, Control, Monitor, run_plan};
 use gauntlet_engine::step::Driver as _;
 use gauntlet_engine::vu::{DriverVuFactory, RunContext};
 use gauntlet_plan::{HttpVersion, Overrides, Plan, TargetBase};
@@ -168,7 +168,7 @@ impl Monitor for CliMonitor {
         if failing.is_empty() {
             Control::Continue
         } else {
-            let why = format!("threshold with abortOnFail failed: {}", failing.join("; "));
+            let why = AbortReason::Thresholds { failing };
             if !self.aborting && !last {
                 self.aborting = true;
                 self.live.printer().message(&format!("aborting: {why}"));
@@ -540,7 +540,7 @@ async fn run_async(
     };
     let verdict = evaluate(&plan, &source, &facts);
     let interrupted = match (&outcome.aborted, outcome.stopped) {
-        (Some(why), _) => Some(why.clone()),
+        (Some(why), _) => Some(why.to_string()),
         (None, true) => Some("stopped by signal".to_owned()),
         _ => None,
     };

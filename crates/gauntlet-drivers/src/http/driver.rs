@@ -16,6 +16,7 @@ use gauntlet_engine::template::{JsonBody, Scope, Templates, Text};
 use gauntlet_metrics::{MetricId, MetricKind, Recorder, Registry, TagKey, Unit};
 use gauntlet_plan as plan;
 use http::header::{HeaderName, HeaderValue};
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -155,6 +156,15 @@ pub struct HttpStepSession {
     /// this one and needs no clone (an allocation, a copy and a free per
     /// request, docs/performance.md).
     spare_url: Option<(StepKey, url::Url)>,
+    /// The request as `--http-debug` prints it, until its response is in.
+    debug: Option<String>,
+}
+
+/// A request rendered from its step, and how to send it.
+#[derive(Debug)]
+pub struct PreparedRequest {
+    request: HttpRequest,
+    options: SendOptions,
 }
 
 /// What a request's tag set depends on beyond its step.
@@ -240,6 +250,7 @@ fn request_tags(
 impl Driver for HttpDriver {
     type Session = HttpStepSession;
     type Step = CompiledRequest;
+    type Request = PreparedRequest;
     type Outcome = HttpResponse;
 
     fn metrics(&self) -> &'static [MetricDecl] {
@@ -263,38 +274,39 @@ impl Driver for HttpDriver {
             http: self.client.session(),
             tags: TagMemo::default(),
             spare_url: None,
+            debug: None,
         }
     }
 
-    async fn execute(
+    fn prepare(
         &self,
         session: &mut HttpStepSession,
         req: &CompiledRequest,
         cx: &ExecContext<'_>,
-    ) -> Result<HttpResponse, BuildError> {
+    ) -> Result<PreparedRequest, BuildError> {
         let spare = match session.spare_url.take() {
             Some((k, u)) if k == cx.site.key() => Some(u),
             _ => None,
         };
         let request = self.build(req, cx.templates, cx.scope, spare)?;
-        let debug = self
+        session.debug = self
             .debug
-            .map(|d| debug_request(cx.redact, cx.site.step_name, &request, d));
-        // Bodies nobody reads are counted but not kept or decoded. The
-        // driver's future is not boxed (vu.rs says why).
-        let resp = session
-            .http
-            .send_with(
-                request,
-                SendOptions {
-                    discard_body: !cx.needs_content,
-                },
-            )
-            .await;
-        if let (Some(req), Some(d)) = (debug, self.debug) {
-            print_exchange(cx.redact, req, &resp, d);
-        }
-        Ok(resp)
+            .map(|d| debug_request(cx.site.redact, cx.site.step_name, &request, d));
+        Ok(PreparedRequest {
+            request,
+            // Bodies nobody reads are counted but not kept or decoded.
+            options: SendOptions {
+                discard_body: !cx.needs_content,
+            },
+        })
+    }
+
+    fn execute<'s>(
+        &'s self,
+        session: &'s mut HttpStepSession,
+        prepared: PreparedRequest,
+    ) -> impl Future<Output = HttpResponse> + Send + 's {
+        session.http.send_with(prepared.request, prepared.options)
     }
 
     fn record(
@@ -306,6 +318,9 @@ impl Driver for HttpDriver {
         lag: Duration,
         rec: &mut Recorder,
     ) {
+        if let (Some(request), Some(d)) = (session.debug.take(), self.debug) {
+            print_exchange(site.redact, request, resp, d);
+        }
         let ids = &self.ids;
         let expected = resp.error.is_none()
             && req
@@ -401,6 +416,7 @@ impl Driver for HttpDriver {
     }
 
     fn reset(&self, session: &mut HttpStepSession) {
+        session.debug = None;
         session.http.reset();
     }
 }

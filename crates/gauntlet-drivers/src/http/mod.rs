@@ -188,7 +188,7 @@ mod tls;
 
 pub use driver::{
     CompiledBody, CompiledRequest, HTTP_METRICS, HttpDebug, HttpDriver, HttpIds, HttpStepSession,
-    MultipartPart,
+    MultipartPart, PreparedRequest,
 };
 pub use error::{ErrorKind, HttpConfigError, HttpError};
 pub use headers::ResponseHeaders;
