@@ -3,9 +3,10 @@
 //! VUs record into one of a few shards (`Mutex<Recorder>`), chosen by VU id,
 //! so a lock is almost never contended and nothing is sent per sample; the
 //! tick takes each shard's interval and merges them. The metric ids every VU
-//! needs are resolved once here ([`Ids`]).
+//! needs are resolved once here ([`Ids`]); a driver resolves its own.
 
 use crate::executor::ScenarioState;
+use crate::step::MetricDecl;
 use gauntlet_metrics::{
     MetricId, Recorder, Registry, SeriesKey, Snapshot, TagInterner, TagKey, TagSet, Timeline,
 };
@@ -21,28 +22,13 @@ use std::time::Duration;
 #[allow(missing_docs)]
 pub struct Ids {
     pub checks: MetricId,
-    pub data_received: MetricId,
-    pub data_sent: MetricId,
     pub dropped_iterations: MetricId,
     pub iteration_duration: MetricId,
     pub iterations: MetricId,
     pub vus: MetricId,
     pub vus_max: MetricId,
     pub group_duration: MetricId,
-    pub http_reqs: MetricId,
-    pub http_req_duration: MetricId,
-    pub http_req_total: MetricId,
-    pub http_req_failed: MetricId,
-    pub http_req_blocked: MetricId,
-    pub http_req_dns: MetricId,
-    pub http_req_connecting: MetricId,
-    pub http_req_tls_handshaking: MetricId,
-    pub http_req_sending: MetricId,
-    pub http_req_waiting: MetricId,
-    pub http_req_receiving: MetricId,
     pub capture_failures: MetricId,
-    pub http_req_failure_duration: MetricId,
-    pub http_redirects: MetricId,
     pub step_errors: MetricId,
     pub iterations_interrupted: MetricId,
     pub iteration_start_lateness: MetricId,
@@ -54,11 +40,19 @@ pub struct Ids {
     pub plan_metrics: Vec<MetricId>,
 }
 
-/// Build the registry of a plan's run: every built-in metric plus the plan's own.
-pub fn registry_for(plan: &Plan) -> (Arc<Registry>, Ids) {
+/// Build the registry of a plan's run: every built-in metric, those the
+/// run's drivers declare, and the plan's own.
+pub fn registry_for(plan: &Plan, declared: &[MetricDecl]) -> (Arc<Registry>, Ids) {
     let mut r = Registry::new();
     for m in BUILTIN_METRICS {
         let _ = r.register(m.name, m.kind, m.unit);
+    }
+    // A driver's metric the catalog already lists keeps its place (the
+    // summary's order); one it does not is added after.
+    for d in declared {
+        if r.get(d.name).is_none() {
+            let _ = r.register(d.name, d.kind, d.unit);
+        }
     }
     let mut custom = HashMap::new();
     let mut plan_metrics = Vec::with_capacity(plan.custom_metrics.len());
@@ -75,28 +69,13 @@ pub fn registry_for(plan: &Plan) -> (Arc<Registry>, Ids) {
     let g = |n: &str| r.get(n).unwrap_or(MetricId(0));
     let ids = Ids {
         checks: g("checks"),
-        data_received: g("data_received"),
-        data_sent: g("data_sent"),
         dropped_iterations: g("dropped_iterations"),
         iteration_duration: g("iteration_duration"),
         iterations: g("iterations"),
         vus: g("vus"),
         vus_max: g("vus_max"),
         group_duration: g("group_duration"),
-        http_reqs: g("http_reqs"),
-        http_req_duration: g("http_req_duration"),
-        http_req_total: g("http_req_total"),
-        http_req_failed: g("http_req_failed"),
-        http_req_blocked: g("http_req_blocked"),
-        http_req_dns: g("http_req_dns"),
-        http_req_connecting: g("http_req_connecting"),
-        http_req_tls_handshaking: g("http_req_tls_handshaking"),
-        http_req_sending: g("http_req_sending"),
-        http_req_waiting: g("http_req_waiting"),
-        http_req_receiving: g("http_req_receiving"),
         capture_failures: g("capture_failures"),
-        http_req_failure_duration: g("http_req_failure_duration"),
-        http_redirects: g("http_redirects"),
         step_errors: g("step_errors"),
         iterations_interrupted: g("iterations_interrupted"),
         iteration_start_lateness: g("iteration_start_lateness"),
@@ -126,9 +105,16 @@ pub struct Collector {
 }
 
 impl Collector {
-    /// A collector with `shards` recorders.
+    /// A collector with `shards` recorders, knowing the built-in metrics
+    /// and the plan's.
     pub fn new(plan: &Plan, shards: usize) -> Collector {
-        let (registry, ids) = registry_for(plan);
+        Collector::with_metrics(plan, shards, &[])
+    }
+
+    /// A collector that also knows the metrics a run's drivers declare
+    /// ([`crate::step::Driver::metrics`]).
+    pub fn with_metrics(plan: &Plan, shards: usize, declared: &[MetricDecl]) -> Collector {
+        let (registry, ids) = registry_for(plan, declared);
         let interner = TagInterner::new();
         let scenario_tags = plan
             .scenarios

@@ -10,7 +10,7 @@
 //! Everything reads time through `tokio::time`, so tests run under
 //! `tokio::time::pause()` in virtual time, exactly and instantly; the one
 //! exception is the arrival pacer, which sleeps on a real-time microsecond
-//! timer (`executor/fine.rs`) unless tokio's clock is paused.
+//! timer (`executor/microtimer.rs`) unless tokio's clock is paused.
 
 use crate::pacer::{ArrivalPacer, vu_changes};
 use gauntlet_plan::{Executor, Scenario};
@@ -129,10 +129,10 @@ struct Ctx<F: VuFactory> {
 /// The scenario's stops as its VU tasks read them on every iteration and
 /// every poll: two flags, set from the scenario's tokens by
 /// [`run_scenario`]. A `CancellationToken` answers `is_cancelled` under a
-/// mutex and waits by joining a waiter list (locked again on every poll);
-/// shared by every VU of every worker, that was ~500 instructions a request
-/// (`bench/callgrind.sh`) and a lock all workers' VUs took in turn. A flag
-/// is one load; a VU task registers its waker here once, when it starts.
+/// mutex and waits by joining a waiter list (locked again on every poll),
+/// a lock all workers' VUs took in turn (its cost: docs/performance.md,
+/// "Figures behind the engine's comments"). A flag is one load; a VU task
+/// registers its waker here once, when it starts.
 #[derive(Debug, Default)]
 struct Halt {
     /// The regular end has passed: no new iteration (the soft token).
@@ -434,7 +434,7 @@ async fn closed_fixed<F: VuFactory>(
         state.active_vus.fetch_add(1, Ordering::Relaxed);
         tracker.spawn(async move {
             halt.enlist().await;
-            let mut own = 0u64;
+            let mut taken = 0u64;
             loop {
                 // One instant for the end check and the iteration's start:
                 // the previous iteration's end, or the clock.
@@ -442,12 +442,16 @@ async fn closed_fixed<F: VuFactory>(
                 if halt.ending.load(Ordering::Acquire) || now >= regular_end {
                     break;
                 }
-                match budget.as_deref() {
-                    Some(Budget::Shared(b)) if !take(b) => break,
-                    Some(Budget::PerVu(n)) if own >= *n => break,
-                    _ => {}
+                // Every budget named: a new kind must say here when it runs out.
+                let exhausted = match budget.as_deref() {
+                    Some(Budget::Shared(b)) => !take(b),
+                    Some(Budget::PerVu(n)) => taken >= *n,
+                    None => false,
+                };
+                if exhausted {
+                    break;
                 }
-                own += 1;
+                taken += 1;
                 let it = Iteration {
                     scenario: index,
                     intended_start: now,
@@ -572,10 +576,9 @@ async fn ramping_vus<F: VuFactory>(
 /// How the pacer hands an iteration to one idle VU of an arrival-rate
 /// scenario. Each VU is a task of its own for the whole scenario, waiting
 /// here between iterations: an arrival costs a wake-up, not a task spawn,
-/// and the VU's state is not moved (at 5,000 arrivals a second this took
-/// the generator's CPU from 3.2 to 2.8 s per 100,000 requests).
+/// and the VU's state is not moved (measured: docs/performance.md).
 #[derive(Debug, Default)]
-struct Hand {
+struct IterationHandoff {
     /// The intended start of the iteration handed over, taken by the VU.
     next: std::sync::Mutex<Option<Instant>>,
     bell: tokio::sync::Notify,
@@ -583,7 +586,7 @@ struct Hand {
     closed: AtomicBool,
 }
 
-impl Hand {
+impl IterationHandoff {
     fn give(&self, intended: Instant) {
         *self.next.lock().unwrap_or_else(|p| p.into_inner()) = Some(intended);
         self.bell.notify_one();
@@ -658,11 +661,9 @@ impl Idle {
 /// before the pacer opens another VU for it (or, at `maxVUs`, drops it);
 /// counted from its due time, or from when the pacer reaches it if later.
 /// The wait counts in the iteration's corrected latency. Without it a
-/// response a millisecond slow (p99 at 50,000/s against nginx) left no VU
-/// free: with 64 VUs 1.2 % of the arrivals were dropped, and with room to
-/// grow each such moment opened connections, whose cost made the next one
-/// slower, until all 10,000 VUs were open and 2 to 5 % of the arrivals were
-/// dropped all the same.
+/// response a millisecond slow left no VU free, and each such moment opened
+/// connections whose cost made the next one slower, until every VU was open
+/// and arrivals were dropped all the same (docs/performance.md).
 const VU_WAIT: Duration = Duration::from_millis(1);
 
 /// The runtime's timer resolution: how early the pacer may start an
@@ -677,11 +678,9 @@ const TICK: Duration = Duration::from_millis(1);
 const MAX_EARLY: Duration = Duration::from_micros(100);
 
 /// How many arrivals one wake-up of the pacer starts together on the
-/// microsecond timer (`executor/fine.rs`): at 50,000 a second bursts of 8
-/// instead of tokio's tick's 50. Eight is the largest burst whose median
-/// latency against nginx was still the server's on every host measured
-/// (48–51 µs; 16 read 65–69, 32 read 113–132; another host kept the
-/// median at 16, docs/performance.md "2026-12-04, late night").
+/// microsecond timer (`executor/microtimer.rs`): the largest burst whose
+/// median latency against nginx stayed the server's own on every host
+/// measured (docs/performance.md, "Figures behind the engine's comments").
 const BATCH: u64 = 8;
 
 /// On the microsecond timer the pacer starts [`BATCH`] arrivals a wake-up
@@ -690,7 +689,7 @@ const BATCH: u64 = 8;
 /// means fewer wake-ups than tokio's tick, each starting 8 arrivals instead
 /// of 4 to 8: at 5,000/s one every 1.6 ms instead of every millisecond,
 /// since a wake-up is the dearest part of an arrival at such rates.
-const FINE_SPAN: Duration = Duration::from_millis(2);
+const BATCH_SPAN: Duration = Duration::from_millis(2);
 
 /// The shortest the pacer sleeps on the microsecond timer: at any rate a
 /// wake-up starts at least this much of the schedule.
@@ -699,26 +698,26 @@ const MIN_AHEAD: Duration = Duration::from_micros(50);
 /// The pacer's microsecond timer, made on the first wake-up; under a paused
 /// clock (virtual time) or after a failure the pacer keeps tokio's timer.
 #[derive(Debug, Default)]
-enum Fine {
+enum PacerTimer {
     #[default]
     Unmade,
     #[cfg(target_os = "linux")]
-    Ready(fine::FineTimer),
+    Ready(microtimer::MicroTimer),
     Failed,
 }
 
-impl Fine {
+impl PacerTimer {
     /// Whether the microsecond timer can be used; made on the first ask.
     fn available(&mut self) -> bool {
         #[cfg(target_os = "linux")]
-        if matches!(self, Fine::Unmade) {
+        if matches!(self, PacerTimer::Unmade) {
             *self = if clock_paused() {
-                Fine::Failed
+                PacerTimer::Failed
             } else {
-                fine::FineTimer::new().map_or(Fine::Failed, Fine::Ready)
+                microtimer::MicroTimer::new().map_or(PacerTimer::Failed, PacerTimer::Ready)
             };
         }
-        !matches!(self, Fine::Unmade | Fine::Failed)
+        !matches!(self, PacerTimer::Unmade | PacerTimer::Failed)
     }
 
     /// Sleep until `at` on the microsecond timer (tokio's where there is
@@ -726,9 +725,9 @@ impl Fine {
     async fn sleep_until(&mut self, at: Instant) {
         match self {
             #[cfg(target_os = "linux")]
-            Fine::Ready(t) => {
+            PacerTimer::Ready(t) => {
                 if t.sleep_until(at).await.is_err() {
-                    *self = Fine::Failed;
+                    *self = PacerTimer::Failed;
                 }
             }
             _ => sleep_until(at).await,
@@ -795,12 +794,12 @@ async fn arrival<F: VuFactory>(
 ) {
     // Every VU's hand, and the indices of those idle now (a VU puts its own
     // back when its iteration ends; a retired VU does not).
-    let mut hands: Vec<Arc<Hand>> = Vec::new();
+    let mut hands: Vec<Arc<IterationHandoff>> = Vec::new();
     let idle: Arc<Idle> = Arc::default();
     let tracker = TaskTracker::new();
-    let add_vu = |hands: &mut Vec<Arc<Hand>>| {
+    let add_vu = |hands: &mut Vec<Arc<IterationHandoff>>| {
         let i = hands.len();
-        let hand = Arc::new(Hand::default());
+        let hand = Arc::new(IterationHandoff::default());
         hands.push(hand.clone());
         let mut vu = ctx.new_vu();
         let (state, stop, idle, halt, index) = (
@@ -834,7 +833,7 @@ async fn arrival<F: VuFactory>(
         idle.push(i);
     }
     let mut n = 0u64;
-    let mut fine = Fine::default();
+    let mut fine = PacerTimer::default();
     let mut early = Early::default();
     // A timer kept one tick after the pacer's next wake-up, never polled.
     // When the pacer's own timer fires, tokio's time driver takes the
@@ -854,7 +853,7 @@ async fn arrival<F: VuFactory>(
         let at = start + due;
         // How early this wake-up may start an arrival. On the microsecond
         // timer: where the next [`BATCH`] arrivals (the last `BATCH` at the
-        // schedule's end) come within [`FINE_SPAN`], their span, not less
+        // schedule's end) come within [`BATCH_SPAN`], their span, not less
         // than [`MIN_AHEAD`]; else a tick's worth, as on tokio's timer. A
         // schedule of fewer than `BATCH` arrivals in all is not dense.
         // Without that timer, tokio's tick.
@@ -867,7 +866,7 @@ async fn arrival<F: VuFactory>(
         }
         .max(MIN_AHEAD);
         let on_fine = fine.available();
-        let dense = span < FINE_SPAN;
+        let dense = span < BATCH_SPAN;
         // Dense schedules wake at the arrival's own time: a wake-up starts
         // a batch there, and waking earlier cost CPU per request at 5,000/s
         // for no lateness a user could see (docs/performance.md).
@@ -973,4 +972,4 @@ async fn arrival<F: VuFactory>(
 mod tests;
 
 #[cfg(target_os = "linux")]
-mod fine;
+mod microtimer;

@@ -3,10 +3,10 @@
 //! weighted operation mix turned into a cumulative table. Nothing here is
 //! parsed again per request.
 
+use crate::step::{CompileContext, Content, Driver, Outcome, Reply};
 use crate::template::{JsonBody, Scope, Templates, Text};
-use gauntlet_drivers::http::ResponseHeaders;
 use gauntlet_plan as plan;
-use http::header::{HeaderName, HeaderValue};
+use http::header::HeaderName;
 use minijinja::value::Value;
 use rand::RngExt;
 use serde_json_path::JsonPath;
@@ -29,64 +29,6 @@ pub enum CompileError {
     /// A regex, JSON path, header or method is invalid.
     #[error("{0}")]
     Invalid(String),
-}
-
-/// A request, ready to render.
-#[derive(Debug, Clone)]
-pub struct CompiledRequest {
-    /// Method.
-    pub method: http::Method,
-    /// URL (absolute or path).
-    pub url: Text,
-    /// Headers (target defaults first, request's own after).
-    pub headers: Vec<(HeaderName, Text)>,
-    /// Query parameters.
-    pub query: Vec<(String, Text)>,
-    /// Body.
-    pub body: CompiledBody,
-    /// Timeout override.
-    pub timeout: Option<Duration>,
-    /// Expected status ranges for `http_req_failed`.
-    pub expected: Vec<(u16, u16)>,
-    /// Extra tags on this request's metrics.
-    pub tags: Vec<(String, String)>,
-    /// The request sets no `Authorization` header of its own, so a
-    /// templated URL's credentials replace the target's (a static URL's
-    /// were taken out at compile time).
-    pub url_credentials_win: bool,
-    /// The absolute URL of a static `url` and the base URL it was joined to,
-    /// parsed by the first request: parsing and IDNA mapping per request
-    /// cost more than the rest of building it.
-    pub parsed_url: std::sync::OnceLock<(String, url::Url)>,
-}
-
-/// A body ready to render.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub enum CompiledBody {
-    /// None.
-    Empty,
-    /// JSON.
-    Json(JsonBody),
-    /// Raw text.
-    Raw(Text),
-    /// URL-encoded form.
-    Form(Vec<(String, Text)>),
-    /// Multipart form: the boundary and the parts (files read once at compile time).
-    Multipart(Arc<str>, Vec<MultipartPart>),
-}
-
-/// One multipart part, ready to render.
-#[derive(Debug, Clone)]
-pub struct MultipartPart {
-    /// Field name.
-    pub name: String,
-    /// Text value (templated) for a field part.
-    pub value: Option<Text>,
-    /// File name and content for a file part.
-    pub file: Option<(String, bytes::Bytes)>,
-    /// Content type.
-    pub content_type: Option<String>,
 }
 
 /// A check, parsed.
@@ -197,34 +139,23 @@ fn raw_of_text(s: &str) -> Option<RawValue> {
 /// the caller counts that in `metric_errors`.
 pub fn metric_sample(
     add: &CompiledMetricAdd,
-    r: &ResponseView<'_>,
-    timings: &gauntlet_drivers::http::Timings,
+    r: &Reply<'_>,
+    outcome: &impl Outcome,
     json: &mut LazyJson,
     t: &Templates,
     scope: &Scope,
 ) -> Option<MetricSample> {
-    use plan::Timing as T;
     let raw = match &add.source {
-        CompiledMetricSource::JsonPath(p) => match p.query(json.get(r.body)?).first()? {
+        CompiledMetricSource::JsonPath(p) => match p.query(json.get(&r.content)?).first()? {
             serde_json::Value::Number(n) => RawValue::Number(n.as_f64()?),
             serde_json::Value::Bool(b) => RawValue::Bool(*b),
             serde_json::Value::String(s) => raw_of_text(s)?,
             _ => return None,
         },
         CompiledMetricSource::Header(h) => {
-            raw_of_text(std::str::from_utf8(r.headers.first_of(h)?).ok()?)?
+            raw_of_text(std::str::from_utf8(r.headers.first(h)?).ok()?)?
         }
-        CompiledMetricSource::Timing(which) => RawValue::Time(match which {
-            T::Duration => timings.duration(),
-            T::Total => timings.total(),
-            T::Blocked => timings.blocked,
-            T::Dns => timings.dns,
-            T::Connecting => timings.connecting,
-            T::TlsHandshaking => timings.tls_handshaking,
-            T::Sending => timings.sending,
-            T::Waiting => timings.waiting,
-            T::Receiving => timings.receiving,
-        }),
+        CompiledMetricSource::Timing(which) => RawValue::Time(outcome.timing(*which)?),
         CompiledMetricSource::Value(text) => raw_of_text(&t.render(text, scope).ok()?)?,
     };
     use gauntlet_metrics::MetricKind as K;
@@ -259,13 +190,13 @@ pub fn metric_sample(
 /// What a step does.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
-pub enum CompiledAction {
+pub enum CompiledAction<S> {
     /// One request.
-    Request(CompiledRequest),
+    Request(S),
     /// A polling loop.
     Poll {
         /// The request.
-        request: CompiledRequest,
+        request: S,
         /// Done when all pass.
         until: Vec<(String, CompiledCheck)>,
         /// Pause between attempts.
@@ -279,11 +210,11 @@ pub enum CompiledAction {
 
 /// A step, compiled.
 #[derive(Debug, Clone)]
-pub struct CompiledStep {
+pub struct CompiledStep<S> {
     /// Name (the `name` tag).
     pub name: Arc<str>,
     /// What it does.
-    pub action: CompiledAction,
+    pub action: CompiledAction<S>,
     /// Named checks.
     pub checks: Vec<(Arc<str>, CompiledCheck)>,
     /// Named captures.
@@ -300,11 +231,11 @@ pub struct CompiledStep {
 
 /// An operation, compiled.
 #[derive(Debug, Clone)]
-pub struct CompiledOp {
+pub struct CompiledOp<S> {
     /// Name (the `group` tag).
     pub name: Arc<str>,
     /// Steps.
-    pub steps: Vec<CompiledStep>,
+    pub steps: Vec<CompiledStep<S>>,
     /// Pause after the operation.
     pub think_time: Option<plan::ThinkTime>,
     /// Iteration pacing.
@@ -347,17 +278,17 @@ impl Mix {
     }
 }
 
-/// The whole workload, compiled.
+/// The whole workload, compiled; `S` is the driver's compiled step.
 #[derive(Debug)]
-pub struct Workload {
+pub struct Workload<S> {
     /// Templates.
     pub templates: Templates,
     /// Operations.
-    pub ops: Vec<CompiledOp>,
+    pub ops: Vec<CompiledOp<S>>,
     /// Setup steps.
-    pub setup: Vec<CompiledStep>,
+    pub setup: Vec<CompiledStep<S>>,
     /// Teardown steps.
-    pub teardown: Vec<CompiledStep>,
+    pub teardown: Vec<CompiledStep<S>>,
     /// Per-scenario mix.
     pub mixes: Vec<Mix>,
     /// Default think time.
@@ -383,14 +314,26 @@ fn tmpl_err(source: &str, e: minijinja::Error) -> CompileError {
     }
 }
 
-struct Compiler<'a> {
+struct Compiler<'a, D> {
     t: Templates,
-    defaults: &'a [(String, plan::Template)],
+    plan: &'a plan::Plan,
     base: &'a std::path::Path,
     metrics: &'a [plan::CustomMetric],
+    driver: &'a D,
 }
 
-impl Compiler<'_> {
+impl<D: Driver> Compiler<'_, D> {
+    fn request(&mut self, r: &plan::Request) -> Result<D::Step, CompileError> {
+        self.driver.compile(
+            r,
+            &mut CompileContext {
+                templates: &mut self.t,
+                plan: self.plan,
+                base: self.base,
+            },
+        )
+    }
+
     fn text(&mut self, t: &plan::Template) -> Result<Text, CompileError> {
         self.t.text(&t.source).map_err(|e| tmpl_err(&t.source, e))
     }
@@ -408,141 +351,6 @@ impl Compiler<'_> {
 
     fn regex(r: &str) -> Result<regex::Regex, CompileError> {
         regex::Regex::new(r).map_err(|e| CompileError::Invalid(format!("regex `{r}`: {e}")))
-    }
-
-    fn request(&mut self, r: &plan::Request) -> Result<CompiledRequest, CompileError> {
-        let method = http::Method::from_bytes(r.method.as_bytes())
-            .map_err(|_| CompileError::Invalid(format!("bad method {}", r.method)))?;
-        let mut headers = Vec::new();
-        for (k, v) in self
-            .defaults
-            .iter()
-            .filter(|(k, _)| !r.headers.iter().any(|(rk, _)| rk.eq_ignore_ascii_case(k)))
-        {
-            headers.push((
-                Self::header(k)?,
-                self.t.text(&v.source).map_err(|e| tmpl_err(&v.source, e))?,
-            ));
-        }
-        for (k, v) in &r.headers {
-            headers.push((Self::header(k)?, self.text(v)?));
-        }
-        let query = r
-            .query
-            .iter()
-            .map(|(k, v)| Ok((k.clone(), self.text(v)?)))
-            .collect::<Result<_, CompileError>>()?;
-        let body = match &r.body {
-            plan::Body::Empty => CompiledBody::Empty,
-            plan::Body::Json(v) => {
-                if !headers.iter().any(|(h, _)| h == http::header::CONTENT_TYPE) {
-                    headers.push((
-                        http::header::CONTENT_TYPE,
-                        Text::Static(Arc::from("application/json")),
-                    ));
-                }
-                CompiledBody::Json(self.t.json(v).map_err(|e| tmpl_err(&v.to_string(), e))?)
-            }
-            plan::Body::Raw(t) => CompiledBody::Raw(self.text(t)?),
-            plan::Body::Form(f) => {
-                if !headers.iter().any(|(h, _)| h == http::header::CONTENT_TYPE) {
-                    headers.push((
-                        http::header::CONTENT_TYPE,
-                        Text::Static(Arc::from("application/x-www-form-urlencoded")),
-                    ));
-                }
-                CompiledBody::Form(
-                    f.iter()
-                        .map(|(k, v)| Ok((k.clone(), self.text(v)?)))
-                        .collect::<Result<_, CompileError>>()?,
-                )
-            }
-            plan::Body::Multipart(parts) => {
-                let boundary: Arc<str> =
-                    Arc::from(format!("gauntlet-{}", uuid::Uuid::new_v4().simple()).as_str());
-                let mut out = Vec::new();
-                for p in parts {
-                    let file = match &p.file {
-                        Some(f) => {
-                            let path = self.base.join(f);
-                            let bytes = std::fs::read(&path).map_err(|e| {
-                                CompileError::Invalid(format!(
-                                    "multipart file {}: {e}",
-                                    path.display()
-                                ))
-                            })?;
-                            let fname = path
-                                .file_name()
-                                .map(|n| n.to_string_lossy().into_owned())
-                                .unwrap_or_else(|| f.clone());
-                            Some((fname, bytes::Bytes::from(bytes)))
-                        }
-                        None => None,
-                    };
-                    let value = match &p.value {
-                        Some(v) => Some(self.text(v)?),
-                        None => None,
-                    };
-                    out.push(MultipartPart {
-                        name: p.name.clone(),
-                        value,
-                        file,
-                        content_type: p.content_type.clone(),
-                    });
-                }
-                headers.retain(|(h, _)| h != http::header::CONTENT_TYPE);
-                headers.push((
-                    http::header::CONTENT_TYPE,
-                    Text::Static(Arc::from(
-                        format!("multipart/form-data; boundary={boundary}").as_str(),
-                    )),
-                ));
-                CompiledBody::Multipart(boundary, out)
-            }
-            _ => return Err(CompileError::Invalid("unsupported body".into())),
-        };
-        // A static URL's credentials become basic authentication once, here
-        // (a request's own `Authorization` header wins over them).
-        let url_credentials_win = !r
-            .headers
-            .iter()
-            .any(|(k, _)| k.eq_ignore_ascii_case("authorization"));
-        let mut url_source = r.url.clone();
-        if r.url.is_static
-            && let Ok(mut u) = url::Url::parse(&r.url.source)
-            && let Some(value) = url_credentials(&mut u)
-        {
-            url_source = plan::Template::new(u.as_str());
-            if url_credentials_win {
-                headers.retain(|(h, _)| h != http::header::AUTHORIZATION);
-                headers.push((
-                    http::header::AUTHORIZATION,
-                    Text::Static(Arc::from(value.as_str())),
-                ));
-            }
-        }
-        for (h, v) in &headers {
-            if let Text::Static(s) = v {
-                HeaderValue::from_str(s).map_err(|_| {
-                    CompileError::Invalid(format!("header {h}: invalid value `{s}`"))
-                })?;
-            }
-        }
-        Ok(CompiledRequest {
-            method,
-            url: self.text(&url_source)?,
-            headers,
-            query,
-            body,
-            timeout: r.timeout,
-            expected: r
-                .expected_statuses
-                .clone()
-                .unwrap_or_else(|| vec![(200, 399)]),
-            tags: r.tags.clone(),
-            url_credentials_win,
-            parsed_url: std::sync::OnceLock::new(),
-        })
     }
 
     fn check(&mut self, c: &plan::Check) -> Result<(Arc<str>, CompiledCheck), CompileError> {
@@ -572,7 +380,7 @@ impl Compiler<'_> {
         Ok((Arc::from(c.name.as_str()), k))
     }
 
-    fn step(&mut self, s: &plan::Step) -> Result<CompiledStep, CompileError> {
+    fn step(&mut self, s: &plan::Step) -> Result<CompiledStep<D::Step>, CompileError> {
         let action = match &s.action {
             plan::Action::Request(r) => CompiledAction::Request(self.request(r)?),
             plan::Action::Poll(p) => CompiledAction::Poll {
@@ -670,9 +478,13 @@ impl Compiler<'_> {
     }
 }
 
-impl Workload {
-    /// Compile a validated plan's workload.
-    pub fn compile(p: &plan::Plan, base: &std::path::Path) -> Result<Workload, CompileError> {
+impl<S> Workload<S> {
+    /// Compile a validated plan's workload, its requests by `driver`.
+    pub fn compile<D: Driver<Step = S>>(
+        p: &plan::Plan,
+        base: &std::path::Path,
+        driver: &D,
+    ) -> Result<Workload<S>, CompileError> {
         let data = p
             .data
             .iter()
@@ -684,9 +496,10 @@ impl Workload {
         let names: Vec<&str> = data.iter().map(|d| d.name.as_str()).collect();
         let mut c = Compiler {
             t: Templates::new(),
-            defaults: &p.target.headers,
+            plan: p,
             base,
             metrics: &p.custom_metrics,
+            driver,
         };
         let ops = p
             .workload
@@ -827,35 +640,21 @@ fn feeds_of<'a>(names: &[&str], steps: impl Iterator<Item = &'a plan::Step>) -> 
         .collect()
 }
 
-/// What checks and captures look at.
-#[derive(Debug)]
-pub struct ResponseView<'a> {
-    /// Status (0 when the request failed).
-    pub status: u16,
-    /// Headers (looked up as received: reading one builds no map).
-    pub headers: &'a ResponseHeaders,
-    /// Body (decompressed; empty when discarded).
-    pub body: &'a [u8],
-    /// `http_req_duration` of the request.
-    pub duration: Duration,
-}
-
-/// The body parsed as JSON at most once per response.
+/// A reply's content as JSON, made at most once per reply (a body is
+/// parsed only when a check, capture or metric reads it).
 #[derive(Debug, Default)]
 pub struct LazyJson(Option<Option<serde_json::Value>>);
 
 impl LazyJson {
-    fn get(&mut self, body: &[u8]) -> Option<&serde_json::Value> {
-        self.0
-            .get_or_insert_with(|| serde_json::from_slice(body).ok())
-            .as_ref()
+    fn get(&mut self, content: &Content<'_>) -> Option<&serde_json::Value> {
+        self.0.get_or_insert_with(|| content.to_json()).as_ref()
     }
 }
 
 /// Evaluate a check.
 pub fn check(
     c: &CompiledCheck,
-    r: &ResponseView<'_>,
+    r: &Reply<'_>,
     json: &mut LazyJson,
     t: &Templates,
     scope: &Scope,
@@ -863,18 +662,18 @@ pub fn check(
     match c {
         CompiledCheck::Status(s) => s.contains(&r.status),
         CompiledCheck::BodyContains(text) => match t.render(text, scope) {
-            Ok(needle) => memchr_contains(r.body, needle.as_bytes()),
+            Ok(needle) => memchr_contains(r.content.bytes(), needle.as_bytes()),
             Err(_) => false,
         },
-        CompiledCheck::BodyMatches(re) => std::str::from_utf8(r.body)
+        CompiledCheck::BodyMatches(re) => std::str::from_utf8(r.content.bytes())
             .map(|b| re.is_match(b))
             .unwrap_or(false),
         CompiledCheck::JsonPathExists(p, want) => {
-            let found = json.get(r.body).is_some_and(|v| !p.query(v).is_empty());
+            let found = json.get(&r.content).is_some_and(|v| !p.query(v).is_empty());
             found == *want
         }
         CompiledCheck::JsonPathEquals(p, expected) => {
-            let Some(v) = json.get(r.body) else {
+            let Some(v) = json.get(&r.content) else {
                 return false;
             };
             let Ok(exp) = t.render_json(expected, scope) else {
@@ -888,14 +687,14 @@ pub fn check(
                 .map(|got| loosely_equal(got, &exp))
                 .unwrap_or(false)
         }
-        CompiledCheck::HeaderExists(h, want) => r.headers.first_of(h).is_some() == *want,
-        CompiledCheck::HeaderEquals(h, v) => match (r.headers.first_of(h), t.render(v, scope)) {
+        CompiledCheck::HeaderExists(h, want) => r.headers.first(h).is_some() == *want,
+        CompiledCheck::HeaderEquals(h, v) => match (r.headers.first(h), t.render(v, scope)) {
             (Some(got), Ok(want)) => got == want.as_bytes(),
             _ => false,
         },
         CompiledCheck::HeaderMatches(h, re) => r
             .headers
-            .first_of(h)
+            .first(h)
             .and_then(|v| std::str::from_utf8(v).ok())
             .is_some_and(|v| re.is_match(v)),
         CompiledCheck::DurationBelow(d) => r.duration < *d,
@@ -916,20 +715,20 @@ fn memchr_contains(hay: &[u8], needle: &[u8]) -> bool {
 }
 
 /// Extract a captured value, or `None` when it finds nothing.
-pub fn capture(c: &CompiledCapture, r: &ResponseView<'_>, json: &mut LazyJson) -> Option<Value> {
+pub fn capture(c: &CompiledCapture, r: &Reply<'_>, json: &mut LazyJson) -> Option<Value> {
     match c {
         CompiledCapture::JsonPath(p) => {
-            let v = json.get(r.body)?;
+            let v = json.get(&r.content)?;
             let got = p.query(v).first()?;
             Some(Value::from(minijinja::value::Serde(got.clone())))
         }
         CompiledCapture::Header(h) => r
             .headers
-            .first_of(h)
+            .first(h)
             .and_then(|v| std::str::from_utf8(v).ok())
             .map(Value::from),
         CompiledCapture::Regex(re) => {
-            let body = std::str::from_utf8(r.body).ok()?;
+            let body = std::str::from_utf8(r.content.bytes()).ok()?;
             let caps = re.captures(body)?;
             caps.get(1)
                 .or_else(|| caps.get(0))
@@ -986,15 +785,15 @@ mod tests {
         let mut t = Templates::new();
         let headers = {
             let mut h = http::HeaderMap::new();
-            h.insert("x-cache", HeaderValue::from_static("HIT"));
-            h.insert("location", HeaderValue::from_static("/api/items/7"));
-            ResponseHeaders::from(h)
+            h.insert("x-cache", http::HeaderValue::from_static("HIT"));
+            h.insert("location", http::HeaderValue::from_static("/api/items/7"));
+            h
         };
         let body = br#"{"id": 7, "items": [{"id": 3}], "status": "done"}"#;
-        let r = ResponseView {
+        let r = Reply {
             status: 201,
             headers: &headers,
-            body,
+            content: Content::Bytes(body),
             duration: Duration::from_millis(5),
         };
         let mut json = LazyJson::default();
@@ -1069,10 +868,10 @@ mod tests {
         );
         let status = capture(&CompiledCapture::Status, &r, &mut json).unwrap();
         assert_eq!(status, Value::from(201));
-        let failed = ResponseView {
+        let failed = Reply {
             status: 0,
             headers: &headers,
-            body: b"",
+            content: Content::Bytes(b""),
             duration: Duration::ZERO,
         };
         assert!(

@@ -17,8 +17,31 @@ use tokio::time::{Instant, MissedTickBehavior};
 pub enum Control {
     /// Keep going.
     Continue,
-    /// Stop now (a threshold with `abortOnFail` failed); the reason is reported.
-    Abort(String),
+    /// Stop now; the reason is reported.
+    Abort(AbortReason),
+}
+
+/// Why a monitor stopped the run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AbortReason {
+    /// Thresholds with `abortOnFail` failed.
+    Thresholds {
+        /// Each failing threshold, as the verdict names it.
+        failing: Vec<String>,
+    },
+}
+
+impl std::fmt::Display for AbortReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AbortReason::Thresholds { failing } => write!(
+                f,
+                "threshold with abortOnFail failed: {}",
+                failing.join("; ")
+            ),
+        }
+    }
 }
 
 /// Called once per tick with the run's live state.
@@ -34,8 +57,8 @@ pub struct RunOutcome {
     pub elapsed: Duration,
     /// Per-scenario final counters.
     pub scenarios: Vec<Arc<ScenarioState>>,
-    /// Set when a threshold aborted the run.
-    pub aborted: Option<String>,
+    /// Set when a monitor aborted the run.
+    pub aborted: Option<AbortReason>,
     /// Set when a stop was requested from outside (signal).
     pub stopped: bool,
 }
@@ -132,7 +155,9 @@ mod tests {
                 self.0 += 1;
             }
             match self.1 {
-                Some(n) if self.0 >= n => Control::Abort("enough".into()),
+                Some(n) if self.0 >= n => Control::Abort(AbortReason::Thresholds {
+                    failing: vec!["enough".into()],
+                }),
                 _ => Control::Continue,
             }
         }
@@ -178,7 +203,12 @@ mod tests {
             Duration::from_secs(1),
         )
         .await;
-        assert_eq!(out.aborted.as_deref(), Some("enough"));
+        assert_eq!(
+            out.aborted,
+            Some(AbortReason::Thresholds {
+                failing: vec!["enough".into()]
+            })
+        );
         assert_eq!(out.elapsed, Duration::from_secs(2));
         assert!(!out.scenarios[1].started.load(Ordering::Relaxed));
         assert!(!out.stopped);

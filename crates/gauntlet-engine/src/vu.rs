@@ -1,6 +1,14 @@
-//! The HTTP virtual user: picks an operation by weight, runs its steps
-//! (render → send → check → capture → think), and records every measurement
-//! into its worker's recorder under one lock per request.
+//! The virtual user: picks an operation by weight, runs its steps
+//! (execute through its driver → check → capture → think), and records every
+//! measurement into its worker's recorder under one lock per step.
+//!
+//! The VU is generic over its [`Driver`]: each request is a direct call the
+//! compiler can inline, and the driver's future lives inside the VU's task.
+//! A boxed driver (`Box<dyn ...>`) was rejected: its future would be boxed
+//! too, an allocation, a copy and a free per request (docs/performance.md
+//! has the cost), for no gain a run could see: a run speaks the protocols
+//! its plan names, fixed before it starts. Several protocols in one build go
+//! in one enum that implements [`Driver`].
 //!
 //! Latency correction: in open-model scenarios the first request of an
 //! iteration is also measured from the iteration's intended start (the
@@ -13,34 +21,31 @@ use crate::collect::{Collector, Ids};
 use crate::data::Draw;
 use crate::executor::{Iteration, IterationEnd, VirtualUser, VuFactory};
 use crate::flow::{
-    self, CompiledAction, CompiledBody, CompiledCheck, CompiledRequest, CompiledStep, LazyJson,
-    MetricSample, ResponseView, Workload,
+    self, CompiledAction, CompiledCheck, CompiledStep, LazyJson, MetricSample, Workload,
 };
-use crate::template::{Scope, Text};
-use gauntlet_drivers::http::{HttpClient, HttpRequest, HttpResponse, HttpSession, SendOptions};
+use crate::step::{
+    BuildError, Driver, ExecContext, Outcome, Place, Redact, Site, StepErrorCode, TagMemo,
+};
+use crate::template::Scope;
 use gauntlet_metrics::{Recorder, SeriesKey, TagInterner, TagKey, TagSet, TagSetId};
 use gauntlet_plan::Plan;
 use minijinja::value::Value;
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
-// Tiny per-VU caches looked up several times per request with small
-// integer keys: FxHash, not SipHash (~4 % of a request's instructions).
-use rustc_hash::FxHashMap as HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// What every VU of a run shares.
+/// What every VU of a run shares: the plan, the compiled workload, the
+/// driver, the recorders.
 #[derive(Debug)]
-pub struct Shared {
+pub struct RunContext<D: Driver> {
     /// The plan.
     pub plan: Arc<Plan>,
     /// The compiled workload.
-    pub workload: Arc<Workload>,
-    /// The HTTP client (TLS config, resolver).
-    pub http: HttpClient,
-    /// Target base URL (no trailing slash).
-    pub base_url: String,
+    pub workload: Arc<Workload<D::Step>>,
+    /// The protocol driver.
+    pub driver: D,
     /// Metric ids.
     pub ids: Arc<Ids>,
     /// Tag sets.
@@ -54,8 +59,6 @@ pub struct Shared {
     /// The process environment with `-e NAME=VALUE` on top, as text: what
     /// `env` and the secrets are made from.
     env_map: std::collections::BTreeMap<String, String>,
-    /// Print each exchange to stderr (`--http-debug`).
-    pub http_debug: Option<HttpDebug>,
     /// A transport failure or a step that cannot be built ends its
     /// iteration (`--throw`).
     pub throw: bool,
@@ -67,15 +70,6 @@ pub struct Shared {
     /// secrets (tokens, passwords), never shown in a message. Longest first,
     /// so a value containing another is replaced whole.
     secrets: Vec<String>,
-}
-
-/// What `--http-debug` prints of each exchange.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HttpDebug {
-    /// Request and response heads.
-    Headers,
-    /// Heads and bodies.
-    Full,
 }
 
 /// Why a step of an operation could not be sent, as the summary shows it
@@ -92,75 +86,26 @@ pub struct StepErrorNote {
     pub message: String,
 }
 
-/// Why a request could not be built from its step: the `error_code` of
-/// `step_errors`. A closed set, so reports and verdicts match on it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum StepErrorCode {
-    /// A template failed to render (a function refused its arguments, a
-    /// value it reads is undefined, e.g. a capture that found nothing).
-    Template,
-    /// The rendered URL is not a URL.
-    InvalidUrl,
-    /// A rendered header value is not a valid header value.
-    InvalidHeader,
-}
-
-impl StepErrorCode {
-    /// The `error_code` tag value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StepErrorCode::Template => "template_error",
-            StepErrorCode::InvalidUrl => "invalid_url",
-            StepErrorCode::InvalidHeader => "invalid_header",
-        }
-    }
-}
-
-/// A request that could not be built.
-#[derive(Debug)]
-struct BuildError {
-    code: StepErrorCode,
-    message: String,
-    /// A value the template reads is undefined: also a capture failure.
-    undefined: bool,
-}
-
-impl BuildError {
-    fn template(what: &str, e: minijinja::Error) -> BuildError {
-        let message = match e.detail() {
-            Some(d) => format!("{what}: {}: {d}", e.kind()),
-            None => format!("{what}: {}", e.kind()),
-        };
-        BuildError {
-            code: StepErrorCode::Template,
-            undefined: e.kind() == minijinja::ErrorKind::UndefinedError,
-            message,
-        }
-    }
-}
-
-impl Shared {
-    /// Build from a collector.
+impl<D: Driver> RunContext<D> {
+    /// Build from a collector (which registered the driver's metrics); the
+    /// driver resolves its metric ids here.
     pub fn new(
         plan: Arc<Plan>,
-        workload: Arc<Workload>,
-        http: HttpClient,
-        base_url: String,
+        workload: Arc<Workload<D::Step>>,
+        mut driver: D,
         collector: &Collector,
         shards: usize,
-    ) -> Shared {
+    ) -> RunContext<D> {
+        driver.bind(&collector.registry);
         let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
         let secrets = secrets_of(&workload, &env);
-        Shared {
+        RunContext {
             secrets,
             env_map: env.clone(),
-            http_debug: None,
             throw: false,
             plan,
             workload,
-            http,
-            base_url,
+            driver,
             ids: collector.ids.clone(),
             interner: collector.interner.clone(),
             shards: (0..shards.max(1) as u64)
@@ -175,8 +120,8 @@ impl Shared {
 
 /// The values of the variables `workload` reads from `env`, and the
 /// passwords written in its URLs, longest first.
-fn secrets_of(
-    workload: &Workload,
+fn secrets_of<S>(
+    workload: &Workload<S>,
     env: &std::collections::BTreeMap<String, String>,
 ) -> Vec<String> {
     let mut secrets: Vec<String> = workload
@@ -191,10 +136,10 @@ fn secrets_of(
     secrets
 }
 
-impl Shared {
+impl<D: Driver> RunContext<D> {
     /// Add `-e NAME=VALUE` variables: visible as `env.NAME` above the
     /// process environment's, and secret like them.
-    pub fn with_env(mut self, extra: &[(String, String)]) -> Shared {
+    pub fn with_env(mut self, extra: &[(String, String)]) -> RunContext<D> {
         if extra.is_empty() {
             return self;
         }
@@ -217,6 +162,12 @@ impl Shared {
     }
 }
 
+impl<D: Driver> Redact for RunContext<D> {
+    fn redact(&self, text: &str) -> String {
+        RunContext::redact(self, text)
+    }
+}
+
 /// The environment as a template map (`env.NAME`). Built as a map
 /// explicitly: collected from pairs, it became a list of pairs and every
 /// `env.NAME` was undefined.
@@ -224,88 +175,71 @@ fn env_value(m: std::collections::BTreeMap<String, String>) -> Value {
     Value::from(m)
 }
 
-/// Creates [`HttpVu`]s.
-#[derive(Debug, Clone)]
-pub struct HttpVuFactory {
+/// Creates the [`Vu`]s of a run.
+#[derive(Debug)]
+pub struct DriverVuFactory<D: Driver> {
     /// Shared run state.
-    pub shared: Arc<Shared>,
+    pub shared: Arc<RunContext<D>>,
     /// Seed for reproducible choices (plan `options.seed`).
     pub seed: Option<u64>,
 }
 
-impl VuFactory for HttpVuFactory {
-    type Vu = HttpVu;
-    fn create(&self, id: u64, scenario: usize) -> HttpVu {
-        HttpVu::new(self.shared.clone(), id, scenario, self.seed)
+impl<D: Driver> Clone for DriverVuFactory<D> {
+    fn clone(&self) -> Self {
+        DriverVuFactory {
+            shared: self.shared.clone(),
+            seed: self.seed,
+        }
     }
 }
 
-/// What checks and captures read of a response.
-fn view_of(resp: &HttpResponse) -> ResponseView<'_> {
-    ResponseView {
-        status: resp.status,
-        headers: &resp.headers,
-        body: &resp.body,
-        duration: resp.timings.duration(),
+impl<D: Driver> VuFactory for DriverVuFactory<D> {
+    type Vu = Vu<D>;
+    fn create(&self, id: u64, scenario: usize) -> Vu<D> {
+        Vu::new(self.shared.clone(), id, scenario, self.seed)
     }
 }
 
-/// A sent request as the steps see it once [`Own::send`] recorded and
-/// checked it.
-struct Sent {
+/// An executed step as the steps see it once [`VuState::send`] recorded
+/// and checked it.
+struct StepResult {
     /// Every check passed (a request that failed fails all its checks;
     /// with no checks this is true, whatever happened).
     ok: bool,
     /// A poll step's `until` checks all passed (true for a plain request).
     until_met: bool,
-    /// The response status (0 when none arrived).
+    /// The reply's status (0 when none arrived).
     status: u16,
-    /// Why the request failed, if it did.
-    error: Option<gauntlet_drivers::http::HttpError>,
+    /// Why the step failed, if it did.
+    error: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct ReqTagKey {
-    op: u16,
-    step: u16,
-    status: u16,
-    error: Option<&'static str>,
-    expected: bool,
-    http2: bool,
-}
-
-/// A virtual user speaking HTTP.
+/// A virtual user, speaking its driver's protocol.
 ///
 /// What it shares with the run (`shared`, its recorder shard) is kept apart
-/// from its own state (`own`): [`Own`]'s methods borrow the shared part as
-/// an [`At`] instead of cloning an `Arc` to get around the borrow of
-/// `self` (each clone and drop is a locked instruction; a request made
-/// sixteen of them).
+/// from its own state (`state`): [`VuState`]'s methods borrow the shared
+/// part as a [`SharedRef`] instead of cloning an `Arc` to get around the
+/// borrow of `self` (each clone and drop is a locked instruction).
 #[derive(Debug)]
-pub struct HttpVu {
-    shared: Arc<Shared>,
+pub struct Vu<D: Driver> {
+    shared: Arc<RunContext<D>>,
     recorder: Arc<Mutex<Recorder>>,
-    own: Own,
+    state: VuState<D>,
 }
 
-/// A virtual user's own state: connections, variables, random numbers,
-/// tag caches.
+/// A virtual user's own state: the driver session, variables, random
+/// numbers, tag caches.
 #[derive(Debug)]
-struct Own {
+struct VuState<D: Driver> {
     id: u64,
     scenario: usize,
-    session: HttpSession,
+    session: D::Session,
     rng: SmallRng,
     iterations: u64,
     scope: Scope,
     tags: TagCache,
     /// When the last iteration ended ([`VirtualUser::take_end`]).
     ended: Option<Instant>,
-    /// The URL of the last request sent, back from its response, and the
-    /// step it belongs to: when that step is sent again, its static URL is
-    /// this one and needs no clone (an allocation, a copy and a free a
-    /// request, ~150 instructions, `bench/callgrind.sh`).
-    spare_url: Option<(StepKey, url::Url)>,
     /// The step whose request is in flight: what a hard stop cut when it
     /// drops the iteration ([`VirtualUser::interrupted`]).
     in_flight: Option<(Place, usize)>,
@@ -316,7 +250,7 @@ struct Own {
     /// A step of this iteration could not be built.
     step_failed: bool,
     /// Steps whose build failure this VU has already noted in
-    /// [`Shared::step_errors`] (one lock per VU and step, not per failure).
+    /// [`RunContext::step_errors`] (one lock per VU and step, not per failure).
     noted: Vec<(u16, usize, StepErrorCode)>,
 }
 
@@ -324,89 +258,53 @@ struct Own {
 /// because its steps could not be built.
 const STEP_ERROR_BACKOFF: Duration = Duration::from_secs(1);
 
-/// A request step of a VU: its place and its index there.
-type StepKey = (u16, usize);
-
-/// Where a VU's work happens: the run's shared state, the VU's recorder
-/// shard and scenario, and the place of the steps running.
-#[derive(Clone, Copy)]
-struct At<'a> {
-    sh: &'a Shared,
+/// Where a VU's work happens, borrowed from the VU for a sequence of
+/// steps: the run's shared state, the VU's recorder shard and scenario, and
+/// the place of the steps running.
+struct SharedRef<'a, D: Driver> {
+    sh: &'a RunContext<D>,
     recorder: &'a Mutex<Recorder>,
     scenario: usize,
     place: Place,
+    /// The place's name (the `group` tag).
+    group: Arc<str>,
 }
 
-impl At<'_> {
+impl<D: Driver> SharedRef<'_, D> {
     fn lock(&self) -> std::sync::MutexGuard<'_, Recorder> {
         self.recorder.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn group_name(&self) -> Arc<str> {
-        match self.place {
-            Place::Op(i) => self.sh.workload.ops[i].name.clone(),
-            Place::Setup => Arc::from("setup"),
-            Place::Teardown => Arc::from("teardown"),
+        self.group.clone()
+    }
+
+    /// The step `step` of this place as the driver sees it.
+    fn site<'s>(&'s self, step: usize, step_name: &'s Arc<str>) -> Site<'s> {
+        Site {
+            plan: &self.sh.plan,
+            scenario: self.scenario,
+            place: self.place,
+            group: &self.group,
+            step,
+            step_name,
+            interner: &self.sh.interner,
+            redact: self.sh,
         }
     }
 
     fn base_tags(&self) -> Vec<(TagKey, Arc<str>)> {
-        let sc = &self.sh.plan.scenarios[self.scenario];
-        let mut v = match self.place {
-            Place::Op(_) => {
-                let mut v = vec![(TagKey::Scenario, Arc::<str>::from(sc.name.as_str()))];
-                v.extend(
-                    sc.tags
-                        .iter()
-                        .map(|(k, val)| (TagKey::parse(k), Arc::<str>::from(val.as_str()))),
-                );
-                v
-            }
-            _ => vec![(TagKey::Scenario, self.group_name())],
-        };
-        v.push((TagKey::Group, self.group_name()));
-        if let Place::Op(i) = self.place {
-            v.extend(
-                self.sh.plan.workload.operations[i]
-                    .tags
-                    .iter()
-                    .map(|(k, val)| (TagKey::parse(k), Arc::<str>::from(val.as_str()))),
-            );
-        }
-        v
+        let name = Arc::from("");
+        self.site(0, &name).base_tags()
     }
 }
 
-/// Tag set ids by a small key, with the last hit kept beside the map: a VU
-/// mostly repeats the same request, and comparing a key it holds costs less
-/// than probing a table in memory of its own, which the kernel's work
-/// between two requests has evicted.
-#[derive(Debug)]
-struct Memo<K> {
-    map: HashMap<K, TagSetId>,
-    last: Option<(K, TagSetId)>,
-}
-
-impl<K> Default for Memo<K> {
-    fn default() -> Self {
-        Memo {
-            map: HashMap::default(),
-            last: None,
-        }
-    }
-}
-
-impl<K: Copy + Eq + std::hash::Hash> Memo<K> {
-    /// The id of `key`, made by `make` the first time.
-    fn get_or(&mut self, key: K, make: impl FnOnce() -> TagSetId) -> TagSetId {
-        if let Some((last, id)) = self.last
-            && last == key
-        {
-            return id;
-        }
-        let id = *self.map.entry(key).or_insert_with(make);
-        self.last = Some((key, id));
-        id
+/// The name of a place (the `group` tag).
+fn group_of<S>(workload: &Workload<S>, place: Place) -> Arc<str> {
+    match place {
+        Place::Op(i) => workload.ops[i].name.clone(),
+        Place::Setup => Arc::from("setup"),
+        Place::Teardown => Arc::from("teardown"),
     }
 }
 
@@ -414,56 +312,28 @@ impl<K: Copy + Eq + std::hash::Hash> Memo<K> {
 /// key, then looked up).
 #[derive(Debug, Default)]
 struct TagCache {
-    requests: Memo<ReqTagKey>,
-    checks: Memo<(u16, u16, u16)>,
-    groups: Memo<u16>,
-    step_errors: Memo<(u16, u16, StepErrorCode)>,
+    checks: TagMemo<(u16, u16, u16)>,
+    groups: TagMemo<u16>,
+    step_errors: TagMemo<(u16, u16, StepErrorCode)>,
     /// Plan metric samples and their `metric_errors`, by (place, step, index).
-    metrics: Memo<(u16, u16, u16)>,
-    metric_errors: Memo<(u16, u16, u16)>,
+    metrics: TagMemo<(u16, u16, u16)>,
+    metric_errors: TagMemo<(u16, u16, u16)>,
 }
 
 impl TagCache {
-    fn group(&mut self, at: At<'_>) -> TagSetId {
+    fn group<D: Driver>(&mut self, at: &SharedRef<'_, D>) -> TagSetId {
         self.groups.get_or(at.place.key(), || {
             at.sh.interner.intern(TagSet::new(at.base_tags()))
         })
     }
 
-    fn request(
+    fn step_error<D: Driver>(
         &mut self,
-        at: At<'_>,
-        step: &CompiledStep,
-        req: &CompiledRequest,
-        method: &http::Method,
-        k: ReqTagKey,
+        at: &SharedRef<'_, D>,
+        step: usize,
+        name: &str,
+        code: StepErrorCode,
     ) -> TagSetId {
-        self.requests.get_or(k, || {
-            let mut tags = at.base_tags();
-            tags.push((TagKey::Name, Arc::from(&*step.name)));
-            tags.push((TagKey::Method, Arc::from(method.as_str())));
-            tags.push((TagKey::Status, Arc::from(k.status.to_string().as_str())));
-            tags.push((
-                TagKey::ExpectedResponse,
-                Arc::from(if k.expected { "true" } else { "false" }),
-            ));
-            tags.push((
-                TagKey::Proto,
-                Arc::from(if k.http2 { "HTTP/2.0" } else { "HTTP/1.1" }),
-            ));
-            if let Some(e) = k.error {
-                tags.push((TagKey::ErrorCode, Arc::from(e)));
-            }
-            tags.extend(
-                req.tags
-                    .iter()
-                    .map(|(k, v)| (TagKey::parse(k), Arc::<str>::from(v.as_str()))),
-            );
-            at.sh.interner.intern(TagSet::new(tags))
-        })
-    }
-
-    fn step_error(&mut self, at: At<'_>, step: usize, name: &str, code: StepErrorCode) -> TagSetId {
         self.step_errors
             .get_or((at.place.key(), step as u16, code), || {
                 let mut tags = at.base_tags();
@@ -476,9 +346,9 @@ impl TagCache {
     /// The tags of a step's plan-metric sample: the group's, the step's
     /// name and the sample's own tags (k6 tags custom metrics with the VU's
     /// tags and those given to `add`).
-    fn metric(
+    fn metric<D: Driver>(
         &mut self,
-        at: At<'_>,
+        at: &SharedRef<'_, D>,
         step: usize,
         add: usize,
         name: &str,
@@ -498,9 +368,9 @@ impl TagCache {
     }
 
     /// The tags of a value that could not be added: the step and the metric.
-    fn metric_error(
+    fn metric_error<D: Driver>(
         &mut self,
-        at: At<'_>,
+        at: &SharedRef<'_, D>,
         step: usize,
         add: usize,
         name: &str,
@@ -515,9 +385,9 @@ impl TagCache {
             })
     }
 
-    fn check(
+    fn check<D: Driver>(
         &mut self,
-        at: At<'_>,
+        at: &SharedRef<'_, D>,
         step: usize,
         check: usize,
         name: &str,
@@ -537,110 +407,95 @@ fn us(d: Duration) -> u64 {
     d.as_micros().min(u64::MAX as u128) as u64
 }
 
-/// The request as `--http-debug` prints it, with secrets shown as `***`.
-fn debug_request(sh: &Shared, step: &str, r: &HttpRequest, d: HttpDebug) -> String {
-    use std::fmt::Write as _;
-    let mut out = format!("--- request [{step}]\n{} {}\n", r.method, r.url);
-    for (k, v) in &r.headers {
-        let _ = writeln!(out, "{k}: {}", shown_header(sh, k.as_str(), v.as_bytes()));
-    }
-    if d == HttpDebug::Full && !r.body.is_empty() {
-        let _ = writeln!(out, "\n{}", String::from_utf8_lossy(&r.body));
-    }
-    sh.redact(&out)
-}
-
-/// A header value as `--http-debug` shows it: credentials never.
-fn shown_header(sh: &Shared, name: &str, value: &[u8]) -> String {
-    const HIDDEN: &[&str] = &[
-        "authorization",
-        "proxy-authorization",
-        "cookie",
-        "set-cookie",
-    ];
-    if HIDDEN.iter().any(|h| name.eq_ignore_ascii_case(h)) {
-        "***".to_owned()
-    } else {
-        sh.redact(&String::from_utf8_lossy(value))
-    }
-}
-
-/// Print one exchange to stderr in one write, so VUs do not interleave.
-fn print_exchange(sh: &Shared, request: String, resp: &HttpResponse, d: HttpDebug) {
-    use std::fmt::Write as _;
-    let mut out = request;
-    let _ = write!(out, "--- response: ");
-    match &resp.error {
-        Some(e) if resp.status == 0 => {
-            let _ = writeln!(out, "no response ({}: {})", e.kind.as_str(), e.message);
-        }
-        _ => {
-            let _ = writeln!(out, "{:?} {}", resp.version, resp.status);
-            for (k, v) in resp.headers.iter() {
-                let _ = writeln!(out, "{k}: {}", shown_header(sh, k.as_str(), v.as_bytes()));
-            }
-            if d == HttpDebug::Full && !resp.body.is_empty() {
-                let _ = writeln!(out, "\n{}", sh.redact(&String::from_utf8_lossy(&resp.body)));
-            }
-            if let Some(e) = &resp.error {
-                let _ = writeln!(out, "(failed: {}: {})", e.kind.as_str(), e.message);
-            }
-        }
-    }
-    use std::io::Write as _;
-    let _ = std::io::stderr().lock().write_all(out.as_bytes());
-}
-
-/// The response-time metrics of a request that got its response: the
-/// duration and total corrected by `lag`, and every phase.
-fn record_timings(
-    r: &mut gauntlet_metrics::Row<'_>,
-    ids: &crate::collect::Ids,
-    t: &gauntlet_drivers::http::Timings,
-    lag: Duration,
-) {
-    let duration = t.duration();
-    r.record_latency(ids.http_req_duration, us(duration + lag), us(duration));
-    r.record_latency(ids.http_req_total, us(t.total() + lag), us(t.total()));
-    r.record_trend(ids.http_req_blocked, us(t.blocked));
-    r.record_trend(ids.http_req_dns, us(t.dns));
-    r.record_trend(ids.http_req_connecting, us(t.connecting));
-    r.record_trend(ids.http_req_tls_handshaking, us(t.tls_handshaking));
-    r.record_trend(ids.http_req_sending, us(t.sending));
-    r.record_trend(ids.http_req_waiting, us(t.waiting));
-    r.record_trend(ids.http_req_receiving, us(t.receiving));
-}
-
-/// Where a step lives: an operation, or the run's setup/teardown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Place {
-    Op(usize),
-    Setup,
-    Teardown,
-}
-
-impl Place {
-    fn key(self) -> u16 {
-        match self {
-            Place::Op(i) => i as u16,
-            Place::Setup => u16::MAX - 1,
-            Place::Teardown => u16::MAX - 2,
-        }
-    }
-}
-
-/// Why the run's setup failed.
+/// Why a step ended its sequence: what setup and teardown report, and
+/// what `--throw` ends an iteration with.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SetupError(pub String);
+#[non_exhaustive]
+pub enum StepFailure {
+    /// The driver reported a failure (a transport error, a timeout).
+    Failed {
+        /// The step.
+        step: Arc<str>,
+        /// The driver's message.
+        message: String,
+    },
+    /// A check failed (setup and teardown stop on it).
+    CheckFailed {
+        /// The step.
+        step: Arc<str>,
+        /// The reply's status.
+        status: u16,
+    },
+    /// The step could not be built (`--throw`).
+    NotBuilt {
+        /// The step.
+        step: Arc<str>,
+    },
+    /// The step reads a value no capture found.
+    MissingCapture {
+        /// The step.
+        step: Arc<str>,
+    },
+    /// A check with `onCheckFailure: endIteration`, or a poll that never
+    /// met its condition, ended the sequence.
+    Ended {
+        /// The step.
+        step: Arc<str>,
+    },
+}
+
+impl std::fmt::Display for StepFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StepFailure::Failed { step, message } => write!(f, "step `{step}`: {message}"),
+            StepFailure::CheckFailed { step, status } => {
+                write!(f, "step `{step}`: a check failed (status {status})")
+            }
+            StepFailure::NotBuilt { step } => write!(f, "step `{step}` could not be built"),
+            StepFailure::MissingCapture { step } => {
+                write!(f, "step `{step}` needs a value that was not captured")
+            }
+            StepFailure::Ended { step } => write!(f, "step `{step}` failed"),
+        }
+    }
+}
+
+impl StepFailure {
+    /// The same failure with secrets hidden from its message.
+    fn redacted(self, r: &dyn Redact) -> StepFailure {
+        match self {
+            StepFailure::Failed { step, message } => StepFailure::Failed {
+                step,
+                message: r.redact(&message),
+            },
+            other => other,
+        }
+    }
+}
+
+/// Why the run's setup or teardown failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SetupError {
+    /// A data feeder the setup reads had no row to give.
+    NoFeederRow,
+    /// A step failed.
+    Step(StepFailure),
+}
 
 impl std::fmt::Display for SetupError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        match self {
+            SetupError::NoFeederRow => f.write_str("a data feeder had no row for setup"),
+            SetupError::Step(s) => s.fmt(f),
+        }
     }
 }
 
-impl HttpVu {
-    fn new(shared: Arc<Shared>, id: u64, scenario: usize, seed: Option<u64>) -> HttpVu {
+impl std::error::Error for SetupError {}
+
+impl<D: Driver> Vu<D> {
+    fn new(shared: Arc<RunContext<D>>, id: u64, scenario: usize, seed: Option<u64>) -> Vu<D> {
         let mut scope = Scope::new();
         scope.insert("vu".into(), Value::from(id));
         let sc = &shared.plan.scenarios[scenario];
@@ -665,17 +520,16 @@ impl HttpVu {
             None => SmallRng::from_rng(&mut rand::rng()),
         };
         let recorder = shared.shards[(id as usize) % shared.shards.len()].clone();
-        HttpVu {
-            own: Own {
+        Vu {
+            state: VuState {
                 id,
                 scenario,
-                session: shared.http.session(),
+                session: shared.driver.session(),
                 rng,
                 iterations: 0,
                 scope,
                 tags: TagCache::default(),
                 ended: None,
-                spare_url: None,
                 in_flight: None,
                 sent_this_iteration: false,
                 step_failed: false,
@@ -686,26 +540,27 @@ impl HttpVu {
         }
     }
 
-    /// The shared part as an [`At`] for `place`, and the VU's own state.
-    fn split(&mut self, place: Place) -> (At<'_>, &mut Own) {
-        let at = At {
+    /// The shared part as a [`SharedRef`] for `place`, and the VU's own state.
+    fn split(&mut self, place: Place) -> (SharedRef<'_, D>, &mut VuState<D>) {
+        let at = SharedRef {
             sh: &self.shared,
             recorder: &self.recorder,
-            scenario: self.own.scenario,
+            scenario: self.state.scenario,
             place,
+            group: group_of(&self.shared.workload, place),
         };
-        (at, &mut self.own)
+        (at, &mut self.state)
     }
 
     /// Run the plan's `setup` steps once; their captures become `setup.<name>`.
     pub async fn run_setup(&mut self) -> Result<Value, SetupError> {
         let (at, own) = self.split(Place::Setup);
         own.feed(at.sh, &at.sh.workload.setup_feeds)
-            .map_err(|_| SetupError("a data feeder had no row for setup".into()))?;
+            .map_err(|_| SetupError::NoFeederRow)?;
         let before: Vec<String> = own.scope.keys().cloned().collect();
-        own.run_steps(at, &at.sh.workload.setup, Duration::ZERO, true)
+        own.run_steps(&at, &at.sh.workload.setup, Duration::ZERO, true)
             .await
-            .map_err(|e| SetupError(at.sh.redact(&e)))?;
+            .map_err(|e| SetupError::Step(e.redacted(at.sh)))?;
         let captured: std::collections::BTreeMap<String, Value> = own
             .scope
             .iter()
@@ -718,184 +573,37 @@ impl HttpVu {
     /// Run the plan's `teardown` steps once.
     pub async fn run_teardown(&mut self) -> Result<(), SetupError> {
         let (at, own) = self.split(Place::Teardown);
-        own.run_steps(at, &at.sh.workload.teardown, Duration::ZERO, false)
+        own.run_steps(&at, &at.sh.workload.teardown, Duration::ZERO, false)
             .await
-            .map_err(|e| SetupError(at.sh.redact(&e)))
+            .map_err(|e| SetupError::Step(e.redacted(at.sh)))
     }
 }
 
-impl Own {
-    /// Render a request template into a driver request.
-    /// `spare` is this request's static URL when the caller has it already.
-    fn build(
-        &self,
-        sh: &Shared,
-        r: &CompiledRequest,
-        spare: Option<url::Url>,
-    ) -> Result<HttpRequest, BuildError> {
-        let t = &sh.workload.templates;
-        let parse = |path: &str| {
-            if path.starts_with("http://") || path.starts_with("https://") {
-                url::Url::parse(path)
-            } else {
-                url::Url::parse(&format!("{}{}", sh.base_url, path))
-            }
-            .map_err(|e| BuildError {
-                code: StepErrorCode::InvalidUrl,
-                message: format!("URL `{path}`: {e}"),
-                undefined: false,
-            })
-        };
-        let mut url = match &r.url {
-            Text::Static(_) if let Some(u) = spare => u,
-            Text::Static(path) => match r.parsed_url.get() {
-                Some((base, u)) if *base == sh.base_url => u.clone(),
-                _ => {
-                    let u = parse(path)?;
-                    let _ = r.parsed_url.set((sh.base_url.clone(), u.clone()));
-                    u
-                }
-            },
-            dynamic => parse(
-                &t.render(dynamic, &self.scope)
-                    .map_err(|e| BuildError::template("url", e))?,
-            )?,
-        };
-        // Credentials in a templated URL go as basic authentication (as
-        // curl and k6 send them), never in the URL; a static URL had them
-        // taken out when it was compiled.
-        let credentials = match &r.url {
-            Text::Static(_) => None,
-            _ => flow::url_credentials(&mut url),
-        };
-        if !r.query.is_empty() {
-            let mut q = url.query_pairs_mut();
-            for (k, v) in &r.query {
-                let v = t
-                    .render(v, &self.scope)
-                    .map_err(|e| BuildError::template(&format!("query `{k}`"), e))?;
-                q.append_pair(k, &v);
-            }
-        }
-        let mut headers = http::HeaderMap::with_capacity(r.headers.len());
-        for (k, v) in &r.headers {
-            let val = t
-                .render(v, &self.scope)
-                .map_err(|e| BuildError::template(&format!("header `{k}`"), e))?;
-            headers.append(
-                k.clone(),
-                http::HeaderValue::from_str(&val).map_err(|_| BuildError {
-                    code: StepErrorCode::InvalidHeader,
-                    message: format!(
-                        "header `{k}`: the rendered value is not a valid header value"
-                    ),
-                    undefined: false,
-                })?,
-            );
-        }
-        if let Some(value) = credentials
-            && r.url_credentials_win
-            && let Ok(value) = http::HeaderValue::from_str(&value)
-        {
-            headers.insert(http::header::AUTHORIZATION, value);
-        }
-        let body = match &r.body {
-            CompiledBody::Empty => bytes::Bytes::new(),
-            CompiledBody::Json(j) => t
-                .render_json(j, &self.scope)
-                .map_err(|e| BuildError::template("json body", e))?,
-            CompiledBody::Raw(x) => bytes::Bytes::from(
-                t.render(x, &self.scope)
-                    .map_err(|e| BuildError::template("body", e))?
-                    .as_bytes()
-                    .to_vec(),
-            ),
-            CompiledBody::Form(f) => {
-                let mut ser = url::form_urlencoded::Serializer::new(String::new());
-                for (k, v) in f {
-                    let v = t
-                        .render(v, &self.scope)
-                        .map_err(|e| BuildError::template(&format!("form field `{k}`"), e))?;
-                    ser.append_pair(k, &v);
-                }
-                bytes::Bytes::from(ser.finish())
-            }
-            CompiledBody::Multipart(boundary, parts) => {
-                let mut b = Vec::new();
-                for p in parts {
-                    b.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
-                    match (&p.value, &p.file) {
-                        (_, Some((fname, content))) => {
-                            b.extend_from_slice(format!("Content-Disposition: form-data; name=\"{}\"; filename=\"{fname}\"\r\n", p.name).as_bytes());
-                            b.extend_from_slice(
-                                format!(
-                                    "Content-Type: {}\r\n\r\n",
-                                    p.content_type
-                                        .as_deref()
-                                        .unwrap_or("application/octet-stream")
-                                )
-                                .as_bytes(),
-                            );
-                            b.extend_from_slice(content);
-                        }
-                        (Some(v), None) => {
-                            b.extend_from_slice(
-                                format!("Content-Disposition: form-data; name=\"{}\"\r\n", p.name)
-                                    .as_bytes(),
-                            );
-                            if let Some(ct) = &p.content_type {
-                                b.extend_from_slice(format!("Content-Type: {ct}\r\n").as_bytes());
-                            }
-                            b.extend_from_slice(b"\r\n");
-                            b.extend_from_slice(
-                                t.render(v, &self.scope)
-                                    .map_err(|e| {
-                                        BuildError::template(&format!("part `{}`", p.name), e)
-                                    })?
-                                    .as_bytes(),
-                            );
-                        }
-                        (None, None) => {}
-                    }
-                    b.extend_from_slice(b"\r\n");
-                }
-                b.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-                bytes::Bytes::from(b)
-            }
-        };
-        Ok(HttpRequest {
-            method: r.method.clone(),
-            url,
-            headers,
-            body,
-            timeout: r.timeout,
-        })
-    }
-
-    /// Send one request, record everything about it and run its checks
-    /// (for a poll step, only once its `until` checks pass), all under one
-    /// lock of the recorder. `None` when the request could not be rendered
-    /// (a missing capture): counted, not sent. The response stays here:
-    /// returned through the steps' futures, it was copied three more times
-    /// per request (~450 bytes each).
+impl<D: Driver> VuState<D> {
+    /// Execute one step through the driver, record everything about it and
+    /// run its checks (for a poll step, only once its `until` checks pass),
+    /// all under one lock of the recorder. `None` when the step could not
+    /// be built (a missing capture): counted, not sent. The outcome stays
+    /// here, handed back to the driver at the end (docs/performance.md:
+    /// returned through the steps' futures, it was copied three more times).
     async fn send(
         &mut self,
-        at: At<'_>,
+        at: &SharedRef<'_, D>,
         si: usize,
-        step: &CompiledStep,
-        req: &CompiledRequest,
+        step: &CompiledStep<D::Step>,
+        req: &D::Step,
         lag: Duration,
         until: Option<&[(String, CompiledCheck)]>,
-    ) -> Option<Sent> {
-        let ids = &*at.sh.ids;
-        let step_key = (at.place.key(), si);
-        let spare = match self.spare_url.take() {
-            Some((k, u)) if k == step_key => Some(u),
-            _ => None,
+    ) -> Option<StepResult> {
+        let sh = at.sh;
+        let site = at.site(si, &step.name);
+        let cx = ExecContext {
+            site,
+            templates: &sh.workload.templates,
+            scope: &self.scope,
+            needs_content: step.needs_body,
         };
-        // A URL built from its template each time is not kept.
-        let keep_url = matches!(req.url, Text::Static(_)) && req.query.is_empty();
-        let request = match self.build(at.sh, req, spare) {
+        let request = match sh.driver.prepare(&mut self.session, req, &cx) {
             Ok(r) => r,
             Err(e) => {
                 self.step_error(at, si, step, e);
@@ -903,102 +611,55 @@ impl Own {
             }
         };
         self.sent_this_iteration = true;
-        let method = request.method.clone();
-        // Bodies nobody reads are counted but not kept or decoded.
-        // Not boxed: the driver's future (~1.5 KB) is part of every VU's
-        // task, +1.1 KB of peak RSS per VU (75 -> 86 MB at 10,000 VUs,
-        // `bench/plans/think.yaml`), against an allocation, a 1.5 KB copy
-        // and a free per request (575 of 12,714 instructions a request,
-        // `bench/callgrind.sh`).
-        let debug = at
-            .sh
-            .http_debug
-            .map(|d| debug_request(at.sh, &step.name, &request, d));
         // Read by `interrupted` if a hard stop drops this future.
         self.in_flight = Some((at.place, si));
-        let resp = self
-            .session
-            .send_with(
-                request,
-                SendOptions {
-                    discard_body: !step.needs_body,
-                },
-            )
-            .await;
+        let outcome = sh.driver.execute(&mut self.session, request).await;
         self.in_flight = None;
-        if let (Some(req), Some(d)) = (debug, at.sh.http_debug) {
-            print_exchange(at.sh, req, &resp, d);
-        }
-        let expected = resp.error.is_none()
-            && req
-                .expected
-                .iter()
-                .any(|(a, b)| (*a..=*b).contains(&resp.status));
-        let key = ReqTagKey {
-            op: at.place.key(),
-            step: si as u16,
-            status: resp.status,
-            error: resp.error.as_ref().map(|e| e.kind.as_str()),
-            expected,
-            http2: resp.version == http::Version::HTTP_2,
-        };
-        // Each redirect followed is a request of its own (k6 records every
-        // hop); the schedule's lag belongs to the first.
-        let mut lag = lag;
-        if !resp.earlier.is_empty() {
-            self.record_hops(at, si, step, req, &method, &resp, lag);
-            lag = Duration::ZERO;
-        }
-        let tags = self.tags.request(at, step, req, &method, key);
-        let t = &resp.timings;
         let mut rec = at.lock();
-        let mut r = rec.row(tags);
-        r.add_counter(ids.http_reqs, 1.0);
-        r.add_rate(ids.http_req_failed, !expected);
-        if resp.error.as_ref().is_none_or(|e| e.kind.has_response()) {
-            record_timings(&mut r, ids, t, lag);
-        } else {
-            // No complete response, so no response time: a refused
-            // connection is not a 0 ms response (k6 records it as one).
-            r.record_trend(ids.http_req_failure_duration, us(t.total()));
-        }
-        r.add_counter(ids.data_sent, resp.bytes_sent as f64);
-        r.add_counter(ids.data_received, resp.bytes_received as f64);
+        sh.driver
+            .record(&mut self.session, req, &outcome, &site, lag, &mut rec);
+        let failed = outcome.error_message().is_some();
         if let Some(until) = until {
-            let view = view_of(&resp);
+            let view = outcome.reply();
             let mut json = LazyJson::default();
-            let met = resp.error.is_none()
+            let met = !failed
                 && until.iter().all(|(_, c)| {
-                    flow::check(c, &view, &mut json, &at.sh.workload.templates, &self.scope)
+                    flow::check(c, &view, &mut json, &sh.workload.templates, &self.scope)
                 });
             if !met {
-                if keep_url && resp.redirects == 0 {
-                    self.spare_url = Some((step_key, resp.url));
-                }
-                return Some(Sent {
+                drop(rec);
+                let result = StepResult {
                     ok: false,
                     until_met: false,
-                    status: resp.status,
-                    error: resp.error,
-                });
+                    status: view.status,
+                    error: outcome.error_message().map(str::to_owned),
+                };
+                sh.driver.reclaim(&mut self.session, req, &site, outcome);
+                return Some(result);
             }
         }
-        let (checks_ok, _all_captured) = self.inspect(at, si, step, &resp, &mut rec);
-        if keep_url && resp.redirects == 0 {
-            self.spare_url = Some((step_key, resp.url));
-        }
-        Some(Sent {
+        let (checks_ok, _all_captured) = self.inspect(at, si, step, &outcome, &mut rec);
+        drop(rec);
+        let result = StepResult {
             ok: checks_ok,
             until_met: true,
-            status: resp.status,
-            error: resp.error,
-        })
+            status: outcome.reply().status,
+            error: outcome.error_message().map(str::to_owned),
+        };
+        sh.driver.reclaim(&mut self.session, req, &site, outcome);
+        Some(result)
     }
 
     /// Count a step that could not be built (`step_errors`, and
     /// `capture_failures` when it read a value that is not there), and note
     /// its first message for the summary.
-    fn step_error(&mut self, at: At<'_>, si: usize, step: &CompiledStep, e: BuildError) {
+    fn step_error(
+        &mut self,
+        at: &SharedRef<'_, D>,
+        si: usize,
+        step: &CompiledStep<D::Step>,
+        e: BuildError,
+    ) {
         let ids = &*at.sh.ids;
         self.step_failed = true;
         let tags = self.tags.step_error(at, si, &step.name, e.code);
@@ -1041,52 +702,9 @@ impl Own {
         }
     }
 
-    /// Record the redirects a response followed, each as a request of its
-    /// own tagged with its 3xx status; `lag` goes to the first.
-    #[allow(clippy::too_many_arguments)]
-    fn record_hops(
-        &mut self,
-        at: At<'_>,
-        si: usize,
-        step: &CompiledStep,
-        req: &CompiledRequest,
-        method: &http::Method,
-        resp: &HttpResponse,
-        lag: Duration,
-    ) {
-        let ids = &*at.sh.ids;
-        let mut lag = lag;
-        for hop in &resp.earlier {
-            let expected = req
-                .expected
-                .iter()
-                .any(|(a, b)| (*a..=*b).contains(&hop.status));
-            let key = ReqTagKey {
-                op: at.place.key(),
-                step: si as u16,
-                status: hop.status,
-                error: None,
-                expected,
-                http2: hop.version == http::Version::HTTP_2,
-            };
-            let tags = self.tags.request(at, step, req, method, key);
-            let mut rec = at.lock();
-            let mut r = rec.row(tags);
-            r.add_counter(ids.http_reqs, 1.0);
-            r.add_counter(ids.http_redirects, 1.0);
-            r.add_rate(ids.http_req_failed, !expected);
-            record_timings(&mut r, ids, &hop.timings, lag);
-            lag = Duration::ZERO;
-        }
-    }
-
-    /// Count the request a hard stop cut, if one was in flight: a request
-    /// of its own, failed with `request_interrupted`, its time until the
-    /// stop in `http_req_failure_duration`.
-    fn record_interrupted(&mut self, sh: &Shared, recorder: &Mutex<Recorder>) {
-        let (Some((place, si)), Some(since)) =
-            (self.in_flight.take(), self.session.in_flight_since())
-        else {
+    /// Let the driver count the step a hard stop cut, if one was in flight.
+    fn record_interrupted(&mut self, sh: &RunContext<D>, recorder: &Mutex<Recorder>) {
+        let Some((place, si)) = self.in_flight.take() else {
             return;
         };
         let steps = match place {
@@ -1101,27 +719,17 @@ impl Own {
             CompiledAction::Request(r) => r,
             CompiledAction::Poll { request, .. } => request,
         };
-        let at = At {
+        let at = SharedRef {
             sh,
             recorder,
             scenario: self.scenario,
             place,
+            group: group_of(&sh.workload, place),
         };
-        let key = ReqTagKey {
-            op: place.key(),
-            step: si as u16,
-            status: 0,
-            error: Some(gauntlet_drivers::http::ErrorKind::RequestInterrupted.as_str()),
-            expected: false,
-            http2: false,
-        };
-        let tags = self.tags.request(at, step, req, &req.method, key);
-        let ids = &*sh.ids;
+        let site = at.site(si, &step.name);
         let mut rec = at.lock();
-        let mut r = rec.row(tags);
-        r.add_counter(ids.http_reqs, 1.0);
-        r.add_rate(ids.http_req_failed, true);
-        r.record_trend(ids.http_req_failure_duration, us(since.elapsed()));
+        sh.driver
+            .interrupted(&mut self.session, req, &site, &mut rec);
     }
 
     /// Run checks and captures, their results recorded into `r` as they
@@ -1131,19 +739,20 @@ impl Own {
     /// interner.
     fn inspect(
         &mut self,
-        at: At<'_>,
+        at: &SharedRef<'_, D>,
         si: usize,
-        step: &CompiledStep,
-        resp: &HttpResponse,
+        step: &CompiledStep<D::Step>,
+        resp: &D::Outcome,
         r: &mut Recorder,
     ) -> (bool, bool) {
         let ids = &*at.sh.ids;
-        let view = view_of(resp);
+        let view = resp.reply();
+        let failed = resp.error_message().is_some();
         let mut json = LazyJson::default();
         let mut all_ok = true;
         for (i, (name, c)) in step.checks.iter().enumerate() {
-            let ok = resp.error.is_none()
-                && flow::check(c, &view, &mut json, &at.sh.workload.templates, &self.scope);
+            let ok =
+                !failed && flow::check(c, &view, &mut json, &at.sh.workload.templates, &self.scope);
             all_ok &= ok;
             let tags = self.tags.check(at, si, i, &step.name, name);
             r.add_rate(
@@ -1189,12 +798,12 @@ impl Own {
         }
         // The plan's own metrics, from a response that arrived (after the
         // captures, which a `value:` template may read).
-        if resp.status != 0 {
+        if view.status != 0 {
             for (ai, add) in step.metrics.iter().enumerate() {
                 let sample = flow::metric_sample(
                     add,
                     &view,
-                    &resp.timings,
+                    resp,
                     &mut json,
                     &at.sh.workload.templates,
                     &self.scope,
@@ -1228,7 +837,13 @@ impl Own {
 
     /// Repeat a request until its `until` checks pass or the timeout passes;
     /// the wait goes to the poll's metric and a check `<step> completed`.
-    async fn poll(&mut self, at: At<'_>, si: usize, step: &CompiledStep, lag: Duration) -> bool {
+    async fn poll(
+        &mut self,
+        at: &SharedRef<'_, D>,
+        si: usize,
+        step: &CompiledStep<D::Step>,
+        lag: Duration,
+    ) -> bool {
         let CompiledAction::Poll {
             request,
             until,
@@ -1286,11 +901,11 @@ impl Own {
     /// Run a sequence of steps; `Err` names the first step that failed.
     async fn run_steps(
         &mut self,
-        at: At<'_>,
-        steps: &[CompiledStep],
+        at: &SharedRef<'_, D>,
+        steps: &[CompiledStep<D::Step>],
         mut lag: Duration,
         strict: bool,
-    ) -> Result<(), String> {
+    ) -> Result<(), StepFailure> {
         let mut first_failure = None;
         for (si, step) in steps.iter().enumerate() {
             let ok = match &step.action {
@@ -1300,26 +915,37 @@ impl Own {
                             if at.sh.throw
                                 && let Some(e) = &sent.error
                             {
-                                return Err(format!("step `{}`: {}", step.name, e.message));
+                                return Err(StepFailure::Failed {
+                                    step: step.name.clone(),
+                                    message: e.clone(),
+                                });
                             }
                             if strict && (sent.error.is_some() || !sent.ok) {
-                                let why = sent.error.map(|e| e.message).unwrap_or_else(|| {
-                                    format!("a check failed (status {})", sent.status)
+                                return Err(match sent.error {
+                                    Some(message) => StepFailure::Failed {
+                                        step: step.name.clone(),
+                                        message,
+                                    },
+                                    None => StepFailure::CheckFailed {
+                                        step: step.name.clone(),
+                                        status: sent.status,
+                                    },
                                 });
-                                return Err(format!("step `{}`: {why}", step.name));
                             }
                             // A missing capture does not end the iteration by itself: the
                             // steps that need it are skipped when they fail to render.
                             sent.ok || !step.end_on_check_failure
                         }
                         None if at.sh.throw => {
-                            return Err(format!("step `{}` could not be built", step.name));
+                            return Err(StepFailure::NotBuilt {
+                                step: step.name.clone(),
+                            });
                         }
                         None => {
                             // A template needs a capture that found nothing: skip this
                             // step (counted) and go on with those that do not need it.
-                            first_failure.get_or_insert_with(|| {
-                                format!("step `{}` needs a value that was not captured", step.name)
+                            first_failure.get_or_insert_with(|| StepFailure::MissingCapture {
+                                step: step.name.clone(),
                             });
                             true
                         }
@@ -1329,7 +955,9 @@ impl Own {
             };
             lag = Duration::ZERO;
             if !ok {
-                return Err(first_failure.unwrap_or_else(|| format!("step `{}` failed", step.name)));
+                return Err(first_failure.unwrap_or_else(|| StepFailure::Ended {
+                    step: step.name.clone(),
+                }));
             }
             if let Some(tt) = &step.think_time {
                 tokio::time::sleep(flow::think(tt, &mut self.rng)).await;
@@ -1342,7 +970,7 @@ impl Own {
     }
 
     /// Draw one row of each feeder the steps read.
-    fn feed(&mut self, sh: &Shared, feeds: &[usize]) -> Result<(), IterationEnd> {
+    fn feed(&mut self, sh: &RunContext<D>, feeds: &[usize]) -> Result<(), IterationEnd> {
         for &i in feeds {
             let d = &sh.workload.data[i];
             match d.draw(self.id, &mut self.rng) {
@@ -1361,7 +989,7 @@ impl Own {
     /// borrowed).
     async fn iterate(
         &mut self,
-        sh: &Shared,
+        sh: &RunContext<D>,
         recorder: &Mutex<Recorder>,
         it: Iteration,
     ) -> IterationEnd {
@@ -1395,13 +1023,14 @@ impl Own {
         } else {
             Duration::ZERO
         };
-        let at = At {
+        let at = SharedRef {
             sh,
             recorder,
             scenario: self.scenario,
             place: Place::Op(op),
+            group: op_def.name.clone(),
         };
-        let _ = self.run_steps(at, &op_def.steps, lag, false).await;
+        let _ = self.run_steps(&at, &op_def.steps, lag, false).await;
         let mut end = Instant::now();
         let group_time = end.saturating_duration_since(started);
         let mut waited = false;
@@ -1428,7 +1057,7 @@ impl Own {
             group_time
         };
         let ids = &*sh.ids;
-        let gtag = self.tags.group(at);
+        let gtag = self.tags.group(&at);
         let mut rec = at.lock();
         let mut r = rec.row(gtag);
         r.record_trend(ids.group_duration, us(group_time));
@@ -1443,27 +1072,27 @@ impl Own {
     }
 }
 
-impl VirtualUser for HttpVu {
+impl<D: Driver> VirtualUser for Vu<D> {
     async fn iterate(&mut self, it: Iteration) -> IterationEnd {
-        let HttpVu {
+        let Vu {
             shared,
             recorder,
-            own,
+            state,
         } = self;
-        own.iterate(shared, recorder, it).await
+        state.iterate(shared, recorder, it).await
     }
 
     fn interrupted(&mut self) {
-        let HttpVu {
+        let Vu {
             shared,
             recorder,
-            own,
+            state,
         } = self;
-        own.record_interrupted(shared, recorder);
-        own.session.reset();
+        state.record_interrupted(shared, recorder);
+        shared.driver.reset(&mut state.session);
     }
 
     fn take_end(&mut self) -> Option<Instant> {
-        self.own.ended.take()
+        self.state.ended.take()
     }
 }

@@ -13,12 +13,15 @@ use crate::output::{Format, OutFile, check_writable, parse_outs, write_atomic};
 use anyhow::Context as _;
 use gauntlet_analysis::{SnapshotSource, evaluate, should_abort};
 use gauntlet_demo::{DemoConfig, DemoServer, LatencyModel, Stall};
-use gauntlet_drivers::http::{ClientCert, HttpClient, HttpConfig, HttpVersionPref};
+use gauntlet_drivers::http::{
+    ClientCert, HttpClient, HttpConfig, HttpDebug, HttpDriver, HttpVersionPref,
+};
 use gauntlet_engine::collect::Collector;
 use gauntlet_engine::executor::{ScenarioState, StopControl};
 use gauntlet_engine::flow::Workload;
-use gauntlet_engine::run::{Control, Monitor, run_plan};
-use gauntlet_engine::vu::{HttpDebug, HttpVuFactory, Shared};
+use gauntlet_engine::run::{AbortReason, Control, Monitor, run_plan};
+use gauntlet_engine::step::Driver as _;
+use gauntlet_engine::vu::{DriverVuFactory, RunContext};
 use gauntlet_plan::{HttpVersion, Overrides, Plan, TargetBase};
 use gauntlet_report::build::{RunInfo, summarize};
 use gauntlet_report::model::ScenarioRow;
@@ -165,7 +168,7 @@ impl Monitor for CliMonitor {
         if failing.is_empty() {
             Control::Continue
         } else {
-            let why = format!("threshold with abortOnFail failed: {}", failing.join("; "));
+            let why = AbortReason::Thresholds { failing };
             if !self.aborting && !last {
                 self.aborting = true;
                 self.live.printer().message(&format!("aborting: {why}"));
@@ -404,7 +407,13 @@ async fn run_async(
             return Ok(Exit::TargetUnavailable);
         }
     };
-    let workload = match Workload::compile(&plan, &base_dir) {
+    let mut driver = HttpDriver::new(http, base_url);
+    driver.debug = match args.k6.http_debug.as_deref() {
+        Some("full") => Some(HttpDebug::Full),
+        Some(_) => Some(HttpDebug::Headers),
+        None => None,
+    };
+    let workload = match Workload::compile(&plan, &base_dir, &driver) {
         Ok(w) => Arc::new(w),
         Err(e) => {
             eprintln!("error: {e}");
@@ -412,17 +421,12 @@ async fn run_async(
         }
     };
     let shards = workers * 4;
-    let collector = Collector::new(&plan, shards);
-    let mut shared = Shared::new(plan.clone(), workload, http, base_url, &collector, shards)
-        .with_env(&args.k6.env);
-    shared.http_debug = match args.k6.http_debug.as_deref() {
-        Some("full") => Some(HttpDebug::Full),
-        Some(_) => Some(HttpDebug::Headers),
-        None => None,
-    };
+    let collector = Collector::with_metrics(&plan, shards, driver.metrics());
+    let mut shared =
+        RunContext::new(plan.clone(), workload, driver, &collector, shards).with_env(&args.k6.env);
     shared.throw = args.k6.throw;
     let shared = Arc::new(shared);
-    let factory = Arc::new(HttpVuFactory {
+    let factory = Arc::new(DriverVuFactory {
         shared: shared.clone(),
         seed: plan.options.seed,
     });
@@ -536,7 +540,7 @@ async fn run_async(
     };
     let verdict = evaluate(&plan, &source, &facts);
     let interrupted = match (&outcome.aborted, outcome.stopped) {
-        (Some(why), _) => Some(why.clone()),
+        (Some(why), _) => Some(why.to_string()),
         (None, true) => Some("stopped by signal".to_owned()),
         _ => None,
     };

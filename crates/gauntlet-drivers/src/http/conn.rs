@@ -14,7 +14,7 @@ use super::error::{
 };
 use super::h1::{self, H1, Io, ReadBuffers};
 use super::headers::ResponseHeaders;
-use super::{HttpVersionPref, Resolver, Shared, Timings};
+use super::{ClientShared, HttpVersionPref, Resolver, Timings};
 use bytes::{Bytes, BytesMut};
 use http::uri::{Authority, Scheme};
 use http::{HeaderMap, HeaderValue, Request, Version};
@@ -592,7 +592,7 @@ pub(crate) fn describe(e: &(dyn std::error::Error + 'static)) -> String {
 
 /// Open a connection to `origin`, filling dns/connecting/tls_handshaking.
 pub(crate) async fn connect(
-    shared: &Shared,
+    shared: &ClientShared,
     origin: Origin,
     hop: &mut Hop,
 ) -> Result<Conn, HttpError> {
@@ -618,7 +618,7 @@ pub(crate) async fn connect(
 type Parts = (Sender, Arc<IoStats>, HeaderValue, Authority);
 
 async fn connect_inner(
-    shared: &Shared,
+    shared: &ClientShared,
     origin: &Origin,
     hop: &mut Hop,
     deadline: Instant,
@@ -683,7 +683,7 @@ async fn connect_inner(
 /// The TLS handshake over a connected `stream`, then HTTP/1 or HTTP/2 as
 /// ALPN agreed.
 async fn tls_connect(
-    shared: &Shared,
+    shared: &ClientShared,
     origin: &Origin,
     hop: &mut Hop,
     stream: TcpStream,

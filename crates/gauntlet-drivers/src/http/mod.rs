@@ -179,12 +179,17 @@ mod conn;
 mod cookies;
 mod decode;
 mod defaults;
+mod driver;
 mod error;
 mod h1;
 mod headers;
 mod resolve;
 mod tls;
 
+pub use driver::{
+    CompiledBody, CompiledRequest, HTTP_METRICS, HttpDebug, HttpDriver, HttpIds, HttpStepSession,
+    MultipartPart, PreparedRequest,
+};
 pub use error::{ErrorKind, HttpConfigError, HttpError};
 pub use headers::ResponseHeaders;
 pub use resolve::Resolver;
@@ -392,7 +397,7 @@ pub struct RedirectHop {
 }
 
 /// Settings derived once from [`HttpConfig`] and shared by every session.
-pub(crate) struct Shared {
+pub(crate) struct ClientShared {
     pub(crate) cfg: HttpConfig,
     pub(crate) tls: tokio_rustls::TlsConnector,
     user_agent: Option<HeaderValue>,
@@ -402,9 +407,11 @@ pub(crate) struct Shared {
     pub(crate) body_budget: Arc<budget::BodyBudget>,
 }
 
-impl std::fmt::Debug for Shared {
+impl std::fmt::Debug for ClientShared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shared").field("cfg", &self.cfg).finish()
+        f.debug_struct("ClientShared")
+            .field("cfg", &self.cfg)
+            .finish()
     }
 }
 
@@ -412,7 +419,7 @@ impl std::fmt::Debug for Shared {
 /// once. Cloning is cheap (an `Arc`).
 #[derive(Debug, Clone)]
 pub struct HttpClient {
-    inner: Arc<Shared>,
+    inner: Arc<ClientShared>,
 }
 
 impl HttpClient {
@@ -428,7 +435,7 @@ impl HttpClient {
         };
         let body_budget = Arc::new(budget::BodyBudget::new(cfg.body_budget_bytes));
         Ok(HttpClient {
-            inner: Arc::new(Shared {
+            inner: Arc::new(ClientShared {
                 body_budget,
                 cfg,
                 tls,
@@ -460,7 +467,7 @@ impl HttpClient {
 /// a time. Dropping it closes its connections.
 #[derive(Debug)]
 pub struct HttpSession {
-    shared: Arc<Shared>,
+    shared: Arc<ClientShared>,
     conns: Vec<Conn>,
     jar: cookies::Jar,
     /// The request timeout, one timer for the session's life: a fresh timer
@@ -767,7 +774,7 @@ impl HttpSession {
 /// `User-Agent` is lent, not cloned: a clone is two locked instructions a
 /// request.
 fn defaults<'s>(
-    shared: &'s Shared,
+    shared: &'s ClientShared,
     jar: &mut cookies::Jar,
     url: &Url,
     headers: &HeaderMap,

@@ -162,7 +162,7 @@ async fn an_arrival_waits_for_a_vu_that_comes_back_within_a_millisecond() {
 }
 
 /// Where 8 arrivals come within 2 ms (above 4,000 a second) the pacer
-/// sleeps on the microsecond timer (`executor/fine.rs`) and starts an
+/// sleeps on the microsecond timer (`executor/microtimer.rs`) and starts an
 /// iteration at most 8 arrivals' span before it is due: at 20,000/s that is
 /// tighter than tokio's tick (which started up to a whole millisecond of
 /// arrivals at once), at 5,000/s a little looser (1.6 ms, for fewer

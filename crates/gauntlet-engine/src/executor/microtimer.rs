@@ -2,11 +2,9 @@
 //! every rate.
 //!
 //! Why it exists: tokio's timers fire on millisecond ticks, so a pacer that
-//! sleeps on them starts a whole millisecond of arrivals at once. At 50,000
-//! arrivals a second that is a burst of 50 requests, which queue at the
-//! target: the median latency read 0.42 to 0.48 ms against nginx, whose own
-//! time is under 0.1 ms, and the VUs held up by the burst ran out (2 to 8 %
-//! of the arrivals dropped with 64 VUs). A Linux timerfd in the runtime's
+//! sleeps on them starts a whole millisecond of arrivals at once: at high
+//! rates a burst that queues at the target and reads as its latency
+//! (docs/performance.md has the figures). A Linux timerfd in the runtime's
 //! own epoll set wakes the pacer at the arrival's own time, with no thread
 //! and no busy loop. Between 4,000 and 8,000 arrivals a second it serves the
 //! other way: a wake-up per 8 arrivals is rarer than tokio's tick, and at
@@ -27,15 +25,15 @@ use tokio::time::Instant;
 /// A timerfd registered with the runtime's I/O driver; one per arrival-rate
 /// scenario, armed again for every wake-up.
 #[derive(Debug)]
-pub(crate) struct FineTimer {
+pub(crate) struct MicroTimer {
     fd: AsyncFd<OwnedFd>,
 }
 
-impl FineTimer {
+impl MicroTimer {
     /// A disarmed timer on the monotonic clock (the one `Instant` reads).
     /// Fails outside a runtime with I/O enabled, or where the kernel refuses
     /// the descriptor; the pacer then keeps tokio's timer.
-    pub(crate) fn new() -> io::Result<FineTimer> {
+    pub(crate) fn new() -> io::Result<MicroTimer> {
         use rustix::time::{TimerfdClockId, TimerfdFlags, timerfd_create};
         let fd = timerfd_create(
             TimerfdClockId::Monotonic,
@@ -48,7 +46,7 @@ impl FineTimer {
         // its caller to guarantee (and this workspace forbids `unsafe`).
         #[allow(deprecated)]
         let fd = AsyncFd::with_interest(fd, Interest::READABLE)?;
-        Ok(FineTimer { fd })
+        Ok(MicroTimer { fd })
     }
 
     /// Wait until `at` (at once if it has passed). Dropping the future
@@ -95,7 +93,7 @@ mod tests {
 
     #[tokio::test]
     async fn wakes_no_earlier_than_asked_and_can_be_armed_again() {
-        let t = FineTimer::new().expect("timerfd");
+        let t = MicroTimer::new().expect("timerfd");
         for us in [300u64, 50, 2_000] {
             let at = Instant::now() + Duration::from_micros(us);
             t.sleep_until(at).await.expect("sleep");
@@ -109,7 +107,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_stale_expiry_does_not_end_the_next_wait_early() {
-        let t = FineTimer::new().expect("timerfd");
+        let t = MicroTimer::new().expect("timerfd");
         {
             let armed = t.sleep_until(Instant::now() + Duration::from_micros(200));
             tokio::pin!(armed);

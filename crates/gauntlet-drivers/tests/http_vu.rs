@@ -1,11 +1,15 @@
 //! One HTTP VU against an in-process server on 127.0.0.1 that records what it
 //! receives: multipart uploads, forms, request tags.
 
-use gauntlet_drivers::http::{HttpClient, HttpConfig};
+use gauntlet_drivers::http::{HttpClient, HttpConfig, HttpDriver};
 use gauntlet_engine::collect::Collector;
 use gauntlet_engine::executor::{Iteration, VirtualUser, VuFactory};
 use gauntlet_engine::flow::Workload;
-use gauntlet_engine::vu::{HttpVuFactory, Shared};
+use gauntlet_engine::step::Driver as _;
+use gauntlet_engine::vu::{DriverVuFactory, RunContext};
+
+type HttpVuFactory = DriverVuFactory<HttpDriver>;
+type Shared = RunContext<HttpDriver>;
 use gauntlet_metrics::{TagFilter, TagKey};
 use http_body_util::{BodyExt, Full};
 use hyper::service::service_fn;
@@ -69,16 +73,13 @@ fn one_vu(
             .unwrap()
             .plan,
     );
-    let workload = Arc::new(Workload::compile(&plan, dir).unwrap());
-    let collector = Collector::new(&plan, 1);
-    let shared = Arc::new(Shared::new(
-        plan.clone(),
-        workload,
+    let driver = HttpDriver::new(
         HttpClient::new(HttpConfig::default()).unwrap(),
-        base,
-        &collector,
-        1,
-    ));
+        base.clone(),
+    );
+    let workload = Arc::new(Workload::compile(&plan, dir, &driver).unwrap());
+    let collector = Collector::with_metrics(&plan, 1, driver.metrics());
+    let shared = Arc::new(Shared::new(plan.clone(), workload, driver, &collector, 1));
     let vu = HttpVuFactory {
         shared,
         seed: Some(1),
@@ -100,16 +101,13 @@ async fn multipart_form_and_request_tags_reach_the_wire_and_the_metrics() {
             .unwrap()
             .plan,
     );
-    let workload = Arc::new(Workload::compile(&plan, dir.path()).unwrap());
-    let collector = Collector::new(&plan, 1);
-    let shared = Arc::new(Shared::new(
-        plan.clone(),
-        workload,
+    let driver = HttpDriver::new(
         HttpClient::new(HttpConfig::default()).unwrap(),
-        base,
-        &collector,
-        1,
-    ));
+        base.clone(),
+    );
+    let workload = Arc::new(Workload::compile(&plan, dir.path(), &driver).unwrap());
+    let collector = Collector::with_metrics(&plan, 1, driver.metrics());
+    let shared = Arc::new(Shared::new(plan.clone(), workload, driver, &collector, 1));
     let factory = HttpVuFactory {
         shared,
         seed: Some(1),
@@ -311,16 +309,13 @@ async fn a_step_whose_template_fails_is_counted_with_its_message_and_backs_off()
             .unwrap()
             .plan,
     );
-    let workload = Arc::new(Workload::compile(&plan, std::path::Path::new(".")).unwrap());
-    let mut c = Collector::new(&plan, 1);
-    let shared = Arc::new(Shared::new(
-        plan.clone(),
-        workload,
+    let driver = HttpDriver::new(
         HttpClient::new(HttpConfig::default()).unwrap(),
-        base,
-        &c,
-        1,
-    ));
+        base.clone(),
+    );
+    let workload = Arc::new(Workload::compile(&plan, std::path::Path::new("."), &driver).unwrap());
+    let mut c = Collector::with_metrics(&plan, 1, driver.metrics());
+    let shared = Arc::new(Shared::new(plan.clone(), workload, driver, &c, 1));
     let mut vu = HttpVuFactory {
         shared: shared.clone(),
         seed: Some(1),
@@ -480,16 +475,13 @@ async fn environment_values_are_redacted_from_step_messages() {
             .unwrap()
             .plan,
     );
-    let workload = Arc::new(Workload::compile(&plan, std::path::Path::new(".")).unwrap());
-    let c = Collector::new(&plan, 1);
-    let shared = Arc::new(Shared::new(
-        plan.clone(),
-        workload,
+    let driver = HttpDriver::new(
         HttpClient::new(HttpConfig::default()).unwrap(),
-        base,
-        &c,
-        1,
-    ));
+        base.clone(),
+    );
+    let workload = Arc::new(Workload::compile(&plan, std::path::Path::new("."), &driver).unwrap());
+    let c = Collector::with_metrics(&plan, 1, driver.metrics());
+    let shared = Arc::new(Shared::new(plan.clone(), workload, driver, &c, 1));
     let mut vu = HttpVuFactory {
         shared: shared.clone(),
         seed: Some(1),
@@ -530,16 +522,13 @@ async fn an_exhausted_unique_feeder_counts_the_same_iterations_in_the_scenario_a
             .unwrap()
             .plan,
     );
-    let workload = Arc::new(Workload::compile(&plan, dir.path()).unwrap());
-    let mut c = Collector::new(&plan, 1);
-    let shared = Arc::new(Shared::new(
-        plan.clone(),
-        workload,
+    let driver = HttpDriver::new(
         HttpClient::new(HttpConfig::default()).unwrap(),
-        base,
-        &c,
-        1,
-    ));
+        base.clone(),
+    );
+    let workload = Arc::new(Workload::compile(&plan, dir.path(), &driver).unwrap());
+    let mut c = Collector::with_metrics(&plan, 1, driver.metrics());
+    let shared = Arc::new(Shared::new(plan.clone(), workload, driver, &c, 1));
     let factory = Arc::new(HttpVuFactory {
         shared,
         seed: Some(1),

@@ -3,11 +3,15 @@
 //! place a plan can read it, against an in-process server on 127.0.0.1
 //! that records the headers it receives.
 
-use gauntlet_drivers::http::{HttpClient, HttpConfig};
+use gauntlet_drivers::http::{HttpClient, HttpConfig, HttpDriver};
 use gauntlet_engine::collect::Collector;
 use gauntlet_engine::executor::{Iteration, VirtualUser, VuFactory};
 use gauntlet_engine::flow::Workload;
-use gauntlet_engine::vu::{HttpVuFactory, Shared};
+use gauntlet_engine::step::Driver as _;
+use gauntlet_engine::vu::{DriverVuFactory, RunContext};
+
+type HttpVuFactory = DriverVuFactory<HttpDriver>;
+type Shared = RunContext<HttpDriver>;
 use gauntlet_metrics::{Latency, Stat, TagFilter, TagKey};
 use http_body_util::Full;
 use hyper::service::service_fn;
@@ -82,21 +86,17 @@ fn shared(src: &str, base: String, env: &[(&str, &str)]) -> (Arc<Shared>, Collec
             .unwrap_or_else(|e| panic!("{}", e.render(false)))
             .plan,
     );
-    let workload = Arc::new(Workload::compile(&plan, std::path::Path::new(".")).unwrap());
-    let collector = Collector::new(&plan, 1);
+    let driver = HttpDriver::new(
+        HttpClient::new(HttpConfig::default()).unwrap(),
+        base.clone(),
+    );
+    let workload = Arc::new(Workload::compile(&plan, std::path::Path::new("."), &driver).unwrap());
+    let collector = Collector::with_metrics(&plan, 1, driver.metrics());
     let env: Vec<(String, String)> = env
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
-    let shared = Shared::new(
-        plan.clone(),
-        workload,
-        HttpClient::new(HttpConfig::default()).unwrap(),
-        base,
-        &collector,
-        1,
-    )
-    .with_env(&env);
+    let shared = Shared::new(plan.clone(), workload, driver, &collector, 1).with_env(&env);
     (Arc::new(shared), collector)
 }
 

@@ -13,11 +13,15 @@
 //! `cargo bench -p gauntlet-engine --bench request` (docs/performance.md).
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use gauntlet_drivers::http::{HttpClient, HttpConfig};
+use gauntlet_drivers::http::{HttpClient, HttpConfig, HttpDriver};
 use gauntlet_engine::collect::Collector;
 use gauntlet_engine::executor::{Iteration, IterationEnd, VirtualUser, VuFactory};
 use gauntlet_engine::flow::Workload;
-use gauntlet_engine::vu::{HttpVuFactory, Shared};
+use gauntlet_engine::step::Driver as _;
+use gauntlet_engine::vu::{DriverVuFactory, RunContext};
+
+type HttpVuFactory = DriverVuFactory<HttpDriver>;
+type Shared = RunContext<HttpDriver>;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -98,17 +102,14 @@ fn bench_request(c: &mut Criterion) {
         .unwrap()
         .plan,
     );
-    let workload = Arc::new(Workload::compile(&plan, std::path::Path::new(".")).unwrap());
-    // One worker, as `gauntlet run --workers 1` (4 recorder shards per worker).
-    let mut collector = Collector::new(&plan, 4);
-    let shared = Arc::new(Shared::new(
-        plan.clone(),
-        workload,
+    let driver = HttpDriver::new(
         HttpClient::new(HttpConfig::default()).unwrap(),
-        base,
-        &collector,
-        4,
-    ));
+        base.clone(),
+    );
+    let workload = Arc::new(Workload::compile(&plan, std::path::Path::new("."), &driver).unwrap());
+    // One worker, as `gauntlet run --workers 1` (4 recorder shards per worker).
+    let mut collector = Collector::with_metrics(&plan, 4, driver.metrics());
+    let shared = Arc::new(Shared::new(plan.clone(), workload, driver, &collector, 4));
     let factory = HttpVuFactory {
         shared,
         seed: Some(1),
