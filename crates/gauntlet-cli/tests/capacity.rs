@@ -357,7 +357,10 @@ fn manifests_validate_against_the_kubernetes_schema_and_carry_the_measured_numbe
     assert_eq!(quantity(min_cpu), (want * 1000.0).ceil() / 1000.0);
     // The same arithmetic in another order: equal up to rounding.
     let expected = vpa_target(&usage);
-    assert!((want - expected).abs() <= 1e-12 * expected.abs(), "{want} vs {expected}");
+    assert!(
+        (want - expected).abs() <= 1e-12 * expected.abs(),
+        "{want} vs {expected}"
+    );
     assert!(
         rep["vpa.yaml"]["checked"].as_array().unwrap().len() >= 3,
         "{rep:#}"
