@@ -15,6 +15,9 @@ pub mod capacity;
 pub mod correlation;
 pub mod format;
 pub mod signals;
+pub mod window;
+
+pub use window::{TimelineSource, WindowJudgement};
 
 use gauntlet_metrics::{MetricKind, Stat, Unit};
 use gauntlet_plan::threshold::MetricSelector;
@@ -28,6 +31,19 @@ pub trait MetricSource {
     /// The aggregated value of a metric (sub-metric when the selector has
     /// tags), or `None` when it has no samples.
     fn value(&self, selector: &MetricSelector, aggregation: Stat) -> Option<f64>;
+
+    /// Judge a condition whose window is not the whole run (see
+    /// [`window`]): the worst value seen and the judgement. `None` when the
+    /// source holds only a total (the condition is then not evaluated) or
+    /// the metric is unknown.
+    fn windowed(
+        &self,
+        _selector: &MetricSelector,
+        _kind: MetricKind,
+        _condition: &Condition,
+    ) -> Option<(Option<f64>, WindowJudgement)> {
+        None
+    }
 }
 
 /// What became of one threshold. Three states, not a bool, because a
@@ -62,6 +78,9 @@ pub struct ThresholdResult {
     pub abort_on_fail: bool,
     /// Index of the SLA it comes from, if any.
     pub sla: Option<usize>,
+    /// How its window fared, when it has one (`over`, `for`, `warmup`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<WindowJudgement>,
 }
 
 impl ThresholdResult {
@@ -104,6 +123,10 @@ pub struct SlaResult {
     pub status: SlaStatus,
     /// Priority.
     pub priority: String,
+    /// How the objective's window fared, when it has one; its compliance is
+    /// the share of windows that met the objective.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<WindowJudgement>,
 }
 
 /// The go/no-go decision of seed 002's report.
@@ -218,6 +241,44 @@ fn selector(metric: &str, tags: &[(&str, &str)]) -> MetricSelector {
     }
 }
 
+/// A condition judged: the value shown, whether it held, and its window's
+/// judgement when it has one.
+struct Judged {
+    observed: Option<f64>,
+    held: bool,
+    window: Option<WindowJudgement>,
+}
+
+/// Judge `c` on `selector`: over the whole run (k6), or window by window.
+fn judge(
+    plan: &Plan,
+    source: &dyn MetricSource,
+    selector: &MetricSelector,
+    c: &Condition,
+) -> Judged {
+    if c.window.is_whole_run() {
+        let observed = observe(plan, source, selector, c.aggregation);
+        return Judged {
+            observed,
+            held: observed.is_some_and(|v| holds(c, v)),
+            window: None,
+        };
+    }
+    let kind = kind_of(plan, &selector.metric).map_or(MetricKind::Trend, |(k, _)| k);
+    match source.windowed(selector, kind, c) {
+        Some((observed, w)) => Judged {
+            observed,
+            held: !w.failed,
+            window: Some(w),
+        },
+        None => Judged {
+            observed: None,
+            held: false,
+            window: None,
+        },
+    }
+}
+
 /// Evaluate every threshold and SLA of `plan` against `source`, and weigh
 /// what `facts` adds.
 pub fn evaluate(plan: &Plan, source: &dyn MetricSource, facts: &RunFacts) -> Verdict {
@@ -225,16 +286,17 @@ pub fn evaluate(plan: &Plan, source: &dyn MetricSource, facts: &RunFacts) -> Ver
         .thresholds
         .iter()
         .map(|t| {
-            let observed = observe(plan, source, &t.metric, t.condition.aggregation);
+            let judged = judge(plan, source, &t.metric, &t.condition);
             ThresholdResult {
                 metric: t.metric.to_string(),
                 expression: t.condition.text.clone(),
-                observed,
-                status: match observed {
-                    None => ThresholdStatus::NotEvaluated,
-                    Some(v) if holds(&t.condition, v) => ThresholdStatus::Pass,
-                    Some(_) => ThresholdStatus::Fail,
+                observed: judged.observed,
+                status: match (judged.observed, judged.held) {
+                    (None, _) => ThresholdStatus::NotEvaluated,
+                    (Some(_), true) => ThresholdStatus::Pass,
+                    (Some(_), false) => ThresholdStatus::Fail,
                 },
+                window: judged.window,
                 abort_on_fail: t.abort_on_fail,
                 sla: match t.origin {
                     ThresholdOrigin::Sla(i) => Some(i),
@@ -247,12 +309,13 @@ pub fn evaluate(plan: &Plan, source: &dyn MetricSource, facts: &RunFacts) -> Ver
         .slas
         .iter()
         .map(|s| {
-            let observed = observe(plan, source, &s.metric, s.objective.aggregation);
-            let status = match observed {
-                None => SlaStatus::NotEvaluated,
-                Some(v) if holds(&s.objective, v) => SlaStatus::Pass,
-                Some(v) => match &s.limit {
-                    Some(l) if holds(l, v) => SlaStatus::Warn,
+            let objective = judge(plan, source, &s.metric, &s.objective);
+            let observed = objective.observed;
+            let status = match (observed, objective.held) {
+                (None, _) => SlaStatus::NotEvaluated,
+                (Some(_), true) => SlaStatus::Pass,
+                (Some(_), false) => match &s.limit {
+                    Some(l) if judge(plan, source, &s.metric, l).held => SlaStatus::Warn,
                     _ => SlaStatus::Fail,
                 },
             };
@@ -268,6 +331,7 @@ pub fn evaluate(plan: &Plan, source: &dyn MetricSource, facts: &RunFacts) -> Ver
                     Priority::Medium => "medium",
                     _ => "low",
                 }),
+                window: objective.window,
             }
         })
         .collect();
@@ -473,8 +537,14 @@ pub fn should_abort(plan: &Plan, source: &dyn MetricSource, elapsed: Duration) -
         .iter()
         .filter(|t| t.abort_on_fail && elapsed >= t.delay_abort_eval)
         .filter_map(|t| {
-            let v = source.value(&t.metric, t.condition.aggregation)?;
-            (!holds(&t.condition, v)).then(|| {
+            let (v, held) = if t.condition.window.is_whole_run() {
+                let v = source.value(&t.metric, t.condition.aggregation)?;
+                (v, holds(&t.condition, v))
+            } else {
+                let j = judge(plan, source, &t.metric, &t.condition);
+                (j.observed?, j.held)
+            };
+            (!held).then(|| {
                 format!(
                     "{} {} (observed {})",
                     t.metric,

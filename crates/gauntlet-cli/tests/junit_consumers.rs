@@ -180,6 +180,7 @@ fn sla(
         observed,
         status,
         priority: "high".into(),
+        window: None,
     }
 }
 
@@ -206,6 +207,7 @@ fn every_sla_status_and_hostile_names_validate_and_read_back() {
                     status: ThresholdStatus::Fail,
                     abort_on_fail: true,
                     sla: None,
+                    window: None,
                 },
                 ThresholdResult {
                     metric: "http_req_duration{name:create}".into(),
@@ -214,6 +216,7 @@ fn every_sla_status_and_hostile_names_validate_and_read_back() {
                     status: ThresholdStatus::NotEvaluated,
                     abort_on_fail: false,
                     sla: None,
+                    window: None,
                 },
             ],
             slas: vec![

@@ -167,6 +167,13 @@ impl SeriesData {
         }
     }
 
+    /// A statistic of this data in the metric's unit (µs for durations),
+    /// with `window_secs` turning counters into rates: how windowed
+    /// conditions read a stretch of the timeline merged series by series.
+    pub fn stat(&self, stat: Stat, which: Latency, window_secs: f64) -> Option<f64> {
+        stat_of(self, stat, which, window_secs)
+    }
+
     /// Merge `other` in, taking it as the later (or a concurrent) window: a
     /// gauge's last value becomes `other`'s. Data of another kind is ignored
     /// (it cannot come from one registry).

@@ -283,6 +283,42 @@ pub struct Condition {
     pub value: f64,
     /// The expression as the user wrote it, for display.
     pub text: String,
+    /// Over which stretch of the run it is judged: the whole run (k6), or
+    /// every window, or a sustained violation; and the warm-up left out.
+    pub window: Window,
+}
+
+/// How a condition is judged over time. k6 judges the whole run, so 100 %
+/// errors in the last seconds read as a few percent; a window judges each
+/// stretch alone, exactly, from the per-second timeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Window {
+    /// The judging rule.
+    pub kind: WindowKind,
+    /// The run's first stretch left out of the judgement (`warmup: 30s`).
+    pub warmup: Duration,
+}
+
+impl Window {
+    /// Whether this is k6's rule: the whole run, nothing left out.
+    pub fn is_whole_run(&self) -> bool {
+        self.kind == WindowKind::WholeRun && self.warmup.is_zero()
+    }
+}
+
+/// The judging rule of a [`Window`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum WindowKind {
+    /// Once, over the run after the warm-up (k6's rule when there is none).
+    #[default]
+    WholeRun,
+    /// `over 30s`: every window of this length, sliding by one interval,
+    /// must hold; compliance is the share of windows that held.
+    Every(Duration),
+    /// `for 10s`: fails when the condition is broken this long without a
+    /// break, interval by interval.
+    Sustained(Duration),
 }
 
 /// A threshold: a condition on a metric that fails the run (exit 99) when broken.

@@ -9,6 +9,7 @@
 //! nothing downstream compares strings like `"p(95)"`. The grammar accepts
 //! k6's aggregations only: `avg min med max p(N) count rate value`.
 
+use crate::plan::WindowKind;
 use gauntlet_metrics::{Percentile, Stat};
 use std::fmt;
 
@@ -83,6 +84,8 @@ pub struct ParsedExpr {
     pub value: f64,
     /// Which unit was written.
     pub unit: WrittenUnit,
+    /// `over 30s` or `for 10s` after the value; the whole run without one.
+    pub window: WindowKind,
 }
 
 /// Why an expression did not parse: byte offset within the text, message, hint.
@@ -96,7 +99,34 @@ pub struct ExprError {
     pub help: String,
 }
 
-const EXPR_HELP: &str = "write `<aggregation> <operator> <value>`, e.g. `p(95) < 200ms`, `rate < 1%`, `avg <= 1.5s`, `rate > 100/s`; aggregations: avg min med max p(N) count rate value";
+const EXPR_HELP: &str = "write `<aggregation> <operator> <value> [over|for <duration>]`, e.g. `p(95) < 200ms`, `rate < 1%`, `avg <= 1.5s`, `rate > 100/s`, `p(95) < 200ms over 30s`; aggregations: avg min med max p(N) count rate value";
+
+/// Split `200ms over 30s` into the value text and its window, with the
+/// window's byte offset in `value_text` for errors.
+fn split_window(value_text: &str) -> Result<(&str, WindowKind), (usize, String, String)> {
+    let found = [" over ", " for "]
+        .iter()
+        .filter_map(|k| value_text.find(k).map(|i| (i, *k)))
+        .min_by_key(|(i, _)| *i);
+    let Some((at, keyword)) = found else {
+        return Ok((value_text, WindowKind::WholeRun));
+    };
+    let length_at = at + keyword.len();
+    let length_text = value_text[length_at..].trim();
+    let help =
+        "`over 30s`: every 30 s window must hold; `for 10s`: fails when broken 10 s in a row"
+            .to_owned();
+    let length = crate::duration::parse_duration(length_text)
+        .map_err(|e| (length_at, format!("window: {e}"), help.clone()))?;
+    if length.is_zero() {
+        return Err((length_at, "a window must be longer than zero".into(), help));
+    }
+    let kind = match keyword.trim() {
+        "over" => WindowKind::Every(length),
+        _ => WindowKind::Sustained(length),
+    };
+    Ok((value_text[..at].trim_end(), kind))
+}
 
 /// Parse `p(95) < 200ms` and friends.
 pub fn parse_expr(text: &str) -> Result<ParsedExpr, ExprError> {
@@ -183,6 +213,12 @@ pub fn parse_expr(text: &str) -> Result<ParsedExpr, ExprError> {
     let v_lead = value_text_full.len() - value_text_full.trim_start().len();
     let value_text = value_text_full.trim();
     let v_pos = op_pos + op_len + v_lead;
+    let (value_text, window) =
+        split_window(value_text).map_err(|(at, message, help)| ExprError {
+            offset: v_pos + at,
+            message,
+            help,
+        })?;
     if value_text.is_empty() {
         return Err(err(v_pos, "missing value after the operator".into()));
     }
@@ -228,6 +264,7 @@ pub fn parse_expr(text: &str) -> Result<ParsedExpr, ExprError> {
         cmp,
         value,
         unit,
+        window,
     })
 }
 
@@ -367,6 +404,36 @@ mod tests {
         assert!(e.message.contains("unknown unit"), "{e:?}");
         assert!(parse_expr("p(101) < 1").is_err());
         assert!(parse_expr("avgg < 1").unwrap_err().help.contains("avg"));
+    }
+
+    #[test]
+    fn a_window_follows_the_value() {
+        let e = parse_expr("p(95) < 200ms over 30s").unwrap();
+        assert_eq!(e.value, 200.0);
+        assert_eq!(
+            e.window,
+            WindowKind::Every(std::time::Duration::from_secs(30))
+        );
+        let e = parse_expr("rate < 1% for 10s").unwrap();
+        assert!((e.value - 0.01).abs() < 1e-12);
+        assert_eq!(
+            e.window,
+            WindowKind::Sustained(std::time::Duration::from_secs(10))
+        );
+        assert_eq!(
+            parse_expr("rate < 1%").unwrap().window,
+            WindowKind::WholeRun
+        );
+    }
+
+    #[test]
+    fn a_bad_window_points_at_its_length() {
+        let text = "p(95) < 200ms over soon";
+        let e = parse_expr(text).unwrap_err();
+        assert_eq!(&text[e.offset..], "soon", "{e:?}");
+        assert!(e.help.contains("over 30s"), "{e:?}");
+        let e = parse_expr("p(95) < 200ms for 0s").unwrap_err();
+        assert!(e.message.contains("longer than zero"), "{e:?}");
     }
 
     #[test]

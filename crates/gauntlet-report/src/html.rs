@@ -640,6 +640,7 @@ mod tests {
                     status: ThresholdStatus::NotEvaluated,
                     abort_on_fail: false,
                     sla: None,
+                    window: None,
                 }],
                 slas: vec![],
                 decision: Decision::NoGo,

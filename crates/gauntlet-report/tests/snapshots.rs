@@ -60,6 +60,7 @@ fn threshold(
         },
         abort_on_fail: false,
         sla: None,
+        window: None,
     }
 }
 
@@ -80,6 +81,7 @@ fn sla(
         observed,
         status,
         priority: priority.into(),
+        window: None,
     }
 }
 

@@ -11,7 +11,7 @@ use crate::args::RunArgs;
 use crate::exit::Exit;
 use crate::output::{Format, OutFile, check_writable, parse_outs, write_atomic};
 use anyhow::Context as _;
-use gauntlet_analysis::{SnapshotSource, evaluate, should_abort};
+use gauntlet_analysis::{evaluate, should_abort};
 use gauntlet_demo::{DemoConfig, DemoServer, LatencyModel, Stall};
 use gauntlet_drivers::http::{
     ClientCert, HttpClient, HttpConfig, HttpDebug, HttpDriver, HttpVersionPref,
@@ -159,10 +159,11 @@ impl Monitor for CliMonitor {
                 crate::live::frame(&self.plan, &self.collector, elapsed, scenarios, stopping);
             self.live.update(&frame);
         }
-        let source = SnapshotSource {
-            snapshot: self.collector.timeline.total(),
+        let source = gauntlet_analysis::TimelineSource {
+            timeline: &self.collector.timeline,
             registry: &self.collector.registry,
             interner: &self.collector.interner,
+            newest_only: true,
         };
         let failing = should_abort(&self.plan, &source, elapsed);
         if failing.is_empty() {
@@ -515,11 +516,12 @@ async fn run_async(
     }
     // Verdict and summary.
     let c = &monitor.collector;
-    let total = c.timeline.total().clone();
-    let source = SnapshotSource {
-        snapshot: &total,
+    // The timeline, not only the total: windowed conditions judge each stretch.
+    let source = gauntlet_analysis::TimelineSource {
+        timeline: &c.timeline,
         registry: &c.registry,
         interner: &c.interner,
+        newest_only: false,
     };
     // Steps that could not be built, once each with their first message: the
     // verdict weighs them, the summary shows them.
@@ -573,7 +575,14 @@ async fn run_async(
             })
             .collect(),
     };
-    let summary = summarize(&plan, &total, &c.registry, &c.interner, verdict, info);
+    let summary = summarize(
+        &plan,
+        c.timeline.total(),
+        &c.registry,
+        &c.interner,
+        verdict,
+        info,
+    );
     let stdout_tty = std::io::stdout().is_terminal();
     let (mut write_failed, mut stdout_failed) = (false, false);
     // A closed stdout (`| head`) drops the summary; the files below are still written.

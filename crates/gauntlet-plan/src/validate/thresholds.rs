@@ -19,9 +19,11 @@ pub(crate) const SLA_KEYS: &[&str] = &[
     "limit",
     "priority",
     "abortOnFail",
+    "warmup",
 ];
 
-pub(crate) const THRESHOLD_KEYS: &[&str] = &["threshold", "abortOnFail", "delayAbortEval"];
+pub(crate) const THRESHOLD_KEYS: &[&str] =
+    &["threshold", "abortOnFail", "delayAbortEval", "warmup"];
 
 /// The scenarios that command-line flags replace (`--vus`, `--duration`, …):
 /// a threshold written for one of them measures nothing in that run, which
@@ -112,6 +114,7 @@ impl Validator<'_> {
         metric_kind: Option<(MetricKind, Unit)>,
         expr: &Located<String>,
         metric_name: &str,
+        warmup: Duration,
     ) -> Option<Condition> {
         let parsed = match parse_expr(&expr.value) {
             Ok(p) => p,
@@ -121,6 +124,16 @@ impl Validator<'_> {
                 return None;
             }
         };
+        if let WindowKind::Every(length) | WindowKind::Sustained(length) = parsed.window
+            && (length.subsec_nanos() != 0 || length.is_zero())
+        {
+            self.diags.error_help(
+                expr.span,
+                format!("the window in `{}` is not a whole number of seconds", expr.value.trim()),
+                "the timeline holds one interval per second, so windows are whole seconds, e.g. `over 30s`",
+            );
+            return None;
+        }
         if let Some((kind, unit)) = metric_kind {
             let allowed: &[&str] = match kind {
                 MetricKind::Counter => &["count", "rate"],
@@ -193,6 +206,10 @@ impl Validator<'_> {
             cmp: parsed.cmp,
             value: parsed.value,
             text: expr.value.trim().to_owned(),
+            window: Window {
+                kind: parsed.window,
+                warmup,
+            },
         })
     }
 
@@ -390,21 +407,26 @@ impl Validator<'_> {
                 .and_then(|n| boolean(n, diags, "abortOnFail"))
                 .map(|b| b.value)
                 .unwrap_or(false);
+            let warmup = f
+                .get("warmup")
+                .and_then(|n| read_duration(n, diags, "warmup"))
+                .unwrap_or_default();
             f.finish(diags);
             let Some(metric) = metric else { continue };
             let Some((sel, kind)) = self.selector(&metric) else {
                 continue;
             };
-            let objective = objective.and_then(|o| self.condition_for(kind, &o, &sel.metric));
+            let objective =
+                objective.and_then(|o| self.condition_for(kind, &o, &sel.metric, warmup));
             let limit_c = limit
                 .as_ref()
-                .and_then(|l| self.condition_for(kind, l, &sel.metric));
+                .and_then(|l| self.condition_for(kind, l, &sel.metric, warmup));
             if let (Some(o), Some(l), Some(ls)) = (&objective, &limit_c, &limit)
-                && (o.aggregation != l.aggregation || o.cmp != l.cmp)
+                && (o.aggregation != l.aggregation || o.cmp != l.cmp || o.window != l.window)
             {
                 self.diags.error_help(
                     ls.span,
-                    "`limit` must use the same aggregation and operator as `objective`",
+                    "`limit` must use the same aggregation, operator and window as `objective`",
                     format!(
                         "e.g. objective `{}` with limit `{} {} <looser value>`",
                         o.text,
@@ -442,8 +464,13 @@ impl Validator<'_> {
                 _ => vec![v],
             };
             for item in items {
-                let (expr, abort, delay) = match &item.kind {
-                    NodeKind::Str(s) => (Located::new(s.clone(), item.span), false, Duration::ZERO),
+                let (expr, abort, delay, warmup) = match &item.kind {
+                    NodeKind::Str(s) => (
+                        Located::new(s.clone(), item.span),
+                        false,
+                        Duration::ZERO,
+                        Duration::ZERO,
+                    ),
                     NodeKind::Map(_) => {
                         let Some(mut f) =
                             Fields::new(item, &mut self.diags, "threshold", THRESHOLD_KEYS)
@@ -463,9 +490,13 @@ impl Validator<'_> {
                             .get("delayAbortEval")
                             .and_then(|n| read_duration(n, diags, "delayAbortEval"))
                             .unwrap_or_default();
+                        let warmup = f
+                            .get("warmup")
+                            .and_then(|n| read_duration(n, diags, "warmup"))
+                            .unwrap_or_default();
                         f.finish(diags);
                         let Some(e) = e else { continue };
-                        (e, abort, delay)
+                        (e, abort, delay, warmup)
                     }
                     _ => {
                         self.diags.type_error(
@@ -476,7 +507,7 @@ impl Validator<'_> {
                         continue;
                     }
                 };
-                if let Some(condition) = self.condition_for(kind, &expr, &sel.metric) {
+                if let Some(condition) = self.condition_for(kind, &expr, &sel.metric, warmup) {
                     out.push(Threshold {
                         metric: sel.clone(),
                         condition,
