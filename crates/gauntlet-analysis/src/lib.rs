@@ -833,6 +833,18 @@ mod tests {
     }
 }
 
+/// The metrics crate's filter for a selector's tags (k6 sub-metric).
+pub(crate) fn tag_filter(selector: &MetricSelector) -> gauntlet_metrics::TagFilter {
+    use gauntlet_metrics::{TagFilter, TagKey};
+    TagFilter(
+        selector
+            .tags
+            .iter()
+            .map(|(k, v)| (TagKey::parse(k), v.clone()))
+            .collect(),
+    )
+}
+
 /// Reads a metrics snapshot in threshold units: the bridge between what the
 /// engine measured and what thresholds compare.
 #[derive(Debug)]
@@ -847,15 +859,9 @@ pub struct SnapshotSource<'a> {
 
 impl MetricSource for SnapshotSource<'_> {
     fn value(&self, selector: &MetricSelector, aggregation: Stat) -> Option<f64> {
-        use gauntlet_metrics::{Latency, TagFilter, TagKey};
+        use gauntlet_metrics::Latency;
         let id = self.registry.get(&selector.metric)?;
-        let filter = TagFilter(
-            selector
-                .tags
-                .iter()
-                .map(|(k, v)| (TagKey::parse(k), v.clone()))
-                .collect(),
-        );
+        let filter = tag_filter(selector);
         let v = self.snapshot.query(
             self.registry,
             self.interner,

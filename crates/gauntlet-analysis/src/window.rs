@@ -23,7 +23,7 @@
 
 use crate::MetricSource;
 use gauntlet_metrics::{
-    Latency, MetricKind, Registry, SeriesData, Stat, TagFilter, TagInterner, TagKey, Timeline, Unit,
+    Latency, MetricKind, Registry, SeriesData, Stat, TagInterner, Timeline, Unit,
 };
 use gauntlet_plan::threshold::MetricSelector;
 use gauntlet_plan::{Condition, WindowKind};
@@ -89,13 +89,7 @@ impl TimelineSource<'_> {
     fn slices(&self, selector: &MetricSelector, warmup_ms: u64) -> Option<(Vec<Slice>, Unit)> {
         let id = self.registry.get(&selector.metric)?;
         let def = self.registry.def(id);
-        let filter = TagFilter(
-            selector
-                .tags
-                .iter()
-                .map(|(k, v)| (TagKey::parse(k), v.clone()))
-                .collect(),
-        );
+        let filter = crate::tag_filter(selector);
         let slices = self
             .timeline
             .intervals()
@@ -165,7 +159,7 @@ fn value_of(
     )
 }
 
-/// Merge slices `[from, to)` into one stretch: its data and length in seconds.
+/// Merge consecutive slices into one stretch: its data, start and end (ms).
 fn merge(slices: &[Slice]) -> (Option<SeriesData>, u64, u64) {
     let mut data: Option<SeriesData> = None;
     for s in slices {
@@ -196,6 +190,31 @@ fn worse(c: &Condition, a: f64, b: f64) -> f64 {
                 a
             }
         }
+    }
+}
+
+/// Counts judged windows and follows the stretches in which they broke.
+#[derive(Debug, Default)]
+struct Tally {
+    /// Start (ms) of the broken stretch the last window extended.
+    broken_since: Option<u64>,
+}
+
+impl Tally {
+    /// Count one judged window `[start, end)` into `j`; when it broke, the
+    /// start of the broken stretch it extends (and `j`'s longest is updated).
+    fn count(&mut self, j: &mut WindowJudgement, held: bool, start: u64, end: u64) -> Option<u64> {
+        j.windows += 1;
+        if held {
+            j.held += 1;
+            self.broken_since = None;
+            return None;
+        }
+        let since = *self.broken_since.get_or_insert(start);
+        j.longest_broken_secs = j
+            .longest_broken_secs
+            .max(end.saturating_sub(since) as f64 / 1000.0);
+        Some(since)
     }
 }
 
@@ -235,26 +254,19 @@ fn judge(
     match c.window.kind {
         WindowKind::Sustained(length) => {
             let need_ms = length.as_millis() as u64;
-            let mut broken_since: Option<u64> = None;
+            let mut tally = Tally::default();
             for s in slices {
                 match judge_stretch(std::slice::from_ref(s)) {
                     Some((v, held, start, end)) => {
                         note(v, &mut worst);
-                        j.windows += 1;
-                        if held {
-                            j.held += 1;
-                            broken_since = None;
-                        } else {
-                            let since = *broken_since.get_or_insert(start);
-                            let broken = end.saturating_sub(since);
-                            j.longest_broken_secs =
-                                j.longest_broken_secs.max(broken as f64 / 1000.0);
-                            if broken >= need_ms && j.first_failure_secs.is_none() {
-                                j.first_failure_secs = Some(since as f64 / 1000.0);
-                            }
+                        if let Some(since) = tally.count(&mut j, held, start, end)
+                            && end.saturating_sub(since) >= need_ms
+                            && j.first_failure_secs.is_none()
+                        {
+                            j.first_failure_secs = Some(since as f64 / 1000.0);
                         }
                     }
-                    None => broken_since = None,
+                    None => tally.broken_since = None,
                 }
             }
             j.failed = j.first_failure_secs.is_some();
@@ -270,22 +282,14 @@ fn judge(
                 .unwrap_or(1000)
                 .max(1);
             let n = (len_ms.div_ceil(interval_ms) as usize).clamp(1, slices.len().max(1));
-            let mut broken_since: Option<u64> = None;
+            let mut tally = Tally::default();
             for stretch in slices.windows(n) {
                 let Some((v, held, start, end)) = judge_stretch(stretch) else {
                     continue;
                 };
                 note(v, &mut worst);
-                j.windows += 1;
-                if held {
-                    j.held += 1;
-                    broken_since = None;
-                } else {
+                if tally.count(&mut j, held, start, end).is_some() {
                     j.first_failure_secs.get_or_insert(start as f64 / 1000.0);
-                    let since = *broken_since.get_or_insert(start);
-                    j.longest_broken_secs = j
-                        .longest_broken_secs
-                        .max(end.saturating_sub(since) as f64 / 1000.0);
                 }
             }
             j.failed = j.held < j.windows;
